@@ -1,0 +1,61 @@
+"""Image folders in the layout users bring: ``root/<class name>/<image file>``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class MissingDataError(FileNotFoundError):
+    """The dataset directory a project needs is absent or empty."""
+
+
+def scan_image_folder(root: str | Path) -> pd.DataFrame:
+    """One row per file under ``root``: path, label (its folder), decodable, width, height, channels, sha256.
+
+    Nothing is skipped silently except hidden files: a stray or broken file shows up as a row that fails
+    validation, with its path.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingDataError(
+            f"data directory {root} does not exist: run `dlfolio data` for the offline sample, or put your "
+            f"images in {root}/<class name>/"
+        )
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        rel = path.relative_to(root)
+        row = {"path": str(rel), "label": rel.parts[0] if len(rel.parts) > 1 else "",
+               "decodable": False, "width": None, "height": None, "channels": None, "error": ""}
+        data = path.read_bytes()
+        row["sha256"] = hashlib.sha256(data).hexdigest()
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            row["error"] = f"not an image file ({path.suffix or 'no suffix'})"
+        else:
+            try:
+                with Image.open(path) as im:
+                    im.load()  # verify() misses truncated pixel data; load() decodes it all
+                    row.update(decodable=True, width=im.width, height=im.height, channels=len(im.getbands()))
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                row["error"] = f"cannot decode: {exc}"
+        rows.append(row)
+    # Sizes stay null for files that do not decode: GX skips nulls, so such a file fails only "decodable".
+    if not rows:
+        raise MissingDataError(f"data directory {root} holds no files: expected {root}/<class name>/<image>")
+    return pd.DataFrame(rows)
+
+
+def load_images(root: str | Path, manifest: pd.DataFrame, size: int) -> np.ndarray:
+    """Decode the manifest's files as RGB uint8, resized to ``size`` x ``size``: shape (N, size, size, 3)."""
+    root = Path(root)
+    out = np.empty((len(manifest), size, size, 3), dtype=np.uint8)
+    for i, rel in enumerate(manifest["path"]):
+        with Image.open(root / rel) as im:
+            out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+    return out

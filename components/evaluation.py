@@ -1,0 +1,78 @@
+"""Metrics and plots for evaluated models (scikit-learn metrics, matplotlib figures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: plots are files and MLflow artifacts, never windows
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    figures: dict[str, plt.Figure] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # plot data for `dvc plots`
+
+
+def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
+    """Accuracy, precision, recall, F1 (macro; binary for two classes), ROC-AUC, a confusion matrix and ROC curve."""
+    classes = np.asarray(classes)
+    y_idx = np.searchsorted(classes, np.asarray(y_true))
+    pred = proba.argmax(1)
+    binary = len(classes) == 2
+    average = "binary" if binary else "macro"
+    m = {
+        "accuracy": skm.accuracy_score(y_idx, pred),
+        "precision": skm.precision_score(y_idx, pred, average=average, zero_division=0),
+        "recall": skm.recall_score(y_idx, pred, average=average, zero_division=0),
+        "f1": skm.f1_score(y_idx, pred, average=average, zero_division=0),
+        "log_loss": skm.log_loss(y_idx, np.clip(proba, 1e-7, 1), labels=range(len(classes))),
+    }
+    if len(np.unique(y_idx)) == len(classes):
+        m["roc_auc"] = (skm.roc_auc_score(y_idx, proba[:, 1]) if binary
+                        else skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=range(len(classes))))
+    figures = {"confusion_matrix": confusion_figure(y_idx, pred, classes)}
+    tables = {}
+    if binary:
+        fpr, tpr, _ = skm.roc_curve(y_idx, proba[:, 1])
+        tables["roc"] = pd.DataFrame({"fpr": fpr, "tpr": tpr})
+        figures["roc_curve"] = roc_figure(fpr, tpr, m.get("roc_auc"), positive=str(classes[1]))
+    return Evaluation({k: float(v) for k, v in m.items()}, figures, tables)
+
+
+def confusion_figure(y_idx, pred, classes) -> plt.Figure:
+    cm = skm.confusion_matrix(y_idx, pred, labels=range(len(classes)))
+    fig, ax = plt.subplots(figsize=(4 + 0.3 * len(classes), 3.5 + 0.3 * len(classes)))
+    skm.ConfusionMatrixDisplay(cm, display_labels=[str(c) for c in classes]).plot(ax=ax, colorbar=False)
+    ax.set_title("Confusion matrix (test)")
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(fpr, tpr, auc, positive: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(fpr, tpr, label=f"AUC = {auc:.3f}" if auc is not None else None)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC (positive: {positive})")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def history_figure(history: pd.DataFrame) -> plt.Figure:
+    """Per-epoch training curves: losses on the left, validation accuracy on the right."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(history["epoch"], history["train_loss"], label="train")
+    a.plot(history["epoch"], history["val_loss"], label="validation")
+    a.set(xlabel="epoch", ylabel="loss", title="Loss")
+    a.legend()
+    b.plot(history["epoch"], history["val_accuracy"])
+    b.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,21 @@
+"""Model builders by name, so settings can say which network to build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from .cnn import MaskCNN
+
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "mask_cnn": MaskCNN,
+}
+
+
+def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+    try:
+        builder = BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(BUILDERS))}") from None
+    return builder(num_classes=num_classes, **kwargs)

@@ -1,0 +1,23 @@
+"""The catalog: every project dlfolio can run, by name."""
+
+from __future__ import annotations
+
+from ..settings import ProjectSettings
+from .base import Project, Trained
+from .face_mask import FaceMask
+
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask()]}
+
+
+def get_project(name: str) -> Project:
+    try:
+        return PROJECTS[name]
+    except KeyError:
+        raise KeyError(f"unknown project {name!r}; known projects: {', '.join(sorted(PROJECTS))}") from None
+
+
+def settings_schemas() -> dict[str, type[ProjectSettings]]:
+    return {name: project.Settings for name, project in PROJECTS.items()}
+
+
+__all__ = ["PROJECTS", "Project", "Trained", "get_project", "settings_schemas"]

@@ -1,0 +1,17 @@
+"""face-mask: with_mask / without_mask classification, the flagship pipeline [seed 004]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data import face_mask_sample
+from .image_classification import ImageClassificationProject
+
+
+class FaceMask(ImageClassificationProject):
+    name = "face-mask"
+    summary = "Face-mask detector: custom CNN with BatchNorm, AdamW, LR schedule, clipping (image folder)"
+    primary_metric = "f1"
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return face_mask_sample.generate(out_dir)

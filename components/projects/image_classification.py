@@ -1,0 +1,132 @@
+"""Image classification from a folder of class subfolders: the shape shared by the vision projects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ..data.images import load_images
+from ..estimators import TorchImageClassifier
+from ..evaluation import Evaluation, classification_report, history_figure
+from ..serving import ImageClassifierPredictor
+from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from ..validation import ImageRules, ValidationReport, validate_image_folder
+from .base import Project, Trained
+
+
+class ImageDataSettings(Section):
+    classes: tuple[str, ...] = Field(min_length=2)
+    image_size: int = Field(64, ge=8, description="images are resized to image_size x image_size")
+    min_size: int = Field(16, ge=1, description="smallest accepted width/height in pixels")
+    max_size: int = Field(4096, ge=1)
+    min_per_class: int = Field(5, ge=1)
+    min_class_share: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size {self.min_size} is larger than max_size {self.max_size}")
+        return self
+
+
+class ModelSettings(Section):
+    name: str = "mask_cnn"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ImageClassificationSettings(ProjectSettings):
+    data: ImageDataSettings
+    model: ModelSettings = ModelSettings()
+    augmentation: Literal["none", "light", "strong"] = "light"
+    split: SplitSettings = SplitSettings()
+    train: TrainSettings = TrainSettings()
+
+
+@dataclass
+class ImageSplits:
+    classes: np.ndarray
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    paths_test: list[str]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Indices per split; each class is divided in the same proportions. The remainder goes to 'train'."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in [*fractions, "train"]}
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        start = 0
+        for name, fraction in fractions.items():
+            n = max(1, int(round(fraction * len(idx))))
+            parts[name].append(idx[start:start + n])
+            start += n
+        parts["train"].append(idx[start:])
+    return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+class ImageClassificationProject(Project):
+    Settings = ImageClassificationSettings
+
+    def rules(self, settings: ImageClassificationSettings) -> ImageRules:
+        d = settings.data
+        return ImageRules(classes=d.classes, min_size=d.min_size, max_size=d.max_size,
+                          min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+
+    def validate(self, settings: ImageClassificationSettings) -> ValidationReport:
+        report, _ = validate_image_folder(settings.data_dir, self.rules(settings))
+        return report
+
+    def prepare(self, settings: ImageClassificationSettings) -> ImageSplits:
+        from ..data.images import scan_image_folder
+
+        manifest = scan_image_folder(settings.data_dir)
+        images = load_images(settings.data_dir, manifest, settings.data.image_size)
+        labels = manifest["label"].to_numpy()
+        split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
+        (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
+        return ImageSplits(np.array(sorted(settings.data.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
+                           manifest["path"].to_numpy()[split["test"]].tolist())
+
+    def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
+        t = settings.train
+        return TorchImageClassifier(
+            model=settings.model.name, model_kwargs=dict(settings.model.kwargs), epochs=t.epochs,
+            batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
+            schedule=t.schedule, patience=t.patience, amp=t.amp, augmentation=settings.augmentation,
+            device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir,
+        )
+
+    def train(self, data: ImageSplits, settings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        est = self.estimator(settings, checkpoint_dir)
+        est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=lambda e: on_epoch(asdict(e)))
+        history = pd.DataFrame(est.fit_result_.as_rows())
+        params = sum(p.numel() for p in est.module_.parameters())
+        return Trained(est, history, {"best_epoch": est.fit_result_.best_epoch, "parameters": params,
+                                      "stopped_early": est.fit_result_.stopped_early, **data.sizes()})
+
+    def evaluate(self, trained: Trained, data: ImageSplits, settings) -> Evaluation:
+        proba = trained.model.predict_proba(data.X_test)
+        evaluation = classification_report(data.y_test, proba, trained.model.classes_)
+        evaluation.figures["training_curves"] = history_figure(trained.history)
+        evaluation.tables["history"] = trained.history
+        pred = trained.model.classes_[proba.argmax(1)]
+        evaluation.tables["test_predictions"] = pd.DataFrame(
+            {"path": data.paths_test, "label": data.y_test, "predicted": pred, "probability": proba.max(1)})
+        return evaluation
+
+    def predictor(self, trained: Trained, data: ImageSplits, settings):
+        return ImageClassifierPredictor(trained.model, settings.data.image_size), data.X_test[:2]

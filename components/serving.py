@@ -1,0 +1,55 @@
+"""What the registry serves: an MLflow pyfunc model around a project's predictor object.
+
+A predictor is a plain picklable object with ``predict_frame(inputs) -> pandas.DataFrame``; the pyfunc
+wrapper only loads it. Where a project calibrates conformal sets, its predictor returns them too.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+# MLflow warns about predict() type hints whenever a PythonModel subclass is defined, its own included at
+# import. The logged signature is what checks inputs here (image arrays, which type hints cannot describe).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    import mlflow.pyfunc
+
+    class PredictorModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            import joblib
+
+            self.predictor = joblib.load(context.artifacts["predictor"])
+
+        def predict(self, context, model_input, params=None):
+            return self.predictor.predict_frame(model_input)
+
+
+class ImageClassifierPredictor:
+    """uint8 images (N, H, W, 3) of any size -> label, its probability, and one probability column per class."""
+
+    def __init__(self, estimator, image_size: int):
+        self.estimator = estimator
+        self.image_size = image_size
+
+    def _prepare(self, images) -> np.ndarray:
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if images.shape[1:3] != (self.image_size, self.image_size):
+            import torch
+            from torchvision.transforms.v2 import functional as F
+
+            t = torch.as_tensor(images).permute(0, 3, 1, 2)
+            images = F.resize(t, [self.image_size, self.image_size], antialias=True).permute(0, 2, 3, 1).numpy()
+        return images.astype(np.uint8)
+
+    def predict_frame(self, images) -> pd.DataFrame:
+        proba = self.estimator.predict_proba(self._prepare(images))
+        classes = self.estimator.classes_
+        frame = pd.DataFrame({"label": classes[proba.argmax(1)], "probability": proba.max(1)})
+        for j, c in enumerate(classes):
+            frame[f"p_{c}"] = proba[:, j]
+        return frame

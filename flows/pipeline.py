@@ -1,0 +1,120 @@
+"""The project pipeline as one Prefect flow; it reads like the diagram in DESIGN.md.
+
+    validate -> preprocess/augment -> train -> evaluate -> register
+
+Each task is a thin call into a project's stage method (components/projects). The flow owns the MLflow
+parent run: tagged with the Prefect flow-run id, the git commit and the data hashes, FAILED if any stage
+raises, and nothing is registered unless every stage before registration succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import mlflow
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from components import tracking
+from components.evaluation import Evaluation
+from components.outputs import RunOutputs
+from components.projects import Project, Trained, get_project, settings_schemas
+from components.settings import ProjectSettings, load_project_settings
+from components.validation import DataValidationError, ValidationReport
+
+COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_data(project: Project, settings: ProjectSettings) -> ValidationReport:
+    try:
+        report = project.validate(settings)
+    except DataValidationError as exc:
+        mlflow.log_text(exc.report.to_json(), "validation/report.json")
+        raise
+    mlflow.log_text(report.to_json(), "validation/report.json")
+    get_run_logger().info(report.summary())
+    return report
+
+
+@task(name="preprocess", cache_policy=NO_CACHE)
+def preprocess(project: Project, settings: ProjectSettings):
+    return project.prepare(settings)
+
+
+@task(name="train", cache_policy=NO_CACHE)
+def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Trained:
+    logger = get_run_logger()
+
+    def on_epoch(stats: dict) -> None:
+        epoch = int(stats.pop("epoch"))
+        mlflow.log_metrics({k: float(v) for k, v in stats.items()}, step=epoch)
+        logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
+
+    trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=outputs.model_dir)
+    mlflow.log_params({f"train.{k}": v for k, v in trained.info.items()})
+    return trained
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Evaluation:
+    evaluation = project.evaluate(trained, data, settings)
+    mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
+    for name, table in evaluation.tables.items():
+        tracking.log_table(table, f"tables/{name}.csv")
+    get_run_logger().info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))
+    return evaluation
+
+
+@task(name="register", cache_policy=NO_CACHE)
+def register(project: Project, trained: Trained, data, settings: ProjectSettings, evaluation: Evaluation,
+             outputs: RunOutputs, tags: dict[str, str]):
+    import joblib
+    from mlflow.models import infer_signature
+
+    predictor, example = project.predictor(trained, data, settings)
+    path = outputs.model_dir / "predictor.joblib"
+    joblib.dump(predictor, path)
+    signature = infer_signature(example, predictor.predict_frame(example))
+    metric = evaluation.metrics[project.primary_metric]
+    version = tracking.register(
+        project.name, str(COMPONENTS_DIR / "pyfunc_model.py"), {"predictor": str(path)}, [str(COMPONENTS_DIR)], example, signature,
+        tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
+    )
+    get_run_logger().info("registered %s version %s with alias '%s'", project.name, version.version, tracking.CHALLENGER)
+    return version
+
+
+@flow(name="project-pipeline", flow_run_name="{project}", log_prints=True)
+def project_pipeline(project: str, params: str = "params.yaml", root: str = ".") -> dict:
+    """Validate, preprocess, train, evaluate and register one project; returns its test metrics."""
+    root_dir = Path(root).resolve()
+    spec = get_project(project)
+    settings = load_project_settings(root_dir / params, project, settings_schemas())
+    if not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": root_dir / settings.data_dir})
+    tracking.configure(root_dir)
+    commit, dirty = tracking.git_commit(root_dir)
+    data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
+    tags = {"prefect.flow_run_id": str(flow_run.id), "git.commit": commit, "git.dirty": str(dirty),
+            "data.md5": data_md5, "dvc.data_md5": tracking.dvc_data_md5(root_dir), "project": project}
+    outputs = RunOutputs(root_dir / "outputs", project).begin()
+    try:
+        with tracking.parent_run(settings.experiment or project, root_dir, flow_run.name or project, tags) as run:
+            tracking.log_params(settings.model_dump(mode="json"))
+            report = validate_data(spec, settings)
+            data = preprocess(spec, settings)
+            trained = train(spec, data, settings, outputs)
+            evaluation = evaluate(spec, trained, data, settings)
+            outputs.write(evaluation, trained.info, report.to_dict())
+            tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write
+            version = register(spec, trained, data, settings, evaluation, outputs,
+                               {"run_id": run.info.run_id, **tags})
+    except BaseException:
+        outputs.discard()
+        raise
+    final = outputs.publish()
+    logging.getLogger("dlfolio").info("outputs written to %s", final)
+    return {"project": project, "run_id": run.info.run_id, "model_version": version.version, **evaluation.metrics}
