@@ -14,10 +14,22 @@ from sklearn import metrics as skm
 
 
 @dataclass
+class ChildRun:
+    """One comparison arm (an optimiser, an AL round, a sweep point), logged as a nested MLflow run."""
+
+    name: str
+    params: dict[str, object] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: pd.DataFrame | None = None  # one row per step; a "step" column (or the row index) is the x axis
+    figures: dict[str, plt.Figure] = field(default_factory=dict)
+
+
+@dataclass
 class Evaluation:
     metrics: dict[str, float]
     figures: dict[str, plt.Figure] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # plot data for `dvc plots`
+    children: list[ChildRun] = field(default_factory=list)
 
 
 def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:

@@ -6,25 +6,20 @@ wrapper only loads it. Where a project calibrates conformal sets, its predictor 
 
 from __future__ import annotations
 
-import warnings
-
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-# MLflow warns about predict() type hints whenever a PythonModel subclass is defined, its own included at
-# import. The logged signature is what checks inputs here (image arrays, which type hints cannot describe).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    import mlflow.pyfunc
 
-    class PredictorModel(mlflow.pyfunc.PythonModel):
-        def load_context(self, context):
-            import joblib
+class PredictorModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        import joblib
 
-            self.predictor = joblib.load(context.artifacts["predictor"])
+        self.predictor = joblib.load(context.artifacts["predictor"])
 
-        def predict(self, context, model_input, params=None):
-            return self.predictor.predict_frame(model_input)
+    # np.ndarray: MLflow then takes the schema from the logged signature rather than from the hint.
+    def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
+        return self.predictor.predict_frame(model_input)
 
 
 class ImageClassifierPredictor:

@@ -90,6 +90,21 @@ def log_table(table: pd.DataFrame, path: str) -> None:
         mlflow.log_artifact(str(file), str(Path(path).parent) if Path(path).parent != Path(".") else None)
 
 
+def log_children(children) -> None:
+    """Each ChildRun as a nested run of the active run: params, final metrics, per-step history, figures."""
+    for child in children:
+        with mlflow.start_run(run_name=child.name, nested=True):
+            log_params(child.params)
+            if child.metrics:
+                mlflow.log_metrics({k: float(v) for k, v in child.metrics.items()})
+            if child.history is not None:
+                history = child.history if "step" in child.history else child.history.rename_axis("step").reset_index()
+                for row in history.to_dict("records"):
+                    step = int(row.pop("step"))
+                    mlflow.log_metrics({k: float(v) for k, v in row.items() if v == v}, step=step)  # v == v: not NaN
+            log_figures(child.figures)
+
+
 def register(name: str, python_model: str, artifacts: dict[str, str], code_paths: list[str], input_example,
              signature, tags: Mapping[str, str]):
     """Log the pyfunc model (``python_model`` is a models-from-code file) to the active run, register a new

@@ -62,6 +62,7 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
 def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Evaluation:
     evaluation = project.evaluate(trained, data, settings)
     mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
+    tracking.log_children(evaluation.children)
     for name, table in evaluation.tables.items():
         tracking.log_table(table, f"tables/{name}.csv")
     get_run_logger().info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))

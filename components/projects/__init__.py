@@ -9,15 +9,19 @@ from .face_mask import FaceMask
 PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask()]}
 
 
+class UnknownProjectError(LookupError):
+    pass
+
+
 def get_project(name: str) -> Project:
     try:
         return PROJECTS[name]
     except KeyError:
-        raise KeyError(f"unknown project {name!r}; known projects: {', '.join(sorted(PROJECTS))}") from None
+        raise UnknownProjectError(f"unknown project {name!r}; known projects: {', '.join(sorted(PROJECTS))}") from None
 
 
 def settings_schemas() -> dict[str, type[ProjectSettings]]:
     return {name: project.Settings for name, project in PROJECTS.items()}
 
 
-__all__ = ["PROJECTS", "Project", "Trained", "get_project", "settings_schemas"]
+__all__ = ["PROJECTS", "Project", "Trained", "UnknownProjectError", "get_project", "settings_schemas"]

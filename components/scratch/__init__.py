@@ -1,0 +1,1 @@
+"""From-scratch NumPy networks: no torch in here (the foundations projects)."""

@@ -1,0 +1,106 @@
+"""Shared fixtures: real MLflow (SQLite), a real Prefect server, real sample data, all in temporary dirs.
+
+The services start once per session (MLflow's schema migration and Prefect's server start take seconds);
+each test gets its own project root with its own params.yaml and outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # Set before Prefect or MLflow is imported anywhere: both read their settings at import.
+    import tempfile
+
+    services = Path(tempfile.mkdtemp(prefix="dlfolio-test-services-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{services}/mlflow.db"
+    os.environ["PREFECT_HOME"] = str(services / "prefect")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    config._dlfolio_services = services
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "_dlfolio_services", ""), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real Prefect API server for the session (started on first use only)."""
+    import flows  # noqa: F401
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_data(tmp_path_factory):
+    """``sample_data(project)`` -> path of that project's offline sample, generated once per session."""
+    from components.projects import get_project
+
+    root = tmp_path_factory.mktemp("samples")
+    made: dict[str, Path] = {}
+
+    def get(project: str) -> Path:
+        if project not in made:
+            get_project(project).make_sample(root / project)
+            made[project] = root / project
+        return made[project]
+
+    return get
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+@pytest.fixture
+def project_root(tmp_path, sample_data):
+    """``project_root(project, overrides={}, copy_data=False)`` -> a root with params.yaml and data for it.
+
+    The project's section comes from the repository's params.yaml, merged with ``overrides`` (e.g. fewer
+    epochs). With ``copy_data`` the sample is copied, so the test may break it.
+    """
+
+    def make(project: str, overrides: dict | None = None, copy_data: bool = False) -> Path:
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        section = deep_merge(params["projects"][project], overrides or {})
+        data = sample_data(project)
+        if copy_data:
+            shutil.copytree(data, tmp_path / "data" / project)
+            data = tmp_path / "data" / project
+        section["data_dir"] = str(data)
+        (tmp_path / "params.yaml").write_text(
+            yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {project: section}}))
+        return tmp_path
+
+    return make
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``dlfolio ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from flows.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+sys.path.insert(0, str(REPO))
