@@ -15,9 +15,15 @@ def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 
-def train_transform(policy: Literal["none", "light", "strong"] = "light", mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:
-    """Rotation, shift, flip and colour jitter as the source projects describe; 'none' only normalises."""
+def train_transform(policy: Literal["none", "light", "strong", "affine"] = "light", mean=IMAGENET_MEAN,
+                    std=IMAGENET_STD) -> v2.Transform:
+    """Rotation, shift, flip and colour jitter as the source projects describe; 'none' only normalises.
+
+    'affine' is rotation and shift only: a mirrored digit or letter is a different symbol, so no flip.
+    """
     steps: list[v2.Transform] = []
+    if policy == "affine":
+        steps += [v2.RandomAffine(degrees=10, translate=(0.1, 0.1))]
     if policy in ("light", "strong"):
         steps += [v2.RandomHorizontalFlip(), v2.RandomAffine(degrees=10, translate=(0.08, 0.08))]
     if policy == "strong":

@@ -44,6 +44,8 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         seed: int = 0,
         progress: bool = True,
         checkpoint_dir: str | Path | None = None,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
     ):
         self.model = model
         self.model_kwargs = model_kwargs
@@ -61,10 +63,23 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
+        self.mean = mean
+        self.std = std
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                            grad_clip=self.grad_clip, schedule=self.schedule, patience=self.patience, amp=self.amp)
+
+    def _normalization(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean/std (ImageNet's unless given); one value serves any channel count."""
+        mean = tuple(self.mean) if self.mean is not None else augment.IMAGENET_MEAN
+        std = tuple(self.std) if self.std is not None else augment.IMAGENET_STD
+        for name, values in (("mean", mean), ("std", std)):
+            # torchvision would broadcast 3 values over 1 channel and silently make a 3-channel image.
+            if len(values) not in (1, channels):
+                raise ValueError(f"normalisation {name} has {len(values)} values but the images have {channels} "
+                                 f"channel(s): give 1 or {channels} values")
+        return mean, std
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
         X, y = np.asarray(X), np.asarray(y)
@@ -77,8 +92,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.module_ = build_model(self.model, num_classes=len(self.classes_), in_channels=X.shape[-1],
                                    **(self.model_kwargs or {}))
         self.device_ = resolve_device(self.device)
-        train_set = augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation))
-        val_set = augment.ArrayDataset(X_val, y_val_idx, augment.normalize())
+        mean, std = self._normalization(X.shape[-1])
+        train_set = augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std))
+        val_set = augment.ArrayDataset(X_val, y_val_idx, augment.normalize(mean, std))
         self.fit_result_: FitResult = fit(
             self.module_, train_set, val_set, self._train_config(), self.device_, seed=self.seed,
             on_epoch=on_epoch, progress=self.progress,
@@ -89,7 +105,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
-        loader = DataLoader(augment.ArrayDataset(np.asarray(X)), batch_size=256)
+        X = np.asarray(X)
+        loader = DataLoader(augment.ArrayDataset(X, transform=augment.normalize(*self._normalization(X.shape[-1]))),
+                            batch_size=256)
         device = resolve_device(self.device)
         logits = predict_logits(self.module_, loader, device, amp=self.amp)
         self.module_.to("cpu")
