@@ -46,6 +46,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         checkpoint_dir: str | Path | None = None,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
+        warm_start: bool = False,
     ):
         self.model = model
         self.model_kwargs = model_kwargs
@@ -65,6 +66,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.mean = mean
         self.std = std
+        self.warm_start = warm_start
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
@@ -83,14 +85,17 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
         X, y = np.asarray(X), np.asarray(y)
+        previous_classes = getattr(self, "classes_", None)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if X_val is None:
             X, y_idx, X_val, y_val_idx = _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
         else:
             y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
         torch.manual_seed(self.seed)
-        self.module_ = build_model(self.model, num_classes=len(self.classes_), in_channels=X.shape[-1],
-                                   **(self.model_kwargs or {}))
+        # warm_start (scikit-learn's meaning): an active-learning round continues from the last round's weights.
+        if not (self.warm_start and hasattr(self, "module_") and np.array_equal(previous_classes, self.classes_)):
+            self.module_ = build_model(self.model, num_classes=len(self.classes_), in_channels=X.shape[-1],
+                                       **(self.model_kwargs or {}))
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
         train_set = augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std))
@@ -116,6 +121,34 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    @torch.no_grad()
+    def predict_proba_samples(self, X, n_samples: int = 20) -> np.ndarray:
+        """MC dropout: class probabilities from ``n_samples`` passes with dropout on, shape (T, N, classes).
+
+        BatchNorm stays in eval mode, so only dropout varies between passes; the seed makes the draws repeatable.
+        """
+        check_is_fitted(self, "module_")
+        X = np.asarray(X)
+        device = resolve_device(self.device)
+        model = self.module_.to(device).eval()
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
+                layer.train()
+        transform = augment.normalize(*self._normalization(X.shape[-1]))
+        # T passes of one batch in a single forward call: T x batch images, so shrink the batch as T grows.
+        loader = DataLoader(augment.ArrayDataset(X, transform=transform), batch_size=max(1, 2048 // n_samples))
+        out = []
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            for (x,) in loader:
+                x = x.to(device, non_blocking=True)
+                repeated = x.unsqueeze(0).expand(n_samples, *x.shape).reshape(-1, *x.shape[1:])
+                logits = model(repeated).float().view(n_samples, len(x), -1)
+                out.append(torch.softmax(logits.double(), dim=-1).cpu())
+        model.eval().to("cpu")
+        proba = torch.cat(out, dim=1).numpy()
+        return proba / proba.sum(axis=-1, keepdims=True)
 
 
 def _stratified_holdout(X, y, fraction, seed):
