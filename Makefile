@@ -1,0 +1,51 @@
+# The two commands of the README:
+#   make run    set up, write the offline samples, run every project pipeline through `dvc repro`
+#   make test   set up and run the test suite (what .ci/run calls)
+# Everything installs into .venv from constraints.txt, so installs are reproducible.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+# Debian packages the projects need: real datasets that install offline, and the browser for the UI test.
+APT_PACKAGES := dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup system-deps data run test ui clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    set up and run every project pipeline (dvc repro)"
+	@echo "make test   set up and run the tests"
+	@echo "make ui     open the MLflow UI on http://127.0.0.1:5000"
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+setup: system-deps $(VENV)/.installed
+
+data: setup
+	dlfolio data
+
+run: data
+	dvc repro
+	dvc metrics show
+
+test: setup
+	pytest -q
+
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf outputs mlruns .prefect
