@@ -1,0 +1,147 @@
+"""The trainer on the CPU: both precisions learn, resume continues the same run, batch datasets read the same
+samples as the DataLoader path, and the GPU batch augmentation does what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from components.augment import ArrayDataset, normalize, train_transform
+from components.device_data import BatchAugment, ImageTensorDataset, Normalize
+from components.models import build_model
+from components.training import TrainConfig, fit
+
+
+def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int = 0):
+    """uint8 images whose class shows as a bright quadrant (so flips and small shifts keep it learnable)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.integers(0, 80, (n, size, size, channels)).astype(np.uint8)
+    half = size // 2
+    for label, (r, c) in enumerate([(0, 0), (half, half), (0, half)][:classes]):
+        x[y == label, r:r + half, c:c + half, :] += 150
+    return x, y
+
+
+def tiny_cnn(channels: int = 3, classes: int = 3, dropout: float = 0.0) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                         nn.Dropout(dropout), nn.Linear(32, classes))
+
+
+@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16"])
+def test_both_precisions_learn(amp):
+    x, y = blobs(96)
+    torch.manual_seed(0)
+    model = tiny_cnn()
+    config = TrainConfig(epochs=8, batch_size=16, lr=0.02, amp=amp, amp_on_cpu=amp, patience=100)
+    result = fit(model, ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"), progress=False)
+    first, last = result.history[0], result.history[-1]
+    assert last.train_loss < 0.5 * first.train_loss
+    assert last.val_accuracy >= 0.9  # chance is 1/3
+    if amp:  # the bf16 run really ran in bf16: it differs from fp32 beyond rounding of the sum
+        torch.manual_seed(0)
+        fp32 = fit(tiny_cnn(), ArrayDataset(x, y), ArrayDataset(x, y), TrainConfig(**{**config.__dict__, "amp": False}),
+                   torch.device("cpu"), progress=False)
+        assert fp32.history[0].train_loss != result.history[0].train_loss
+        assert abs(fp32.history[-1].train_loss - last.train_loss) < 0.1  # but learns the same
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("batch_dataset", [False, True], ids=["dataloader", "batch-dataset"])
+def test_resume_continues_the_same_trajectory(tmp_path, batch_dataset):
+    x, y = blobs(64)
+    if batch_dataset:
+        make = lambda: (ImageTensorDataset(x, y, augment=BatchAugment(flip=True, translate=0.1, brightness=0.2)),  # noqa: E731
+                        ImageTensorDataset(x, y))
+    else:
+        make = lambda: (ArrayDataset(x, y, train_transform("light")), ArrayDataset(x, y, normalize()))  # noqa: E731
+    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, patience=100)
+
+    torch.manual_seed(1)
+    straight = fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False)
+
+    def crash_after_two(stats):
+        if stats.epoch == 2:
+            raise Crash
+
+    torch.manual_seed(1)
+    with pytest.raises(Crash):
+        fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False,
+            checkpoint_dir=tmp_path, on_epoch=crash_after_two)
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+    torch.manual_seed(999)  # a different initialisation: everything must come from the checkpoint
+    resumed = fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False,
+                  checkpoint_dir=tmp_path, resume=True)
+
+    assert [e.epoch for e in resumed.history] == [1, 2, 3, 4]
+    for a, b in zip(straight.history, resumed.history):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5, abs=1e-6)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5, abs=1e-6)
+
+
+def test_batch_dataset_reads_the_same_batches_as_the_dataloader():
+    """Without augmentation the two input paths feed identical batches, so the runs match step for step."""
+    x, y = blobs(48, channels=1)
+    config = TrainConfig(epochs=3, batch_size=8, lr=0.01, patience=100)
+    mean, std = (0.5,), (0.5,)
+    runs = []
+    for data in ((ArrayDataset(x, y, normalize(mean, std)), ArrayDataset(x, y, normalize(mean, std))),
+                 (ImageTensorDataset(x, y), ImageTensorDataset(x, y))):
+        torch.manual_seed(0)
+        runs.append(fit(tiny_cnn(channels=1), *data, config, torch.device("cpu"), progress=False))
+    for a, b in zip(*(r.history for r in runs)):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+        assert a.val_accuracy == b.val_accuracy
+
+
+def test_batch_augment_identity_flip_and_crop():
+    images = torch.randint(0, 256, (16, 3, 12, 12), dtype=torch.uint8)
+    plain = Normalize()(images)
+    # No random geometry: the affine resampling lands exactly on the pixel centres.
+    assert torch.allclose(BatchAugment(flip=False)(images), plain, atol=1e-5)
+    # Flip only: every sample is either itself or its mirror image, and both occur.
+    flipped = BatchAugment(flip=True)(images)
+    same = (flipped - plain).abs().amax(dim=(1, 2, 3)) < 1e-5
+    mirrored = (flipped - plain.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-5
+    assert bool((same | mirrored).all()) and same.any() and mirrored.any()
+    # Crop and zoom to a new size: the shape follows output_size and values stay in the normalised range.
+    out = BatchAugment(output_size=8, crop_scale=(0.5, 1.0), degrees=10, brightness=0.3, contrast=0.3)(images)
+    assert out.shape == (16, 3, 8, 8) and out.dtype == torch.float32
+    assert Normalize(output_size=8)(images).shape == (16, 3, 8, 8)
+
+
+def test_image_tensor_dataset_is_also_a_plain_dataset():
+    x, y = blobs(10, channels=1)
+    ds = ImageTensorDataset(x, y)
+    item, label = ds[3]
+    assert item.shape == (1, 8, 8) and int(label) == y[3]
+    xb, yb = ds.get_batch(torch.tensor([3, 0]), train=False)
+    assert torch.equal(xb[0], item) and yb.tolist() == [y[3], y[0]]
+    with pytest.raises(TypeError):
+        ImageTensorDataset(x.astype(np.float32), y)
+
+
+def test_mask_cnn_trains_with_sgd_on_batch_dataset():
+    """The face-mask CNN (with BatchNorm and dropout) on the batch path, with SGD: the new options train."""
+    x, y = blobs(64, size=16, classes=2)
+    torch.manual_seed(0)
+    model = build_model("mask_cnn", num_classes=2, width=8, depth=2)
+    config = TrainConfig(epochs=6, batch_size=16, lr=0.05, optimizer="sgd", patience=100)
+    result = fit(model, ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
+                 config, torch.device("cpu"), progress=False)
+    assert result.history[-1].val_accuracy >= 0.9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fast_path_trains():
+    x, y = blobs(256, size=16)
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=4, batch_size=64, lr=0.02, patience=100, compile=True)
+    result = fit(tiny_cnn(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
+                 config, torch.device("cuda"), progress=False)
+    assert result.history[-1].val_accuracy >= 0.9
