@@ -23,11 +23,25 @@ class PredictorModel(mlflow.pyfunc.PythonModel):
 
 
 class ImageClassifierPredictor:
-    """uint8 images (N, H, W, 3) of any size -> label, its probability, and one probability column per class."""
+    """uint8 images (N, H, W, 3) of any size -> label, its probability, and one probability column per class.
 
-    def __init__(self, estimator, image_size: int):
+    With a conformal calibrator attached (``with_conformal``) it also returns ``prediction_set`` (the labels whose
+    set covers the truth with the calibrated confidence) and ``set_size``.
+    """
+
+    def __init__(self, estimator, image_size: int, conformal=None, confidence: float | None = None):
         self.estimator = estimator
         self.image_size = image_size
+        self.conformal = conformal  # a components.conformal.ConformalClassifier
+        self.confidence = confidence
+
+    def with_conformal(self, calibrator, confidence: float) -> "ImageClassifierPredictor":
+        calibrator.at(confidence)  # refuse a level that was not calibrated now, not at serving time
+        return ImageClassifierPredictor(self.estimator, self.image_size, calibrator, confidence)
+
+    @property
+    def pip_requirements(self) -> list[str]:
+        return ["mapie"] if getattr(self, "conformal", None) is not None else []
 
     def _prepare(self, images) -> np.ndarray:
         images = np.asarray(images)
@@ -47,4 +61,8 @@ class ImageClassifierPredictor:
         frame = pd.DataFrame({"label": classes[proba.argmax(1)], "probability": proba.max(1)})
         for j, c in enumerate(classes):
             frame[f"p_{c}"] = proba[:, j]
+        if getattr(self, "conformal", None) is not None:
+            sets = self.conformal.predict_sets(proba)[:, :, self.conformal.at(self.confidence)]
+            frame["prediction_set"] = [classes[row].tolist() for row in sets]
+            frame["set_size"] = sets.sum(axis=1)
         return frame

@@ -92,8 +92,11 @@ def log_table(table: pd.DataFrame, path: str) -> None:
 
 def log_children(children) -> None:
     """Each ChildRun as a nested run of the active run: params, final metrics, per-step history, figures."""
+    parent = mlflow.active_run()
     for child in children:
-        with mlflow.start_run(run_name=child.name, nested=True):
+        # The parent's experiment, named: without it MLflow files the child under the active (default) experiment.
+        with mlflow.start_run(run_name=child.name, nested=True,
+                              experiment_id=parent.info.experiment_id if parent else None):
             log_params(child.params)
             if child.metrics:
                 mlflow.log_metrics({k: float(v) for k, v in child.metrics.items()})
@@ -106,14 +109,14 @@ def log_children(children) -> None:
 
 
 def register(name: str, python_model: str, artifacts: dict[str, str], code_paths: list[str], input_example,
-             signature, tags: Mapping[str, str]):
+             signature, tags: Mapping[str, str], extra_requirements: list[str] = ()):
     """Log the pyfunc model (``python_model`` is a models-from-code file) to the active run, register a new
     version and give it alias ``challenger``."""
     info = mlflow.pyfunc.log_model(
         name="model", python_model=python_model, artifacts=artifacts, code_paths=code_paths,
         signature=signature, input_example=input_example,
         # Explicit requirements: inference would import and scan the environment for each run.
-        pip_requirements=["torch", "torchvision", "numpy", "pandas", "scikit-learn"],
+        pip_requirements=["torch", "torchvision", "numpy", "pandas", "scikit-learn", *extra_requirements],
     )
     version = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)

@@ -1,6 +1,6 @@
 """The project pipeline as one Prefect flow; it reads like the diagram in DESIGN.md.
 
-    validate -> preprocess/augment -> train -> evaluate -> register
+    validate -> preprocess/augment -> train -> [conformal] -> evaluate -> register
 
 Each task is a thin call into a project's stage method (components/projects). The flow owns the MLflow
 parent run: tagged with the Prefect flow-run id, the git commit and the data hashes, FAILED if any stage
@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from components import tracking
+from components.conformal_stage import ConformalReport, run_conformal
 from components.evaluation import Evaluation
 from components.outputs import RunOutputs
 from components.projects import Project, Trained, get_project, settings_schemas
@@ -58,6 +59,23 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
     return trained
 
 
+@task(name="conformal", cache_policy=NO_CACHE)
+def conformalize(trained: Trained, data, settings: ProjectSettings) -> ConformalReport | None:
+    """Calibrated sets/intervals on the calibration split, measured on the test split; off without a
+    ``conformal:`` section."""
+    conformal = getattr(settings, "conformal", None)
+    if conformal is None:
+        return None
+    report = run_conformal(trained.model, data, conformal, seed=settings.seed)
+    mlflow.log_metrics(report.metrics)
+    tracking.log_children(report.children)
+    for name, table in report.tables.items():
+        tracking.log_table(table, f"tables/{name}.csv")
+    tracking.log_figures(report.figures)
+    get_run_logger().info("conformal (test): %s", report.summary())
+    return report
+
+
 @task(name="evaluate", cache_policy=NO_CACHE)
 def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Evaluation:
     evaluation = project.evaluate(trained, data, settings)
@@ -71,11 +89,18 @@ def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings
 
 @task(name="register", cache_policy=NO_CACHE)
 def register(project: Project, trained: Trained, data, settings: ProjectSettings, evaluation: Evaluation,
-             outputs: RunOutputs, tags: dict[str, str]):
+             outputs: RunOutputs, tags: dict[str, str], conformal: ConformalReport | None = None):
     import joblib
     from mlflow.models import infer_signature
 
     predictor, example = project.predictor(trained, data, settings)
+    if conformal is not None:  # the served model returns the calibrated set / interval with the prediction
+        if not hasattr(predictor, "with_conformal"):
+            raise TypeError(f"{project.name}: its predictor {type(predictor).__name__} cannot serve conformal "
+                            "sets or intervals (it has no with_conformal); remove the project's conformal section")
+        predictor = predictor.with_conformal(conformal.served, conformal.served_confidence)
+        tags = {**tags, "conformal.method": conformal.served_method,
+                "conformal.confidence": str(conformal.served_confidence)}
     path = outputs.model_dir / "predictor.joblib"
     joblib.dump(predictor, path)
     signature = infer_signature(example, predictor.predict_frame(example))
@@ -83,6 +108,7 @@ def register(project: Project, trained: Trained, data, settings: ProjectSettings
     version = tracking.register(
         project.name, str(COMPONENTS_DIR / "pyfunc_model.py"), {"predictor": str(path)}, [str(COMPONENTS_DIR)], example, signature,
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
+        extra_requirements=getattr(predictor, "pip_requirements", []),
     )
     get_run_logger().info("registered %s version %s with alias '%s'", project.name, version.version, tracking.CHALLENGER)
     return version
@@ -108,11 +134,12 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".")
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
             trained = train(spec, data, settings, outputs)
+            conformal = conformalize(trained, data, settings)
             evaluation = evaluate(spec, trained, data, settings)
             outputs.write(evaluation, trained.info, report.to_dict())
             tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write
             version = register(spec, trained, data, settings, evaluation, outputs,
-                               {"run_id": run.info.run_id, **tags})
+                               {"run_id": run.info.run_id, **tags}, conformal)
     except BaseException:
         outputs.discard()
         raise

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from ..conformal import ConformalSettings
 from ..data.images import load_images
 from ..estimators import TorchImageClassifier
 from ..evaluation import Evaluation, classification_report, history_figure
@@ -45,6 +46,7 @@ class ImageClassificationSettings(ProjectSettings):
     augmentation: Literal["none", "light", "strong"] = "light"
     split: SplitSettings = SplitSettings()
     train: TrainSettings = TrainSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
 
 
 @dataclass
@@ -57,9 +59,13 @@ class ImageSplits:
     X_test: np.ndarray
     y_test: np.ndarray
     paths_test: list[str]
+    # Held out for conformal calibration only: never trained on, never used for early stopping.
+    X_cal: np.ndarray | None = None
+    y_cal: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+        sizes = {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+        return sizes if self.y_cal is None else {**sizes, "calibration": len(self.y_cal)}
 
 
 def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
@@ -95,11 +101,15 @@ class ImageClassificationProject(Project):
         manifest = scan_image_folder(settings.data_dir)
         images = load_images(settings.data_dir, manifest, settings.data.image_size)
         labels = manifest["label"].to_numpy()
-        split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        fractions = {"test": settings.split.test, "val": settings.split.val}
+        if settings.conformal is not None:  # carved last, so test and val are the same with or without it
+            fractions["calibration"] = settings.conformal.calibration
+        split = stratified_split(labels, fractions, settings.seed)
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
+        X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
         return ImageSplits(np.array(sorted(settings.data.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
-                           manifest["path"].to_numpy()[split["test"]].tolist())
+                           manifest["path"].to_numpy()[split["test"]].tolist(), X_cal, y_cal)
 
     def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
         t = settings.train
