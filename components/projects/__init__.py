@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..settings import ProjectSettings
 from .base import Project, Trained
+from .autodiff_mlp import AutodiffMLP
 from .face_mask import FaceMask
+from .linear_regression import LinearRegression
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), AutodiffMLP()]}
 
 
 class UnknownProjectError(LookupError):

@@ -152,7 +152,8 @@ class DenseClassifier(ClassifierMixin, BaseEstimator):
         return float(np.mean(self.net_.predict_output(X).argmax(1) == y_idx))
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.net_.predict_output(as_features(X, self.net_.params["W1"].dtype)).astype(np.float64)
+        proba = self.net_.predict_output(as_features(X, self.net_.params["W1"].dtype)).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 only within ~1e-7
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(1)]

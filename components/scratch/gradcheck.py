@@ -28,3 +28,22 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     num = np.linalg.norm(analytic - numeric)
     den = np.linalg.norm(analytic) + np.linalg.norm(numeric)
     return float(num / den) if den > 0 else 0.0
+
+
+def sampled_numerical_gradient(f: Callable[[], float], x: np.ndarray, indices: np.ndarray,
+                               eps: float = 1e-6) -> np.ndarray:
+    """Central differences at the flat ``indices`` of ``x`` only: checks a large layer at a few hundred
+    coordinates instead of all of them. Returns one value per index."""
+    flat = x.reshape(-1)  # a view: perturbing it perturbs x
+    if not np.shares_memory(flat, x):
+        raise ValueError("x must be a contiguous array (reshape would copy it, and f would not see the perturbation)")
+    out = np.empty(len(indices), dtype=np.float64)
+    for j, i in enumerate(indices):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = f()
+        flat[i] = old - eps
+        minus = f()
+        flat[i] = old
+        out[j] = (plus - minus) / (2 * eps)
+    return out

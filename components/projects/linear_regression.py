@@ -1,0 +1,174 @@
+"""linear-regression: one neuron learns Celsius -> Fahrenheit with hand-written gradients [seed 002].
+
+Real format: a CSV with the header ``celsius,fahrenheit``. The offline sample is 160 generated pairs with
+measurement noise; a good fit recovers the physics, w = 1.8 and b = 32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ..data import temperatures
+from ..evaluation import Evaluation
+from ..scratch.linear import LinearNeuron
+from ..scratch.predictors import RegressionPredictor
+from ..settings import ProjectSettings, Section
+from ..validation import DataValidationError, ValidationReport, run_suite
+from .base import Project, Trained
+
+
+class TemperatureDataSettings(Section):
+    file: str = temperatures.SAMPLE_FILE
+    min_rows: int = Field(20, ge=3)
+    celsius_min: float = Field(-273.15, description="absolute zero: anything colder is a broken reading")
+    celsius_max: float = 1000.0
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.celsius_min >= self.celsius_max:
+            raise ValueError(f"celsius_min {self.celsius_min} must be below celsius_max {self.celsius_max}")
+        return self
+
+
+class NeuronTrainSettings(Section):
+    lr: float = Field(0.1, gt=0)
+    epochs: int = Field(500, ge=1)
+    standardize: bool = Field(True, description="scale inputs inside fit; w and b are reported in original units")
+    log_every: int = Field(10, ge=1, description="epochs between logged points of the training curve")
+
+
+class RegressionSplitSettings(Section):
+    test: float = Field(0.2, gt=0, lt=1)
+    calibration: float = Field(0.0, ge=0, lt=1, description="held out for conformal calibration; 0 trains on it")
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self):
+        if self.test + self.calibration >= 0.9:
+            raise ValueError(f"test {self.test} + calibration {self.calibration} leave under 10% to train on")
+        return self
+
+
+class LinearRegressionSettings(ProjectSettings):
+    data: TemperatureDataSettings = TemperatureDataSettings()
+    split: RegressionSplitSettings = RegressionSplitSettings()
+    train: NeuronTrainSettings = NeuronTrainSettings()
+
+
+@dataclass
+class TemperatureSplits:
+    """X arrays are (n, 1) Celsius columns (scikit-learn layout), y arrays Fahrenheit; the names are the ones
+    the conformal stage looks for."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_cal: np.ndarray
+    y_cal: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def temperature_expectations(d: TemperatureDataSettings) -> list:
+    import great_expectations as gx
+
+    E = gx.expectations
+    return [
+        E.ExpectTableRowCountToBeBetween(min_value=d.min_rows, meta={"explain": f"at least {d.min_rows} pairs"}),
+        *(E.ExpectColumnValuesToNotBeNull(column=c, meta={"explain": f"{c} must be a number"})
+          for c in temperatures.COLUMNS),
+        E.ExpectColumnValuesToBeBetween(column="celsius", min_value=d.celsius_min, max_value=d.celsius_max,
+                                        meta={"explain": f"celsius in [{d.celsius_min}, {d.celsius_max}]"}),
+        E.ExpectColumnValuesToBeBetween(column="fahrenheit", min_value=d.celsius_min * 1.8 + 32 - 50,
+                                        max_value=d.celsius_max * 1.8 + 32 + 50,
+                                        meta={"explain": "fahrenheit within the range the celsius limits allow"}),
+    ]
+
+
+def fit_figure(splits: TemperatureSplits, model: LinearNeuron) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(splits.X_train[:, 0], splits.y_train, s=10, label="train")
+    ax.scatter(splits.X_test[:, 0], splits.y_test, s=14, marker="x", label="test")
+    x_all = np.concatenate([splits.X_train[:, 0], splits.X_test[:, 0]])
+    grid = np.array([x_all.min(), x_all.max()])
+    ax.plot(grid, model.predict(grid), "k-", label=f"F = {model.coef_[0]:.3f} C + {model.intercept_:.2f}")
+    ax.set(xlabel="Celsius", ylabel="Fahrenheit", title="Single neuron fit")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_figure(history: pd.DataFrame) -> plt.Figure:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.semilogy(history["epoch"], history["train_loss"])
+    a.set(xlabel="epoch", ylabel="MSE (log scale)", title="Training loss")
+    b.plot(history["epoch"], history["weight"], label="w (-> 1.8)")
+    b.plot(history["epoch"], history["bias"] / 10, label="b / 10 (-> 3.2)")
+    b.set(xlabel="epoch", title="Parameters")
+    b.legend()
+    fig.tight_layout()
+    return fig
+
+
+class LinearRegression(Project):
+    name = "linear-regression"
+    summary = "Single neuron, Celsius -> Fahrenheit, manual gradients (CSV celsius,fahrenheit)"
+    Settings = LinearRegressionSettings
+    primary_metric = "rmse"
+    higher_is_better = False
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return temperatures.generate(out_dir)
+
+    def _table(self, settings: LinearRegressionSettings) -> pd.DataFrame:
+        return temperatures.read_temperatures(Path(settings.data_dir) / settings.data.file)
+
+    def validate(self, settings: LinearRegressionSettings) -> ValidationReport:
+        table = self._table(settings)
+        outcomes = run_suite(table, temperature_expectations(settings.data), name="temperatures", id_column="line")
+        for o in outcomes:  # failing rows are CSV line numbers
+            o.failing = [f"line {line}" for line in o.failing]
+        report = ValidationReport(str(Path(settings.data_dir) / settings.data.file), outcomes, len(table))
+        if not report.success:
+            raise DataValidationError(report)
+        return report
+
+    def prepare(self, settings: LinearRegressionSettings) -> TemperatureSplits:
+        table = self._table(settings)
+        order = np.random.default_rng(settings.seed).permutation(len(table))
+        n_test = max(1, int(round(settings.split.test * len(table))))
+        n_cal = int(round(settings.split.calibration * len(table)))
+        test, cal, train = order[:n_test], order[n_test:n_test + n_cal], order[n_test + n_cal:]
+        X, y = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy()
+        return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test])
+
+    def train(self, data: TemperatureSplits, settings: LinearRegressionSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        t = settings.train
+        model = LinearNeuron(lr=t.lr, epochs=t.epochs, standardize=t.standardize, seed=settings.seed)
+        model.fit(data.X_train, data.y_train, on_epoch=on_epoch, log_every=t.log_every)
+        return Trained(model, pd.DataFrame(model.history_),
+                       {"weight": float(model.coef_[0]), "bias": model.intercept_, "train": len(data.y_train),
+                        "calibration": len(data.y_cal), "test": len(data.y_test)})
+
+    def evaluate(self, trained: Trained, data: TemperatureSplits, settings) -> Evaluation:
+        model = trained.model
+        pred = model.predict(data.X_test)
+        err = pred - data.y_test
+        metrics = {
+            "rmse": float(np.sqrt(np.mean(err ** 2))),
+            "mae": float(np.mean(np.abs(err))),
+            "r2": float(1 - np.sum(err ** 2) / np.sum((data.y_test - data.y_test.mean()) ** 2)),
+            "weight": float(model.coef_[0]),
+            "bias": float(model.intercept_),
+        }
+        figures = {"fit": fit_figure(data, model), "training_curves": training_figure(trained.history)}
+        tables = {"history": trained.history,
+                  "test_predictions": pd.DataFrame({"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred})}
+        return Evaluation(metrics, figures, tables)
+
+    def predictor(self, trained: Trained, data: TemperatureSplits, settings):
+        return RegressionPredictor(trained.model), data.X_test[:5]
