@@ -101,7 +101,7 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, images, labels=None, augment: nn.Module | None = None, normalize: nn.Module | None = None,
-                 channels_first: bool = False):
+                 channels_first: bool = False, max_device_fraction: float = 0.5):
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8:
             raise TypeError(f"ImageTensorDataset holds uint8 images, got {images.dtype}")
@@ -112,6 +112,7 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         channels = self.images.shape[1]
         default_stats = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,) * channels, (0.5,) * channels)
         self.augment = augment
+        self.max_device_fraction = max_device_fraction
         self.normalize = normalize if normalize is not None else Normalize(mean=default_stats[0], std=default_stats[1])
 
     @property
@@ -125,18 +126,19 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         x = self.normalize(self.images[i:i + 1].to(self.normalize.mean.device))[0]
         return (x,) if self.labels is None else (x, self.labels[i])
 
-    def to(self, device: torch.device, max_fraction: float = 0.5) -> ImageTensorDataset:
-        """A copy on ``device`` when the images take at most ``max_fraction`` of its free memory; otherwise
+    def to(self, device: torch.device) -> ImageTensorDataset:
+        """A copy on ``device`` when the images take at most ``max_device_fraction`` of its free memory; otherwise
         (or for a CPU device) the images stay on the host, pinned when the device is a GPU so batch copies
         can be asynchronous. Transforms always run on ``device``."""
         device = torch.device(device)
         out = object.__new__(ImageTensorDataset)
+        out.max_device_fraction = self.max_device_fraction
         out.augment = None if self.augment is None else self.augment.to(device)
         out.normalize = self.normalize.to(device)
         images, labels = self.images, self.labels
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
-            if images.device == device or images.nbytes <= max_fraction * free:
+            if images.device == device or images.nbytes <= self.max_device_fraction * free:
                 images = images.to(device)
                 labels = None if labels is None else labels.to(device)
             elif not images.is_pinned():
