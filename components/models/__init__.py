@@ -7,9 +7,17 @@ from collections.abc import Callable
 from torch import nn
 
 from .cnn import MaskCNN
+from .happy_cnn import HappyCNN
+from .mc_dropout_cnn import MCDropoutCNN
+from .mlp import MLP
+from .resnet import ResNet50
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mask_cnn": MaskCNN,
+    "mlp": MLP,
+    "mc_dropout_cnn": MCDropoutCNN,
+    "happy_cnn": HappyCNN,
+    "resnet50": ResNet50,
 }
 
 

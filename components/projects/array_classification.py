@@ -1,0 +1,111 @@
+"""Image classification from array files (MNIST IDX, h5) that come with their own train/test split.
+
+Only loading differs from the image-folder projects: ``load_parts`` reads the files, ``validate`` runs the
+array suites (components/data/arrays.py), ``prepare`` takes a stratified validation slice from the training
+part. Training, evaluation and serving are ImageClassificationProject's.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
+from ..data.h5_images import load_h5_parts
+from ..estimators import TorchImageClassifier
+from ..settings import ProjectSettings, Section, TrainSettings
+from ..validation import ValidationReport
+from .image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
+
+
+class ArrayDataSettings(Section):
+    labels: tuple[int, ...] = Field(min_length=2, description="the label set the files must hold")
+    height: int = Field(ge=1, description="image height in the files")
+    width: int = Field(ge=1)
+    channels: int = Field(ge=1)
+    image_size: int = Field(ge=8, description="images are resized to image_size x image_size for the model")
+    min_per_class: int = Field(1, ge=1)
+    min_class_share: float = Field(0.0, ge=0, lt=1)
+    train_limit: int | None = Field(None, ge=10, description="stratified subset of the training part (CPU-size runs)")
+    test_limit: int | None = Field(None, ge=10, description="stratified subset of the test part")
+
+
+class NormalizeSettings(Section):
+    """Per-channel mean and std of pixels scaled to [0, 1]; one value applies to every channel."""
+
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+
+
+class ArrayClassificationSettings(ProjectSettings):
+    data: ArrayDataSettings
+    model: ModelSettings = ModelSettings()
+    augmentation: Literal["none", "light", "strong", "affine"] = "none"
+    normalize: NormalizeSettings = NormalizeSettings()
+    val: float = Field(0.1, gt=0, lt=1, description="share of the training part held out for early stopping")
+    train: TrainSettings = TrainSettings()
+
+
+def subset(part: ArrayPart, limit: int | None, seed: int) -> ArrayPart:
+    """A stratified subset of ``limit`` images (all of them when limit is None or larger)."""
+    if limit is None or limit >= len(part.labels):
+        return part
+    idx = stratified_split(part.labels, {"keep": limit / len(part.labels)}, seed)["keep"]
+    return ArrayPart(part.images[idx], part.labels[idx], part.source, part.declared_labels)
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[1:3] == (size, size):
+        return images
+    import torch
+    from torchvision.transforms.v2 import functional as F
+
+    t = torch.as_tensor(images).permute(0, 3, 1, 2)
+    return F.resize(t, [size, size], antialias=True).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+class ArrayClassificationProject(ImageClassificationProject):
+    Settings = ArrayClassificationSettings
+    dataset_format: str = "arrays"
+
+    @abstractmethod
+    def load_parts(self, settings: ArrayClassificationSettings) -> dict[str, ArrayPart]:
+        """The dataset's parts, ``{"train": ArrayPart, "test": ArrayPart}``, as the files hold them."""
+
+    def rules(self, settings: ArrayClassificationSettings) -> ArrayRules:
+        d = settings.data
+        return ArrayRules(labels=d.labels, height=d.height, width=d.width, channels=d.channels,
+                          min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+
+    def validate(self, settings: ArrayClassificationSettings) -> ValidationReport:
+        return validate_arrays(f"{settings.data_dir} ({self.dataset_format})", self.load_parts(settings),
+                               self.rules(settings))
+
+    def prepare(self, settings: ArrayClassificationSettings) -> ImageSplits:
+        parts = self.load_parts(settings)
+        train = subset(parts["train"], settings.data.train_limit, settings.seed)
+        test = subset(parts["test"], settings.data.test_limit, settings.seed)
+        split = stratified_split(train.labels, {"val": settings.val}, settings.seed)
+        size = settings.data.image_size
+        X, X_test = resize(train.images, size), resize(test.images, size)
+        test_ids = [f"{test.source}[{i}]" for i in range(len(test.labels))]
+        return ImageSplits(np.array(sorted(settings.data.labels)), X[split["train"]], train.labels[split["train"]],
+                           X[split["val"]], train.labels[split["val"]], X_test, test.labels, test_ids)
+
+    def estimator(self, settings: ArrayClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
+        est = super().estimator(settings, checkpoint_dir)
+        return est.set_params(mean=settings.normalize.mean, std=settings.normalize.std)
+
+
+class H5ImageProject(ArrayClassificationProject):
+    """Datasets in the course h5 layout: ``<data_dir>/train_<stem>.h5`` and ``test_<stem>.h5``."""
+
+    stem: str
+    dataset_format = "h5"
+
+    def load_parts(self, settings: ArrayClassificationSettings) -> dict[str, ArrayPart]:
+        return load_h5_parts(settings.data_dir, self.stem)

@@ -1,0 +1,20 @@
+"""MNIST-layout projects: four IDX files; the offline sample is Fashion-MNIST (same format and size)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.arrays import ArrayPart
+from ..data.idx import copy_fashion_mnist
+from ..data.mnist_arrays import load_mnist_parts
+from .array_classification import ArrayClassificationProject, ArrayClassificationSettings
+
+
+class MnistProject(ArrayClassificationProject):
+    dataset_format = "MNIST IDX"
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return copy_fashion_mnist(out_dir)
+
+    def load_parts(self, settings: ArrayClassificationSettings) -> dict[str, ArrayPart]:
+        return load_mnist_parts(settings.data_dir)
