@@ -7,12 +7,14 @@ from .base import Project, Trained
 from .autodiff_mlp import AutodiffMLP
 from .face_mask import FaceMask
 from .linear_regression import LinearRegression
+from .logistic_regression import LogisticRegression
+from .numpy_dnn import NumpyDNN
 from .happy_house import HappyHouse
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
 from .resnet50 import ResNet50Signs
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), AutodiffMLP(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs()]}
 
 
 class UnknownProjectError(LookupError):

@@ -1,0 +1,96 @@
+"""logistic-regression: logistic regression as a one-neuron network, forward and backward vectorised [seed 003].
+
+Real format: the cat-vs-non-cat h5 files (train_catvnoncat.h5, test_catvnoncat.h5). Offline sample: real LFW
+faces vs non-faces from scikit-image, written in that layout (label 1 = the positive class).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from pydantic import Field
+
+from ..data import catvnoncat
+from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
+from ..data.catvnoncat import BinaryImageSet
+from ..evaluation import Evaluation, classification_report
+from ..scratch.logistic import LogisticRegressionNet
+from ..scratch.predictors import ImagePredictor
+from ..settings import ProjectSettings, Section
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+
+class BinaryImageDataSettings(Section):
+    image_size: int = Field(64, ge=1, description="images are image_size x image_size x 3")
+    min_per_class: int = Field(10, ge=1)
+    min_class_share: float = Field(0.1, ge=0, lt=0.5)
+
+
+class LogisticTrainSettings(Section):
+    lr: float = Field(0.005, gt=0)
+    iterations: int = Field(2000, ge=1, description="batch gradient-descent steps")
+    record_every: int = Field(100, ge=1, description="iterations between points of the cost curve")
+
+
+class LogisticRegressionSettings(ProjectSettings):
+    data: BinaryImageDataSettings = BinaryImageDataSettings()
+    train: LogisticTrainSettings = LogisticTrainSettings()
+
+
+def cost_figure(costs: pd.DataFrame, lr: float) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(costs["iteration"], costs["cost"], marker=".")
+    ax.set(xlabel="iteration", ylabel="cost", title=f"Cost curve (learning rate {lr:g})")
+    fig.tight_layout()
+    return fig
+
+
+class LogisticRegression(Project):
+    name = "logistic-regression"
+    summary = "Logistic regression as a neural network, vectorised forward/backward (h5 catvnoncat layout)"
+    Settings = LogisticRegressionSettings
+    primary_metric = "accuracy"
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return catvnoncat.generate(out_dir)
+
+    def validate(self, settings: LogisticRegressionSettings) -> ValidationReport:
+        root = Path(settings.data_dir)
+        data = catvnoncat.load_catvnoncat(root)
+        d = settings.data
+        parts = {split: ArrayPart(getattr(data, f"X_{split}"), getattr(data, f"y_{split}"), catvnoncat.FILES[split],
+                                  declared_labels=tuple(range(len(data.classes))))
+                 for split in ("train", "test")}
+        rules = ArrayRules(labels=(0, 1), height=d.image_size, width=d.image_size, channels=3,
+                           min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        return validate_arrays(str(root), parts, rules)
+
+    def prepare(self, settings: LogisticRegressionSettings) -> BinaryImageSet:
+        return catvnoncat.load_catvnoncat(settings.data_dir)
+
+    def train(self, data: BinaryImageSet, settings: LogisticRegressionSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        t = settings.train
+        model = LogisticRegressionNet(lr=t.lr, iterations=t.iterations, record_every=t.record_every)
+        # the pipeline logs per "epoch"; for batch gradient descent one iteration is one pass over the data
+        model.fit(data.X_train, data.y_train,
+                  on_record=lambda r: on_epoch({"epoch": r["iteration"], "train_cost": r["cost"]}))
+        train_accuracy = float((model.predict(data.X_train) == data.y_train).mean())
+        return Trained(model, pd.DataFrame(model.costs_),
+                       {"train_accuracy": train_accuracy, "final_cost": model.costs_[-1]["cost"],
+                        "train": len(data.y_train), "test": len(data.y_test), "features": int(model.coef_.size)})
+
+    def evaluate(self, trained: Trained, data: BinaryImageSet, settings) -> Evaluation:
+        proba = trained.model.predict_proba(data.X_test)
+        evaluation = classification_report(data.y_test, proba, trained.model.classes_)
+        evaluation.metrics["train_accuracy"] = trained.info["train_accuracy"]
+        evaluation.figures["cost_curve"] = cost_figure(trained.history, settings.train.lr)
+        evaluation.tables["cost_curve"] = trained.history
+        return evaluation
+
+    def predictor(self, trained: Trained, data: BinaryImageSet, settings):
+        size = settings.data.image_size
+        names = dict(enumerate(data.classes))
+        return ImagePredictor(trained.model, (size, size, 3), names), data.X_test[:2]

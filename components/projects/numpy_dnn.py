@@ -1,0 +1,232 @@
+"""numpy-dnn: an L-layer network written in NumPy, and the course's comparisons as child runs [seeds 001, 003, 004].
+
+Real format: MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Offline sample: Fashion-MNIST, the same
+format and size. The main model trains on the full training set; the comparisons (initialisation, optimiser,
+regularisation, learning-rate decay) train small arms on a subset and are logged as nested runs with plots.
+Evaluation also gradient-checks the trained network (float64, sampled coordinates of every layer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
+from ..data.idx import copy_fashion_mnist, find_idx_files, load_mnist
+from ..evaluation import ChildRun, Evaluation, classification_report, history_figure
+from ..scratch.comparisons import ArmResult, default_arms, run_arms
+from ..scratch.dense import DenseClassifier, DenseNet, as_features
+from ..scratch.gradcheck import relative_error, sampled_numerical_gradient
+from ..scratch.predictors import ImagePredictor
+from ..settings import ProjectSettings, Section
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+Activation = Literal["relu", "tanh", "sigmoid"]
+Init = Literal["zeros", "random", "he", "xavier"]
+Optimizer = Literal["gd", "sgd", "momentum", "rmsprop", "adam"]
+Decay = Literal["none", "inverse_time", "exponential", "step"]
+
+
+class IdxDataSettings(Section):
+    class_names: tuple[str, ...] = Field(FASHION_CLASSES, min_length=2, description="name of label 0, 1, ...")
+    image_size: int = Field(28, ge=1)
+    val_size: int = Field(5000, ge=1, description="taken from the training files for per-epoch validation")
+    min_per_class: int = Field(50, ge=1)
+    min_class_share: float = Field(0.05, ge=0, lt=1)
+
+
+class DenseModelSettings(Section):
+    hidden: tuple[int, ...] = (256, 128)
+    activation: Activation = "relu"
+    init: Init = "he"
+    random_scale: float = Field(0.01, gt=0, description="std of the 'random' initialisation")
+
+
+class DenseTrainSettings(Section):
+    optimizer: Optimizer = "adam"
+    lr: float = Field(1e-3, gt=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    l2: float = Field(0.0, ge=0)
+    keep_prob: float = Field(1.0, gt=0, le=1, description="dropout keep probability of hidden units; 1 disables")
+    decay: Decay = "inverse_time"
+    decay_rate: float = Field(0.1, ge=0)
+    decay_interval: int = Field(1, ge=1, description="epochs per step of the 'step' decay")
+
+
+class ComparisonSettings(Section):
+    enabled: bool = True
+    train_size: int = Field(6000, ge=10)
+    val_size: int = Field(2000, ge=10)
+    epochs: int = Field(8, ge=1)
+    hidden: tuple[int, ...] = (128, 64)
+    batch_size: int = Field(64, ge=1)
+    sgd_lr: float = Field(0.05, gt=0, description="minibatch SGD rate of the init and decay groups")
+    optimizer_lrs: dict[Optimizer, float] = Field(
+        default_factory=lambda: {"gd": 0.5, "sgd": 0.05, "momentum": 0.05, "rmsprop": 0.001, "adam": 0.001})
+    l2: float = Field(1.0, gt=0)
+    keep_prob: float = Field(0.7, gt=0, lt=1)
+    regularization_train_size: int = Field(1000, ge=10, description="small on purpose: the unregularised net overfits")
+    regularization_epochs: int = Field(30, ge=1)
+    decays: dict[Decay, float] = Field(
+        default_factory=lambda: {"none": 0.0, "inverse_time": 0.5, "exponential": 0.2, "step": 1.0})
+    decay_interval: int = Field(2, ge=1)
+
+
+class GradCheckSettings(Section):
+    samples: int = Field(16, ge=1)
+    coordinates: int = Field(100, ge=1, description="sampled coordinates per parameter array")
+
+
+class NumpyDNNSettings(ProjectSettings):
+    data: IdxDataSettings = IdxDataSettings()
+    model: DenseModelSettings = DenseModelSettings()
+    train: DenseTrainSettings = DenseTrainSettings()
+    comparisons: ComparisonSettings = ComparisonSettings()
+    gradcheck: GradCheckSettings = GradCheckSettings()
+
+
+@dataclass
+class IdxSplits:
+    X_train: np.ndarray  # uint8 (N, H, W)
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def gradient_check(model: DenseClassifier, X: np.ndarray, y: np.ndarray, coordinates: int, seed: int,
+                   l2: float, keep_prob: float) -> dict[str, float]:
+    """Relative error of the analytic gradient against central differences, per parameter array, on a float64
+    copy of the trained net (with its L2 penalty and a fixed dropout mask)."""
+    src = model.net_
+    net = DenseNet(src.sizes, src.activation.name, "softmax", "zeros", dtype=np.float64)
+    net.params = {k: v.astype(np.float64) for k, v in src.params.items()}
+    X = as_features(X, np.float64)
+    y = np.searchsorted(model.classes_, y)
+    loss = lambda: net.loss_and_grads(X, y, l2, keep_prob, np.random.default_rng(seed))[0]  # noqa: E731
+    _, grads = net.loss_and_grads(X, y, l2, keep_prob, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    errors = {}
+    for name, p in net.params.items():
+        idx = rng.choice(p.size, size=min(coordinates, p.size), replace=False)
+        errors[name] = relative_error(grads[name].reshape(-1)[idx], sampled_numerical_gradient(loss, p, idx))
+    return errors
+
+
+def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for r in results:
+        h = pd.DataFrame(r.history)
+        line, = a.plot(h["epoch"], h["train_loss"], label=r.arm.name)
+        b.plot(h["epoch"], h["val_accuracy"], color=line.get_color(), label=f"{r.arm.name} (validation)")
+        if group == "regularization":
+            b.plot(h["epoch"], h["train_accuracy"], color=line.get_color(), ls="--", lw=0.9)
+    a.set(xlabel="epoch", ylabel="training loss", title=f"{group}: training loss", yscale="log")
+    b.set(xlabel="epoch", ylabel="accuracy", title=f"{group}: validation accuracy"
+          + (" (dashed: training)" if group == "regularization" else ""))
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def arm_figure(result: ArmResult) -> plt.Figure:
+    h = pd.DataFrame(result.history)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(h["epoch"], h["train_accuracy"], label="train")
+    ax.plot(h["epoch"], h["val_accuracy"], label="validation")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=f"{result.arm.group}: {result.arm.name}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+class NumpyDNN(Project):
+    name = "numpy-dnn"
+    summary = "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
+    Settings = NumpyDNNSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return copy_fashion_mnist(out_dir)
+
+    def validate(self, settings: NumpyDNNSettings) -> ValidationReport:
+        files = find_idx_files(settings.data_dir)
+        X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
+        d = settings.data
+        parts = {"train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
+                 "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name)}
+        rules = ArrayRules(labels=tuple(range(len(d.class_names))), height=d.image_size, width=d.image_size,
+                           channels=1, min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        return validate_arrays(str(settings.data_dir), parts, rules)
+
+    def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
+        X, y, X_test, y_test = load_mnist(settings.data_dir)
+        order = np.random.default_rng(settings.seed).permutation(len(X))
+        val, train = order[:settings.data.val_size], order[settings.data.val_size:]
+        return IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test)
+
+    def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:
+        m, t = settings.model, settings.train
+        return DenseClassifier(hidden=m.hidden, activation=m.activation, init=m.init, random_scale=m.random_scale,
+                               optimizer=t.optimizer, lr=t.lr, beta1=t.beta1, beta2=t.beta2, epochs=t.epochs,
+                               batch_size=t.batch_size, l2=t.l2, keep_prob=t.keep_prob, decay=t.decay,
+                               decay_rate=t.decay_rate, decay_interval=t.decay_interval, seed=settings.seed)
+
+    def train(self, data: IdxSplits, settings: NumpyDNNSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        model = self.estimator(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
+        np.savez(checkpoint_dir / "weights.npz", **model.net_.params)
+        params = sum(p.size for p in model.net_.params.values())
+        best = max(model.history_, key=lambda h: h["val_accuracy"])
+        return Trained(model, pd.DataFrame(model.history_),
+                       {"parameters": int(params), "best_epoch": best["epoch"], "train": len(data.y_train),
+                        "val": len(data.y_val), "test": len(data.y_test)})
+
+    def evaluate(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings) -> Evaluation:
+        model = trained.model
+        proba = model.predict_proba(data.X_test)
+        evaluation = classification_report(data.y_test, proba, model.classes_)
+        evaluation.figures["training_curves"] = history_figure(trained.history)
+        evaluation.tables["history"] = trained.history
+        g, t = settings.gradcheck, settings.train
+        errors = gradient_check(model, data.X_val[:g.samples], data.y_val[:g.samples], g.coordinates, settings.seed,
+                                t.l2, t.keep_prob)
+        evaluation.metrics["gradcheck_max_relative_error"] = max(errors.values())
+        evaluation.tables["gradient_check"] = pd.DataFrame({"parameter": list(errors), "relative_error": list(errors.values())})
+        if settings.comparisons.enabled:
+            self._compare(evaluation, data, settings)
+        return evaluation
+
+    def _compare(self, evaluation: Evaluation, data: IdxSplits, settings: NumpyDNNSettings) -> None:
+        c = settings.comparisons
+        arms = default_arms(c.optimizer_lrs, c.l2, c.keep_prob, c.decays, c.sgd_lr, c.regularization_train_size,
+                            c.regularization_epochs, c.decay_interval)
+        base = {"hidden": c.hidden, "activation": settings.model.activation, "init": "he", "epochs": c.epochs,
+                "batch_size": c.batch_size, "seed": settings.seed}
+        results = run_arms(arms, base, data.X_train[:c.train_size], data.y_train[:c.train_size],
+                           data.X_val[:c.val_size], data.y_val[:c.val_size])
+        rows = []
+        for r in results:
+            history = pd.DataFrame(r.history).rename(columns={"epoch": "step"})
+            evaluation.children.append(ChildRun(
+                f"{r.arm.group}: {r.arm.name}", {"group": r.arm.group, "arm": r.arm.name, **r.params}, r.metrics,
+                history, {"curves": arm_figure(r)}))
+            rows.append({"group": r.arm.group, "arm": r.arm.name, **r.metrics})
+        for group in dict.fromkeys(r.arm.group for r in results):
+            evaluation.figures[f"compare_{group}"] = comparison_figure(group, [r for r in results if r.arm.group == group])
+        evaluation.tables["comparisons"] = pd.DataFrame(rows)
+
+    def predictor(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings):
+        size = settings.data.image_size
+        return ImagePredictor(trained.model, (size, size), dict(enumerate(settings.data.class_names))), data.X_test[:2]
