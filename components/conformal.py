@@ -97,7 +97,12 @@ def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapp
     for name, X in seen.items():
         if X is None or len(X) == 0:
             continue
-        keys = np.asarray(ids_seen[name]) if ids_seen is not None and name in ids_seen else row_hashes(X)
+        if ids_cal is None:
+            keys = row_hashes(X)
+        elif ids_seen is None or ids_seen.get(name) is None:
+            raise ValueError(f"calibration rows carry ids but the {name} rows do not: give ids for both or neither")
+        else:
+            keys = np.asarray(ids_seen[name])
         clash = np.flatnonzero(np.isin(keys_cal, keys))
         if len(clash):
             how = "ids" if ids_cal is not None else "identical content"

@@ -2,7 +2,9 @@
 test split, and hand back the calibrator the registered model serves.
 
 The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one)
-for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure.
+for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
+values may repeat legitimately also brings ``ids_train``/``ids_cal`` (and ``ids_val``), e.g. CSV line numbers:
+the overlap check then compares ids instead of row contents.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ def _splits(data) -> dict[str, Any]:
 def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalReport:
     s = _splits(data)
     seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
-    check_unseen(s["X_cal"], seen)
+    ids_cal = getattr(data, "ids_cal", None)
+    ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}
+    check_unseen(s["X_cal"], seen, ids_cal=ids_cal, ids_seen=ids_seen if ids_cal is not None else None)
     if settings.methods[0] in CLASSIFICATION_METHODS:
         return _classification(model, s, settings, seed)
     return _regression(model, s, settings)

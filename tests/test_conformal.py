@@ -142,6 +142,34 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
     assert np.all(np.diff(widths) > 0)
 
 
+def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_overlap_by_row_id():
+    """The conformal stage on the linear-regression project's own scikit-learn-style model: Celsius values
+    repeat legitimately (rounded to 0.01 C), so the splits carry CSV line numbers and overlap is checked on those."""
+    from types import SimpleNamespace
+
+    from components.conformal_stage import run_conformal
+    from components.scratch.linear import LinearNeuron
+
+    rng = np.random.default_rng(3)
+    celsius = np.round(rng.uniform(-40, 60, 200 + N_CAL + N_TEST), 0)[:, None]  # whole degrees: many repeats
+    fahrenheit = 1.8 * celsius[:, 0] + 32 + rng.normal(0, 1.5, len(celsius))
+    tr, cal, te = slice(0, 200), slice(200, 200 + N_CAL), slice(200 + N_CAL, None)
+    lines = np.arange(len(celsius)) + 2  # CSV line numbers: line 1 is the header
+    data = SimpleNamespace(X_train=celsius[tr], y_train=fahrenheit[tr], X_cal=celsius[cal], y_cal=fahrenheit[cal],
+                           X_test=celsius[te], y_test=fahrenheit[te], ids_train=lines[tr], ids_cal=lines[cal])
+    model = LinearNeuron(epochs=300).fit(data.X_train, data.y_train)
+    report = run_conformal(model, data, ConformalSettings(methods=("absolute",), confidence_levels=(0.9, 0.95)))
+    for level in (0.9, 0.95):
+        low, high = coverage_band(N_CAL, N_TEST, level)
+        assert low <= report.metrics[f"conformal_absolute_{level * 100:.0f}_coverage"] <= high
+    # Gaussian noise of sd 1.5 F: the 90% interval is about 2 x 1.645 x 1.5 = 4.9 F wide.
+    assert report.metrics["conformal_absolute_90_mean_width"] == pytest.approx(4.9, rel=0.1)
+    assert report.served.predict_intervals(np.array([[20.0]]))[1].shape == (1, 2, 2)
+    leaked = SimpleNamespace(**{**vars(data), "ids_cal": np.r_[lines[cal][:-1], lines[0]]})
+    with pytest.raises(CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"):
+        run_conformal(model, leaked, ConformalSettings(methods=("absolute",)))
+
+
 def test_calibrating_on_rows_the_model_was_trained_on_is_refused(blobs):
     model, X_train, X_cal, y_cal, _, _ = blobs
     leaked = np.concatenate([X_cal[:100], X_train[[3, 7]]])
