@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .cron import validate_cron
 
 
 class SettingsError(ValueError):
@@ -57,6 +59,12 @@ class ProjectSettings(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data_dir: Path
     experiment: str | None = Field(None, description="MLflow experiment; defaults to the project name")
+    schedule: str | None = Field(None, description="cron string: retrain, then promote (`dlfolio schedule`)")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cron(value)
 
 
 def _type_name(annotation: Any) -> str:

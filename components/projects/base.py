@@ -56,3 +56,9 @@ class Project(ABC):
     @abstractmethod
     def predictor(self, trained: Trained, data: Any, settings: ProjectSettings) -> tuple[Any, Any]:
         """The object the registered pyfunc model serves, and an input example for its signature."""
+
+    def score(self, model: Any, data: Any, settings: ProjectSettings) -> dict[str, float]:
+        """Test metrics (keys as in ``evaluate``) of a served model: anything with ``predict(inputs) -> DataFrame``,
+        such as a loaded registered pyfunc model. The promotion gate scores champion and challenger with this on
+        the same, current test split of ``data`` (from ``prepare``)."""
+        raise NotImplementedError(f"project {self.name!r} cannot score a registered model yet (Project.score)")

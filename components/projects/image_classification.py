@@ -62,6 +62,7 @@ class ImageSplits:
     # Held out for conformal calibration only: never trained on, never used for early stopping.
     X_cal: np.ndarray | None = None
     y_cal: np.ndarray | None = None
+    paths_cal: list[str] | None = None
 
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -108,8 +109,9 @@ class ImageClassificationProject(Project):
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
+        paths = lambda name: manifest["path"].to_numpy()[split[name]].tolist() if name in split else None  # noqa: E731
         return ImageSplits(np.array(sorted(settings.data.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
-                           manifest["path"].to_numpy()[split["test"]].tolist(), X_cal, y_cal)
+                           paths("test"), X_cal, y_cal, paths("calibration"))
 
     def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
         t = settings.train
@@ -137,6 +139,17 @@ class ImageClassificationProject(Project):
         evaluation.tables["test_predictions"] = pd.DataFrame(
             {"path": data.paths_test, "label": data.y_test, "predicted": pred, "probability": proba.max(1)})
         return evaluation
+
+    def score(self, model, data: ImageSplits, settings) -> dict[str, float]:
+        import matplotlib.pyplot as plt
+
+        frame = model.predict(data.X_test)  # one p_<class> column per class, as ImageClassifierPredictor serves
+        proba = frame[[f"p_{c}" for c in data.classes]].to_numpy(dtype=float)
+        proba /= proba.sum(axis=1, keepdims=True)  # served as float32: rows sum to 1 only within ~1e-7
+        report = classification_report(data.y_test, proba, data.classes)
+        for fig in report.figures.values():
+            plt.close(fig)
+        return report.metrics
 
     def predictor(self, trained: Trained, data: ImageSplits, settings):
         return ImageClassifierPredictor(trained.model, settings.data.image_size), data.X_test[:2]
