@@ -84,13 +84,14 @@ def row_hashes(X) -> np.ndarray:
     return np.array([hashlib.blake2b(r.tobytes(), digest_size=16).hexdigest() for r in rows])
 
 
-def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapping[str, Any] | None = None) -> None:
+def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapping[str, Any] | None = None,
+                 names_cal=None) -> None:
     """Raise ``CalibrationOverlapError`` if a calibration row also occurs in any of ``seen`` (name -> rows).
 
-    Rows are compared by content hash, or by ``ids`` (e.g. source row numbers or file paths) where given: tabular
-    data may repeat a value legitimately, an id never repeats.
+    Rows are compared by content hash, or by ``ids`` (e.g. source row numbers) where given: tabular data may
+    repeat a value legitimately, an id never repeats. ``names_cal`` (e.g. file paths) name the offending rows.
     """
-    if not seen:
+    if not any(X is not None and len(X) for X in seen.values()):
         raise CalibrationOverlapError("no training data given to check the calibration data against; "
                                       "pass seen={'training': X_train, ...}")
     keys_cal = np.asarray(ids_cal) if ids_cal is not None else row_hashes(X_cal)
@@ -106,10 +107,11 @@ def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapp
         clash = np.flatnonzero(np.isin(keys_cal, keys))
         if len(clash):
             how = "ids" if ids_cal is not None else "identical content"
+            first = clash[:5].tolist() if names_cal is None else [str(names_cal[i]) for i in clash[:5]]
             raise CalibrationOverlapError(
                 f"{len(clash)} of {len(keys_cal)} calibration rows also occur in the {name} data ({how}; first "
-                f"calibration rows: {clash[:5].tolist()}). Conformal coverage holds only on data the model never "
-                f"saw: calibrate on a split held out from training and early stopping.")
+                f"calibration rows: {first}). Conformal coverage holds only on data the model never saw: calibrate "
+                f"on a split held out from training and early stopping (or remove the duplicated rows/files).")
 
 
 # ---------------------------------------------------------------------------------------------------------------

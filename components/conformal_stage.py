@@ -75,7 +75,8 @@ def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> Co
     seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
     ids_cal = getattr(data, "ids_cal", None)
     ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}
-    check_unseen(s["X_cal"], seen, ids_cal=ids_cal, ids_seen=ids_seen if ids_cal is not None else None)
+    check_unseen(s["X_cal"], seen, ids_cal=ids_cal, ids_seen=ids_seen if ids_cal is not None else None,
+                 names_cal=getattr(data, "paths_cal", None))
     if settings.methods[0] in CLASSIFICATION_METHODS:
         return _classification(model, s, settings, seed)
     return _regression(model, s, settings)

@@ -182,8 +182,10 @@ def test_calibrating_on_images_used_for_early_stopping_is_refused():
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(30, 16, 16, 3), dtype=np.uint8)
     check_unseen(images[20:], {"training": images[:10], "validation": images[10:20]})  # disjoint: fine
-    with pytest.raises(CalibrationOverlapError, match="validation data"):
-        check_unseen(images[15:], {"training": images[:10], "validation": images[10:20]})
+    with pytest.raises(CalibrationOverlapError, match=r"5 of 15 calibration rows also occur in the validation data "
+                                                      r"\(identical content; first calibration rows: \['with_mask/15.png'"):
+        check_unseen(images[15:], {"training": images[:10], "validation": images[10:20]},
+                     names_cal=[f"with_mask/{i}.png" for i in range(15, 30)])
 
 
 def test_repeated_values_are_no_overlap_when_rows_carry_ids():

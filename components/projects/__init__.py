@@ -9,12 +9,14 @@ from .face_mask import FaceMask
 from .linear_regression import LinearRegression
 from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
+from .numpy_cnn import NumpyCNN
+from .numpy_rnn import NumpyRNN
 from .happy_house import HappyHouse
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
 from .resnet50 import ResNet50Signs
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs()]}
 
 
 class UnknownProjectError(LookupError):

@@ -1,0 +1,113 @@
+"""numpy-cnn: a convolutional network written in NumPy (forward and backward by hand) on handwritten digits
+[seeds 001, 003].
+
+Real format: an image folder ``<data_dir>/<class>/<image>`` (any size; resized to ``data.image_size`` and
+averaged to grayscale). Offline sample: scikit-learn's 1797 real 8x8 digits written as PNGs. Besides the
+configured network, the same network with only max pooling and with only average pooling are trained as
+comparison child runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ..data import digit_images
+from ..data.images import load_images, scan_image_folder
+from ..evaluation import ChildRun, Evaluation
+from ..scratch.cnn import ConvClassifier
+from ..settings import ProjectSettings, Section, SplitSettings
+from .base import Trained
+from .image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits, stratified_split
+
+
+class ConvBlockSettings(Section):
+    filters: int = Field(ge=1)
+    kernel: int = Field(3, ge=1)
+    stride: int = Field(1, ge=1)
+    padding: int = Field(1, ge=0)
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: int = Field(2, ge=1)
+
+
+class NumpyCNNModelSettings(Section):
+    blocks: tuple[ConvBlockSettings, ...] = Field(min_length=1, description="conv -> ReLU -> pool, in order")
+    hidden: tuple[int, ...] = Field((64,), description="dense ReLU layers before the softmax layer")
+
+
+class ScratchTrainSettings(Section):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["gd", "sgd", "momentum", "rmsprop", "adam"] = "adam"
+    lr: float = Field(2e-3, gt=0)
+    l2: float = Field(0.0, ge=0, description="L2 penalty l2 / (2N) * sum of squared weights")
+    decay: Literal["none", "inverse_time", "exponential", "step"] = "none"
+    decay_rate: float = Field(0.0, ge=0)
+
+
+class NumpyCNNSettings(ProjectSettings):
+    data: ImageDataSettings
+    split: SplitSettings = SplitSettings()
+    model: NumpyCNNModelSettings
+    train: ScratchTrainSettings = ScratchTrainSettings()
+    compare_pooling: bool = Field(True, description="also train all-max and all-avg pooling variants (child runs)")
+
+
+@dataclass
+class CNNTrained(Trained):
+    arms: dict[str, ConvClassifier] = field(default_factory=dict)  # comparison variants by name
+
+
+def classifier(settings: NumpyCNNSettings, pool: str | None = None) -> ConvClassifier:
+    """The configured network; ``pool`` replaces the pooling of every block that pools (for the comparison)."""
+    blocks = [b.model_dump() | ({"pool": pool} if pool and b.pool != "none" else {}) for b in settings.model.blocks]
+    t = settings.train
+    return ConvClassifier(blocks=blocks, hidden=settings.model.hidden, optimizer=t.optimizer, lr=t.lr,
+                          epochs=t.epochs, batch_size=t.batch_size, l2=t.l2, decay=t.decay,
+                          decay_rate=t.decay_rate, seed=settings.seed)
+
+
+class NumpyCNN(ImageClassificationProject):
+    name = "numpy-cnn"
+    summary = "CNN from scratch in NumPy (im2col conv, max/avg pooling, backprop by hand) on 8x8 digits (image folder)"
+    primary_metric = "accuracy"
+    Settings = NumpyCNNSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return digit_images.generate(out_dir)
+
+    def prepare(self, settings: NumpyCNNSettings) -> ImageSplits:
+        manifest = scan_image_folder(settings.data_dir)
+        images = load_images(settings.data_dir, manifest, settings.data.image_size)
+        labels = manifest["label"].to_numpy()
+        split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        paths = manifest["path"].to_numpy()
+        return ImageSplits(np.array(sorted(settings.data.classes)),
+                           images[split["train"]], labels[split["train"]], images[split["val"]], labels[split["val"]],
+                           images[split["test"]], labels[split["test"]], paths[split["test"]].tolist())
+
+    def train(self, data: ImageSplits, settings: NumpyCNNSettings, *, on_epoch, checkpoint_dir: Path) -> CNNTrained:
+        model = classifier(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
+        arms = {}
+        if settings.compare_pooling:
+            for pool in ("max", "avg"):
+                arms[f"pool={pool}"] = classifier(settings, pool).fit(data.X_train, data.y_train, data.X_val, data.y_val)
+        info = {"best_epoch": model.best_epoch_, "parameters": model.net_.parameter_count(), **data.sizes()}
+        return CNNTrained(model, pd.DataFrame(model.history_), info, arms)
+
+    def evaluate(self, trained: CNNTrained, data: ImageSplits, settings: NumpyCNNSettings) -> Evaluation:
+        evaluation = super().evaluate(trained, data, settings)
+        for name, arm in trained.arms.items():
+            pool = name.split("=", 1)[1]
+            accuracy = float(np.mean(arm.predict(data.X_test) == data.y_test))
+            evaluation.metrics[f"accuracy_{name.replace('=', '_')}"] = accuracy
+            evaluation.children.append(ChildRun(
+                name, {"pool": pool, "blocks": len(settings.model.blocks)},
+                {"test_accuracy": accuracy, "best_epoch": arm.best_epoch_},
+                pd.DataFrame(arm.history_).rename(columns={"epoch": "step"})))
+        return evaluation

@@ -1,0 +1,218 @@
+"""numpy-rnn: a character-level language model with RNN / GRU / LSTM cells written in NumPy [seeds 001, 003].
+
+Real format: a UTF-8 text file with one name per line (``<data_dir>/<data.file>``), e.g. the dinosaur-names
+list. Offline sample: the 1990 US Census first names bundled with the ``names`` package. The model is judged
+against two count-based baselines on held-out names (unigram: no context; bigram: the previous character)
+and by its samples: how many are new names rather than copies of the training list. The other cells in
+``compare_cells`` are trained with the same settings as comparison child runs.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ..data import name_lines
+from ..evaluation import ChildRun, Evaluation
+from ..scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
+from ..settings import ProjectSettings, Section, SplitSettings
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+CellName = Literal["rnn", "gru", "lstm"]
+
+
+class NamesDataSettings(Section):
+    file: str = "names.txt"
+    alphabet: str = Field(string.ascii_lowercase, min_length=1, description="every character a name may contain")
+    lowercase: bool = True
+    min_length: int = Field(1, ge=1)
+    max_length: int = Field(30, ge=1)
+    min_names: int = Field(100, ge=1)
+
+
+class CharLMModelSettings(Section):
+    cell: CellName = "lstm"
+    hidden_size: int = Field(64, ge=1)
+
+
+class CharLMTrainSettings(Section):
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["gd", "sgd", "momentum", "rmsprop", "adam"] = "adam"
+    lr: float = Field(1e-2, gt=0)
+    grad_clip: float | None = Field(5.0, gt=0, description="max global gradient norm; null disables clipping")
+    decay: Literal["none", "inverse_time", "exponential", "step"] = "none"
+    decay_rate: float = Field(0.0, ge=0)
+
+
+class SamplingSettings(Section):
+    count: int = Field(300, ge=1, description="names sampled for the novelty figures")
+    temperature: float = Field(1.0, ge=0, description="for the metrics and the served model; 0 = greedy")
+    table_temperatures: tuple[float, ...] = Field((0.5, 1.0, 1.5), description="temperatures shown in the samples table")
+    table_count: int = Field(20, ge=0, description="samples per temperature in the table")
+    max_len: int = Field(30, ge=1)
+
+
+class NumpyRNNSettings(ProjectSettings):
+    data: NamesDataSettings = NamesDataSettings()
+    split: SplitSettings = SplitSettings(val=0.1, test=0.1)
+    model: CharLMModelSettings = CharLMModelSettings()
+    train: CharLMTrainSettings = CharLMTrainSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    compare_cells: tuple[CellName, ...] = Field(("rnn", "gru"), description="other cells trained as child runs")
+
+
+@dataclass
+class NameSplits:
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+@dataclass
+class CharLMTrained(Trained):
+    arms: dict[str, CharLanguageModel] = field(default_factory=dict)
+
+
+def language_model(settings: NumpyRNNSettings, cell: str | None = None) -> CharLanguageModel:
+    t = settings.train
+    return CharLanguageModel(cell=cell or settings.model.cell, hidden_size=settings.model.hidden_size,
+                             optimizer=t.optimizer, lr=t.lr, epochs=t.epochs, batch_size=t.batch_size,
+                             grad_clip=t.grad_clip, decay=t.decay, decay_rate=t.decay_rate,
+                             max_len=settings.sampling.max_len, seed=settings.seed)
+
+
+def sample_figures(model: CharLanguageModel, names: NameSplits, s: SamplingSettings, seed: int) -> dict[str, float]:
+    """Novelty of ``s.count`` samples at ``s.temperature``: the share not in the training list, the share not
+    anywhere in the dataset, and the share that are real held-out names the model never saw."""
+    samples = model.sample(s.count, s.temperature, seed=seed)
+    train, held_out = set(names.train), set(names.val) | set(names.test)
+    return {
+        "novel_fraction": float(np.mean([x not in train for x in samples])),
+        "novel_to_dataset_fraction": float(np.mean([x not in train and x not in held_out for x in samples])),
+        "heldout_name_fraction": float(np.mean([x in held_out for x in samples])),
+        "empty_sample_fraction": float(np.mean([x == "" for x in samples])),
+        "mean_sample_length": float(np.mean([len(x) for x in samples])),
+    }
+
+
+def loss_figure(history: pd.DataFrame, unigram: float, bigram: float, test_loss: float, cell: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    ax.axhline(unigram, color="grey", ls="--", label=f"unigram baseline (test) {unigram:.3f}")
+    ax.axhline(bigram, color="grey", ls=":", label=f"bigram baseline (test) {bigram:.3f}")
+    ax.axhline(test_loss, color="k", lw=0.8, label=f"{cell} (test) {test_loss:.3f}")
+    ax.set(xlabel="epoch", ylabel="nats per character", title=f"Character-level {cell.upper()} language model")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def cells_figure(curves: dict[str, pd.DataFrame]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, history in curves.items():
+        ax.plot(history["epoch"], history["val_loss"], marker="o", label=name)
+    ax.set(xlabel="epoch", ylabel="validation nats per character", title="RNN vs GRU vs LSTM")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+class CharLMPredictor:
+    """Served model: a column ``prefix`` (strings; "" for a fresh name) -> ``name``, a sampled name starting
+    with the prefix, and ``score``, the input read as a whole name in mean nats per character (lower = more
+    name-like). Same input, same output: each row's sampling is seeded by the predictor's seed and the row."""
+
+    def __init__(self, model: CharLanguageModel, temperature: float, lowercase: bool, seed: int = 0):
+        self.model, self.temperature, self.lowercase, self.seed = model, temperature, lowercase, seed
+
+    def _prefixes(self, inputs) -> list[str]:
+        if isinstance(inputs, pd.DataFrame):
+            if "prefix" not in inputs:
+                raise ValueError(f"expected a 'prefix' column, got columns {list(inputs.columns)}")
+            inputs = inputs["prefix"]
+        values = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        return [v.strip().lower() if self.lowercase else v.strip() for v in values]
+
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        prefixes = self._prefixes(inputs)
+        names = [self.model.sample(1, self.temperature, seed=self.seed + i, prefix=p)[0] for i, p in enumerate(prefixes)]
+        return pd.DataFrame({"prefix": prefixes, "name": names, "score": self.model.name_losses(prefixes)})
+
+
+class NumpyRNN(Project):
+    name = "numpy-rnn"
+    summary = "Char-level name generator: RNN/GRU/LSTM cells from scratch in NumPy, sampling, clipping (text lines)"
+    primary_metric = "loss"
+    higher_is_better = False
+    Settings = NumpyRNNSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return name_lines.generate(out_dir, NamesDataSettings().file)
+
+    def rules(self, settings: NumpyRNNSettings) -> name_lines.NameRules:
+        d = settings.data
+        return name_lines.NameRules(d.alphabet, d.min_length, d.max_length, d.min_names)
+
+    def validate(self, settings: NumpyRNNSettings) -> ValidationReport:
+        report, _ = name_lines.validate_names(settings.data_dir / settings.data.file, self.rules(settings),
+                                              settings.data.lowercase)
+        return report
+
+    def prepare(self, settings: NumpyRNNSettings) -> NameSplits:
+        lines = name_lines.read_lines(settings.data_dir / settings.data.file)
+        names = name_lines.names_table(lines, settings.data.lowercase)["name"].to_numpy()
+        order = np.random.default_rng(settings.seed).permutation(len(names))
+        n_test, n_val = (max(1, round(f * len(names))) for f in (settings.split.test, settings.split.val))
+        pick = lambda idx: names[np.sort(idx)].tolist()  # noqa: E731
+        return NameSplits(pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
+
+    def train(self, data: NameSplits, settings: NumpyRNNSettings, *, on_epoch, checkpoint_dir: Path) -> CharLMTrained:
+        def numeric(row: dict) -> None:  # MLflow metrics are numbers; the epoch's sample goes to the history table
+            on_epoch({k: v for k, v in row.items() if k != "sample"})
+
+        model = language_model(settings).fit(data.train, data.val, on_epoch=numeric)
+        arms = {c: language_model(settings, c).fit(data.train, data.val)
+                for c in settings.compare_cells if c != settings.model.cell}
+        info = {"cell": settings.model.cell, "best_epoch": model.best_epoch_, "parameters": model.net_.parameter_count(),
+                "vocabulary": len(model.vocab_), **data.sizes()}
+        return CharLMTrained(model, pd.DataFrame(model.history_), info, arms)
+
+    def evaluate(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings) -> Evaluation:
+        model, s = trained.model, settings.sampling
+        loss, unigram, bigram = model.loss(data.test), unigram_loss(data.train, data.test), bigram_loss(data.train, data.test)
+        metrics = {"loss": loss, "perplexity": float(np.exp(loss)), "unigram_loss": unigram, "bigram_loss": bigram,
+                   "loss_below_unigram": unigram - loss, **sample_figures(model, data, s, settings.seed)}
+        train_set = set(data.train)
+        rows = [{"temperature": t, "name": name, "novel": name not in train_set}
+                for t in s.table_temperatures for name in model.sample(s.table_count, t, seed=settings.seed + 1)]
+        curves = {settings.model.cell: trained.history}
+        children = []
+        for cell, arm in trained.arms.items():
+            arm_loss = arm.loss(data.test)
+            arm_metrics = {"test_loss": arm_loss, **sample_figures(arm, data, s, settings.seed)}
+            metrics[f"loss_{cell}"] = arm_loss
+            history = pd.DataFrame(arm.history_)
+            curves[cell] = history
+            children.append(ChildRun(f"cell={cell}", {"cell": cell, "hidden_size": settings.model.hidden_size},
+                                     arm_metrics, history.drop(columns="sample").rename(columns={"epoch": "step"})))
+        figures = {"loss_curve": loss_figure(trained.history, unigram, bigram, loss, settings.model.cell)}
+        if len(curves) > 1:
+            figures["cells"] = cells_figure(curves)
+        return Evaluation(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
+
+    def predictor(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings):
+        example = pd.DataFrame({"prefix": ["", "ma", "jo"]})
+        return CharLMPredictor(trained.model, settings.sampling.temperature, settings.data.lowercase, settings.seed), example
