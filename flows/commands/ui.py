@@ -1,8 +1,12 @@
 """dlfolio ui: the MLflow UI on the embedded tracking store."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+# The server's job runner (GenAI judges and scorers) starts eight worker processes; the UI needs none of them.
+ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def register(sub) -> None:
@@ -28,6 +32,6 @@ def main(args) -> int:
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store: {cmd[cmd.index('--backend-store-uri') + 1]}); "
           "Ctrl-C stops it", flush=True)
     try:
-        return subprocess.run(cmd).returncode
+        return subprocess.run(cmd, env={**ENVIRONMENT, **os.environ}).returncode
     except KeyboardInterrupt:
         return 0
