@@ -32,6 +32,14 @@ RNN_SMALL = {
 }
 
 
+def served_score(root, project: str, model) -> dict:
+    """What the promotion gate sees: the project's own scorer on the served model and the current test split."""
+    from flows.promotion import load_settings
+
+    spec, settings = load_settings(project, "params.yaml", root)
+    return spec.score(model, spec.prepare(settings), settings)
+
+
 def run_pipeline(root, project: str, data_dir, overrides: dict) -> dict:
     from flows.pipeline import project_pipeline
     from tests.conftest import REPO, deep_merge
@@ -128,7 +136,7 @@ def test_numpy_cnn_learns_digits_far_above_chance_and_compares_pooling(cnn_run):
 
 @pipeline
 def test_numpy_cnn_model_is_registered_and_serves_digit_images(cnn_run, sample_data):
-    _, result = cnn_run
+    root, result = cnn_run
     version = MlflowClient().get_model_version_by_alias("numpy-cnn", "challenger")
     assert str(version.version) == str(result["model_version"])
     model = mlflow.pyfunc.load_model("models:/numpy-cnn@challenger")
@@ -138,6 +146,7 @@ def test_numpy_cnn_model_is_registered_and_serves_digit_images(cnn_run, sample_d
     truth = np.array([f.parent.name for f in files])
     assert (out["label"].to_numpy() == truth).mean() >= 0.9
     np.testing.assert_allclose(out[[f"p_{d}" for d in range(10)]].sum(axis=1), 1, atol=1e-6)
+    assert served_score(root, "numpy-cnn", model)["accuracy"] == pytest.approx(result["accuracy"])
 
 
 # --- numpy-rnn end to end ---------------------------------------------------------------------------------
@@ -178,7 +187,7 @@ def test_char_lm_run_logs_loss_curve_samples_and_a_cell_comparison(rnn_run):
 
 @pipeline
 def test_char_lm_is_registered_and_completes_prefixes(rnn_run):
-    _, result = rnn_run
+    root, result = rnn_run
     assert MlflowClient().get_model_version_by_alias("numpy-rnn", "challenger").version == result["model_version"]
     model = mlflow.pyfunc.load_model("models:/numpy-rnn@challenger")
     frame = pd.DataFrame({"prefix": ["", "Ma", "jo", "mary"]})
@@ -189,3 +198,4 @@ def test_char_lm_is_registered_and_completes_prefixes(rnn_run):
     pd.testing.assert_frame_equal(model.predict(frame), out)  # seeded: same input, same names
     five = model.predict(pd.DataFrame({"prefix": [""] * 5}))["name"]
     assert five.nunique() > 1  # each row draws its own name
+    assert served_score(root, "numpy-rnn", model)["loss"] == pytest.approx(result["loss"], rel=1e-5)

@@ -115,7 +115,7 @@ def loss_figure(history: pd.DataFrame, unigram: float, bigram: float, test_loss:
     ax.axhline(bigram, color="grey", ls=":", label=f"bigram baseline (test) {bigram:.3f}")
     ax.axhline(test_loss, color="k", lw=0.8, label=f"{cell} (test) {test_loss:.3f}")
     ax.set(xlabel="epoch", ylabel="nats per character", title=f"Character-level {cell.upper()} language model")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 
@@ -212,6 +212,15 @@ class NumpyRNN(Project):
         if len(curves) > 1:
             figures["cells"] = cells_figure(curves)
         return Evaluation(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
+
+    def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:
+        """Test loss of a served model from its per-name ``score`` column: each name's mean nats per character,
+        weighted by its characters plus the end, is the per-character mean ``evaluate`` reports."""
+        names = data.test
+        frame = model.predict(pd.DataFrame({"prefix": names}))
+        weights = np.array([len(n) + 1 for n in names], dtype=float)
+        loss = float(np.sum(frame["score"].to_numpy(dtype=float) * weights) / weights.sum())
+        return {"loss": loss, "perplexity": float(np.exp(loss))}
 
     def predictor(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings):
         example = pd.DataFrame({"prefix": ["", "ma", "jo"]})
