@@ -96,7 +96,9 @@ def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     cpus = os.cpu_count()
     busy = max(x for x in (load_before, load_after) if x is not None) if load_before is not None else None
     shared = (f" Load average {load_before:.1f} before / {load_after:.1f} after on {cpus} cores: other jobs shared "
-              "the cores, so absolute times are inflated and noisy; the ratios are the robust part."
+              "the cores, so the times are inflated and noisy (the two libraries alternate, so both see the same load, "
+              "but on the day of the table reruns under this load moved single ratios by up to 3x: rerun on a quiet "
+              "machine for firm numbers)."
               if busy is not None and busy > 0.5 * (cpus or 1) else "")
     lines = [
         HEADING,
