@@ -11,6 +11,7 @@ from .happy_cnn import HappyCNN
 from .mc_dropout_cnn import MCDropoutCNN
 from .mlp import MLP
 from .resnet import ResNet50
+from .transfer import TransferNet
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mask_cnn": MaskCNN,
@@ -18,6 +19,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mc_dropout_cnn": MCDropoutCNN,
     "happy_cnn": HappyCNN,
     "resnet50": ResNet50,
+    "transfer": TransferNet,
 }
 
 

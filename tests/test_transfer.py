@@ -1,0 +1,152 @@
+"""Transfer learning: backbones and their weights, freezing, the two-phase schedule, and whether transfer transfers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from components import augment
+from components.models import build_model
+from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier,
+                                        normalization)
+from components.training import TrainConfig
+from components.transfer_training import TransferConfig, fit_transfer, pooled_features
+
+IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
+
+
+def test_efficientnet_lite0_imagenet_weights_recognise_a_real_cat():
+    import skimage.data
+
+    net = imagenet_classifier("efficientnet_lite0")
+    mean, std = normalization("efficientnet_lite0")
+    assert (mean, std) == ((0.5,) * 3, (0.5,) * 3)  # (x/255 - 0.5) / 0.5, what the Lite models were trained on
+    image = torch.as_tensor(skimage.data.chelsea()).permute(2, 0, 1)
+    x = augment.normalize(mean, std)(torchvision.transforms.v2.functional.resize(image, [224, 224]))
+    with torch.no_grad():
+        proba = net(x[None]).softmax(1)[0]
+    assert proba.argmax().item() in IMAGENET_CATS
+    assert proba[list(IMAGENET_CATS)].sum() > 0.8
+
+
+def test_a_weights_file_fills_the_base(tmp_path):
+    torch.manual_seed(1)
+    source = torchvision.models.mobilenet_v2(weights=None)
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(source.state_dict(), path)
+
+    net = TransferNet("mobilenet_v2", num_classes=3, weights=str(path))
+
+    assert net.pretrained
+    for name, tensor in net.base.state_dict().items():
+        assert torch.equal(tensor, source.features.state_dict()[name]), name
+    assert net.head[-1].out_features == 3
+
+
+def test_missing_weights_file_says_which_path_and_what_to_do(tmp_path):
+    missing = tmp_path / "nowhere" / "vgg16-397923af.pth"
+    with pytest.raises(WeightsNotFoundError) as error:
+        TransferNet("vgg16", weights=str(missing))
+    message = str(error.value)
+    assert str(missing) in message and "download_weights: true" in message and "weights: null" in message
+
+
+def test_imagenet_weights_for_torchvision_backbones_need_an_explicit_download_flag():
+    # Nothing downloads by default: the error comes before any network access.
+    with pytest.raises(WeightsNotFoundError, match="download_weights"):
+        TransferNet("mobilenet_v2", weights="imagenet")
+
+
+def test_a_weights_file_for_another_architecture_is_refused_by_name(tmp_path):
+    path = tmp_path / "not-resnet.pth"
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), path)
+    with pytest.raises(ValueError, match="not-resnet.pth does not fit resnet50"):
+        TransferNet("resnet50", weights=str(path))
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_backbone_builds_a_head_for_any_class_count(backbone):
+    size = BACKBONES[backbone].min_size
+    net = build_model("transfer", num_classes=5, in_channels=3, backbone=backbone).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 3, size, size)).shape == (2, 5)
+    assert len(net.layer_names) >= 13
+
+
+def test_freezing_keeps_the_base_still_and_unfreezing_opens_only_the_top_layers():
+    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
+    head = sum(p.numel() for p in net.head.parameters())
+    net.freeze_base()
+    assert net.trainable_parameters() == head
+
+    net.unfreeze_top(2)
+    layers = net.layers()
+    top = sum(p.numel() for layer in layers[-2:] for m in layer for p in m.parameters())
+    assert net.trainable_parameters() == head + top
+    assert not any(p.requires_grad for m in layers[-3] for p in m.parameters())
+
+    # Frozen layers run in inference mode even under net.train(): BatchNorm statistics stay pretrained.
+    net.train()
+    stem_bn = layers[0][1]
+    before = stem_bn.running_mean.clone()
+    net(torch.rand(4, 3, 32, 32))
+    assert not stem_bn.training and torch.equal(stem_bn.running_mean, before)
+    assert layers[-1][1].training
+
+
+def colour_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable toy images: noisy reddish (0) or bluish (1) squares."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    base = np.where(y[:, None], [60, 80, 200], [200, 70, 60])
+    X = np.clip(base[:, None, None, :] + rng.normal(0, 25, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return X, y
+
+
+def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp_path):
+    X, y = colour_images(96)
+    mean, std = normalization("efficientnet_lite0")
+    train = augment.ArrayDataset(X[:64], y[:64], augment.train_transform("light", mean, std))
+    val = augment.ArrayDataset(X[64:], y[64:], augment.normalize(mean, std))
+    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
+    pretrained = {k: v.clone() for k, v in net.base.state_dict().items()}
+    config = TransferConfig(head=TrainConfig(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
+                            finetune=TrainConfig(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
+                            finetune_layers=2)
+    seen = []
+
+    result = fit_transfer(net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path,
+                          progress=False)
+
+    assert [e.epoch for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
+    assert [r["phase"] for r in result.as_rows()] == ["head"] * 4 + ["finetune"] * 2
+    top = {f"{n}." for names in net.layer_names[-2:] for n in names}
+    moved = {k for k, v in net.base.state_dict().items()
+             if v.dtype.is_floating_point and not torch.equal(v, pretrained[k])}
+    if result.kept == "finetune":
+        assert moved and all(any(k.startswith(t) for t in top) for k in moved)
+    else:  # fine-tuning did not beat the head phase, so the pretrained base is back untouched
+        assert not moved
+    assert max(e.val_accuracy for e in seen) >= 0.9
+    for phase in ("head", "finetune"):
+        assert (tmp_path / phase / "best.pt").is_file()
+        assert not (tmp_path / phase / "last.pt").exists()  # a finished phase keeps no resume state
+
+
+def test_cached_features_are_the_frozen_base_output():
+    X, y = colour_images(8)
+    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet").eval()
+    data = augment.ArrayDataset(X, y, augment.normalize(*normalization("efficientnet_lite0")))
+    cached = pooled_features(net, data, torch.device("cpu"), batch_size=3)
+    x = torch.stack([data[i][0] for i in range(8)])
+    with torch.no_grad():
+        direct = net.head[:2](net.base(x))
+    torch.testing.assert_close(cached.tensors[0], direct, rtol=1e-4, atol=1e-5)
+    assert torch.equal(cached.tensors[1], torch.as_tensor(y))
