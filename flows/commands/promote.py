@@ -31,13 +31,12 @@ def main(args) -> int:
     try:
         decision = promote_model(project=args.project, version=args.version, force=args.force, reason=args.reason,
                                  params=args.params, root=args.root)
-    except RegistryError as exc:
+    except (RegistryError, NotImplementedError) as exc:
         print(f"dlfolio: error: {exc}", file=sys.stderr)
         return 2
-    score = lambda s: "none" if s is None else f"{s:.4f}"  # noqa: E731
+    metric, champion = decision["metric"], decision["champion"]
     print(f"{decision['model']} version {decision['candidate']}: {decision['outcome']}")
-    print(f"  {decision['metric']}: candidate {score(decision['candidate_score'])}, champion "
-          f"{'(none)' if decision['champion'] is None else 'version ' + decision['champion']} "
-          f"{score(decision['champion_score'])}")
+    print(f"  {metric} on the current test data: candidate {decision['candidate_score']:.4f}, "
+          + ("no champion" if champion is None else f"champion (version {champion}) {decision['champion_score']:.4f}"))
     print(f"  reason: {decision['reason']}")
     return REFUSED if decision["outcome"] == "refused" else 0
