@@ -1,6 +1,6 @@
 """The project pipeline as one Prefect flow; it reads like the diagram in DESIGN.md.
 
-    validate -> preprocess/augment -> train -> [conformal] -> evaluate -> register
+    validate -> preprocess/augment -> [active learning] -> train -> [conformal] -> evaluate -> register
 
 Each task is a thin call into a project's stage method (components/projects). The flow owns the MLflow
 parent run: tagged with the Prefect flow-run id, the git commit and the data hashes, FAILED if any stage
@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from components import tracking
+from components.active_stage import run_active_learning
 from components.conformal_stage import ConformalReport, run_conformal
 from components.evaluation import Evaluation
 from components.outputs import RunOutputs
@@ -43,6 +44,32 @@ def validate_data(project: Project, settings: ProjectSettings) -> ValidationRepo
 @task(name="preprocess", cache_policy=NO_CACHE)
 def preprocess(project: Project, settings: ProjectSettings):
     return project.prepare(settings)
+
+
+@task(name="active-learning", cache_policy=NO_CACHE)
+def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Evaluation | None:
+    """Every configured query strategy against random on the training pool, a child run per round; off
+    without an ``active_learning:`` section."""
+    al = getattr(settings, "active_learning", None)
+    if al is None:
+        return None
+    logger = get_run_logger()
+
+    def on_round(strategy: str, result) -> None:
+        logger.info("active learning %s round %d: %d labels, test accuracy %.4f", strategy, result.round,
+                    result.labels, result.accuracy)
+
+    result = run_active_learning(project, data, settings, al, on_round)
+    mlflow.log_metrics(result.metrics)
+    tracking.log_children(result.children)
+    for name, table in result.tables.items():
+        tracking.log_table(table, f"tables/{name}.csv")
+        table.to_csv(outputs.staging / "plots" / f"{name}.csv", index=False)
+    for name, fig in result.figures.items():
+        fig.savefig(outputs.staging / "plots" / f"{name}.png", dpi=100)
+    tracking.log_figures(result.figures)
+    logger.info("active learning: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
+    return result
 
 
 @task(name="train", cache_policy=NO_CACHE)
@@ -133,6 +160,7 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".")
             tracking.log_params(settings.model_dump(mode="json"))
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
+            active_learning(spec, data, settings, outputs)
             trained = train(spec, data, settings, outputs)
             conformal = conformalize(trained, data, settings)
             evaluation = evaluate(spec, trained, data, settings)

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from ..active_settings import ActiveLearningSettings
 from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
 from ..data.h5_images import load_h5_parts
 from ..estimators import TorchImageClassifier
@@ -48,6 +49,7 @@ class ArrayClassificationSettings(ProjectSettings):
     normalize: NormalizeSettings = NormalizeSettings()
     val: float = Field(0.1, gt=0, lt=1, description="share of the training part held out for early stopping")
     train: TrainSettings = TrainSettings()
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
 
 def subset(part: ArrayPart, limit: int | None, seed: int) -> ArrayPart:

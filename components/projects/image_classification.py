@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from ..active_settings import ActiveLearningSettings
 from ..conformal import ConformalSettings
 from ..data.images import load_images
 from ..estimators import TorchImageClassifier
@@ -47,6 +48,7 @@ class ImageClassificationSettings(ProjectSettings):
     split: SplitSettings = SplitSettings()
     train: TrainSettings = TrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ImageSplits:
     X_cal: np.ndarray | None = None
     y_cal: np.ndarray | None = None
     paths_cal: list[str] | None = None
+    paths_train: list[str] | None = None  # what `dlfolio label export` shows a labeller
 
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -111,7 +114,7 @@ class ImageClassificationProject(Project):
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
         paths = lambda name: manifest["path"].to_numpy()[split[name]].tolist() if name in split else None  # noqa: E731
         return ImageSplits(np.array(sorted(settings.data.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
-                           paths("test"), X_cal, y_cal, paths("calibration"))
+                           paths("test"), X_cal, y_cal, paths("calibration"), paths("train"))
 
     def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
         t = settings.train

@@ -1,0 +1,90 @@
+"""Query strategies: which pool items an active learner asks to have labelled next.
+
+Each strategy is a modAL query strategy, ``strategy(learner, X_pool, n_instances) -> indices into X_pool``:
+
+    random            the baseline: every pool item equally likely
+    least_confident   modAL's uncertainty sampling: lowest top-class probability
+    margin            modAL's margin sampling: smallest gap between the two most likely classes
+    entropy           modAL's entropy sampling: highest entropy of the predicted distribution
+    bald              Bayesian Active Learning by Disagreement (Houlsby et al. 2011, Gal et al. 2017): the mutual
+                      information between the prediction and the weights, estimated from T MC-dropout passes
+    variation_ratios  1 - (votes for the modal class) / T over T MC-dropout passes
+
+The two Bayesian ones need an estimator with ``predict_proba_samples(X, n_samples)`` (MC dropout, shape
+(T, N, classes)), as ``TorchImageClassifier`` has. Imports numpy and modAL only, so benchmarks can carry it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from modAL.uncertainty import entropy_sampling, margin_sampling, uncertainty_sampling
+
+EPS = 1e-12
+
+
+def predictive_entropy(proba: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of each row of (..., classes) probabilities."""
+    return -(proba * np.log(proba + EPS)).sum(axis=-1)
+
+
+def bald_scores(samples: np.ndarray) -> np.ndarray:
+    """Mutual information from (T, N, classes) MC samples: H[mean p] - mean H[p].
+
+    High where the passes disagree with each other, zero where they agree, even on a uniform prediction
+    (that is aleatoric noise, which more labels would not remove).
+    """
+    return predictive_entropy(samples.mean(axis=0)) - predictive_entropy(samples).mean(axis=0)
+
+
+def variation_ratio_scores(samples: np.ndarray) -> np.ndarray:
+    """1 - (share of the T passes that vote for the most voted class), from (T, N, classes) samples."""
+    votes = samples.argmax(axis=-1)  # (T, N)
+    n_classes = samples.shape[-1]
+    counts = np.stack([(votes == c).sum(axis=0) for c in range(n_classes)], axis=-1)  # (N, classes)
+    return 1.0 - counts.max(axis=-1) / samples.shape[0]
+
+
+def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the k highest scores; ties are broken at random (variation ratios has many ties)."""
+    if k > len(scores):
+        raise ValueError(f"asked for {k} items but the pool holds only {len(scores)}")
+    order = rng.permutation(len(scores))
+    return order[np.argsort(-scores[order], kind="stable")[:k]]
+
+
+def random_sampling(learner, X_pool, n_instances: int = 1, *, rng: np.random.Generator) -> np.ndarray:
+    return rng.choice(len(X_pool), size=n_instances, replace=False)
+
+
+def bald_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
+                  rng: np.random.Generator) -> np.ndarray:
+    return top_k(bald_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
+
+
+def variation_ratio_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
+                             rng: np.random.Generator) -> np.ndarray:
+    return top_k(variation_ratio_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
+
+
+STRATEGIES = ("random", "least_confident", "margin", "entropy", "bald", "variation_ratios")
+BAYESIAN = ("bald", "variation_ratios")
+
+
+def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
+    """The query function for ``name``, with its MC passes and its seeded generator bound in."""
+    rng = np.random.default_rng(seed)
+    strategies = {
+        "random": partial(random_sampling, rng=rng),
+        "least_confident": uncertainty_sampling,
+        "margin": margin_sampling,
+        "entropy": entropy_sampling,
+        "bald": partial(bald_sampling, n_samples=n_samples, rng=rng),
+        "variation_ratios": partial(variation_ratio_sampling, n_samples=n_samples, rng=rng),
+    }
+    try:
+        return strategies[name]
+    except KeyError:
+        raise ValueError(f"unknown query strategy {name!r}; known: {', '.join(STRATEGIES)}") from None

@@ -1,0 +1,53 @@
+"""dlfolio label: active learning with a person as the oracle.
+
+    dlfolio label export PROJECT          fit on the labels so far, write the next items to label
+    dlfolio label import PROJECT FILE     check the filled-in file, add its labels, refit, write the next items
+
+State lives in <labels_dir>/<project>/ (labels/ by default): state.json (the labelled set, the pending items,
+one history row per round) and queries.csv (fill in its `label` column, then import it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("label", help="human-in-the-loop active learning: export items to label, import labels",
+                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb, help_ in (("export", "write the next queried items (item, prediction, empty label) to queries.csv"),
+                        ("import", "read a labelled queries file, validate it, add the labels and continue")):
+        v = verbs.add_parser(verb, help=help_)
+        v.add_argument("project", metavar="PROJECT")
+        if verb == "import":
+            v.add_argument("file", type=Path, metavar="FILE", help="the filled-in CSV (columns item, label)")
+        v.add_argument("--params", default="params.yaml", help="parameters file, relative to --root")
+        v.add_argument("--root", default=".", help="project root (default: cwd)")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from components.active_labels import LabelFileError, LabelSession
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+
+    root = Path(args.root).resolve()
+    settings = load_project_settings(root / args.params, args.project, settings_schemas())
+    if not settings.data_dir.is_absolute():
+        settings = settings.model_copy(update={"data_dir": root / settings.data_dir})
+    try:
+        session = LabelSession(get_project(args.project), settings, root)
+        if args.verb == "import":
+            score, table, state = session.import_labels(args.file)
+            print(f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
+                  f"{score['test_accuracy']:.4f} (round {score['round']})")
+        else:
+            table, state = session.export()
+    except LabelFileError as exc:
+        print(f"dlfolio: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.project}: {len(table)} item(s) to label ({state.strategy}) in {session.queries_path}; "
+          f"fill in its 'label' column, then `dlfolio label import {args.project} {session.queries_path}`")
+    return 0

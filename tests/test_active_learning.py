@@ -1,0 +1,244 @@
+"""Active learning: query strategies pick what they should, the loop moves items from pool to labels, the
+pipeline stage logs its rounds, and `dlfolio label` round-trips a human's labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from modAL.models import ActiveLearner
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from components.active import PoolLearner, initial_indices, label_efficiency, simulate
+from components.active_strategies import STRATEGIES, bald_scores, make_strategy, variation_ratio_scores
+
+
+class TableClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier whose predictions are given: row i of X is item id X[i, 0]; probabilities come from tables.
+
+    Lets a test construct the pool's predictions exactly; modAL sees it as any scikit-learn classifier.
+    """
+
+    def __init__(self, proba=None, samples=None):
+        self.proba = proba
+        self.samples = samples
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(self.proba)[np.asarray(X)[:, 0]]
+
+    def predict_proba_samples(self, X, n_samples=20):
+        return np.asarray(self.samples)[:, np.asarray(X)[:, 0]]
+
+
+def query(strategy: str, n: int, proba=None, samples=None) -> set[int]:
+    ids = np.arange(len(proba if proba is not None else samples[0]))[:, None]
+    est = TableClassifier(proba, samples)
+    learner = ActiveLearner(est, make_strategy(strategy, n_samples=4), X_training=ids[:2], y_training=[0, 1])
+    picked, _ = learner.query(ids, n_instances=n)
+    return set(np.asarray(picked).tolist())
+
+
+POOL_PROBA = [[0.99, 0.01], [0.5, 0.5], [0.9, 0.1], [0.55, 0.45], [0.05, 0.95], [0.8, 0.2]]
+
+
+def test_margin_least_confident_and_entropy_pick_the_ambiguous_points():
+    assert query("margin", 2, POOL_PROBA) == {1, 3}
+    assert query("least_confident", 2, POOL_PROBA) == {1, 3}
+    assert query("entropy", 2, POOL_PROBA) == {1, 3}
+    three = [[0.34, 0.33, 0.33], [0.6, 0.39, 0.01], [0.98, 0.01, 0.01], [0.5, 0.25, 0.25]]
+    assert query("margin", 1, three) == {0}
+    assert query("least_confident", 1, three) == {0}
+
+
+def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_uniform():
+    # item 0: the passes disagree (half certain of class 0, half of class 1) - epistemic uncertainty
+    # item 1: every pass says 50/50 - aleatoric noise that more labels would not remove
+    # item 2: every pass is confident in class 0
+    samples = np.array([
+        [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
+        [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
+        [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
+        [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
+    ])
+    scores = bald_scores(samples)
+    assert scores[0] == pytest.approx(np.log(2), abs=1e-6)  # the most mutual information two classes allow
+    assert scores[1] == pytest.approx(0.0, abs=1e-9)
+    assert scores[2] == pytest.approx(0.0, abs=1e-9)
+    assert query("bald", 1, samples=samples) == {0}
+    # entropy of the mean prediction cannot tell items 0 and 1 apart; BALD can
+    assert variation_ratio_scores(samples).tolist() == pytest.approx([0.5, 0.0, 0.0])
+    assert 0 in query("variation_ratios", 1, samples=samples)
+
+
+def test_random_is_seeded_and_picks_distinct_pool_items():
+    proba = np.full((50, 2), 0.5)
+    first, again = query("random", 10, proba), query("random", 10, proba)
+    assert first == again and len(first) == 10 and max(first) < 50
+
+
+def test_initial_set_is_stratified():
+    y = np.repeat(np.arange(4), [50, 30, 10, 3])
+    idx = initial_indices(y, 12, seed=0)
+    assert len(idx) == len(set(idx)) == 12
+    assert np.bincount(y[idx], minlength=4).tolist() == [3, 3, 3, 3]
+    with pytest.raises(ValueError, match="one of each"):
+        initial_indices(y, 3, seed=0)
+
+
+@pytest.mark.parametrize("strategy", ["random", "margin"])
+def test_labelled_set_grows_and_pool_shrinks_by_n_instances_per_round(strategy):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    start = initial_indices(y, 6, seed=0)
+    pool = PoolLearner(LogisticRegression(), strategy, X, start, y[start], seed=0)
+    for round_ in range(1, 4):
+        chosen = pool.query(5)
+        assert not set(chosen) & set(pool.labelled)
+        pool.teach(chosen, y[chosen])
+        assert len(pool.labelled) == 6 + 5 * round_
+        assert len(pool.pool) == 120 - 6 - 5 * round_
+        assert len(pool.learner.X_training) == len(pool.labelled)
+    with pytest.raises(ValueError, match="already labelled"):
+        pool.teach(chosen[:1], y[chosen[:1]])
+
+
+def test_label_efficiency_divides_labels_needed_by_randoms():
+    import pandas as pd
+
+    rows = []
+    for strategy, accs in {"random": [0.5, 0.6, 0.7, 0.8], "bald": [0.5, 0.8, 0.85, 0.9]}.items():
+        rows += [{"strategy": strategy, "seed": 0, "labels": 10 * (i + 1), "accuracy": a} for i, a in enumerate(accs)]
+    table = label_efficiency(pd.DataFrame(rows), 0.8).set_index("strategy")
+    assert table.loc["random", "labels_mean"] == 40 and table.loc["bald", "labels_mean"] == 20
+    assert table.loc["bald", "ratio_mean"] == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    from components.data.idx import load_mnist
+
+    X, y, X_test, y_test = load_mnist("/usr/share/datasets/fashion-mnist")
+    rng = np.random.default_rng(0)
+    p, t = rng.choice(len(y), 800, replace=False), rng.choice(len(y_test), 500, replace=False)
+    return X[p, ..., None], y[p], X_test[t, ..., None], y_test[t]
+
+
+def fashion_run(fashion, strategy, warm_start=False):
+    from components.estimators import TorchImageClassifier
+
+    X, y, X_test, y_test = fashion
+    est = TorchImageClassifier(model="mc_dropout_cnn", epochs=20, batch_size=16, lr=3e-3, augmentation="none",
+                               amp=False, mean=(0.286,), std=(0.353,), progress=False, patience=20)
+    return simulate(est, strategy, X, y, X_test, y_test, initial=30, query_size=20, rounds=2, n_samples=5,
+                    seed=0, candidates=200, warm_start=warm_start)
+
+
+def test_bald_loop_on_fashion_mnist_learns_and_the_same_seed_picks_the_same_items(fashion):
+    first, again = fashion_run(fashion, "bald"), fashion_run(fashion, "bald")
+    assert [r.labels for r in first.rounds] == [30, 50, 70]
+    assert [r.queried for r in first.rounds] == [r.queried for r in again.rounds]
+    assert first.rounds[-1].accuracy > 0.4  # ten classes: chance is 0.1
+
+
+def test_variation_ratios_loop_with_warm_start_learns(fashion):
+    curve = fashion_run(fashion, "variation_ratios", warm_start=True)
+    assert [r.labels for r in curve.rounds] == [30, 50, 70]
+    assert curve.rounds[-1].accuracy > 0.4
+
+
+def test_strategy_names_match_the_settings_schema():
+    from typing import get_args
+
+    from components.active_settings import StrategyName
+
+    assert set(get_args(StrategyName)) == set(STRATEGIES)
+
+
+# --- the pipeline stage and `dlfolio label`, on the face-mask sample with shrunk settings ---------------------
+
+SMALL_AL = {"strategies": ["bald"], "initial_size": 10, "query_size": 5, "rounds": 1, "mc_samples": 3, "epochs": 2}
+
+
+def test_pipeline_logs_a_child_run_per_round_a_curve_and_the_efficiency_ratio(prefect_server, project_root):
+    from mlflow.tracking import MlflowClient
+
+    from flows.pipeline import project_pipeline
+
+    root = project_root("face-mask", {"train": {"epochs": 1}, "active_learning": SMALL_AL})
+    result = project_pipeline(project="face-mask", root=str(root))
+    client = MlflowClient()
+    run = client.get_run(result["run_id"])
+    assert 0.0 < run.data.metrics["al_full_accuracy"] <= 1.0
+    assert {"al_random_final_accuracy", "al_bald_final_accuracy"} <= set(run.data.metrics)
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    rounds = {c.info.run_name: c for c in children if c.info.run_name.startswith("al-")}
+    assert set(rounds) == {"al-random-round-0", "al-random-round-1", "al-bald-round-0", "al-bald-round-1"}
+    assert rounds["al-bald-round-1"].data.metrics["labels"] == 15
+    assert "test_accuracy" in rounds["al-bald-round-1"].data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/active_learning_curves.png" in artifacts
+    plots = root / "outputs" / "face-mask" / "plots"
+    efficiency = (plots / "active_learning_efficiency.csv").read_text()
+    assert "ratio" in efficiency and "bald" in efficiency
+
+
+def fill_in(queries, truth=lambda item: item.split("/")[0]):
+    import pandas as pd
+
+    table = pd.read_csv(queries, dtype=str, keep_default_na=False)
+    table["label"] = [truth(item) for item in table["item"]]
+    return table
+
+
+def test_label_export_import_round_trip_continues_the_loop(project_root, run_cli, tmp_path):
+    import json
+
+    root = project_root("face-mask", {"active_learning": SMALL_AL})
+    code, out, err = run_cli("label", "export", "face-mask", "--root", str(root))
+    assert code == 0, err
+    queries = root / "labels" / "face-mask" / "queries.csv"
+    first = fill_in(queries)
+    assert len(first) == 5 and set(first.columns) >= {"item", "predicted", "probability", "label"}
+    state = json.loads((root / "labels" / "face-mask" / "state.json").read_text())
+    assert len(state["labelled"]) == 10 and sorted(state["pending"]) == sorted(first["item"])
+    assert not set(state["pending"]) & set(state["labelled"])
+
+    first.to_csv(tmp_path / "answers.csv", index=False)
+    code, out, err = run_cli("label", "import", "face-mask", str(tmp_path / "answers.csv"), "--root", str(root))
+    assert code == 0, err
+    assert "15 labelled" in out
+    state = json.loads((root / "labels" / "face-mask" / "state.json").read_text())
+    assert len(state["labelled"]) == 15
+    assert all(state["labelled"][item] == item.split("/")[0] for item in first["item"])  # the person's labels
+    assert [h["labels"] for h in state["history"]] == [10, 15]
+    second = fill_in(queries)
+    assert len(second) == 5 and not set(second["item"]) & set(state["labelled"])  # the next batch is new
+
+
+def test_bad_label_files_are_rejected_naming_the_rows(project_root, run_cli, tmp_path):
+    import json
+
+    root = project_root("face-mask", {"active_learning": SMALL_AL})
+    assert run_cli("label", "export", "face-mask", "--root", str(root))[0] == 0
+    state_file = root / "labels" / "face-mask" / "state.json"
+    before = state_file.read_text()
+    table = fill_in(root / "labels" / "face-mask" / "queries.csv")
+    table.loc[1, "label"] = "with_hat"                     # line 3: not a class
+    table.loc[2, "item"] = "with_mask/not-queried.png"     # line 4: unknown item
+    table.loc[3, "label"] = ""                             # line 5: missing label
+    table.loc[4, "item"] = table.loc[0, "item"]            # line 6: repeats line 2
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    code, out, err = run_cli("label", "import", "face-mask", str(tmp_path / "bad.csv"), "--root", str(root))
+    assert code == 2
+    assert "line 3: label 'with_hat' is not a class" in err
+    assert "line 4: unknown item 'with_mask/not-queried.png'" in err
+    assert "line 5" in err and "has no label" in err
+    assert "line 6" in err and "repeats line 2" in err
+    assert state_file.read_text() == before  # nothing imported
+    assert len(json.loads(before)["labelled"]) == 10
