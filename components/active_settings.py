@@ -9,6 +9,7 @@
       warm_start: false            # false: retrain from scratch each round
       candidates: null             # score a random subset of the pool this big (null: the whole pool)
       pool_size: null              # use a random subset of the training split as the pool (null: all of it)
+      test_size: null              # score each round on a random subset of the test split (null: all of it)
       epochs: null                 # training epochs per round (null: the project's train.epochs)
       targets: [0.9, 0.95]         # label-efficiency targets, as fractions of the all-labels accuracy
       labels_dir: labels           # where `dlfolio label` keeps <project>/state.json and queries.csv
@@ -36,6 +37,7 @@ class ActiveLearningSettings(Section):
     warm_start: bool = False
     candidates: int | None = Field(None, ge=1)
     pool_size: int | None = Field(None, ge=2)
+    test_size: int | None = Field(None, ge=1)
     epochs: int | None = Field(None, ge=1)
     targets: tuple[float, ...] = Field((0.9, 0.95), min_length=1)
     labels_dir: Path = Path("labels")

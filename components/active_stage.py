@@ -32,9 +32,13 @@ def run_active_learning(project, data, settings, al: ActiveLearningSettings,
                         on_round: Callable[[str, RoundResult], None] | None = None) -> Evaluation:
     est = round_estimator(project, settings, al)
     X, y, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
+    rng = np.random.default_rng(settings.seed)
     if al.pool_size and al.pool_size < len(y):  # large training splits: the curve's shape needs no 60k pool
-        keep = np.sort(np.random.default_rng(settings.seed).choice(len(y), al.pool_size, replace=False))
+        keep = np.sort(rng.choice(len(y), al.pool_size, replace=False))
         X, y = X[keep], y[keep]
+    if al.test_size and al.test_size < len(y_test):  # scored every round: keep it affordable
+        keep = np.sort(rng.choice(len(y_test), al.test_size, replace=False))
+        X_test, y_test = X_test[keep], y_test[keep]
     full = float(clone(est).fit(X, y).score(X_test, y_test))
     strategies = ["random", *[s for s in al.strategies if s != "random"]]
     curves, children = [], []
