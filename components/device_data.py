@@ -149,15 +149,41 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     def get_batch(self, indices: torch.Tensor, train: bool):
         """(x, y) on the transforms' device for ``indices`` (a tensor on ``self.images.device``)."""
         target = self.normalize.mean.device
-        x = self.images.index_select(0, indices)
-        if x.device != target:  # host-resident: gather, pin, copy without blocking the host
-            x = x.pin_memory().to(target, non_blocking=True) if target.type == "cuda" else x.to(target)
+        if self.images.device != target and target.type == "cuda":
+            x = self._gather_to_gpu(indices, target)
+        else:
+            x = self.images.index_select(0, indices).to(target)
         transform = self.augment if (train and self.augment is not None) else self.normalize
         x = transform(x)
         if self.labels is None:
             return (x,)
         y = self.labels.index_select(0, indices).to(target, non_blocking=True)
         return x, y
+
+
+    STAGING_SLOTS = 3
+
+    def _gather_to_gpu(self, indices: torch.Tensor, target: torch.device) -> torch.Tensor:
+        """Gather a host-resident batch into a reused pinned buffer and copy it without blocking the host.
+
+        Pinning a fresh buffer per batch is slow (measured: it halved ResNet-50's rate on an H100), so a few
+        pinned buffers take turns; a buffer is refilled only after the GPU has finished copying out of it
+        (its event), which also keeps the host at most that many batches ahead of the GPU.
+        """
+        staging = self.__dict__.setdefault("_staging", [None] * self.STAGING_SLOTS)
+        slot = self.__dict__["_slot"] = (self.__dict__.get("_slot", -1) + 1) % self.STAGING_SLOTS
+        n = len(indices)
+        buffer, copied = staging[slot] if staging[slot] is not None else (None, None)
+        if copied is not None:
+            copied.synchronize()
+        if buffer is None or buffer.shape[0] < n:
+            buffer = torch.empty((n, *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=True)
+        torch.index_select(self.images, 0, indices, out=buffer[:n])
+        x = buffer[:n].to(target, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        staging[slot] = (buffer, copied)
+        return x
 
 
 class BatchLoader:
