@@ -81,16 +81,25 @@ def full_accuracy(job: dict) -> float:
     return float(estimator(job["epochs"], job["seed"], job["device"]).fit(X, y).score(X_test, y_test))
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (from its heading to the next '## '), keep the rest."""
+def write_section(path: Path, text: str, heading: str = HEADING) -> None:
+    """Replace the block that starts with ``heading`` in RESULTS.md (up to the next heading of the same or a
+    higher level), or add it: at the end of this benchmark's section for a '### ' block, else at the end."""
     old = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = old.find(HEADING)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
+    if HEADING not in old:
+        old = old.rstrip("\n") + "\n\n" + HEADING + "\n"
+    level = heading.split(" ")[0]
+    ends = ["\n## "] if level == "##" else ["\n## ", "\n### "]
+    start = min([i for i in (old.find(heading + " "), old.find(heading + "\n")) if i >= 0], default=-1)
+    if start < 0:  # a new subsection goes at the end of this benchmark's section
+        section = old.find(HEADING)
+        nxt = old.find("\n## ", section + len(HEADING))
+        start = end = nxt + 1 if nxt >= 0 else len(old)
+        text = ("\n" if end == len(old) else "") + text
     else:
-        end = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + text + (old[end + 1:] if end >= 0 else "")
-    path.write_text(new.rstrip("\n") + "\n")
+        found = [i for i in (old.find(e, start + len(heading)) for e in ends) if i >= 0]
+        end = min(found) + 1 if found else len(old)
+    text = text.rstrip("\n") + "\n\n"
+    path.write_text((old[:start] + text + old[end:]).rstrip("\n") + "\n")
 
 
 def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes: float) -> str:
@@ -111,7 +120,7 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
     budget = cfg["initial"] + cfg["rounds"] * cfg["query"]
     device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
     return "\n".join([
-        HEADING, "",
+        preset_heading(args), "",
         f"`python benchmarks/active_learning.py{' --large' if args.large else ''}` on Fashion-MNIST "
         f"(offline stand-in for MNIST): pool of {cfg['pool']} training images, {cfg['test']} test images, "
         f"{cfg['initial']} stratified initial labels, {cfg['query']} per round, {cfg['rounds']} rounds "
@@ -131,6 +140,10 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
         "and `.png`.",
         "",
     ])
+
+
+def preset_heading(args) -> str:
+    return f"### `{'--large' if args.large else 'default'}`"
 
 
 def _cuda() -> bool:
@@ -182,7 +195,7 @@ def main(argv=None) -> int:
                                 title="Fashion-MNIST: test accuracy against labels (mean ± std over seeds)")
     fig.savefig(args.out / "active_learning_curves.png", dpi=110)
     text = markdown(summary, full, cfg, args, (time.perf_counter() - started) / 60)
-    write_section(args.results, text)
+    write_section(args.results, text, preset_heading(args))
     print(text)
     return 0
 
