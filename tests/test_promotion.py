@@ -27,6 +27,7 @@ def write_params(root, data_dir, train_overrides: dict) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = params["projects"][PROJECT]
     section["train"] = {**section["train"], **train_overrides["train"]}
+    section.pop("active_learning", None)  # its rounds are not what is tested here, and they cost minutes
     section["data_dir"] = str(data_dir)
     (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}),
                                                       "projects": {PROJECT: section}}))
