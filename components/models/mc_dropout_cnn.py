@@ -11,7 +11,7 @@ from torch import nn
 
 class MCDropoutCNN(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16, hidden: int = 128,
-                 conv_dropout: float = 0.25, dropout: float = 0.5):
+                 conv_dropout: float = 0.1, dropout: float = 0.3):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(conv_dropout),

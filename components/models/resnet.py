@@ -71,7 +71,9 @@ def stage(c_in: int, filters: tuple[int, int, int], blocks: int, stride: int) ->
 
 
 class ResNet50(nn.Module):
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3):
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, zero_init_residual: bool = False):
+        """``zero_init_residual``: start the last BatchNorm of every residual branch at zero, so each block
+        begins as the identity (Goyal et al., 2017); it helps a from-scratch ResNet on a small dataset."""
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(in_channels, 64, 7, stride=2), nn.ReLU(inplace=True),
                                   nn.MaxPool2d(3, stride=2, padding=1))
@@ -81,6 +83,10 @@ class ResNet50(nn.Module):
             c_in = filters[2]
         self.stages = nn.Sequential(*stages)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+        if zero_init_residual:
+            for block in self.modules():
+                if isinstance(block, Bottleneck):
+                    nn.init.zeros_(block.main[-1].weight)
 
     def forward(self, x):
         return self.head(self.stages(self.stem(x)))
