@@ -28,6 +28,20 @@ def settings_for(project: str, data_dir: Path, **updates):
     return s
 
 
+def served_after_pickling(predictor, inputs):
+    """The registry stores the predictor with joblib: it must round-trip and serve the same frame."""
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(predictor, buffer)
+    buffer.seek(0)
+    frame = joblib.load(buffer).predict_frame(inputs)
+    assert frame.equals(predictor.predict_frame(inputs))
+    return frame
+
+
 def tree_digest(root: Path) -> str:
     h = hashlib.sha256()
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -74,16 +88,21 @@ def test_linear_regression_flow_end_to_end(prefect_server, project_root):
 
     root = project_root("linear-regression", {"train": {"log_every": 100}})
     result = project_pipeline(project="linear-regression", root=str(root))
-    # acceptance: the neuron recovers the physics from 96 noisy training pairs
+    # acceptance: the neuron recovers the physics from 96 noisy training pairs (32 test, 32 calibration)
     assert result["weight"] == pytest.approx(1.8, abs=0.01)
     assert result["bias"] == pytest.approx(32.0, abs=0.5)
-    assert result["rmse"] < 2.5 and result["r2"] > 0.99  # the sample's noise is 1.5 F
+    assert result["rmse"] < 1.6 and result["r2"] > 0.99  # the sample's noise is 1 F
     metrics = json.loads((root / "outputs" / "linear-regression" / "metrics.json").read_text())
     assert metrics["rmse"] == pytest.approx(result["rmse"])
     assert (root / "outputs" / "linear-regression" / "plots" / "fit.png").exists()
     model = mlflow.pyfunc.load_model(f"models:/linear-regression/{result['model_version']}")
     served = model.predict(np.array([[0.0], [100.0]]))
     assert served["fahrenheit"].to_numpy() == pytest.approx([32.0, 212.0], abs=1.0)
+    # conformal: calibrated on 32 held-out pairs, the served 90% interval is a few degrees wide around the fit
+    assert (served["lower"] < served["fahrenheit"]).all() and (served["fahrenheit"] < served["upper"]).all()
+    assert ((served["upper"] - served["lower"]) < 6).all()  # about 2 x 1.645 x 1 F
+    run_metrics = mlflow.tracking.MlflowClient().get_run(result["run_id"]).data.metrics
+    assert 0.75 <= run_metrics["conformal_absolute_90_coverage"] <= 1.0  # 32 test pairs: a wide band around 0.9
 
 
 # ---- logistic-regression --------------------------------------------------------------------------------
@@ -113,7 +132,7 @@ def test_logistic_regression_learns_faces_vs_non_faces(sample_data, tmp_path):
     assert (np.diff(costs) < 0).all()  # the cost curve only goes down at this learning rate
     assert "cost_curve" in evaluation.figures and seen[-1]["epoch"] == 400
     predictor, example = project.predictor(trained, data, settings)
-    frame = predictor.predict_frame(np.repeat(example, 2, axis=1)[:, :, ::2])  # other sizes are resized
+    frame = served_after_pickling(predictor, np.repeat(example, 2, axis=1)[:, :, ::2])  # other sizes are resized
     assert list(frame.columns) == ["label", "probability", "p_non-face", "p_face"]
 
 
@@ -150,7 +169,7 @@ def test_autodiff_mlp_learns_digits_from_the_image_folder(sample_data, tmp_path)
     assert evaluation.metrics["accuracy"] >= 0.85  # ten classes: chance is 0.1
     predictor, example = project.predictor(trained, data, settings)
     big = np.kron(example, np.ones((1, 4, 4), np.uint8))  # 32x32 versions of the same digits
-    assert (predictor.predict_frame(big)["label"] == predictor.predict_frame(example)["label"]).all()
+    assert (served_after_pickling(predictor, big)["label"] == predictor.predict_frame(example)["label"]).all()
 
 
 # ---- numpy-dnn ------------------------------------------------------------------------------------------
@@ -182,7 +201,7 @@ def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
     assert evaluation.metrics["accuracy"] >= 0.75  # ten classes: chance is 0.1 (the full run reaches ~0.88)
     assert evaluation.metrics["gradcheck_max_relative_error"] < 1e-7  # float64, with L2 and dropout on
     assert (tmp_path / "weights.npz").exists()
-    frame = project.predictor(trained, data, small)[0].predict_frame(data.X_test[:3])
+    frame = served_after_pickling(project.predictor(trained, data, small)[0], data.X_test[:3])
     assert frame["label"].isin(settings.data.class_names).all()
 
 

@@ -1,7 +1,8 @@
 """Celsius/Fahrenheit pairs in their real format, a CSV file with the header ``celsius,fahrenheit``.
 
-The offline sample is generated: 160 Celsius readings, converted exactly and then perturbed by Gaussian
-"thermometer" noise, from a fixed seed, rounded to two decimals so the bytes are the same on every machine.
+The offline sample is generated: 160 Celsius readings in [-40, 60], converted exactly and then perturbed by
+Gaussian "thermometer" noise (sd 1 F), from a fixed seed, rounded to two decimals so the bytes are the same on
+every machine.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ COLUMNS = ("celsius", "fahrenheit")
 SAMPLE_FILE = "temperatures.csv"
 
 
-def generate(out_dir: str | Path, n: int = 160, noise_f: float = 1.5, seed: int = 2) -> dict[str, int]:
+def generate(out_dir: str | Path, n: int = 160, noise_f: float = 1.0, seed: int = 2) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     celsius = np.round(rng.uniform(-40.0, 60.0, n), 2)
     fahrenheit = np.round(1.8 * celsius + 32.0 + rng.normal(0.0, noise_f, n), 2)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from ..conformal import ConformalSettings
 from ..data import temperatures
 from ..evaluation import Evaluation
 from ..scratch.linear import LinearNeuron
@@ -45,25 +46,28 @@ class NeuronTrainSettings(Section):
 
 class RegressionSplitSettings(Section):
     test: float = Field(0.2, gt=0, lt=1)
-    calibration: float = Field(0.0, ge=0, lt=1, description="held out for conformal calibration; 0 trains on it")
-
-    @model_validator(mode="after")
-    def _leaves_training_data(self):
-        if self.test + self.calibration >= 0.9:
-            raise ValueError(f"test {self.test} + calibration {self.calibration} leave under 10% to train on")
-        return self
 
 
 class LinearRegressionSettings(ProjectSettings):
     data: TemperatureDataSettings = TemperatureDataSettings()
     split: RegressionSplitSettings = RegressionSplitSettings()
     train: NeuronTrainSettings = NeuronTrainSettings()
+    conformal: ConformalSettings | None = Field(None, description="intervals: methods 'absolute' (or 'cqr')")
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self):
+        calibration = self.conformal.calibration if self.conformal else 0.0
+        if self.split.test + calibration >= 0.9:
+            raise ValueError(f"split.test {self.split.test} + conformal.calibration {calibration} leave under 10% "
+                             "of the pairs to train on")
+        return self
 
 
 @dataclass
 class TemperatureSplits:
     """X arrays are (n, 1) Celsius columns (scikit-learn layout), y arrays Fahrenheit; the names are the ones
-    the conformal stage looks for."""
+    the conformal stage looks for. Readings repeat legitimately (0.01 C resolution), so rows carry their CSV
+    line numbers as ids and the stage checks calibration/training overlap on those."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -71,6 +75,8 @@ class TemperatureSplits:
     y_cal: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    ids_train: np.ndarray
+    ids_cal: np.ndarray
 
 
 def temperature_expectations(d: TemperatureDataSettings) -> list:
@@ -141,10 +147,10 @@ class LinearRegression(Project):
         table = self._table(settings)
         order = np.random.default_rng(settings.seed).permutation(len(table))
         n_test = max(1, int(round(settings.split.test * len(table))))
-        n_cal = int(round(settings.split.calibration * len(table)))
+        n_cal = int(round(settings.conformal.calibration * len(table))) if settings.conformal else 0
         test, cal, train = order[:n_test], order[n_test:n_test + n_cal], order[n_test + n_cal:]
-        X, y = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy()
-        return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test])
+        X, y, lines = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy(), table["line"].to_numpy()
+        return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test], lines[train], lines[cal])
 
     def train(self, data: TemperatureSplits, settings: LinearRegressionSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         t = settings.train

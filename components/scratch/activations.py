@@ -31,11 +31,36 @@ class Activation:
     backward: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+# Module-level functions, not lambdas: a trained net must pickle (the registry stores it with joblib).
+def relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0)
+
+
+def relu_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return da * (z > 0)
+
+
+def sigmoid_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return da * a * (1 - a)
+
+
+def tanh_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return da * (1 - a * a)
+
+
+def identity(z: np.ndarray) -> np.ndarray:
+    return z
+
+
+def identity_backward(da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return da
+
+
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", lambda z: np.maximum(z, 0), lambda da, z, a: da * (z > 0)),
-    "sigmoid": Activation("sigmoid", sigmoid, lambda da, z, a: da * a * (1 - a)),
-    "tanh": Activation("tanh", np.tanh, lambda da, z, a: da * (1 - a * a)),
-    "identity": Activation("identity", lambda z: z, lambda da, z, a: da),
+    "relu": Activation("relu", relu, relu_backward),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_backward),
+    "tanh": Activation("tanh", np.tanh, tanh_backward),
+    "identity": Activation("identity", identity, identity_backward),
 }
 
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 
+def _leaf_backward() -> None:
+    """A leaf has nothing upstream to send its gradient to."""
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` over the axes NumPy broadcast to produce it, so it matches ``shape`` again."""
     while grad.ndim > len(shape):
@@ -31,7 +35,15 @@ class Tensor:
         self.grad = np.zeros_like(self.data)
         self._parents = _parents
         self._op = _op
-        self._backward = lambda: None
+        self._backward = _leaf_backward
+
+    def __getstate__(self) -> dict:
+        # A pickled tensor is a leaf (data and grad): the graph's closures are rebuilt by the next forward pass.
+        return {"data": self.data, "grad": self.grad}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["data"])
+        self.grad = state["grad"]
 
     @property
     def shape(self) -> tuple[int, ...]:

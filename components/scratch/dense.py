@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .activations import get_activation, sigmoid, softmax
+from .activations import get_activation, identity, sigmoid, softmax
 from .estimator_base import BaseEstimator, ClassifierMixin
 from .layers import dense_backward, dense_forward, dropout_mask, init_weights
 from .losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
@@ -85,7 +85,7 @@ class DenseNet:
 
     def predict_output(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """Probabilities (softmax / sigmoid head) or values (linear head), in chunks to bound memory."""
-        squash = {"softmax": softmax, "sigmoid": sigmoid, "linear": lambda z: z}[self.output]
+        squash = {"softmax": softmax, "sigmoid": sigmoid, "linear": identity}[self.output]
         return np.concatenate([squash(self.forward(X[i:i + chunk])[0]) for i in range(0, len(X), chunk)] or
                               [np.empty((0, self.sizes[-1]))])
 

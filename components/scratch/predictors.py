@@ -11,14 +11,30 @@ import pandas as pd
 
 
 class RegressionPredictor:
-    """Celsius values, shape (n,) or (n, 1) -> a ``fahrenheit`` column (named by ``target``)."""
+    """Celsius values, shape (n,) or (n, 1) -> a ``fahrenheit`` column (named by ``target``); with a conformal
+    calibrator attached (``with_conformal``) also ``lower`` and ``upper``, the calibrated interval."""
 
-    def __init__(self, model, feature: str = "celsius", target: str = "fahrenheit"):
+    def __init__(self, model, feature: str = "celsius", target: str = "fahrenheit", conformal=None,
+                 confidence: float | None = None):
         self.model, self.feature, self.target = model, feature, target
+        self.conformal, self.confidence = conformal, confidence  # a components.conformal.ConformalRegressor
+
+    def with_conformal(self, calibrator, confidence: float) -> RegressionPredictor:
+        calibrator.at(confidence)  # refuse an uncalibrated level now, not at serving time
+        return RegressionPredictor(self.model, self.feature, self.target, calibrator, confidence)
+
+    @property
+    def pip_requirements(self) -> list[str]:
+        return ["mapie"] if self.conformal is not None else []
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         x = np.asarray(inputs, dtype=np.float64).reshape(-1)
-        return pd.DataFrame({self.feature: x, self.target: self.model.predict(x)})
+        frame = pd.DataFrame({self.feature: x, self.target: self.model.predict(x)})
+        if self.conformal is not None:
+            _, intervals = self.conformal.predict_intervals(x[:, None])
+            level = self.conformal.at(self.confidence)
+            frame["lower"], frame["upper"] = intervals[:, 0, level], intervals[:, 1, level]
+        return frame
 
 
 def fit_images(images, shape: tuple[int, ...]) -> np.ndarray:
