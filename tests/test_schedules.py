@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 def write_params(root, data_dir, schedules: dict[str, object]) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = {**params["projects"]["face-mask"], "data_dir": str(data_dir)}
+    section.pop("schedule", None)  # the repository's own schedule is not the one under test
     if "face-mask" in schedules:
         section["schedule"] = schedules["face-mask"]
     (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}),
