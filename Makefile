@@ -45,7 +45,7 @@ test: setup
 	pytest -q
 
 ui: setup
-	mlflow ui --backend-store-uri sqlite:///$(abspath mlruns)/mlflow.db --host 127.0.0.1 --port 5000
+	dlfolio ui
 
 clean:
 	rm -rf outputs mlruns .prefect

@@ -4,6 +4,11 @@
     dlfolio data [PROJECT ...]       write the offline sample datasets under data/
     dlfolio run PROJECT              run one project's pipeline (what each `dvc repro` stage calls)
     dlfolio check                    validate params.yaml against every project's settings schema
+    dlfolio models PROJECT           registered versions, aliases, metrics, last promotion decision
+    dlfolio promote PROJECT          move `champion` to the challenger if it scores better on current test data
+    dlfolio schedule                 serve the cron schedules in params.yaml as Prefect deployments
+    dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
+    dlfolio label export|import      hand queried items to a human labeller and read the labels back
 
 Run `dlfolio COMMAND --help` for each command's options.
 """
