@@ -17,7 +17,15 @@ from components.settings import load_project_settings
 from components.validation import DataValidationError
 from tests.conftest import REPO
 
-MINE = ["linear-regression", "logistic-regression", "autodiff-mlp", "numpy-dnn"]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Evaluations return open matplotlib figures (the flow closes them after logging); so do these tests."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def settings_for(project: str, data_dir: Path, **updates):
@@ -206,8 +214,6 @@ def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
 
 
 def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
-    import matplotlib.pyplot as plt
-
     from components.projects.numpy_dnn import NumpyDNN
 
     settings, data = fashion_subset
@@ -229,7 +235,6 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     # on 300 images the unregularised net fits its training set better than it generalises
     assert by_name["regularization: none"].metrics["generalization_gap"] > 0.05
     assert len(evaluation.tables["comparisons"]) == 16
-    plt.close("all")  # the flow closes them when it logs them
 
 
 def test_numpy_dnn_names_missing_idx_files(tmp_path):
