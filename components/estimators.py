@@ -80,7 +80,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
             # torchvision would broadcast 3 values over 1 channel and silently make a 3-channel image.
             if len(values) not in (1, channels):
                 raise ValueError(f"normalisation {name} has {len(values)} values but the images have {channels} "
-                                 f"channel(s): give 1 or {channels} values")
+                                 f"channel(s): give one value per channel, or a single value for all")
         return mean, std
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):

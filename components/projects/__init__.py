@@ -6,6 +6,7 @@ from ..settings import ProjectSettings
 from .base import Project, Trained
 from .autodiff_mlp import AutodiffMLP
 from .face_mask import FaceMask
+from .face_mask_transfer import FaceMaskTransfer
 from .linear_regression import LinearRegression
 from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
@@ -14,9 +15,11 @@ from .numpy_rnn import NumpyRNN
 from .happy_house import HappyHouse
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
+from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
+from .vgg16_transfer import Vgg16Transfer
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer()]}
 
 
 class UnknownProjectError(LookupError):

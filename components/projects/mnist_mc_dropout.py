@@ -27,7 +27,8 @@ from .mnist import MnistProject
 
 class UncertaintySettings(Section):
     passes: int = Field(30, ge=2, description="T: stochastic forward passes per input")
-    ood: tuple[Literal["rotated", "digits"], ...] = Field(("rotated", "digits"), min_length=1)
+    ood: tuple[Literal["rotated", "inverted", "digits"], ...] = Field(
+        ("rotated", "digits"), min_length=1, description="OOD probes; with real MNIST use rotated and inverted")
     max_inputs: int = Field(2000, ge=10, description="inputs per set for the MC analysis (first N of each)")
     bins: int = Field(10, ge=2, description="confidence bins of the reliability diagram")
 
@@ -40,6 +41,8 @@ def ood_inputs(name: str, data: ImageSplits, limit: int) -> np.ndarray:
     size, channels = data.X_test.shape[1], data.X_test.shape[3]
     if name == "rotated":
         return ood.rotated(data.X_test[:limit])
+    if name == "inverted":
+        return ood.inverted(data.X_test[:limit])
     images = resize(ood.sklearn_digits(28, limit), size)
     return np.repeat(images, channels, axis=-1) if channels != 1 else images
 

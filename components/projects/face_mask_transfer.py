@@ -1,0 +1,123 @@
+"""face-mask-transfer: face-mask's data and validation, a pretrained backbone instead of the custom CNN [seed 004].
+
+The registered model is ``model.backbone`` (default EfficientNet-Lite0 with its real ImageNet weights: frozen
+base + new head, then the top layers fine-tuned). ``compare`` trains other arms on the same splits, each a
+child run with its curves and test metrics, e.g. the same network from scratch: does transfer transfer?
+VGG16, ResNet50 and InceptionV3 have no offline weights and are slow on a CPU; add them as arms with a weights
+file, or from scratch on a GPU (see the README).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from pydantic import Field
+
+from ..evaluation import ChildRun, Evaluation, classification_report
+from ..settings import Section
+from ..transfer_estimator import TransferImageClassifier
+from .base import Trained
+from .face_mask import FaceMask
+from .image_classification import ImageSplits
+from .transfer_learning import Backbone, TransferProject, TransferSettings, phase_epochs, transfer_estimator
+
+
+class ArmSettings(Section):
+    name: str
+    backbone: Backbone
+    weights: str | None = Field(None, description="as model.weights; null: from scratch")
+    epochs: int | None = Field(None, ge=1, description="phase 1 epochs; default: the main model's two phases together")
+    finetune_layers: int = Field(0, ge=0)
+
+
+class CompareSettings(Section):
+    arms: tuple[ArmSettings, ...] = ()
+    target_accuracy: float = Field(0.9, gt=0, le=1, description="epochs_to_target: first epoch at this val accuracy")
+
+
+class FaceMaskTransferSettings(TransferSettings):
+    compare: CompareSettings = CompareSettings()
+
+
+@dataclass
+class Arm:
+    name: str
+    params: dict
+    estimator: TransferImageClassifier
+    history: pd.DataFrame
+
+
+@dataclass
+class ComparedTrained(Trained):
+    arms: list[Arm] = field(default_factory=list)
+
+
+def epochs_to_target(history: pd.DataFrame, target: float) -> float:
+    reached = history.loc[history["val_accuracy"] >= target, "epoch"]
+    return float(reached.iloc[0]) if len(reached) else math.nan
+
+
+class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same bytes) and validation
+    name = "face-mask-transfer"
+    summary = "Face-mask detector by transfer learning (EfficientNet-Lite0 ImageNet weights; backbones compared)"
+    Settings = FaceMaskTransferSettings
+
+    def train(self, data: ImageSplits, settings: FaceMaskTransferSettings, *, on_epoch, checkpoint_dir: Path):
+        main = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
+        arms = []
+        for arm in settings.compare.arms:
+            epochs = arm.epochs or settings.train.epochs + (settings.finetune.epochs if settings.finetune.layers else 0)
+            overrides = dict(backbone=arm.backbone, weights=arm.weights, epochs=epochs,
+                             finetune_layers=arm.finetune_layers)
+            est = transfer_estimator(settings, None, **overrides)
+            est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
+            history = pd.DataFrame(est.fit_result_.as_rows())
+            arms.append(Arm(arm.name, {**overrides, "pretrained": est.module_.pretrained,
+                                       "phase_epochs": phase_epochs(history)}, est, history))
+        return ComparedTrained(main.model, main.history, main.info, arms)
+
+    def evaluate(self, trained: ComparedTrained, data: ImageSplits, settings: FaceMaskTransferSettings) -> Evaluation:
+        evaluation = super().evaluate(trained, data, settings)
+        target = settings.compare.target_accuracy
+        reached = epochs_to_target(trained.history, target)
+        if not math.isnan(reached):  # metrics.json must stay valid JSON: no NaN there
+            evaluation.metrics["epochs_to_target"] = reached
+        curves = {f"{settings.model.backbone} ({'pretrained' if trained.info['pretrained'] else 'scratch'}, "
+                  f"registered)": trained.history}
+        rows = [{"arm": "registered", **self._summary(trained.history, evaluation.metrics, target)}]
+        for arm in getattr(trained, "arms", []):
+            report = classification_report(data.y_test, arm.estimator.predict_proba(data.X_test), arm.estimator.classes_)
+            for fig in report.figures.values():
+                plt.close(fig)
+            summary = self._summary(arm.history, report.metrics, target)
+            evaluation.children.append(ChildRun(
+                arm.name, arm.params, {**report.metrics, **{k: v for k, v in summary.items() if not math.isnan(v)}},
+                arm.history.drop(columns=["phase"]).rename(columns={"epoch": "step"})))
+            curves[arm.name] = arm.history
+            rows.append({"arm": arm.name, **summary})
+        evaluation.tables["comparison"] = pd.DataFrame(rows)
+        evaluation.figures["comparison"] = comparison_figure(curves, target)
+        return evaluation
+
+    @staticmethod
+    def _summary(history: pd.DataFrame, metrics: dict, target: float) -> dict:
+        return {"test_accuracy": metrics["accuracy"], "test_f1": metrics["f1"], "epochs": float(len(history)),
+                "best_val_accuracy": float(history["val_accuracy"].max()),
+                "epochs_to_target": epochs_to_target(history, target)}
+
+
+def comparison_figure(curves: dict[str, pd.DataFrame], target: float) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, history in curves.items():
+        ax.plot(history["epoch"], history["val_accuracy"], marker="o", label=name)
+    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:.0%}")
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Transfer vs. the same network from scratch",
+           ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+

@@ -1,0 +1,92 @@
+"""What the transfer-learning projects share: their settings and the two-phase estimator they train.
+
+A transfer project is an image classification project whose model section names a backbone and its weights,
+with a ``finetune`` section for phase 2 (see components/transfer_training.py):
+
+    model:    {backbone: efficientnet_lite0, weights: imagenet, hidden: 0, dropout: 0.2}
+    train:    {epochs: 5, lr: 0.003, ...}              # phase 1: frozen base, new head
+    finetune: {layers: 3, epochs: 3, lr: 0.0003}       # phase 2: top 3 base layers too, lower LR
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ..models.transfer import BACKBONES
+from ..settings import Section
+from ..transfer_estimator import TransferImageClassifier
+from .base import Trained
+from .image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
+
+Backbone = Literal["vgg16", "mobilenet_v2", "resnet50", "inception_v3", "efficientnet_lite0"]
+
+
+class TransferModelSettings(Section):
+    backbone: Backbone = "efficientnet_lite0"
+    weights: str | None = Field(
+        "imagenet", description="a weights file (torchvision state dict; relative paths from the working "
+                                "directory); 'imagenet': the packaged EfficientNet-Lite0 weights, or torchvision's "
+                                "download when download_weights is true; null: random init (from scratch)")
+    download_weights: bool = Field(False, description="let torchvision download weights: 'imagenet' (needs internet)")
+    hidden: int = Field(0, ge=0, description="units of a hidden Dense+ReLU+Dropout layer in the head; 0: none")
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class FineTuneSettings(Section):
+    layers: int = Field(0, ge=0, description="top layers of the base that learn in phase 2; 0: no phase 2")
+    epochs: int = Field(3, ge=1)
+    lr: float = Field(1e-5, gt=0)
+    patience: int = Field(3, ge=1)
+
+
+class TransferSettings(ImageClassificationSettings):
+    model: TransferModelSettings = TransferModelSettings()
+    finetune: FineTuneSettings = FineTuneSettings()
+    cache_features: bool = Field(False, description="phase 1 trains the head on the frozen base's features of "
+                                                    "the un-augmented images, computed once")
+
+    @model_validator(mode="after")
+    def _input_size(self):
+        smallest = BACKBONES[self.model.backbone].min_size
+        if self.data.image_size < smallest:
+            raise ValueError(f"data.image_size {self.data.image_size} is too small for {self.model.backbone}: "
+                             f"it needs at least {smallest} px")
+        return self
+
+
+def transfer_estimator(settings: TransferSettings, checkpoint_dir: Path | None = None,
+                       **overrides) -> TransferImageClassifier:
+    m, t, f = settings.model, settings.train, settings.finetune
+    params = dict(
+        backbone=m.backbone, weights=m.weights, download_weights=m.download_weights, hidden=m.hidden,
+        dropout=m.dropout, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
+        grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, finetune_layers=f.layers,
+        finetune_epochs=f.epochs, finetune_lr=f.lr, finetune_patience=f.patience,
+        cache_features=settings.cache_features, amp=t.amp, augmentation=settings.augmentation,
+        device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir)
+    return TransferImageClassifier(**{**params, **overrides})
+
+
+class TransferProject(ImageClassificationProject):
+    """An image classification project trained by the two-phase transfer schedule."""
+
+    Settings = TransferSettings
+
+    def estimator(self, settings: TransferSettings, checkpoint_dir: Path | None = None) -> TransferImageClassifier:
+        return transfer_estimator(settings, checkpoint_dir)
+
+    def train(self, data: ImageSplits, settings: TransferSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        trained = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
+        est = trained.model
+        trained.info.update(backbone=est.backbone, pretrained=est.module_.pretrained,
+                            kept_phase=est.fit_result_.kept, phase_epochs=phase_epochs(trained.history))
+        return trained
+
+
+def phase_epochs(history: pd.DataFrame) -> str:
+    """e.g. 'head=5,finetune=3': how many epochs each phase ran before it finished or stopped early."""
+    return ",".join(f"{phase}={n}" for phase, n in history.groupby("phase", sort=False).size().items())

@@ -1,0 +1,166 @@
+"""The transfer-learning projects: their data formats, the subject-grouped split, and each flow end to end."""
+
+from __future__ import annotations
+
+import csv
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from components.data.csv_metadata import grouped_split, subject_overlap
+from components.projects import get_project
+from components.settings import load_project_settings
+from components.projects import settings_schemas
+from components.tracking import directory_md5
+from components.validation import DataValidationError
+
+
+def settings_for(root, project):
+    return load_project_settings(root / "params.yaml", project, settings_schemas())
+
+
+# --- vgg16-transfer: CSV metadata, split grouped by subject -------------------------------------------------------
+
+def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
+    root = project_root("vgg16-transfer")
+    settings = settings_for(root, "vgg16-transfer")
+    data = get_project("vgg16-transfer").prepare(settings)
+
+    parts = data.subjects
+    assert set(parts["train"]).isdisjoint(parts["val"]) and set(parts["train"]).isdisjoint(parts["test"])
+    assert set(parts["val"]).isdisjoint(parts["test"])
+    sizes = data.sizes()
+    total = sizes["train"] + sizes["val"] + sizes["test"]
+    assert sizes["train"] / total == pytest.approx(0.8, abs=0.05)
+    assert sizes["val"] / total == pytest.approx(0.1, abs=0.05) and sizes["test"] / total == pytest.approx(0.1, abs=0.05)
+    assert set(data.y_test) == {f"c{i}" for i in range(10)}  # each driver was photographed in every class
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grouped_split_never_leaks_a_group_whatever_the_group_sizes(seed):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"p{i:03d}" for i in range(26)], rng.integers(5, 60, 26))  # unequal, as real drivers
+    split = grouped_split(groups, {"test": 0.1, "val": 0.1}, seed)
+    assert subject_overlap(groups, split) == {}
+    assert sorted(np.concatenate(list(split.values()))) == list(range(len(groups)))
+    assert all(len(idx) for idx in split.values())
+
+
+def test_vgg16_validation_names_bad_rows_and_stray_files(project_root):
+    root = project_root("vgg16-transfer", copy_data=True)
+    data_dir = root / "data" / "vgg16-transfer"
+    with (data_dir / "driver_imgs_list.csv").open("a", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([["p001", "c11", "img_1.png"], ["p002", "c3", "img_missing.png"]])
+    some_image = next((data_dir / "imgs" / "train" / "c4").glob("*.png"))
+    (data_dir / "imgs" / "train" / "c4" / "stray.png").write_bytes(some_image.read_bytes()[:40])
+
+    with pytest.raises(DataValidationError) as error:
+        get_project("vgg16-transfer").validate(settings_for(root, "vgg16-transfer"))
+
+    message = str(error.value)
+    rows = sum(1 for _ in open(data_dir / "driver_imgs_list.csv"))
+    assert f"driver_imgs_list.csv:{rows - 1}" in message  # the c11 row, by its line in the file
+    assert f"driver_imgs_list.csv:{rows}" in message  # the row whose image does not exist
+    assert "c4/stray.png" in message  # a truncated file that no row lists
+
+
+def test_vgg16_csv_without_its_columns_is_refused(project_root):
+    root = project_root("vgg16-transfer", copy_data=True)
+    (root / "data" / "vgg16-transfer" / "driver_imgs_list.csv").write_text("driver,label,file\np001,c0,img_1.png\n")
+    with pytest.raises(DataValidationError, match="subject,classname,img"):
+        get_project("vgg16-transfer").validate(settings_for(root, "vgg16-transfer"))
+
+
+@pytest.mark.parametrize("project", ["vgg16-transfer", "mobilenetv2-transfer"])
+def test_offline_samples_are_the_same_bytes_every_time(project, tmp_path):
+    spec = get_project(project)
+    spec.make_sample(tmp_path / "a")
+    spec.make_sample(tmp_path / "b")
+    assert directory_md5(tmp_path / "a") == directory_md5(tmp_path / "b")
+
+
+def test_face_mask_transfer_reuses_the_face_mask_sample_byte_for_byte(sample_data):
+    assert directory_md5(sample_data("face-mask-transfer")) == directory_md5(sample_data("face-mask"))
+
+
+def test_too_small_an_input_for_the_backbone_is_a_settings_error(project_root):
+    from components.settings import SettingsError
+
+    root = project_root("face-mask-transfer", {"model": {"backbone": "inception_v3"}})
+    with pytest.raises(SettingsError, match="inception_v3: it needs at least 75 px"):
+        settings_for(root, "face-mask-transfer")
+
+
+# --- flows end to end -----------------------------------------------------------------------------------------------
+
+def run_flow(root, project):
+    from flows.pipeline import project_pipeline
+
+    return project_pipeline(project=project, root=str(root))
+
+
+@pytest.mark.slow
+def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(prefect_server, project_root):
+    root = project_root("face-mask-transfer", {
+        "data": {"image_size": 32},
+        "train": {"epochs": 2, "batch_size": 16, "lr": 0.03},
+        "finetune": {"layers": 0},  # the two phases have their own test (test_transfer.py); this one is about weights
+        "compare": {"arms": [{"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3}]},
+    }, copy_data=True)
+    for image in (root / "data" / "face-mask-transfer").rglob("face*_*.png"):  # half the faces: a faster run
+        if int(image.name[4:7]) % 2:
+            image.unlink()
+    result = run_flow(root, "face-mask-transfer")
+
+    client = MlflowClient()
+    parent = client.get_run(result["run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    scratch = {c.info.run_name: c for c in children}["scratch"]
+    pretrained_epochs = len(client.get_metric_history(parent.info.run_id, "val_loss"))
+    scratch_epochs = len(client.get_metric_history(scratch.info.run_id, "val_loss"))
+
+    assert pretrained_epochs < scratch_epochs
+    # Two balanced classes: chance is 0.5. ImageNet features find the mask; the same net from scratch does not yet.
+    assert result["accuracy"] >= 0.75
+    assert result["accuracy"] >= scratch.data.metrics["accuracy"] + 0.2
+    assert parent.data.params["train.pretrained"] == "True" and scratch.data.params["pretrained"] == "False"
+    version = client.get_model_version_by_alias("face-mask-transfer", "challenger")
+    assert str(version.version) == str(result["model_version"])
+    assert (root / "outputs" / "face-mask-transfer" / "plots" / "comparison.png").is_file()
+
+
+def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
+    """Keep the first subjects' rows and files only: a small real-format dataset for a fast flow run."""
+    table = (data_dir / "driver_imgs_list.csv").read_text().splitlines()
+    keep = {f"p{i + 1:03d}" for i in range(keep_subjects)}
+    rows = [table[0]] + [line for line in table[1:] if line.split(",")[0] in keep]
+    listed = {tuple(line.split(",")[1:]) for line in rows[1:]}
+    for image in (data_dir / "imgs" / "train").rglob("*.png"):
+        if (image.parent.name, image.name) not in listed:
+            image.unlink()
+    (data_dir / "driver_imgs_list.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.slow
+def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
+    root = project_root("vgg16-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}}, copy_data=True)
+    shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
+    result = run_flow(root, "vgg16-transfer")
+
+    run = MlflowClient().get_run(result["run_id"])
+    assert run.data.params["train.test_subjects"] == "1" and run.data.params["train.kept_phase"] in {"head", "finetune"}
+    model = mlflow.pyfunc.load_model("models:/vgg16-transfer@challenger")
+    out = model.predict(np.zeros((2, 32, 32, 3), dtype=np.uint8))
+    assert [c for c in out.columns if c.startswith("p_")] == [f"p_c{i}" for i in range(10)]
+
+
+@pytest.mark.slow
+def test_mobilenetv2_flow_registers_a_model(prefect_server, project_root):
+    # constant LR: OneCycleLR cannot schedule the 4 steps of a one-epoch run
+    root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1, "schedule": "constant"}, "finetune": {"epochs": 1}})
+    result = run_flow(root, "mobilenetv2-transfer")
+    assert MlflowClient().get_model_version_by_alias("mobilenetv2-transfer", "challenger").version == \
+        result["model_version"]
