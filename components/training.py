@@ -95,9 +95,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
-    if config.schedule == "onecycle":
+    # OneCycle's warm-up phase needs at least one step of its own: with pct_start=0.25 a run of under 8
+    # steps (a tiny dataset, an active-learning round) divides by zero, so such runs anneal with cosine.
+    if config.schedule == "onecycle" and total >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
-    if config.schedule == "cosine":
+    if config.schedule in ("cosine", "onecycle"):
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
 

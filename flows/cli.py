@@ -21,12 +21,13 @@ import sys
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before Prefect is imported)
 from components.data.images import MissingDataError
+from components.models.transfer import WeightsNotFoundError
 from components.projects import UnknownProjectError
 from components.settings import SettingsError
 from components.validation import DataValidationError
 from flows.commands import MODULES
 
-USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError)
+USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError, WeightsNotFoundError)
 
 
 def quiet_third_party_logs() -> None:
