@@ -58,6 +58,18 @@ def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
     return Evaluation({k: float(v) for k, v in m.items()}, figures, tables)
 
 
+def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFrame) -> Evaluation:
+    """The standard report for a fitted classifier (``predict_proba``, ``classes_``) on its test split, with
+    its training curves and a per-file prediction table."""
+    proba = model.predict_proba(X_test)
+    evaluation = classification_report(y_test, proba, model.classes_)
+    evaluation.figures["training_curves"] = history_figure(history)
+    evaluation.tables["history"] = history
+    evaluation.tables["test_predictions"] = pd.DataFrame(
+        {"path": paths_test, "label": y_test, "predicted": model.classes_[proba.argmax(1)], "probability": proba.max(1)})
+    return evaluation
+
+
 def confusion_figure(y_idx, pred, classes) -> plt.Figure:
     cm = skm.confusion_matrix(y_idx, pred, labels=range(len(classes)))
     fig, ax = plt.subplots(figsize=(4 + 0.3 * len(classes), 3.5 + 0.3 * len(classes)))

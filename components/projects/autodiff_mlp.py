@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..data import digit_images
 from ..data.images import scan_image_folder
-from ..evaluation import Evaluation, classification_report, history_figure
+from ..evaluation import Evaluation, classifier_evaluation
 from ..scratch.autodiff_nn import AutodiffMLPClassifier
 from ..scratch.predictors import ImagePredictor
 from ..settings import ProjectSettings, Section, SplitSettings
@@ -99,14 +99,7 @@ class AutodiffMLP(Project):
                         "test": len(data.y_test)})
 
     def evaluate(self, trained: Trained, data: GrayImageSplits, settings) -> Evaluation:
-        proba = trained.model.predict_proba(data.X_test)
-        evaluation = classification_report(data.y_test, proba, trained.model.classes_)
-        evaluation.figures["training_curves"] = history_figure(trained.history)
-        evaluation.tables["history"] = trained.history
-        pred = trained.model.classes_[proba.argmax(1)]
-        evaluation.tables["test_predictions"] = pd.DataFrame(
-            {"path": data.paths_test, "label": data.y_test, "predicted": pred, "probability": proba.max(1)})
-        return evaluation
+        return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
 
     def predictor(self, trained: Trained, data: GrayImageSplits, settings):
         size = settings.data.image_size

@@ -14,7 +14,7 @@ from ..active_settings import ActiveLearningSettings
 from ..conformal import ConformalSettings
 from ..data.images import load_images
 from ..estimators import TorchImageClassifier
-from ..evaluation import Evaluation, classification_report, history_figure
+from ..evaluation import Evaluation, classification_report, classifier_evaluation
 from ..serving import ImageClassifierPredictor
 from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from ..validation import ImageRules, ValidationReport, validate_image_folder
@@ -134,14 +134,7 @@ class ImageClassificationProject(Project):
                                       "stopped_early": est.fit_result_.stopped_early, **data.sizes()})
 
     def evaluate(self, trained: Trained, data: ImageSplits, settings) -> Evaluation:
-        proba = trained.model.predict_proba(data.X_test)
-        evaluation = classification_report(data.y_test, proba, trained.model.classes_)
-        evaluation.figures["training_curves"] = history_figure(trained.history)
-        evaluation.tables["history"] = trained.history
-        pred = trained.model.classes_[proba.argmax(1)]
-        evaluation.tables["test_predictions"] = pd.DataFrame(
-            {"path": data.paths_test, "label": data.y_test, "predicted": pred, "probability": proba.max(1)})
-        return evaluation
+        return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
 
     def score(self, model, data: ImageSplits, settings) -> dict[str, float]:
         import matplotlib.pyplot as plt
