@@ -2,10 +2,13 @@
 
     OMP_NUM_THREADS=1 python benchmarks/active_learning.py            # default: ~20 min on a 2-core CPU
     python benchmarks/active_learning.py --large --workers 12         # a GPU machine (Gal et al.-sized runs)
+    python benchmarks/active_learning.py --large --from-curves DIR    # the table again from a run's saved curves
 
 Each run starts from the same stratified labelled set (per seed), queries ``--query`` items per round from a
 pool of ``--pool`` training images, retrains the MC-dropout CNN from scratch and records test accuracy. The
-reference "all labels" accuracy is the same model trained on the whole pool. A strategy's label efficiency at a
+reference "all labels" accuracy is the same model trained on the whole pool. Every fit trains on all the labels
+it has for a fixed number of epochs (no held-out slice: with 20 labels, early stopping would spend half of them
+on validation and pick an epoch by a handful of points). A strategy's label efficiency at a
 target (a fraction of that reference accuracy) is the labels it needed divided by the labels random needed,
 per seed; the table gives mean ± std over seeds. Writes benchmarks/results/active_learning_{curves.csv,
 summary.csv,curves.png} and the "## Active learning" section of benchmarks/RESULTS.md.
@@ -16,12 +19,13 @@ Needs torch, numpy, scikit-learn, pandas, matplotlib and modAL (pure Python, car
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +43,17 @@ from components.estimators import TorchImageClassifier  # noqa: E402
 HEADING = "## Active learning"
 PRESETS = {  # CPU default: about 20 minutes on 2 cores; --large: Gal et al. (2017)-sized, for a GPU
     "default": dict(pool=3000, test=2000, initial=20, query=25, rounds=14, mc_samples=10, candidates=500,
-                    epochs=20, seeds=3, fractions=(0.85, 0.9)),
-    "large": dict(pool=20000, test=10000, initial=20, query=25, rounds=40, mc_samples=20, candidates=2000,
-                  epochs=50, seeds=3, fractions=(0.85, 0.9)),
+                    epochs=20, batch_size=32, seeds=3, fractions=(0.85, 0.9)),
+    # Gal et al.'s protocol: 10 labels a round, T = 20 passes over 2,000 random pool candidates, 50 epochs.
+    "large": dict(pool=20000, test=10000, initial=20, query=10, rounds=100, mc_samples=20, candidates=2000,
+                  epochs=50, batch_size=64, seeds=3, fractions=(0.85, 0.9)),
 }
 
 
-def estimator(epochs: int, seed: int, device: str) -> TorchImageClassifier:
-    return TorchImageClassifier(model="mc_dropout_cnn", epochs=epochs, batch_size=32, lr=3e-3, weight_decay=1e-4,
-                                schedule="onecycle", patience=epochs, augmentation="none", amp=False,
-                                mean=(0.286,), std=(0.353,), device=device, seed=seed, progress=False)
+def estimator(epochs: int, batch_size: int, seed: int, device: str) -> TorchImageClassifier:
+    return TorchImageClassifier(model="mc_dropout_cnn", epochs=epochs, batch_size=batch_size, lr=3e-3,
+                                weight_decay=1e-4, schedule="onecycle", val_fraction=0.0, augmentation="none",
+                                amp=False, mean=(0.286,), std=(0.353,), device=device, seed=seed, progress=False)
 
 
 def load(data_dir: Path, pool: int, test: int, seed: int = 0):
@@ -63,7 +68,7 @@ def one_run(job: dict) -> pd.DataFrame:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    est = estimator(job["epochs"], job["seed"], job["device"])
+    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"])
     started = time.perf_counter()
     curve = simulate(est, job["strategy"], X, y, X_test, y_test, initial=job["initial"], query_size=job["query"],
                      rounds=job["rounds"], n_samples=job["mc_samples"], seed=job["seed"],
@@ -78,7 +83,8 @@ def full_accuracy(job: dict) -> float:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    return float(estimator(job["epochs"], job["seed"], job["device"]).fit(X, y).score(X_test, y_test))
+    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"])
+    return float(est.fit(X, y).score(X_test, y_test))
 
 
 def write_section(path: Path, text: str, heading: str = HEADING) -> None:
@@ -102,7 +108,18 @@ def write_section(path: Path, text: str, heading: str = HEADING) -> None:
     path.write_text((old[:start] + text + old[end:]).rstrip("\n") + "\n")
 
 
-def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes: float) -> str:
+def machine(device: str) -> str:
+    """Where the runs trained, in words, for RESULTS.md."""
+    gpu = ""
+    if device == "cuda":
+        import torch
+
+        gpu = f"{torch.cuda.get_device_name(0)}, "
+    shared = "; a shared 2-core CPU with other jobs running, niced" if device == "cpu" else ""
+    return f"{device} ({gpu}{platform.machine()}, {os.cpu_count()} cores visible{shared})"
+
+
+def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes: float, where: str) -> str:
     strategies = list(dict.fromkeys(summary["strategy"]))
     fractions = cfg["fractions"]
     head = "| strategy | " + " | ".join(
@@ -118,14 +135,13 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
             cells += [labels, format_ratio(row)]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     budget = cfg["initial"] + cfg["rounds"] * cfg["query"]
-    device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
     return "\n".join([
         preset_heading(args), "",
         f"`python benchmarks/active_learning.py{' --large' if args.large else ''}` on Fashion-MNIST "
         f"(offline stand-in for MNIST): pool of {cfg['pool']} training images, {cfg['test']} test images, "
         f"{cfg['initial']} stratified initial labels, {cfg['query']} per round, {cfg['rounds']} rounds "
-        f"(budget {budget} labels), MC-dropout CNN (`mc_dropout_cnn`) retrained from scratch for {cfg['epochs']} "
-        f"epochs each round, T = {cfg['mc_samples']} MC passes over {cfg['candidates']} random pool candidates "
+        f"(budget {budget} labels), MC-dropout CNN (`mc_dropout_cnn`) retrained from scratch on all its labels for "
+        f"{cfg['epochs']} epochs (batch {cfg['batch_size']}) each round, T = {cfg['mc_samples']} MC passes over {cfg['candidates']} random pool candidates "
         f"per round, {cfg['seeds']} seeds (mean ± std over seeds).",
         "",
         f"All-label accuracy (same model on the whole pool): {np.mean(full):.3f} ± {np.std(full):.3f}. "
@@ -134,9 +150,7 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
         "",
         *lines,
         "",
-        f"Ran on {device} ({platform.machine()}, {os.cpu_count()} cores visible"
-        f"{'; a shared 2-core CPU with other jobs running, niced' if device == 'cpu' else ''}), "
-        f"{args.workers} worker(s), {minutes:.0f} min wall. Curves: `benchmarks/results/active_learning_curves.csv` "
+        f"Ran on {where}, {args.workers} worker(s), {minutes:.0f} min wall. Curves: `benchmarks/results/active_learning_curves.csv` "
         "and `.png`.",
         "",
     ])
@@ -163,41 +177,77 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", type=Path, default=FASHION_MNIST)
     p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--from-curves", type=Path, metavar="DIR",
+                   help="no training: rebuild the table from DIR/active_learning_{curves.csv,full.json}")
     args = p.parse_args(argv)
     cfg = dict(PRESETS["large" if args.large else "default"])
     cfg.update({k: v for k, v in (("seeds", args.seeds), ("rounds", args.rounds)) if v is not None})
     if "random" not in args.strategies:
         args.strategies.insert(0, "random")
-    threads = max(1, (os.cpu_count() or 1) // args.workers) if _cuda() or args.workers > 1 else 1
-    base = dict(data_dir=args.data_dir, pool=cfg["pool"], test=cfg["test"], epochs=cfg["epochs"], device=args.device,
-                threads=threads)
-    jobs = [dict(base, strategy=s, seed=seed, initial=cfg["initial"], query=cfg["query"], rounds=cfg["rounds"],
-                 mc_samples=cfg["mc_samples"], candidates=cfg["candidates"])
-            for seed in range(cfg["seeds"]) for s in args.strategies]
-    started = time.perf_counter()
-    full_jobs = [dict(base, seed=seed) for seed in range(cfg["seeds"])]
-    if args.workers > 1:
-        # spawn: CUDA cannot be used in a forked child once the parent has touched it
-        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            full_f = [pool.submit(full_accuracy, j) for j in full_jobs]
-            frames = list(pool.map(one_run, jobs))
-            full = [f.result() for f in full_f]
-    else:
-        full = [full_accuracy(j) for j in full_jobs]
-        frames = [one_run(j) for j in jobs]
-    print(f"all-label accuracy per seed: {[round(a, 4) for a in full]}", flush=True)
-    curves = pd.concat(frames, ignore_index=True)
-    summary = efficiency_table(curves, float(np.mean(full)), cfg["fractions"])
     args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if args.from_curves:
+        curves = pd.read_csv(args.from_curves / "active_learning_curves.csv")
+        meta = json.loads((args.from_curves / "active_learning_full.json").read_text())
+        full, minutes, args.workers, where = meta["full"], meta["minutes"], meta["workers"], meta["where"]
+    else:
+        curves, full = run_all(args, cfg)
+        minutes = (time.perf_counter() - started) / 60
+        where = machine(args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu"))
+    print(f"all-label accuracy per seed: {[round(a, 4) for a in full]}", flush=True)
+    summary = efficiency_table(curves, float(np.mean(full)), cfg["fractions"])
     curves.to_csv(args.out / "active_learning_curves.csv", index=False)
     summary.to_csv(args.out / "active_learning_summary.csv", index=False)
     fig = learning_curve_figure(curves, float(np.mean(full)), cfg["fractions"],
                                 title="Fashion-MNIST: test accuracy against labels (mean ± std over seeds)")
     fig.savefig(args.out / "active_learning_curves.png", dpi=110)
-    text = markdown(summary, full, cfg, args, (time.perf_counter() - started) / 60)
+    text = markdown(summary, full, cfg, args, minutes, where)
     write_section(args.results, text, preset_heading(args))
     print(text)
     return 0
+
+
+def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
+    """Every (seed, strategy) run plus the all-label reference per seed. Curves are saved as runs finish, so a
+    run cut short by a time limit still leaves every finished curve (rebuild the table with --from-curves)."""
+    device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
+    threads = max(1, (os.cpu_count() or 1) // args.workers) if _cuda() or args.workers > 1 else 1
+    base = dict(data_dir=args.data_dir, pool=cfg["pool"], test=cfg["test"], epochs=cfg["epochs"],
+                batch_size=cfg["batch_size"], device=args.device, threads=threads)
+    jobs = [dict(base, strategy=s, seed=seed, initial=cfg["initial"], query=cfg["query"], rounds=cfg["rounds"],
+                 mc_samples=cfg["mc_samples"], candidates=cfg["candidates"])
+            for seed in range(cfg["seeds"]) for s in args.strategies]
+    full_jobs = [dict(base, seed=seed) for seed in range(cfg["seeds"])]
+    started = time.perf_counter()
+    frames: list[pd.DataFrame] = []
+    full: list[float] = []
+
+    def save() -> None:
+        if frames:
+            pd.concat(frames, ignore_index=True).to_csv(args.out / "active_learning_curves.csv", index=False)
+        meta = dict(full=full, minutes=(time.perf_counter() - started) / 60, workers=args.workers,
+                    where=machine(device))
+        (args.out / "active_learning_full.json").write_text(json.dumps(meta))
+
+    if args.workers > 1:
+        # spawn: CUDA cannot be used in a forked child once the parent has touched it
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(full_accuracy, j): "full" for j in full_jobs}
+            futures.update({pool.submit(one_run, j): "run" for j in jobs})
+            for done in as_completed(futures):
+                (full if futures[done] == "full" else frames).append(done.result())
+                save()
+    else:
+        for j in full_jobs:
+            full.append(full_accuracy(j))
+        for j in jobs:
+            frames.append(one_run(j))
+            save()
+    order = {s: i for i, s in enumerate(args.strategies)}
+    curves = pd.concat(frames, ignore_index=True)
+    curves = curves.sort_values(["seed", "strategy", "round"], key=lambda c: c.map(order) if c.name == "strategy"
+                                else c, kind="stable", ignore_index=True)
+    return curves, full
 
 
 if __name__ == "__main__":

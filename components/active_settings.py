@@ -5,7 +5,7 @@
       initial_size: 20             # stratified starting labels
       query_size: 10               # labels asked for per round (n_instances)
       rounds: 5
-      mc_samples: 20               # T MC-dropout passes for bald / variation_ratios
+      mc_samples: 20               # T MC-dropout passes for bald / power_bald / variation_ratios
       warm_start: false            # false: retrain from scratch each round
       candidates: null             # score a random subset of the pool this big (null: the whole pool)
       pool_size: null              # use a random subset of the training split as the pool (null: all of it)
@@ -24,7 +24,8 @@ from pydantic import Field
 
 from .settings import Section
 
-StrategyName = Literal["random", "least_confident", "margin", "entropy", "bald", "variation_ratios"]
+StrategyName = Literal["random", "least_confident", "margin", "entropy", "bald", "power_bald",
+                       "variation_ratios"]
 
 
 class ActiveLearningSettings(Section):

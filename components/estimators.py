@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import DataLoader
 
-from . import augment
+from . import augment, device_data
 from .models import build_model
 from .training import FitResult, TrainConfig, fit, predict_logits, resolve_device
 
@@ -23,7 +22,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
     """Image classifier on uint8 arrays of shape (N, H, W, C).
 
     ``fit(X, y, X_val=None, y_val=None)`` holds out a stratified slice of X for early stopping when no
-    validation set is given.
+    validation set is given; ``val_fraction=0`` trains on all of X for ``epochs`` and keeps the last weights.
     """
 
     def __init__(
@@ -87,9 +86,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         X, y = np.asarray(X), np.asarray(y)
         previous_classes = getattr(self, "classes_", None)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if X_val is None:
+        if X_val is None and self.val_fraction > 0:
             X, y_idx, X_val, y_val_idx = _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
-        else:
+        elif X_val is not None:
             y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
         torch.manual_seed(self.seed)
         # warm_start (scikit-learn's meaning): an active-learning round continues from the last round's weights.
@@ -98,8 +97,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
                                        **(self.model_kwargs or {}))
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
-        train_set = augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std))
-        val_set = augment.ArrayDataset(X_val, y_val_idx, augment.normalize(mean, std))
+        train_set = self._train_dataset(X, y_idx, mean, std)
+        val_set = None if X_val is None else device_data.ImageTensorDataset(
+            X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
         self.fit_result_: FitResult = fit(
             self.module_, train_set, val_set, self._train_config(), self.device_, seed=self.seed,
             on_epoch=on_epoch, progress=self.progress,
@@ -108,13 +108,33 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.module_.to("cpu")
         return self
 
+    def _train_dataset(self, X, y_idx, mean, std):
+        """Whole batches normalised (and augmented) on the device where a batched kernel can do the policy;
+        torchvision's per-image transforms otherwise. The batch path is what makes small images fast on a
+        GPU: per-image transforms on the host cost more than the model. On the CPU only 'none' takes it, so
+        CPU training keeps torchvision's augmentation."""
+        batched = {"none": None,
+                   "light": dict(flip=True, degrees=10, translate=0.08, brightness=0.2, contrast=0.2),
+                   "affine": dict(flip=False, degrees=10, translate=0.1)}
+        on_gpu = resolve_device(self.device).type == "cuda"
+        if self.augmentation == "none" or (on_gpu and self.augmentation in batched):
+            policy = batched[self.augmentation]
+            return device_data.ImageTensorDataset(
+                X, y_idx, augment=None if policy is None else device_data.BatchAugment(mean=mean, std=std, **policy),
+                normalize=device_data.Normalize(mean=mean, std=std))
+        return augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std))
+
+    def _batches(self, X, device: torch.device, batch_size: int = 512):
+        """Normalised batches of X on ``device``, in order."""
+        mean, std = self._normalization(X.shape[-1])
+        dataset = device_data.ImageTensorDataset(X, normalize=device_data.Normalize(mean=mean, std=std)).to(device)
+        return device_data.BatchLoader(dataset, batch_size, range(len(X)), train=False, drop_last=False)
+
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
         X = np.asarray(X)
-        loader = DataLoader(augment.ArrayDataset(X, transform=augment.normalize(*self._normalization(X.shape[-1]))),
-                            batch_size=256)
         device = resolve_device(self.device)
-        logits = predict_logits(self.module_, loader, device, amp=self.amp)
+        logits = predict_logits(self.module_, self._batches(X, device), device, amp=self.amp)
         self.module_.to("cpu")
         proba = torch.softmax(logits.double(), dim=1).numpy()
         return proba / proba.sum(axis=1, keepdims=True)  # exact sums: MAPIE and sklearn check them
@@ -135,9 +155,8 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         for layer in model.modules():
             if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
                 layer.train()
-        transform = augment.normalize(*self._normalization(X.shape[-1]))
         # T passes of one batch in a single forward call: T x batch images, so shrink the batch as T grows.
-        loader = DataLoader(augment.ArrayDataset(X, transform=transform), batch_size=max(1, 2048 // n_samples))
+        loader = self._batches(X, device, batch_size=max(1, 2048 // n_samples))
         out = []
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(self.seed)

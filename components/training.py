@@ -160,7 +160,7 @@ def _make_loader(dataset, batch_size: int, sampler, train: bool, drop_last: bool
 def fit(
     model: nn.Module,
     train_set: Dataset,
-    val_set: Dataset,
+    val_set: Dataset | None,
     config: TrainConfig,
     device: torch.device,
     *,
@@ -172,6 +172,9 @@ def fit(
     progress: bool = True,
 ) -> FitResult:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch.
+
+    With ``val_set=None`` it trains every epoch on everything it is given and keeps the last weights: no
+    early stopping, no selection (what an active-learning round with a handful of labels needs).
 
     Under torchrun every rank calls ``fit`` with the same arguments; ``on_epoch`` runs on rank 0 only and
     every rank returns the same history (losses and accuracies are summed over ranks).
@@ -193,7 +196,7 @@ def fit(
     model.to(device, memory_format=memory_format)
     if hasattr(train_set, "get_batch"):
         train_set = train_set.to(device)  # on the GPU when it fits, else pinned host memory
-    if hasattr(val_set, "get_batch"):
+    if val_set is not None and hasattr(val_set, "get_batch"):
         val_set = val_set.to(device)
 
     train_model = model
@@ -208,8 +211,9 @@ def fit(
     train_loader = _make_loader(train_set, local_batch, train_sampler, train=True,
                                 drop_last=len(train_set) > config.batch_size, device=device,
                                 num_workers=config.num_workers)
-    val_loader = _make_loader(val_set, local_batch * 2, range(rank, len(val_set), world), train=False,
-                              drop_last=False, device=device, num_workers=config.num_workers)
+    val_loader = None if val_set is None else _make_loader(
+        val_set, local_batch * 2, range(rank, len(val_set), world), train=False, drop_last=False, device=device,
+        num_workers=config.num_workers)
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(train_loader))
 
@@ -248,7 +252,8 @@ def fit(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - started
-        val_sums = _evaluate_sums(model, val_loader, loss_fn, device, config.amp, config.amp_on_cpu, memory_format)
+        val_sums = (torch.full((3,), math.nan, device=device) if val_loader is None else
+                    _evaluate_sums(model, val_loader, loss_fn, device, config.amp, config.amp_on_cpu, memory_format))
         sums = distributed.all_reduce_sum(torch.stack([loss_sum, seen, *val_sums]))
         train_loss, val_loss, val_acc = (sums[0] / sums[1].clamp(min=1), sums[2] / sums[4].clamp(min=1),
                                          sums[3] / sums[4].clamp(min=1))
@@ -257,7 +262,9 @@ def fit(
         result.history.append(stats)
         bar.set_postfix(epoch=epoch, loss=f"{stats.train_loss:.3f}", val_loss=f"{stats.val_loss:.3f}",
                         val_acc=f"{stats.val_accuracy:.3f}")
-        if stats.val_loss < best_loss:
+        if val_loader is None:
+            result.best_epoch = epoch  # nothing to select on: the last epoch is the model
+        elif stats.val_loss < best_loss:
             best_loss, result.best_epoch = stats.val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         if checkpoint_dir is not None:

@@ -9,7 +9,8 @@ from modAL.models import ActiveLearner
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from components.active import PoolLearner, initial_indices, label_efficiency, simulate
-from components.active_strategies import STRATEGIES, bald_scores, make_strategy, variation_ratio_scores
+from components.active_strategies import (STRATEGIES, bald_scores, make_strategy, power_top_k,
+                                         variation_ratio_scores)
 
 
 class TableClassifier(ClassifierMixin, BaseEstimator):
@@ -71,6 +72,24 @@ def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_unifo
     # entropy of the mean prediction cannot tell items 0 and 1 apart; BALD can
     assert variation_ratio_scores(samples).tolist() == pytest.approx([0.5, 0.0, 0.0])
     assert 0 in query("variation_ratios", 1, samples=samples)
+
+
+def test_power_bald_skips_agreeing_items_and_draws_in_proportion_to_the_bald_score():
+    disagree, agree = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.9, 0.1]]
+    samples = np.array([[disagree[t % 2]] * 3 + [agree[t % 2]] * 3 for t in range(4)])  # items 0-2 vs 3-5
+    assert query("power_bald", 3, samples=samples) == {0, 1, 2}
+
+    rng = np.random.default_rng(0)
+    first = [power_top_k(np.array([3.0, 1.0]), 1, rng)[0] for _ in range(4000)]
+    assert np.mean(np.array(first) == 0) == pytest.approx(0.75, abs=0.03)  # p = 3 / (3 + 1)
+
+
+def test_power_bald_spreads_a_batch_where_top_k_always_takes_the_same_items():
+    scores = np.linspace(1.0, 1.2, 50)  # many near-equal scores: top-k's pick hinges on tiny differences
+    rng = np.random.default_rng(0)
+    batches = {tuple(sorted(power_top_k(scores, 5, rng))) for _ in range(20)}
+    assert len(batches) > 10
+    assert all(len(set(b)) == 5 for b in batches)
 
 
 def test_random_is_seeded_and_picks_distinct_pool_items():
@@ -150,6 +169,20 @@ def test_variation_ratios_loop_with_warm_start_learns(fashion):
     curve = fashion_run(fashion, "variation_ratios", warm_start=True)
     assert [r.labels for r in curve.rounds] == [30, 50, 70]
     assert curve.rounds[-1].accuracy > 0.4
+
+
+def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):
+    from components.estimators import TorchImageClassifier
+
+    X, y, _, _ = fashion
+    est = TorchImageClassifier(model="mc_dropout_cnn", epochs=30, batch_size=10, lr=3e-3, augmentation="none",
+                               amp=False, val_fraction=0.0, progress=False, mean=(0.286,), std=(0.353,))
+    est.fit(X[:20], y[:20])
+    history = est.fit_result_.history
+    assert len(history) == 30 and est.fit_result_.best_epoch == 30 and not est.fit_result_.stopped_early
+    assert all(np.isnan(e.val_loss) for e in history)
+    assert history[-1].train_loss < history[0].train_loss
+    assert (est.predict(X[:20]) == y[:20]).mean() > 0.8  # it saw all 20, not the 10 a 1-per-class holdout leaves
 
 
 def test_strategy_names_match_the_settings_schema():
