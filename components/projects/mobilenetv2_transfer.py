@@ -2,8 +2,9 @@
 
 Real format: an image folder, ``<data_dir>/<class>/<image>``. Offline sample: four Fashion-MNIST classes as
 RGB PNG files. No ImageNet weights for MobileNetV2 install offline, so the default params train it from scratch
-(``weights: null``: nothing is frozen in phase 1); give a torchvision weights file as ``model.weights`` and the
-same params freeze the pretrained base, train the head, then fine-tune the top layers.
+(``weights: null``: nothing is frozen in phase 1, and BatchNorm statistics are recomputed around each phase, see
+``transfer_training.recompute_batchnorm``); give a torchvision weights file as ``model.weights`` and the same
+params freeze the pretrained base, train the head, then fine-tune the top layers.
 """
 
 from __future__ import annotations
