@@ -19,6 +19,7 @@ from components.data.arrays import ArrayFormatError
 from components.data.h5_images import load_h5_parts, read_h5_split
 from components.data.images import MissingDataError
 from components.projects import get_project
+from components.projects.base import Project
 from components.validation import DataValidationError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +105,19 @@ def test_validation_names_the_file_and_the_label_that_is_wrong(sample_data, tmp_
     project, settings = settings_for("happy-house", sample_data("happy-house"), data={"height": 32})
     with pytest.raises(DataValidationError, match=r"images are 32 px high -> train \(train_happy.h5:train_set_x\)"):
         project.validate(settings)
+
+
+VISION_PROJECTS = ["mnist-dnn", "mnist-mc-dropout", "happy-house", "resnet50", "mobilenetv2-transfer",
+                   "vgg16-transfer", "face-mask-transfer"]
+
+
+@pytest.mark.parametrize("project_name", VISION_PROJECTS)
+def test_every_vision_project_can_score_a_registered_model_for_the_promotion_gate(project_name):
+    # `dlfolio promote` scores champion and challenger with Project.score; the base class refuses. The flow that
+    # registers and promotes one of them end to end: test_transfer_projects.py (mobilenetv2-transfer).
+    project = get_project(project_name)
+    assert type(project).score is not Project.score
+    assert project.primary_metric in {"accuracy", "precision", "recall", "f1", "roc_auc"} and project.higher_is_better
 
 
 def test_mnist_validation_passes_on_the_sample_and_fails_on_a_missing_label(sample_data):
