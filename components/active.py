@@ -14,7 +14,7 @@ Needs numpy, scikit-learn, pandas and modAL only (and whatever the estimator nee
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -119,13 +119,19 @@ class Curve:
 
 
 def simulate(estimator, strategy: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *,
-             initial: int, query_size: int, rounds: int, n_samples: int = 20, warm_start: bool = False,
+             initial: int, query_size: int | Sequence[int], rounds: int | None = None, n_samples: int = 20,
+             warm_start: bool = False,
              seed: int = 0, candidates: int | None = None,
              on_round: Callable[[RoundResult], None] | None = None) -> Curve:
     """Run the loop with the known labels ``y`` as the oracle; accuracy on (X_test, y_test) after every round.
 
     ``estimator`` is cloned, so every strategy starts from the same untrained model and the same seed.
+    ``query_size`` is the labels asked for per round, for ``rounds`` rounds, or a sequence of one size per
+    round (larger rounds late in a long run keep the cost of retraining from scratch in check).
     """
+    sizes = [query_size] * rounds if isinstance(query_size, int) else list(query_size)
+    if rounds is not None and rounds != len(sizes):
+        raise ValueError(f"rounds={rounds} but {len(sizes)} query sizes were given")
     estimator = clone(estimator)
     if "warm_start" in estimator.get_params():
         estimator.set_params(warm_start=warm_start)
@@ -143,9 +149,9 @@ def simulate(estimator, strategy: str, X: np.ndarray, y: np.ndarray, X_test: np.
             on_round(result)
 
     record(0, labelled)
-    for round_ in range(1, rounds + 1):
+    for round_, size in enumerate(sizes, start=1):
         started = time.perf_counter()
-        chosen = pool.query(query_size)
+        chosen = pool.query(size)
         pool.teach(chosen, y[chosen])
         record(round_, chosen)
     return curve

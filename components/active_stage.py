@@ -22,9 +22,14 @@ from .evaluation import ChildRun, Evaluation
 
 
 def round_estimator(project, settings, al: ActiveLearningSettings):
-    """The project's estimator, quiet, with the per-round epochs if the section sets them."""
+    """The project's estimator, quiet, with the per-round epochs if the section sets them.
+
+    A round trains on every label it has (``val_fraction=0``): a held-out slice of 20 labels would take one
+    of each class's two and pick the epoch by those few points.
+    """
     est = project.estimator(settings)
-    updates = {"progress": False, "checkpoint_dir": None} | ({"epochs": al.epochs} if al.epochs else {})
+    updates = ({"progress": False, "checkpoint_dir": None, "val_fraction": 0.0}
+               | ({"epochs": al.epochs} if al.epochs else {}))
     return est.set_params(**{k: v for k, v in updates.items() if k in est.get_params()})
 
 

@@ -127,6 +127,19 @@ def test_labelled_set_grows_and_pool_shrinks_by_n_instances_per_round(strategy):
         pool.teach(chosen[:1], y[chosen[:1]])
 
 
+def test_simulate_takes_one_query_size_per_round():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    curve = simulate(LogisticRegression(), "margin", X, y, X, y, initial=6, query_size=[5, 5, 20], seed=0)
+    assert [r.labels for r in curve.rounds] == [6, 11, 16, 36]
+    assert curve.rounds[-1].accuracy > 0.75  # two balanced classes: chance is 0.5
+    with pytest.raises(ValueError, match="rounds=2 but 3 query sizes"):
+        simulate(LogisticRegression(), "margin", X, y, X, y, initial=6, query_size=[5, 5, 20], rounds=2)
+
+
 def test_label_efficiency_divides_labels_needed_by_randoms():
     import pandas as pd
 
