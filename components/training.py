@@ -167,6 +167,7 @@ def fit(
     seed: int = 0,
     loss_fn: Callable = nn.functional.cross_entropy,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    before_validation: Callable[[nn.Module], None] | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -175,6 +176,9 @@ def fit(
 
     With ``val_set=None`` it trains every epoch on everything it is given and keeps the last weights: no
     early stopping, no selection (what an active-learning round with a handful of labels needs).
+
+    ``before_validation(model)`` runs after each epoch's steps, before the model is evaluated and its weights
+    kept: e.g. to recompute BatchNorm statistics that lag behind a from-scratch network's weights.
 
     Under torchrun every rank calls ``fit`` with the same arguments; ``on_epoch`` runs on rank 0 only and
     every rank returns the same history (losses and accuracies are summed over ranks).
@@ -252,6 +256,8 @@ def fit(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - started
+        if before_validation is not None:
+            before_validation(model)
         val_sums = (torch.full((3,), math.nan, device=device) if val_loader is None else
                     _evaluate_sums(model, val_loader, loss_fn, device, config.amp, config.amp_on_cpu, memory_format))
         sums = distributed.all_reduce_sum(torch.stack([loss_sum, seen, *val_sums]))

@@ -11,9 +11,10 @@ Each phase has its own early stopping and checkpoints (``<checkpoint_dir>/head``
 a finished phase drops its resume state (last.pt), which would only fill the DVC cache. The schedule ends on
 the best validation loss over both phases: if fine-tuning never beats the head phase, the head weights stay.
 
-A base trained from scratch gets its BatchNorm statistics recomputed (``recompute_batchnorm``) before phase 1
-and after each phase, so that validation, the frozen layers of phase 2 and the final model run in inference mode
-on the statistics of their own weights; see that function for why the running averages are not enough.
+A base trained from scratch gets its BatchNorm statistics recomputed (``recompute_batchnorm``) after every
+epoch, before validation, so that early stopping, the frozen layers of phase 2 and the final model run in
+inference mode on the statistics of their own weights; see that function for why the running averages are not
+enough.
 
 ``cache_features`` runs the frozen base once over the un-augmented training images and trains the head on the
 stored features: exactly what phase 1 computes without augmentation (the frozen base is deterministic in
@@ -141,19 +142,20 @@ def fit_transfer(
 
         directory = checkpoint_dir / name if checkpoint_dir is not None else None
         fitted = fit(module, train, val, phase_config, device, seed=seed, on_epoch=renumbered,
-                     checkpoint_dir=directory, progress=progress)
+                     before_validation=None if net.pretrained else recalibrate, checkpoint_dir=directory,
+                     progress=progress)
         if directory is not None:
             (directory / "last.pt").unlink(missing_ok=True)
-        if not net.pretrained:
-            recompute_batchnorm(net, train_set, device)
         result.phases[name] = fitted
         return fitted
+
+    def recalibrate(module: nn.Module) -> None:
+        recompute_batchnorm(module, train_set, device)
 
     if net.pretrained:
         net.freeze_base()
     else:
         net.unfreeze_all()
-        recompute_batchnorm(net, train_set, device)
     if config.cache_features and net.pretrained:
         features = [pooled_features(net, s, device) for s in (plain_train_set or train_set, val_set)]
         run_phase("head", net.head[2:], *features, config.head)  # the head's layers after the pooling
