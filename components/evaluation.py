@@ -58,6 +58,23 @@ def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
     return Evaluation({k: float(v) for k, v in m.items()}, figures, tables)
 
 
+def served_classifier_metrics(frame: pd.DataFrame, y_true, classes, names=None) -> dict[str, float]:
+    """``classification_report``'s metrics for a served classifier's output: the ``p_<name>`` column of each class.
+
+    ``classes`` are the label values ``y_true`` holds (sorted, as ``classes_``); ``names`` the column names the
+    predictor serves for them (default: the classes themselves).
+    """
+    import matplotlib.pyplot as plt
+
+    names = classes if names is None else names
+    proba = frame[[f"p_{n}" for n in names]].to_numpy(dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)  # served as float32: rows sum to 1 only within ~1e-7
+    report = classification_report(y_true, proba, classes)
+    for fig in report.figures.values():
+        plt.close(fig)
+    return report.metrics
+
+
 def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFrame) -> Evaluation:
     """The standard report for a fitted classifier (``predict_proba``, ``classes_``) on its test split, with
     its training curves and a per-file prediction table."""

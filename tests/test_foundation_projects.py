@@ -241,3 +241,28 @@ def test_numpy_dnn_names_missing_idx_files(tmp_path):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
     with pytest.raises(MissingDataError, match="train-labels-idx1-ubyte.gz"):
         get_project("numpy-dnn").validate(settings_for("numpy-dnn", tmp_path))
+
+
+# ---- promotion ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("project, overrides", [
+    ("linear-regression", {"train": {"log_every": 100}}),
+    ("logistic-regression", {"train": {"iterations": 300}}),
+    ("autodiff-mlp", {"train": {"epochs": 2}}),
+    ("numpy-dnn", {"train": {"epochs": 1}, "comparisons": {"enabled": False}}),
+])
+def test_the_gate_scores_the_registered_model_as_the_pipeline_measured_it_and_promotes_it(
+        project, overrides, prefect_server, project_root):
+    from mlflow import MlflowClient
+
+    from flows.pipeline import project_pipeline
+    from flows.promotion import promote_model  # what `dlfolio promote` runs
+
+    root = project_root(project, overrides)
+    result = project_pipeline(project=project, root=str(root))
+    decision = promote_model(project=project, root=str(root))
+    assert decision["outcome"] == "promoted" and str(decision["candidate"]) == str(result["model_version"]), decision
+    metric = get_project(project).primary_metric
+    assert decision["metric"] == metric
+    assert decision["candidate_score"] == pytest.approx(result[metric], abs=1e-4)  # score() on the served model
+    assert MlflowClient().get_model_version_by_alias(project, "champion").version == result["model_version"]

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..data import digit_images
 from ..data.images import scan_image_folder
-from ..evaluation import Evaluation, classifier_evaluation
+from ..evaluation import Evaluation, classifier_evaluation, served_classifier_metrics
 from ..scratch.autodiff_nn import AutodiffMLPClassifier
 from ..scratch.predictors import ImagePredictor
 from ..settings import ProjectSettings, Section, SplitSettings
@@ -100,6 +100,9 @@ class AutodiffMLP(Project):
 
     def evaluate(self, trained: Trained, data: GrayImageSplits, settings) -> Evaluation:
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
+
+    def score(self, model, data: GrayImageSplits, settings) -> dict[str, float]:
+        return served_classifier_metrics(model.predict(data.X_test), data.y_test, sorted(settings.data.classes))
 
     def predictor(self, trained: Trained, data: GrayImageSplits, settings):
         size = settings.data.image_size

@@ -14,7 +14,7 @@ from ..active_settings import ActiveLearningSettings
 from ..conformal import ConformalSettings
 from ..data.images import load_images
 from ..estimators import TorchImageClassifier
-from ..evaluation import Evaluation, classification_report, classifier_evaluation
+from ..evaluation import Evaluation, classifier_evaluation, served_classifier_metrics
 from ..serving import ImageClassifierPredictor
 from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from ..validation import ImageRules, ValidationReport, validate_image_folder
@@ -137,15 +137,8 @@ class ImageClassificationProject(Project):
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
 
     def score(self, model, data: ImageSplits, settings) -> dict[str, float]:
-        import matplotlib.pyplot as plt
-
-        frame = model.predict(data.X_test)  # one p_<class> column per class, as ImageClassifierPredictor serves
-        proba = frame[[f"p_{c}" for c in data.classes]].to_numpy(dtype=float)
-        proba /= proba.sum(axis=1, keepdims=True)  # served as float32: rows sum to 1 only within ~1e-7
-        report = classification_report(data.y_test, proba, data.classes)
-        for fig in report.figures.values():
-            plt.close(fig)
-        return report.metrics
+        # one p_<class> column per class, as ImageClassifierPredictor serves
+        return served_classifier_metrics(model.predict(data.X_test), data.y_test, data.classes)
 
     def predictor(self, trained: Trained, data: ImageSplits, settings):
         return ImageClassifierPredictor(trained.model, settings.data.image_size), data.X_test[:2]

@@ -120,6 +120,12 @@ def training_figure(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - y_true
+    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
+            "r2": float(1 - np.sum(err ** 2) / np.sum((y_true - y_true.mean()) ** 2))}
+
+
 class LinearRegression(Project):
     name = "linear-regression"
     summary = "Single neuron, Celsius -> Fahrenheit, manual gradients (CSV celsius,fahrenheit)"
@@ -163,18 +169,15 @@ class LinearRegression(Project):
     def evaluate(self, trained: Trained, data: TemperatureSplits, settings) -> Evaluation:
         model = trained.model
         pred = model.predict(data.X_test)
-        err = pred - data.y_test
-        metrics = {
-            "rmse": float(np.sqrt(np.mean(err ** 2))),
-            "mae": float(np.mean(np.abs(err))),
-            "r2": float(1 - np.sum(err ** 2) / np.sum((data.y_test - data.y_test.mean()) ** 2)),
-            "weight": float(model.coef_[0]),
-            "bias": float(model.intercept_),
-        }
+        metrics = {**regression_metrics(data.y_test, pred), "weight": float(model.coef_[0]),
+                   "bias": float(model.intercept_)}
         figures = {"fit": fit_figure(data, model), "training_curves": training_figure(trained.history)}
         tables = {"history": trained.history,
                   "test_predictions": pd.DataFrame({"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred})}
         return Evaluation(metrics, figures, tables)
+
+    def score(self, model, data: TemperatureSplits, settings) -> dict[str, float]:
+        return regression_metrics(data.y_test, model.predict(data.X_test)["fahrenheit"].to_numpy(dtype=float))
 
     def predictor(self, trained: Trained, data: TemperatureSplits, settings):
         return RegressionPredictor(trained.model), data.X_test[:5]

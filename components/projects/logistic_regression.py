@@ -15,7 +15,7 @@ from pydantic import Field
 from ..data import catvnoncat
 from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
 from ..data.catvnoncat import BinaryImageSet
-from ..evaluation import Evaluation, classification_report
+from ..evaluation import Evaluation, classification_report, served_classifier_metrics
 from ..scratch.logistic import LogisticRegressionNet
 from ..scratch.predictors import ImagePredictor
 from ..settings import ProjectSettings, Section
@@ -89,6 +89,10 @@ class LogisticRegression(Project):
         evaluation.figures["cost_curve"] = cost_figure(trained.history, settings.train.lr)
         evaluation.tables["cost_curve"] = trained.history
         return evaluation
+
+    def score(self, model, data: BinaryImageSet, settings) -> dict[str, float]:
+        labels = range(len(data.classes))  # the files hold 0/1; the served columns are named by the class names
+        return served_classifier_metrics(model.predict(data.X_test), data.y_test, labels, data.classes)
 
     def predictor(self, trained: Trained, data: BinaryImageSet, settings):
         size = settings.data.image_size

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
 from ..data.idx import copy_fashion_mnist, find_idx_files, load_mnist
-from ..evaluation import ChildRun, Evaluation, classification_report, history_figure
+from ..evaluation import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
 from ..scratch.comparisons import ArmResult, default_arms, run_arms
 from ..scratch.dense import DenseClassifier, DenseNet, as_features
 from ..scratch.gradcheck import relative_error, sampled_numerical_gradient
@@ -226,6 +226,10 @@ class NumpyDNN(Project):
         for group in dict.fromkeys(r.arm.group for r in results):
             evaluation.figures[f"compare_{group}"] = comparison_figure(group, [r for r in results if r.arm.group == group])
         evaluation.tables["comparisons"] = pd.DataFrame(rows)
+
+    def score(self, model, data: IdxSplits, settings: NumpyDNNSettings) -> dict[str, float]:
+        names = settings.data.class_names
+        return served_classifier_metrics(model.predict(data.X_test), data.y_test, range(len(names)), names)
 
     def predictor(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings):
         size = settings.data.image_size
