@@ -191,6 +191,9 @@ def main(argv=None) -> int:
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     p.add_argument("--seeds", type=int, help="number of seeds (preset's unless given)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    p.add_argument("--mc-samples", type=int, help="T, the MC-dropout passes (preset's unless given)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="only the given strategies: no random run, no all-label reference (to add curves to a run)")
     p.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", type=Path, default=FASHION_MNIST)
@@ -202,7 +205,9 @@ def main(argv=None) -> int:
     cfg = dict(PRESETS["large" if args.large else "default"])
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
-    if "random" not in args.strategies:
+    if args.mc_samples is not None:
+        cfg["mc_samples"] = args.mc_samples
+    if "random" not in args.strategies and not args.no_baseline:
         args.strategies.insert(0, "random")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -213,6 +218,9 @@ def main(argv=None) -> int:
     else:
         curves, full = run_all(args, cfg)
         minutes = (time.perf_counter() - started) / 60
+        if args.no_baseline:  # nothing to divide by: the curves wait in --out to be merged with a baseline run
+            print(f"curves in {args.out / stem(args)}_curves.csv (no baseline: no table)")
+            return 0
         where = machine(args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu"))
     print(f"all-label accuracy per seed: {[round(a, 4) for a in full]}", flush=True)
     summary = efficiency_table(curves, float(np.mean(full)), cfg["fractions"])
@@ -237,7 +245,7 @@ def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
     seeds = range(args.first_seed, args.first_seed + cfg["seeds"])
     jobs = [dict(base, strategy=s, seed=seed, initial=cfg["initial"], schedule=cfg["schedule"],
                  mc_samples=cfg["mc_samples"], candidates=cfg["candidates"]) for seed in seeds for s in args.strategies]
-    full_jobs = [dict(base, seed=seed) for seed in seeds]
+    full_jobs = [] if args.no_baseline else [dict(base, seed=seed) for seed in seeds]
     started = time.perf_counter()
     frames: list[pd.DataFrame] = []
     full: list[float] = []
