@@ -104,6 +104,8 @@ def recompute_batchnorm(net: nn.Module, dataset: Dataset, device: torch.device, 
     re-estimated, frozen ones too, so call it only where no pretrained statistics are to be kept.
     """
     norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:  # VGG16: nothing to recompute
+        return
     momenta = [bn.momentum for bn in norms]
     was_training = net.training
     net.to(device).eval()  # dropout off; only the BatchNorm layers run in training mode
@@ -111,8 +113,10 @@ def recompute_batchnorm(net: nn.Module, dataset: Dataset, device: torch.device, 
         bn.reset_running_stats()
         bn.momentum = None  # None: a plain average over the whole pass, not an exponential one
         bn.train()
-    for x, _ in DataLoader(dataset, batch_size=batch_size):
-        net(x.to(device))
+    # The pass draws augmentations; on a forked generator, so training's random stream is the same with or without it.
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        for x, _ in DataLoader(dataset, batch_size=batch_size):
+            net(x.to(device))
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     net.train(was_training)
