@@ -33,6 +33,15 @@ def train_transform(policy: Literal["none", "light", "strong", "affine"] = "ligh
     return v2.Compose([*steps, normalize(mean, std)])
 
 
+# train_transform's policies as ``device_data.BatchAugment`` arguments, for whole batches on a GPU (None: normalise
+# only). Keep the two in step. 'strong' has none: BatchAugment has no saturation or hue jitter.
+BATCHED_POLICIES: dict[str, dict | None] = {
+    "none": None,
+    "light": dict(flip=True, degrees=10, translate=0.08, brightness=0.2, contrast=0.2),
+    "affine": dict(flip=False, degrees=10, translate=0.1),
+}
+
+
 class ArrayDataset(torch.utils.data.Dataset):
     """uint8 images (N, H, W, C) and integer labels, transformed per item."""
 

@@ -113,12 +113,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         torchvision's per-image transforms otherwise. The batch path is what makes small images fast on a
         GPU: per-image transforms on the host cost more than the model. On the CPU only 'none' takes it, so
         CPU training keeps torchvision's augmentation."""
-        batched = {"none": None,
-                   "light": dict(flip=True, degrees=10, translate=0.08, brightness=0.2, contrast=0.2),
-                   "affine": dict(flip=False, degrees=10, translate=0.1)}
         on_gpu = resolve_device(self.device).type == "cuda"
-        if self.augmentation == "none" or (on_gpu and self.augmentation in batched):
-            policy = batched[self.augmentation]
+        if self.augmentation == "none" or (on_gpu and self.augmentation in augment.BATCHED_POLICIES):
+            policy = augment.BATCHED_POLICIES[self.augmentation]
             return device_data.ImageTensorDataset(
                 X, y_idx, augment=None if policy is None else device_data.BatchAugment(mean=mean, std=std, **policy),
                 normalize=device_data.Normalize(mean=mean, std=std))
