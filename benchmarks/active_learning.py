@@ -43,14 +43,15 @@ from components.estimators import TorchImageClassifier  # noqa: E402
 HEADING = "## Active learning"
 PRESETS = {  # CPU default: about 20 minutes on 2 cores; --large: Gal et al. (2017)-sized, for a GPU
     "default": dict(pool=3000, test=2000, initial=20, schedule=((25, 14),), mc_samples=10, candidates=500,
-                    epochs=20, batch_size=32, seeds=3, fractions=(0.85, 0.9), model={}),
+                    epochs=20, batch_size=32, seeds=3, fractions=(0.85, 0.9), model={}, network="mc_dropout_cnn",
+                    prior_l2=0.0),
     # Gal et al. (2017)'s protocol and network's dropout rates: 10 labels a round, T = 20 passes over 2,000 random
     # pool candidates, 50 epochs, dropout 0.25 after the convolutions and 0.5 before the last layer. Past 1,020
     # labels, rounds of 50 and then 250, so that random reaches the 95% target within the budget (it had not at
     # 2,020 labels: 0.861 against a target of 0.866).
     "large": dict(pool=20000, test=10000, initial=20, schedule=((10, 100), (50, 20), (250, 4)), mc_samples=20,
                   candidates=2000, epochs=50, batch_size=64, seeds=3, fractions=(0.9, 0.95),
-                  model=dict(conv_dropout=0.25, dropout=0.5)),
+                  model=dict(conv_dropout=0.25, dropout=0.5), network="mc_dropout_cnn", prior_l2=0.0),
 }
 
 
@@ -63,10 +64,12 @@ def describe(schedule) -> str:
     return ", then ".join(f"{rounds} rounds of {size}" for size, rounds in schedule)
 
 
-def estimator(epochs: int, batch_size: int, seed: int, device: str, model: dict) -> TorchImageClassifier:
-    return TorchImageClassifier(model="mc_dropout_cnn", model_kwargs=model, epochs=epochs, batch_size=batch_size,
-                                lr=3e-3, weight_decay=1e-4, schedule="onecycle", val_fraction=0.0, augmentation="none",
-                                amp=False, mean=(0.286,), std=(0.353,), device=device, seed=seed, progress=False)
+def estimator(epochs: int, batch_size: int, seed: int, device: str, model: dict, network: str = "mc_dropout_cnn",
+              prior_l2: float = 0.0) -> TorchImageClassifier:
+    return TorchImageClassifier(model=network, model_kwargs=model, epochs=epochs, batch_size=batch_size,
+                                lr=3e-3, weight_decay=0.0 if prior_l2 else 1e-4, schedule="onecycle",
+                                val_fraction=0.0, augmentation="none", amp=False, mean=(0.286,), std=(0.353,),
+                                device=device, seed=seed, progress=False, prior_l2=prior_l2)
 
 
 def load(data_dir: Path, pool: int, test: int, seed: int = 0):
@@ -81,7 +84,8 @@ def one_run(job: dict) -> pd.DataFrame:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"])
+    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"],
+                    job["prior_l2"])
     started = time.perf_counter()
     curve = simulate(est, job["strategy"], X, y, X_test, y_test, initial=job["initial"],
                      query_size=query_sizes(job["schedule"]), n_samples=job["mc_samples"], seed=job["seed"],
@@ -96,7 +100,8 @@ def full_accuracy(job: dict) -> float:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"])
+    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"],
+                    job["prior_l2"])
     return float(est.fit(X, y).score(X_test, y_test))
 
 
@@ -149,12 +154,14 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     budget = cfg["initial"] + sum(query_sizes(cfg["schedule"]))
     dropout = (f", dropout {cfg['model']['conv_dropout']} / {cfg['model']['dropout']}" if cfg["model"] else "")
+    if cfg["prior_l2"]:
+        dropout += f", weight prior c / N with c = {cfg['prior_l2']:g} on the dense layers instead of weight decay"
     return "\n".join([
         preset_heading(args), "",
-        f"`python benchmarks/active_learning.py{' --large' if args.large else ''}` on Fashion-MNIST "
+        f"`{command_line(args)}` on Fashion-MNIST "
         f"(offline stand-in for MNIST): pool of {cfg['pool']} training images, {cfg['test']} test images, "
         f"{cfg['initial']} stratified initial labels, {describe(cfg['schedule'])} "
-        f"(budget {budget} labels), MC-dropout CNN (`mc_dropout_cnn`{dropout}) retrained from scratch on all its labels for "
+        f"(budget {budget} labels), MC-dropout CNN (`{cfg['network']}`{dropout}) retrained from scratch on all its labels for "
         f"{cfg['epochs']} epochs (batch {cfg['batch_size']}) each round, T = {cfg['mc_samples']} MC passes over {cfg['candidates']} random pool candidates "
         f"per round, {cfg['seeds']} seeds (mean ± std over seeds).",
         "",
@@ -170,13 +177,23 @@ def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes:
     ])
 
 
+def command_line(args) -> str:
+    """The benchmark's command for RESULTS.md: the flags that change what ran, not where it ran."""
+    parts = ["python benchmarks/active_learning.py"] + (["--large"] if args.large else [])
+    if list(args.strategies) != ["random", *[s for s in STRATEGIES if s != "random"]]:
+        parts += ["--strategies", *args.strategies]
+    parts += [f"--{flag} {value}" for flag, value in (("network", args.network), ("prior", args.prior),
+                                                       ("mc-samples", args.mc_samples), ("tag", args.tag)) if value]
+    return " ".join(parts)
+
+
 def stem(args) -> str:
-    """File names per preset, so the default and --large results live side by side."""
-    return "active_learning_large" if args.large else "active_learning"
+    """File names per preset (and --tag), so the default and --large results live side by side."""
+    return ("active_learning_large" if args.large else "active_learning") + (f"_{args.tag}" if args.tag else "")
 
 
 def preset_heading(args) -> str:
-    return f"### `{'--large' if args.large else 'default'}`"
+    return f"### `{'--large' if args.large else 'default'}{' --tag ' + args.tag if args.tag else ''}`"
 
 
 def _cuda() -> bool:
@@ -195,6 +212,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-baseline", action="store_true",
                    help="only the given strategies: no random run, no all-label reference (to add curves to a run)")
     p.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
+    p.add_argument("--network", help="model to train (preset's unless given), e.g. gal_cnn")
+    p.add_argument("--prior", type=float, help="c of the c / N weight prior (TorchImageClassifier.prior_l2)")
+    p.add_argument("--tag", default="", help="suffix for the result files and RESULTS.md heading of a variant")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", type=Path, default=FASHION_MNIST)
     p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
@@ -207,6 +227,10 @@ def main(argv=None) -> int:
         cfg["seeds"] = args.seeds
     if args.mc_samples is not None:
         cfg["mc_samples"] = args.mc_samples
+    if args.network is not None:
+        cfg["network"] = args.network
+    if args.prior is not None:
+        cfg["prior_l2"] = args.prior
     if "random" not in args.strategies and not args.no_baseline:
         args.strategies.insert(0, "random")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +265,8 @@ def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
     device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
     threads = max(1, (os.cpu_count() or 1) // args.workers) if _cuda() or args.workers > 1 else 1
     base = dict(data_dir=args.data_dir, pool=cfg["pool"], test=cfg["test"], epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"], model=cfg["model"], device=args.device, threads=threads)
+                batch_size=cfg["batch_size"], model=cfg["model"], network=cfg["network"], prior_l2=cfg["prior_l2"],
+                device=args.device, threads=threads)
     seeds = range(args.first_seed, args.first_seed + cfg["seeds"])
     jobs = [dict(base, strategy=s, seed=seed, initial=cfg["initial"], schedule=cfg["schedule"],
                  mc_samples=cfg["mc_samples"], candidates=cfg["candidates"]) for seed in seeds for s in args.strategies]

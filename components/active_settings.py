@@ -25,7 +25,7 @@ from pydantic import Field
 from .settings import Section
 
 StrategyName = Literal["random", "least_confident", "margin", "entropy", "bald", "power_bald",
-                       "variation_ratios"]
+                       "variation_ratios", "max_entropy", "mc_margin"]
 
 
 class ActiveLearningSettings(Section):

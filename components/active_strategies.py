@@ -11,8 +11,11 @@ Each strategy is a modAL query strategy, ``strategy(learner, X_pool, n_instances
     power_bald        BALD for batches (Kirsch et al. 2023, stochastic batch acquisition): draws the batch without
                       replacement with probability proportional to the BALD score, instead of its top k
     variation_ratios  1 - (votes for the modal class) / T over T MC-dropout passes
+    max_entropy       Gal et al.'s Max Entropy: entropy of the MC-dropout predictive (the mean of T passes)
+    mc_margin         margin sampling on the MC-dropout predictive: smallest gap between its two most likely
+                      classes (margin on the Bayesian model average rather than on one deterministic pass)
 
-The two Bayesian ones need an estimator with ``predict_proba_samples(X, n_samples)`` (MC dropout, shape
+The Bayesian ones (``BAYESIAN``) need an estimator with ``predict_proba_samples(X, n_samples)`` (MC dropout, shape
 (T, N, classes)), as ``TorchImageClassifier`` has. Imports numpy and modAL only, so benchmarks can carry it.
 """
 
@@ -47,6 +50,12 @@ def variation_ratio_scores(samples: np.ndarray) -> np.ndarray:
     n_classes = samples.shape[-1]
     counts = np.stack([(votes == c).sum(axis=0) for c in range(n_classes)], axis=-1)  # (N, classes)
     return 1.0 - counts.max(axis=-1) / samples.shape[0]
+
+
+def mc_margin_scores(samples: np.ndarray) -> np.ndarray:
+    """Gap between the two most likely classes of the mean of (T, N, classes) samples; small = ambiguous."""
+    top2 = np.sort(samples.mean(axis=0), axis=-1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -89,8 +98,20 @@ def variation_ratio_sampling(learner, X_pool, n_instances: int = 1, *, n_samples
     return top_k(variation_ratio_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
-STRATEGIES = ("random", "least_confident", "margin", "entropy", "bald", "power_bald", "variation_ratios")
-BAYESIAN = ("bald", "power_bald", "variation_ratios")
+def max_entropy_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
+                         rng: np.random.Generator) -> np.ndarray:
+    mean = learner.estimator.predict_proba_samples(X_pool, n_samples).mean(axis=0)
+    return top_k(predictive_entropy(mean), n_instances, rng)
+
+
+def mc_margin_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
+                       rng: np.random.Generator) -> np.ndarray:
+    return top_k(-mc_margin_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
+
+
+STRATEGIES = ("random", "least_confident", "margin", "entropy", "bald", "power_bald", "variation_ratios",
+              "max_entropy", "mc_margin")
+BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin")
 
 
 def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
@@ -104,6 +125,8 @@ def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
         "bald": partial(bald_sampling, n_samples=n_samples, rng=rng),
         "power_bald": partial(power_bald_sampling, n_samples=n_samples, rng=rng),
         "variation_ratios": partial(variation_ratio_sampling, n_samples=n_samples, rng=rng),
+        "max_entropy": partial(max_entropy_sampling, n_samples=n_samples, rng=rng),
+        "mc_margin": partial(mc_margin_sampling, n_samples=n_samples, rng=rng),
     }
     try:
         return strategies[name]

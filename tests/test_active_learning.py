@@ -74,6 +74,21 @@ def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_unifo
     assert 0 in query("variation_ratios", 1, samples=samples)
 
 
+def test_max_entropy_and_mc_margin_rank_by_the_mean_of_the_passes_not_by_one_pass():
+    # item 0: every pass is sure, but of different classes - the mean is 50/50, the most ambiguous
+    # item 1: every pass says 70/30 - ambiguous in every pass, but less so on average than item 0
+    # item 2: every pass is confident in class 0
+    samples = np.array([
+        [[1.0, 0.0], [0.7, 0.3], [0.95, 0.05]],
+        [[0.0, 1.0], [0.7, 0.3], [0.95, 0.05]],
+    ])
+    assert query("max_entropy", 1, samples=samples) == {0}
+    assert query("mc_margin", 1, samples=samples) == {0}
+    assert query("mc_margin", 2, samples=samples) == {0, 1}
+    # a single pass (what deterministic margin sees, dropout off) may call item 0 certain
+    assert query("margin", 1, proba=samples[0]) == {1}
+
+
 def test_power_bald_skips_agreeing_items_and_draws_in_proportion_to_the_bald_score():
     disagree, agree = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.9, 0.1]]
     samples = np.array([[disagree[t % 2]] * 3 + [agree[t % 2]] * 3 for t in range(4)])  # items 0-2 vs 3-5
@@ -182,6 +197,39 @@ def test_variation_ratios_loop_with_warm_start_learns(fashion):
     curve = fashion_run(fashion, "variation_ratios", warm_start=True)
     assert [r.labels for r in curve.rounds] == [30, 50, 70]
     assert curve.rounds[-1].accuracy > 0.4
+
+
+def test_gal_cnn_is_the_papers_network():
+    import torch
+
+    from components.models import build_model
+
+    net = build_model("gal_cnn", num_classes=10)
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    dense = net.head[1]
+    assert (dense.in_features, dense.out_features) == (32 * 11 * 11, 128)  # two valid 4x4 convs, one 2x2 pool
+    assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.25, 0.5]
+
+
+def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_are(fashion):
+    from components.estimators import TorchImageClassifier
+
+    X, y, X_test, y_test = fashion
+
+    def dense_norm(n, prior):
+        est = TorchImageClassifier(model="mc_dropout_cnn", model_kwargs={"width": 8}, epochs=10, batch_size=16,
+                                   lr=3e-3, weight_decay=0.0, val_fraction=0.0, augmentation="none", amp=False,
+                                   mean=(0.286,), std=(0.353,), progress=False, prior_l2=prior).fit(X[:n], y[:n])
+        weight = est.module_.head[2].weight.detach()  # the hidden dense layer
+        return float(weight.pow(2).sum()), est.score(X_test, y_test)
+
+    plain_40, _ = dense_norm(40, 0.0)
+    prior_40, _ = dense_norm(40, 3.5)
+    plain_400, _ = dense_norm(400, 0.0)
+    prior_400, acc_400 = dense_norm(400, 3.5)
+    assert prior_40 < 0.5 * plain_40  # c / N is large at 40 labels
+    assert prior_400 / plain_400 > prior_40 / plain_40  # and weighs less with ten times the labels
+    assert acc_400 > 0.6  # ten classes: chance is 0.1; the prior does not stop it learning
 
 
 def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):

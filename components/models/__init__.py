@@ -8,7 +8,7 @@ from torch import nn
 
 from .cnn import MaskCNN
 from .happy_cnn import HappyCNN
-from .mc_dropout_cnn import MCDropoutCNN
+from .mc_dropout_cnn import GalCNN, MCDropoutCNN
 from .mlp import MLP
 from .resnet import ResNet50
 from .transfer import TransferNet
@@ -17,6 +17,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mask_cnn": MaskCNN,
     "mlp": MLP,
     "mc_dropout_cnn": MCDropoutCNN,
+    "gal_cnn": GalCNN,
     "happy_cnn": HappyCNN,
     "resnet50": ResNet50,
     "transfer": TransferNet,
