@@ -67,7 +67,7 @@ def served_classifier_metrics(frame: pd.DataFrame, y_true, classes, names=None) 
     import matplotlib.pyplot as plt
 
     names = classes if names is None else names
-    proba = frame[[f"p_{n}" for n in names]].to_numpy(dtype=float)
+    proba = frame[[f"p_{n}" for n in names]].to_numpy(dtype=float, copy=True)  # pandas 3 may hand out a read-only view
     proba /= proba.sum(axis=1, keepdims=True)  # served as float32: rows sum to 1 only within ~1e-7
     report = classification_report(y_true, proba, classes)
     for fig in report.figures.values():

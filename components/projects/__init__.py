@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..settings import ProjectSettings
 from .base import Project, Trained
 from .autodiff_mlp import AutodiffMLP
+from .emojify import Emojify
 from .face_mask import FaceMask
 from .face_mask_transfer import FaceMaskTransfer
 from .linear_regression import LinearRegression
@@ -18,8 +19,9 @@ from .mnist_mc_dropout import MnistMCDropout
 from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
 from .vgg16_transfer import Vgg16Transfer
+from .word_debias import WordDebias
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify()]}
 
 
 class UnknownProjectError(LookupError):

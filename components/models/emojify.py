@@ -1,0 +1,56 @@
+"""Emojify's two sentence classifiers over frozen GloVe embeddings (Coursera Sequence Models, week 2).
+
+Both read a batch of token ids, right-padded with 0, whose embedding row 0 is all zeros.
+- ``AveragedEmbeddingClassifier``: the course's baseline, softmax over the mean of the words' vectors. Word
+  order is lost, so "not happy" averages close to "happy".
+- ``EmojifyLSTM``: the course's Emojify-V2, two stacked LSTM layers with dropout, the last layer's final
+  hidden state (at each sentence's own length) into a linear layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+
+def frozen_embedding(vectors: torch.Tensor) -> nn.Embedding:
+    return nn.Embedding.from_pretrained(vectors.float(), freeze=True, padding_idx=0)
+
+
+class AveragedEmbeddingClassifier(nn.Module):
+    def __init__(self, vectors: torch.Tensor, classes: int):
+        super().__init__()
+        self.embedding = frozen_embedding(vectors)
+        self.out = nn.Linear(vectors.shape[1], classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens != 0).unsqueeze(-1).to(self.out.weight.dtype)
+        mean = (self.embedding(tokens) * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return self.out(mean)
+
+
+class EmojifyLSTM(nn.Module):
+    def __init__(self, vectors: torch.Tensor, classes: int, hidden: int = 128, layers: int = 2, dropout: float = 0.5):
+        super().__init__()
+        self.embedding = frozen_embedding(vectors)
+        self.lstm = nn.LSTM(vectors.shape[1], hidden, num_layers=layers, batch_first=True,
+                            dropout=dropout if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # Packing makes each sentence's final state the one after its last word, not after the padding.
+        lengths = (tokens != 0).sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)
+        return self.out(self.dropout(h[-1]))
+
+
+def build_emoji_model(arch: str, vectors: torch.Tensor, classes: int, hidden: int = 128, layers: int = 2,
+                      dropout: float = 0.5) -> nn.Module:
+    if arch == "average":
+        return AveragedEmbeddingClassifier(vectors, classes)
+    if arch == "lstm":
+        return EmojifyLSTM(vectors, classes, hidden, layers, dropout)
+    raise ValueError(f"unknown emojify model {arch!r}; expected 'average' or 'lstm'")

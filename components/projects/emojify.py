@@ -1,0 +1,235 @@
+"""emojify: sentence -> emoji with frozen GloVe embeddings, an averaged-embedding baseline and an LSTM [seed 003].
+
+Real format: a CSV ``sentence,label`` (label = emoji index, 0-4 in the course) and a GloVe text file, both in
+``data_dir``. Offline sample: 1200 template sentences over the course's five emoji (see data/emoji_csv.py) and
+the real GloVe 6B 50d vectors of the 10,000 most frequent words plus every template word. The served model is
+``model.arch`` (the LSTM by default); both arms train on the same split and are logged as child runs, so the
+parent run compares them: accuracy overall and on the sentences with a negation, where averaging fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from sklearn.model_selection import train_test_split
+from torch.utils.data import TensorDataset
+
+from ..data import emoji_csv, glove_text
+from ..evaluation import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from ..models.emojify import build_emoji_model
+from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from ..training import TrainConfig, fit, resolve_device
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+Arch = Literal["average", "lstm"]
+EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
+         "fork_and_knife": "\U0001f374"}
+
+
+class EmojiDataSettings(Section):
+    file: str = "emoji.csv"
+    glove_file: str = "glove.6B.50d.txt"
+    dimension: int = Field(50, ge=1)
+    classes: tuple[str, ...] = Field(tuple(EMOJI), min_length=2, description="emoji names; label i is classes[i]")
+    max_words: int = Field(20, ge=1, description="words kept per sentence (the rest are cut)")
+    min_rows: int = Field(50, ge=1)
+    min_per_class: int = Field(5, ge=1)
+    sample_per_class: int = Field(240, ge=1, description="template sentences per emoji in the offline sample")
+    sample_words: int = Field(10000, ge=1, description="most frequent GloVe words in the offline sample")
+
+
+class EmojiModelSettings(Section):
+    arch: Arch = Field("lstm", description="the served model; every arch in `arms` trains as a child run")
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+
+
+class ArmSettings(Section):
+    epochs: int | None = Field(None, ge=1, description="null: train.epochs")
+    lr: float | None = Field(None, gt=0, description="null: train.lr")
+
+
+class EmojifySettings(ProjectSettings):
+    data: EmojiDataSettings = EmojiDataSettings()
+    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
+    model: EmojiModelSettings = EmojiModelSettings()
+    train: TrainSettings = TrainSettings(epochs=15, lr=3e-3, patience=5, amp=False)
+    arms: dict[Arch, ArmSettings] = Field(default_factory=lambda: {"average": ArmSettings(epochs=40, lr=0.05),
+                                                                   "lstm": ArmSettings()})
+
+
+@dataclass
+class EmojiData:
+    vectors: torch.Tensor  # (1 + words, dim); row 0 is the padding
+    index: dict[str, int]  # word -> row of ``vectors``
+    classes: tuple[str, ...]
+    max_words: int
+    x: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (n, max_words) token ids
+    y: dict[str, torch.Tensor] = field(default_factory=dict)
+    sentences: dict[str, list[str]] = field(default_factory=dict)
+
+    def dataset(self, split: str) -> TensorDataset:
+        return TensorDataset(self.x[split], self.y[split])
+
+
+@dataclass
+class EmojiTrained(Trained):
+    arms: dict[str, torch.nn.Module] = field(default_factory=dict)
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def encode(sentences, index: dict[str, int], max_words: int) -> torch.Tensor:
+    """Token ids, right-padded with 0; words without a vector are skipped, as in the course."""
+    out = torch.zeros((len(sentences), max_words), dtype=torch.long)
+    for row, sentence in enumerate(sentences):
+        ids = [index[w] for w in emoji_csv.tokenize(sentence) if w in index][:max_words]
+        out[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+def has_negation(sentence: str) -> bool:
+    return any(w in ("not", "n't", "no", "never") for w in emoji_csv.tokenize(sentence))
+
+
+@torch.no_grad()
+def predict_proba(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 512) -> np.ndarray:
+    model.eval()
+    device = next(model.parameters()).device
+    parts = [torch.softmax(model(tokens[i:i + batch].to(device)).float(), 1).cpu() for i in range(0, len(tokens), batch)]
+    return torch.cat(parts).numpy() if parts else np.zeros((0, model.out.out_features), dtype=np.float32)
+
+
+class EmojiPredictor:
+    """Served model: a column ``sentence`` -> ``label`` (the emoji index), ``name``, ``emoji`` and ``p_<name>`` per
+    emoji."""
+
+    def __init__(self, model: torch.nn.Module, index: dict[str, int], classes: tuple[str, ...], max_words: int):
+        self.model, self.index, self.classes, self.max_words = model.cpu().eval(), index, tuple(classes), max_words
+
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        if isinstance(inputs, pd.DataFrame):
+            if "sentence" not in inputs:
+                raise ValueError(f"expected a 'sentence' column, got columns {list(inputs.columns)}")
+            inputs = inputs["sentence"]
+        sentences = ["" if v is None else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        proba = predict_proba(self.model, encode(sentences, self.index, self.max_words))
+        label = proba.argmax(1)
+        frame = pd.DataFrame({"sentence": sentences, "label": label.astype(np.int64),
+                              "name": [self.classes[i] for i in label],
+                              "emoji": [EMOJI.get(self.classes[i], "") for i in label]})
+        return pd.concat([frame, pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
+
+
+class Emojify(Project):
+    name = "emojify"
+    summary = "Sentence -> emoji: averaged GloVe softmax baseline vs 2-layer LSTM on frozen GloVe (CSV sentence,label)"
+    Settings = EmojifySettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        d = EmojiDataSettings()
+        table = emoji_csv.generate_sentences(d.sample_per_class)
+        emoji_csv.write_emoji_csv(Path(out_dir) / d.file, table)
+        glove = glove_text.write_glove_sample(Path(out_dir) / d.glove_file, d.sample_words, emoji_csv.sample_words())
+        return {"sentences": len(table), "glove_words": glove["words"]}
+
+    def validate(self, settings: EmojifySettings) -> ValidationReport:
+        d = settings.data
+        glove_report, glove = glove_text.validate_glove(settings.data_dir / d.glove_file, d.dimension)
+        report, _ = emoji_csv.validate_emoji_csv(settings.data_dir / d.file, d.classes, glove.index, d.min_rows,
+                                                 d.min_per_class)
+        return ValidationReport(report.dataset, glove_report.outcomes + report.outcomes, report.rows)
+
+    def prepare(self, settings: EmojifySettings) -> EmojiData:
+        d = settings.data
+        glove = glove_text.read_glove(settings.data_dir / d.glove_file, d.dimension)
+        table = emoji_csv.read_emoji_csv(settings.data_dir / d.file)
+        vectors = torch.cat([torch.zeros(1, glove.dim), torch.from_numpy(glove.vectors)])
+        data = EmojiData(vectors, {w: i + 1 for i, w in enumerate(glove.words)}, d.classes, d.max_words)
+        labels = table["label"].astype(int).to_numpy()
+        rows = np.arange(len(table))
+        rest, test = train_test_split(rows, test_size=settings.split.test, stratify=labels, random_state=settings.seed)
+        val_share = settings.split.val / (1 - settings.split.test)
+        train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=settings.seed)
+        for split, idx in (("train", train), ("val", val), ("test", test)):
+            sentences = table["sentence"].to_numpy()[np.sort(idx)].tolist()
+            data.sentences[split] = sentences
+            data.x[split] = encode(sentences, data.index, d.max_words)
+            data.y[split] = torch.as_tensor(labels[np.sort(idx)], dtype=torch.long)
+        return data
+
+    def build(self, arch: str, data: EmojiData, settings: EmojifySettings) -> torch.nn.Module:
+        m = settings.model
+        torch.manual_seed(settings.seed)
+        return build_emoji_model(arch, data.vectors, len(data.classes), m.hidden, m.layers, m.dropout)
+
+    def train(self, data: EmojiData, settings: EmojifySettings, *, on_epoch, checkpoint_dir: Path) -> EmojiTrained:
+        device = resolve_device(settings.device)
+        t = settings.train
+        arms = dict(settings.arms)
+        arms.setdefault(settings.model.arch, ArmSettings())
+        models, histories = {}, {}
+        for arch, arm in arms.items():
+            config = TrainConfig(epochs=arm.epochs or t.epochs, batch_size=t.batch_size, lr=arm.lr or t.lr,
+                                 weight_decay=t.weight_decay, grad_clip=t.grad_clip, schedule=t.schedule,
+                                 patience=t.patience, amp=t.amp, num_workers=t.num_workers)
+            served = arch == settings.model.arch
+            model = self.build(arch, data, settings)
+            result = fit(model, data.dataset("train"), data.dataset("val"), config, device, seed=settings.seed,
+                         on_epoch=(lambda e: on_epoch(asdict(e))) if served else None,
+                         checkpoint_dir=checkpoint_dir / arch if served else None, progress=False)
+            models[arch], histories[arch] = model.cpu().eval(), pd.DataFrame(result.as_rows())
+        served = settings.model.arch
+        info = {"arch": served, "parameters": sum(p.numel() for p in models[served].parameters() if p.requires_grad),
+                "vocabulary": len(data.index), **{f"{s}_size": len(v) for s, v in data.y.items()}}
+        return EmojiTrained(models[served], histories[served], info, models, histories)
+
+    def evaluate(self, trained: EmojiTrained, data: EmojiData, settings: EmojifySettings) -> Evaluation:
+        y = data.y["test"].numpy()
+        classes = np.arange(len(data.classes))
+        negated = np.array([has_negation(s) for s in data.sentences["test"]])
+        served = settings.model.arch
+        reports, predicted, children = {}, {}, []
+        for arch, model in trained.arms.items():
+            proba = predict_proba(model, data.x["test"])
+            predicted[arch] = proba.argmax(1)
+            reports[arch] = classification_report(y, proba, classes)
+            correct = predicted[arch] == y
+            reports[arch].metrics["negation_accuracy"] = float(correct[negated].mean()) if negated.any() else float("nan")
+            axis = reports[arch].figures["confusion_matrix"].axes[0]
+            axis.set_xticklabels(data.classes, rotation=45, ha="right")
+            axis.set_yticklabels(data.classes)
+            axis.set_title(f"{arch}: test accuracy {reports[arch].metrics['accuracy']:.3f}")
+            axis.figure.tight_layout()
+        evaluation = reports[served]
+        for arch, report in reports.items():
+            history = trained.histories[arch].drop(columns=["seconds", "train_seconds"]).rename(columns={"epoch": "step"})
+            figures = {} if arch == served else {"confusion_matrix": report.figures["confusion_matrix"]}
+            children.append(ChildRun(f"model={arch}", {"arch": arch, "served": arch == served},
+                                     {f"test_{k}": v for k, v in report.metrics.items()}, history, figures))
+        metrics = dict(evaluation.metrics)
+        metrics["negation_sentences"] = float(negated.sum())
+        for arch, report in reports.items():
+            metrics[f"accuracy_{arch}"] = report.metrics["accuracy"]
+            metrics[f"negation_accuracy_{arch}"] = report.metrics["negation_accuracy"]
+        metrics["chance"] = float(np.bincount(y).max() / len(y))
+        figures = {"confusion_matrix": evaluation.figures["confusion_matrix"],
+                   "training_curves": history_figure(trained.history)}
+        table = pd.DataFrame({"sentence": data.sentences["test"], "label": y, "negation": negated,
+                              **{f"predicted_{arch}": p for arch, p in predicted.items()}})
+        return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table}, children)
+
+    def score(self, model, data: EmojiData, settings: EmojifySettings) -> dict[str, float]:
+        frame = model.predict(pd.DataFrame({"sentence": data.sentences["test"]}))
+        return served_classifier_metrics(frame, data.y["test"].numpy(), np.arange(len(data.classes)), data.classes)
+
+    def predictor(self, trained: EmojiTrained, data: EmojiData, settings: EmojifySettings):
+        example = pd.DataFrame({"sentence": ["i love you", "lets play baseball", "i am not happy", "i want pizza"]})
+        return EmojiPredictor(trained.model, data.index, data.classes, data.max_words), example
