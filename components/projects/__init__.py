@@ -12,6 +12,7 @@ from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
 from .numpy_cnn import NumpyCNN
 from .numpy_rnn import NumpyRNN
+from .nmt_dates import NmtDates
 from .happy_house import HappyHouse
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
@@ -19,7 +20,7 @@ from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
 from .vgg16_transfer import Vgg16Transfer
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), NmtDates()]}
 
 
 class UnknownProjectError(LookupError):
