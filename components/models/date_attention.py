@@ -46,7 +46,8 @@ class DateTranslator(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = x != PAD
-        lengths = mask.sum(1).clamp(min=1).cpu()  # packing needs the lengths on the host
+        mask[:, 0] = True  # an empty input is read as one padding step, so attention has somewhere to look
+        lengths = mask.sum(1).cpu()  # packing needs the lengths on the host
         packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
         a, _ = pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=x.shape[1])
         return a, mask

@@ -10,6 +10,7 @@ input characters each output character read.
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -112,9 +113,12 @@ class Translation:
 @torch.no_grad()
 def translate(model: DateTranslator, codec: CharCodec, humans: list[str], batch_size: int = 512) -> Translation:
     model.eval()
+    if not humans:
+        return Translation([], np.zeros(0), np.zeros((0, model.output_length), dtype=int),
+                           np.zeros((0, model.output_length, 0)))
     device = next(model.parameters()).device
     probs, weights = [], []
-    for start in range(0, max(1, len(humans)), batch_size):
+    for start in range(0, len(humans), batch_size):
         logits, alpha = model.translate(codec.encode(humans[start:start + batch_size]).to(device))
         probs.append(logits.float().softmax(-1).cpu())
         weights.append(alpha.float().cpu())
@@ -126,7 +130,6 @@ def translate(model: DateTranslator, codec: CharCodec, humans: list[str], batch_
 
 def is_date(text: str) -> bool:
     try:
-        import datetime as dt
         return dt.date.fromisoformat(text).isoformat() == text
     except ValueError:
         return False
