@@ -13,6 +13,7 @@ from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
 from .numpy_cnn import NumpyCNN
 from .numpy_rnn import NumpyRNN
+from .nmt_dates import NmtDates
 from .happy_house import HappyHouse
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
@@ -21,7 +22,7 @@ from .resnet50 import ResNet50Signs
 from .vgg16_transfer import Vgg16Transfer
 from .word_debias import WordDebias
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify(), NmtDates()]}
 
 
 class UnknownProjectError(LookupError):
