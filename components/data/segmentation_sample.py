@@ -6,8 +6,8 @@ silhouettes (scikit-image's real horse mask) in a flat coat colour, and discs, b
 with its own real texture photo (brick, grass, gravel). Each class is tinted around its own hue, as a street
 scene's sky, road or vegetation is, but the photos hold the same colours (a blue sky, brown coffee, green
 grass-like patches), so colour alone does not give the class away: texture and shape decide. Every object writes its
-class index into the mask where it writes its pixels, so the mask is exact. Written as ``images/NNNN.png``, ``masks/NNNN.png`` and
-``classes.txt``, the real format of ``segmentation_masks``; the same seed gives the same bytes.
+class index into the mask where it writes its pixels, so the mask is exact. Written as ``images/NNNN.png``,
+``masks/NNNN.png`` and ``classes.txt``, the real format of ``segmentation_masks``; the same seed gives the same bytes.
 """
 
 from __future__ import annotations

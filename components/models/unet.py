@@ -31,7 +31,8 @@ class UNet(nn.Module):
         if len(widths) < 2:
             raise ValueError(f"a U-Net needs at least two levels (one pooling); got widths={widths}")
         self.widths = tuple(widths)
-        self.down = nn.ModuleList(conv_block(c_in, c_out) for c_in, c_out in zip((in_channels, *widths[:-2]), widths[:-1]))
+        inputs = (in_channels, *widths[:-2])
+        self.down = nn.ModuleList(conv_block(c_in, c_out) for c_in, c_out in zip(inputs, widths[:-1]))
         self.bottleneck = conv_block(widths[-2], widths[-1])
         # Decoder, bottom to top: upsample from the level below, then convolve [skip, upsampled] channels.
         pairs = list(zip(widths[:0:-1], widths[-2::-1]))  # (below, this level)

@@ -57,7 +57,8 @@ class UNetSettings(Section):
 class UNetSegmentationSettings(ProjectSettings):
     data: SegmentationDataSettings = SegmentationDataSettings()
     model: UNetSettings = UNetSettings()
-    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips of image and mask together")
+    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips of image and mask "
+                                                                       "together")
     split: SplitSettings = SplitSettings(val=0.15, test=0.2)
     train: TrainSettings = TrainSettings(epochs=12, batch_size=8, lr=0.003, patience=4)
     examples: int = Field(6, ge=1, description="test images in the prediction grid")
@@ -190,7 +191,7 @@ class UNetSegmentation(Project):
         X, Y = masks_io.load_pairs(settings.data_dir, manifest, settings.data.image_size)
         order = np.random.default_rng(settings.seed).permutation(len(X))
         n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
-        test, val, train = np.sort(order[:n_test]), np.sort(order[n_test:n_test + n_val]), np.sort(order[n_test + n_val:])
+        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
         return SegmentationSplits(resolve_classes(settings), X[train], Y[train], X[val], Y[val], X[test], Y[test],
                                   manifest["name"].to_numpy()[test].tolist())
 
@@ -223,7 +224,8 @@ class UNetSegmentation(Project):
 
     def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Evaluation:
         # The served predictor's own masks, so evaluate and score() measure the very same thing.
-        predicted = np.stack(SegmentationPredictor(trained.model, data.classes, settings.data.image_size).masks(data.X_test))
+        served = SegmentationPredictor(trained.model, data.classes, settings.data.image_size)
+        predicted = np.stack(served.masks(data.X_test))
         metrics = segmentation_metrics(data.Y_test, predicted, data.classes)
         baseline = majority_baseline(data)
         metrics.update(baseline_mean_iou=baseline["mean_iou"], baseline_pixel_accuracy=baseline["pixel_accuracy"],
