@@ -19,10 +19,11 @@ from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
 from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
+from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
 from .word_debias import WordDebias
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify(), NmtDates()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify(), NmtDates(), UNetSegmentation()]}
 
 
 class UnknownProjectError(LookupError):

@@ -1,0 +1,251 @@
+"""unet-segmentation: a small U-Net labels every pixel with a class [seed 003; the course segmented CARLA scenes].
+
+Real format: ``images/<name>.png`` + ``masks/<name>.png`` (one channel, each pixel a class index) and an
+optional ``classes.txt`` (see ``components/data/segmentation_masks.py``). Offline sample: scenes cut from
+scikit-image's real photos with horses, discs, boxes and triangles pasted in (``segmentation_sample.py``).
+Judged by mean IoU over the classes on the test split, against predicting the training split's majority
+class everywhere. The served model takes uint8 images (N, H, W, 3) and returns each mask as a base64 PNG in
+the dataset's own mask format (``segmentation_masks.decode_mask`` reads it back).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+from pydantic import Field, model_validator
+
+from ..data import segmentation_masks as masks_io
+from ..data import segmentation_sample
+from ..evaluation import Evaluation
+from ..models.unet import UNet
+from ..segmentation import SegmentationDataset, predict_masks, segmentation_metrics
+from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+
+class SegmentationDataSettings(Section):
+    classes: tuple[str, ...] | None = Field(None, description="class names by mask index; null: read classes.txt")
+    image_size: int = Field(64, ge=8, description="images and masks are resized to image_size x image_size")
+    min_size: int = Field(16, ge=1, description="smallest accepted width/height in pixels")
+    max_size: int = Field(4096, ge=1)
+    min_images: int = Field(20, ge=1)
+    min_class_share: float = Field(0.001, ge=0, lt=1, description="every class at least this share of all pixels")
+    max_class_share: float = Field(0.98, gt=0, le=1, description="no class more than this share of all pixels")
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size {self.min_size} is larger than max_size {self.max_size}")
+        if self.classes is not None and (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)):
+            raise ValueError(f"classes must be at least 2 distinct names, got {list(self.classes)}")
+        return self
+
+
+class UNetSettings(Section):
+    widths: tuple[int, ...] = Field((16, 32, 64), min_length=2,
+                                    description="channels per level, top to bottom; the last is the bottleneck")
+
+
+class UNetSegmentationSettings(ProjectSettings):
+    data: SegmentationDataSettings = SegmentationDataSettings()
+    model: UNetSettings = UNetSettings()
+    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips of image and mask "
+                                                                       "together")
+    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
+    train: TrainSettings = TrainSettings(epochs=12, batch_size=8, lr=0.003, patience=4)
+    examples: int = Field(6, ge=1, description="test images in the prediction grid")
+
+
+@dataclass
+class SegmentationSplits:
+    classes: tuple[str, ...]
+    X_train: np.ndarray  # uint8 (N, H, W, 3)
+    Y_train: np.ndarray  # uint8 class indices (N, H, W)
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    names_test: list[str]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.X_train), "val": len(self.X_val), "test": len(self.X_test)}
+
+
+def resolve_classes(settings: UNetSegmentationSettings) -> tuple[str, ...]:
+    """The class names: ``classes.txt`` beside the data, or ``data.classes``; both given, they must agree."""
+    from_file, configured = masks_io.read_classes(settings.data_dir), settings.data.classes
+    if from_file and configured and tuple(configured) != from_file:
+        raise ValueError(f"{settings.data_dir / masks_io.CLASSES_FILE} names {list(from_file)} but params.yaml "
+                         f"data.classes is {list(configured)}: make them agree, or set data.classes to null")
+    classes = from_file or configured
+    if not classes:
+        raise ValueError(f"no class names: write {settings.data_dir / masks_io.CLASSES_FILE} (one name per line, "
+                         "line i naming mask index i-1) or set data.classes in params.yaml")
+    return tuple(classes)
+
+
+class SegmentationPredictor:
+    """Served model: uint8 images (N, H, W, 3), or one (H, W, 3), of any size -> one row per image with
+    ``mask`` (a base64 single-channel PNG of class indices at the input's size), ``height``, ``width`` and
+    ``share_<class>``, the share of the image's pixels given to each class. Runs on the CPU in float32."""
+
+    def __init__(self, model, classes: tuple[str, ...], image_size: int):
+        self.model = copy.deepcopy(model).cpu().eval()
+        self.classes, self.image_size = tuple(classes), image_size
+
+    def masks(self, images) -> list[np.ndarray]:
+        images = np.asarray(images, dtype=np.uint8)
+        if images.ndim == 3:
+            images = images[None]
+        size = (self.image_size, self.image_size)
+        resized = np.stack([x if x.shape[:2] == size else
+                            np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR)) for x in images])
+        predicted = predict_masks(self.model, resized)
+        # Back to each input's own size; nearest neighbour keeps every pixel a real class index.
+        return [m if m.shape == x.shape[:2] else np.asarray(Image.fromarray(m).resize(x.shape[1::-1], Image.NEAREST))
+                for m, x in zip(predicted, images)]
+
+    def predict_frame(self, images) -> pd.DataFrame:
+        masks = self.masks(images)
+        frame = pd.DataFrame({"mask": [masks_io.encode_mask(m) for m in masks],
+                              "height": [m.shape[0] for m in masks], "width": [m.shape[1] for m in masks]})
+        for k, name in enumerate(self.classes):
+            frame[f"share_{name}"] = [float(np.mean(m == k)) for m in masks]
+        return frame
+
+
+def majority_baseline(data: SegmentationSplits) -> dict[str, float]:
+    """Metrics of painting every test pixel with the training split's most common class."""
+    majority = int(np.bincount(data.Y_train.ravel(), minlength=len(data.classes)).argmax())
+    return segmentation_metrics(data.Y_test, np.full_like(data.Y_test, majority), data.classes)
+
+
+def loss_figure(history: pd.DataFrame) -> plt.Figure:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    a.set(xlabel="epoch", ylabel="pixel cross-entropy", title="Loss")
+    a.legend()
+    b.plot(history["epoch"], history["val_pixel_accuracy"], marker="o")
+    b.set(xlabel="epoch", ylabel="pixel accuracy", title="Validation pixel accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def examples_figure(images, truth, predicted, classes, names) -> plt.Figure:
+    """Rows of test image / true mask / predicted mask, in one fixed colour per class."""
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20", len(classes))
+    fig, axes = plt.subplots(len(images), 3, figsize=(6.5, 2.1 * len(images)), squeeze=False)
+    for row, (x, t, p, name) in enumerate(zip(images, truth, predicted, names)):
+        for ax, shown, title in zip(axes[row], (x, t, p), (name, "true mask", "predicted mask")):
+            ax.imshow(shown, **({} if shown.ndim == 3 else {"cmap": cmap, "vmin": -0.5, "vmax": len(classes) - 0.5,
+                                                              "interpolation": "nearest"}))
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(k)) for k in range(len(classes))]
+    fig.legend(handles, classes, loc="lower center", ncol=min(6, len(classes)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def iou_figure(table: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(table), 3.5))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["iou"], 0.4, label="U-Net")
+    ax.bar(x + 0.2, table["baseline_iou"], 0.4, label="majority class", color="grey")
+    ax.set_xticks(x, table["class"], rotation=30, ha="right")
+    ax.set(ylim=(0, 1), ylabel="IoU (test)", title="Per-class IoU")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class UNetSegmentation(Project):
+    name = "unet-segmentation"
+    summary = "U-Net (transpose convs, skip connections) labels every pixel; mean IoU (images + class-index masks)"
+    primary_metric = "mean_iou"
+    Settings = UNetSegmentationSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return segmentation_sample.generate(out_dir)
+
+    def rules(self, settings: UNetSegmentationSettings) -> masks_io.SegmentationRules:
+        d = settings.data
+        return masks_io.SegmentationRules(resolve_classes(settings), d.min_size, d.max_size, d.min_images,
+                                          d.min_class_share, d.max_class_share)
+
+    def validate(self, settings: UNetSegmentationSettings) -> ValidationReport:
+        report, _ = masks_io.validate_segmentation_folder(settings.data_dir, self.rules(settings))
+        return report
+
+    def prepare(self, settings: UNetSegmentationSettings) -> SegmentationSplits:
+        manifest = masks_io.scan_pairs(settings.data_dir)
+        X, Y = masks_io.load_pairs(settings.data_dir, manifest, settings.data.image_size)
+        order = np.random.default_rng(settings.seed).permutation(len(X))
+        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
+        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        return SegmentationSplits(resolve_classes(settings), X[train], Y[train], X[val], Y[val], X[test], Y[test],
+                                  manifest["name"].to_numpy()[test].tolist())
+
+    def train(self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch,
+              checkpoint_dir: Path) -> Trained:
+        from ..training import TrainConfig, fit, resolve_device
+
+        pixels = data.Y_train.shape[1] * data.Y_train.shape[2]
+        rows = []
+
+        def per_pixel(stats) -> None:
+            # fit counts "correct" per item and an item here is a whole mask: divide by its pixels.
+            row = asdict(stats)
+            row["val_pixel_accuracy"] = row.pop("val_accuracy") / pixels
+            rows.append(row)
+            on_epoch(dict(row))
+
+        model = UNet(len(data.classes), widths=settings.model.widths)
+        t = settings.train
+        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
+                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
+                             num_workers=t.num_workers)
+        result = fit(model, SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
+                     SegmentationDataset(data.X_val, data.Y_val), config, resolve_device(settings.device),
+                     seed=settings.seed, on_epoch=per_pixel, checkpoint_dir=checkpoint_dir)
+        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+                "parameters": sum(p.numel() for p in model.parameters()), "widths": list(settings.model.widths),
+                **data.sizes()}
+        return Trained(model, pd.DataFrame(rows), info)
+
+    def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Evaluation:
+        # The served predictor's own masks, so evaluate and score() measure the very same thing.
+        served = SegmentationPredictor(trained.model, data.classes, settings.data.image_size)
+        predicted = np.stack(served.masks(data.X_test))
+        metrics = segmentation_metrics(data.Y_test, predicted, data.classes)
+        baseline = majority_baseline(data)
+        metrics.update(baseline_mean_iou=baseline["mean_iou"], baseline_pixel_accuracy=baseline["pixel_accuracy"],
+                       mean_iou_over_baseline=metrics["mean_iou"] - baseline["mean_iou"])
+        shares = np.bincount(data.Y_test.ravel(), minlength=len(data.classes)) / data.Y_test.size
+        per_class = pd.DataFrame({"class": data.classes, "test_pixel_share": shares,
+                                  "iou": [metrics.get(f"iou_{c}", np.nan) for c in data.classes],
+                                  "baseline_iou": [baseline.get(f"iou_{c}", 0.0) for c in data.classes]})
+        n = min(settings.examples, len(data.X_test))
+        figures = {"loss_curve": loss_figure(trained.history),
+                   "test_predictions": examples_figure(data.X_test[:n], data.Y_test[:n], predicted[:n], data.classes,
+                                                       data.names_test[:n]),
+                   "per_class_iou": iou_figure(per_class)}
+        return Evaluation(metrics, figures, {"history": trained.history, "per_class_iou": per_class})
+
+    def score(self, model, data: SegmentationSplits, settings: UNetSegmentationSettings) -> dict[str, float]:
+        """mean IoU, pixel accuracy and per-class IoU recomputed from a served model's ``mask`` column."""
+        frame = model.predict(data.X_test)
+        predicted = np.stack([masks_io.decode_mask(m) for m in frame["mask"]])
+        return segmentation_metrics(data.Y_test, predicted, data.classes)
+
+    def predictor(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings):
+        return SegmentationPredictor(trained.model, data.classes, settings.data.image_size), data.X_test[:2]
