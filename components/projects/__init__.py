@@ -17,9 +17,10 @@ from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
 from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
+from .transformer import TransformerProject
 from .vgg16_transfer import Vgg16Transfer
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), TransformerProject()]}
 
 
 class UnknownProjectError(LookupError):
