@@ -50,7 +50,8 @@ def batches(data: EncodedPairs, batch_size: int, generator: torch.Generator | No
     for start in range(0, len(data), batch_size):
         idx = order[start:start + batch_size]
         src, tgt = data.src[idx], data.tgt[idx]
-        yield src[:, :int((src != 0).sum(1).max())], tgt[:, :int((tgt != 0).sum(1).max())]
+        pad = Vocab.pad_id  # padding only ever trails, so the longest row's real tokens end the batch
+        yield src[:, :int((src != pad).sum(1).max())], tgt[:, :int((tgt != pad).sum(1).max())]
 
 
 def sequence_loss(logits, target, pad_id: int, label_smoothing: float = 0.0):

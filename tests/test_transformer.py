@@ -190,11 +190,16 @@ def test_causal_mask_keeps_future_target_tokens_out_of_earlier_predictions():
         assert not torch.allclose(model(src, changed)[:, t + 1:], logits[:, t + 1:])
 
     # The same seen through gradients: position 3's output depends on target embeddings 0..3 only.
-    embedded = {}
-    hook = model.tgt_embed.register_forward_hook(lambda m, i, out: embedded.setdefault("x", out.retain_grad() or out))
+    embedded = []
+
+    def keep_grad(module, inputs, out):
+        out.retain_grad()
+        embedded.append(out)
+
+    hook = model.tgt_embed.register_forward_hook(keep_grad)
     model(src, tgt)[0, 3].sum().backward()
     hook.remove()
-    grad = embedded["x"].grad[0].abs().sum(-1)
+    grad = embedded[0].grad[0].abs().sum(-1)  # one number per target position
     assert (grad[:4] > 0).all() and (grad[4:] == 0).all()
 
 

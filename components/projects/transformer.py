@@ -10,6 +10,7 @@ cross-attention of one test example.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -246,8 +247,6 @@ class TransformerProject(Project):
         return {"exact_match": exact_match(frame["target"].tolist(), data.test["target"].tolist(), data.tgt_vocab)}
 
     def predictor(self, trained: Trained, data: PairSplits, settings: TransformerSettings):
-        import copy
-
         model = copy.deepcopy(trained.model)  # the served copy moves to the CPU; the trained one stays put
         example = pd.DataFrame({"source": data.test["source"].head(3).tolist()})
         return TranslationPredictor(model, data.src_vocab, data.tgt_vocab, settings.decoding.max_len), example
