@@ -21,9 +21,30 @@ from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
 from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
+from .transformer import TransformerProject
 from .word_debias import WordDebias
 
-PROJECTS: dict[str, Project] = {p.name: p for p in [FaceMask(), LinearRegression(), LogisticRegression(), AutodiffMLP(), NumpyDNN(), NumpyCNN(), NumpyRNN(), HappyHouse(), MnistDNN(), MnistMCDropout(), ResNet50Signs(), MobileNetV2Transfer(), Vgg16Transfer(), FaceMaskTransfer(), WordDebias(), Emojify(), NmtDates(), UNetSegmentation()]}
+PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog grows by appending
+    FaceMask(),
+    LinearRegression(),
+    LogisticRegression(),
+    AutodiffMLP(),
+    NumpyDNN(),
+    NumpyCNN(),
+    NumpyRNN(),
+    HappyHouse(),
+    MnistDNN(),
+    MnistMCDropout(),
+    ResNet50Signs(),
+    MobileNetV2Transfer(),
+    Vgg16Transfer(),
+    FaceMaskTransfer(),
+    WordDebias(),
+    Emojify(),
+    NmtDates(),
+    UNetSegmentation(),
+    TransformerProject(),
+]}
 
 
 class UnknownProjectError(LookupError):
