@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..validation import DataValidationError, ValidationReport, run_suite
-from .images import MissingDataError
+from .text_lines import read_utf8_lines
 from .vocab import TokenLevel, tokenize
 
 ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
@@ -68,18 +68,8 @@ def generate(out_dir: str | Path, file: str = "pairs.tsv", count: int = 5000, se
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Every line of the file without its line ending (a final newline adds no empty line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"parallel text file {path} does not exist: run `dlfolio data transformer` for the "
-                               f"offline sample, or put your pairs there, one `source<TAB>target` per line (UTF-8)")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
-    return [line.rstrip("\r") for line in text.split("\n")][:-1 if text.endswith("\n") else None]
+    """Every line of the parallel text file without its line ending."""
+    return read_utf8_lines(path, "run `dlfolio data transformer` for the offline sample, or put your pairs there, one `source<TAB>target` per line (UTF-8)")
 
 
 @dataclass(frozen=True)
