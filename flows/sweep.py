@@ -101,7 +101,8 @@ def sweep_flow(project: str, grid: dict[str, list[Any]], params: str = "params.y
             tracking.log_figures({"comparison": sweep.comparison_figure(configs, table, metric, higher)}, "sweep")
             best = sweep.best_row(table, metric, higher)
             if best is None:
-                raise sweep.SweepError(f"every configuration failed; see sweep/comparison.csv of run {parent_id}")
+                raise sweep.SweepError(f"every configuration failed (the first: {table.loc[0, 'error']}); "
+                                       f"see sweep/comparison.csv of MLflow run {parent_id}")
             best_config, best_value = configs[best], float(table.loc[best, metric])
             mlflow.log_params({f"best.{k}": sweep.format_value(v) for k, v in best_config.items()})
             mlflow.log_metric(f"best_{metric}", best_value)

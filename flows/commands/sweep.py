@@ -69,6 +69,7 @@ def main(args) -> int:
     result = run_sweep(args.project, grid, parallel=args.parallel, params=args.params, root=args.root,
                        metric=args.metric, goal=args.goal, write_back=args.write_best, max_runs=args.max_runs)
     table = pd.DataFrame(result["table"]).drop(columns=["run_id"])
+    table["error"] = table["error"].str.slice(0, 90)  # the whole message is in comparison.csv and the child run
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60,
                            "display.float_format", "{:.4g}".format):
         print(table.to_string(index=False))
