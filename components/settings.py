@@ -11,6 +11,7 @@ Every mistake is reported with its YAML path and the type that was expected, e.g
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from collections.abc import Mapping
@@ -135,12 +136,39 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def apply_overrides(section: Mapping[str, Any], overrides: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+                    where: str = "") -> dict[str, Any]:
+    """A copy of ``section`` with each dotted path (``train.lr``) set to its value; missing sections are created,
+    and a top-level section that only ``defaults`` has starts from the defaults' copy (the merge is shallow)."""
+    out = copy.deepcopy(dict(section))
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        if not all(keys):
+            raise SettingsError(f"{where}{dotted}: not a dotted key path like train.lr")
+        if keys[0] not in out and keys[0] in (defaults or {}):
+            out[keys[0]] = copy.deepcopy(defaults[keys[0]])
+        node = out
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise SettingsError(f"{where}{'.'.join(keys[:depth + 1])}: is a value ({child!r}), not a section, "
+                                    f"so {dotted} cannot be set")
+            node = child
+        node[keys[-1]] = copy.deepcopy(value)
+    return out
+
+
 def load_project_settings(
     path: str | Path,
     project: str,
     schemas: Mapping[str, type[ProjectSettings]],
+    overrides: Mapping[str, Any] | None = None,
 ) -> ProjectSettings:
-    """Validate one project's section (with the shared defaults merged in) against its schema."""
+    """Validate one project's section (with the shared defaults merged in) against its schema. ``overrides``
+    (dotted path -> value, e.g. from a sweep) replace values of the section before validation, so a mistake in
+    them is reported with its YAML path like one in the file."""
     raw = read_params(path)
     projects = raw.get("projects") or {}
     if project not in schemas:
@@ -151,6 +179,8 @@ def load_project_settings(
     if not isinstance(section, dict):
         raise SettingsError(f"{path}: projects.{project}: expected a mapping, got {section!r}")
     defaults = raw.get("defaults") or {}
+    if overrides:
+        section = apply_overrides(section, overrides, defaults, where=f"{path}: projects.{project}.")
     merged = {**defaults, **section}
     schema = schemas[project]
     try:

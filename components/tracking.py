@@ -49,10 +49,13 @@ def ensure_experiment(name: str, root: Path) -> str:
 
 
 @contextmanager
-def parent_run(experiment: str, root: Path, run_name: str, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:
-    """One MLflow run per flow run; it ends FAILED (with the error as a tag) if the body raises."""
+def parent_run(experiment: str, root: Path, run_name: str, tags: Mapping[str, str],
+               parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """One MLflow run per flow run; it ends FAILED (with the error as a tag) if the body raises. With
+    ``parent_run_id`` it is that run's child (a sweep's configuration), whichever thread it runs in."""
     experiment_id = ensure_experiment(experiment, root)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags)) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags),
+                          nested=parent_run_id is not None, parent_run_id=parent_run_id) as run:
         try:
             yield run
         except BaseException as exc:

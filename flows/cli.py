@@ -9,6 +9,7 @@
     dlfolio schedule                 serve the cron schedules in params.yaml as Prefect deployments
     dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
     dlfolio label export|import      hand queried items to a human labeller and read the labels back
+    dlfolio sweep PROJECT            run a grid of settings (--set train.lr=A,B) as MLflow child runs, pick the best
 
 Run `dlfolio COMMAND --help` for each command's options.
 """
@@ -24,10 +25,12 @@ from components.data.images import MissingDataError
 from components.models.transfer import WeightsNotFoundError
 from components.projects import UnknownProjectError
 from components.settings import SettingsError
+from components.sweep import SweepError
 from components.validation import DataValidationError
 from flows.commands import MODULES
 
-USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError, WeightsNotFoundError)
+USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError, WeightsNotFoundError,
+               SweepError)
 
 
 def quiet_third_party_logs() -> None:

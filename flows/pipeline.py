@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from prefect import flow, get_run_logger, task
@@ -142,11 +143,18 @@ def register(project: Project, trained: Trained, data, settings: ProjectSettings
 
 
 @flow(name="project-pipeline", flow_run_name="{project}", log_prints=True)
-def project_pipeline(project: str, params: str = "params.yaml", root: str = ".") -> dict:
-    """Validate, preprocess, train, evaluate and register one project; returns its test metrics."""
+def project_pipeline(project: str, params: str = "params.yaml", root: str = ".",
+                     overrides: dict[str, Any] | None = None, register_model: bool = True,
+                     parent_run_id: str | None = None, outputs_root: str | None = None) -> dict:
+    """Validate, preprocess, train, evaluate and register one project; returns its test metrics.
+
+    A sweep (flows/sweep.py) runs it per configuration: ``overrides`` (dotted path -> value) change the
+    project's section, ``parent_run_id`` files the MLflow run as a child of the sweep's run,
+    ``register_model=False`` leaves the registry alone and ``outputs_root`` keeps outputs/PROJECT (DVC's) intact.
+    """
     root_dir = Path(root).resolve()
     spec = get_project(project)
-    settings = load_project_settings(root_dir / params, project, settings_schemas())
+    settings = load_project_settings(root_dir / params, project, settings_schemas(), overrides)
     if not settings.data_dir.is_absolute():
         settings = settings.model_copy(update={"data_dir": root_dir / settings.data_dir})
     tracking.configure(root_dir)
@@ -154,9 +162,10 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".")
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     tags = {"prefect.flow_run_id": str(flow_run.id), "git.commit": commit, "git.dirty": str(dirty),
             "data.md5": data_md5, "dvc.data_md5": tracking.dvc_data_md5(root_dir), "project": project}
-    outputs = RunOutputs(root_dir / "outputs", project).begin()
+    outputs = RunOutputs(Path(outputs_root) if outputs_root else root_dir / "outputs", project).begin()
     try:
-        with tracking.parent_run(settings.experiment or project, root_dir, flow_run.name or project, tags) as run:
+        with tracking.parent_run(settings.experiment or project, root_dir, flow_run.name or project, tags,
+                                 parent_run_id=parent_run_id) as run:
             tracking.log_params(settings.model_dump(mode="json"))
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
@@ -167,10 +176,11 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".")
             outputs.write(evaluation, trained.info, report.to_dict())
             tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write
             version = register(spec, trained, data, settings, evaluation, outputs,
-                               {"run_id": run.info.run_id, **tags}, conformal)
+                               {"run_id": run.info.run_id, **tags}, conformal) if register_model else None
     except BaseException:
         outputs.discard()
         raise
     final = outputs.publish()
     logging.getLogger("dlfolio").info("outputs written to %s", final)
-    return {"project": project, "run_id": run.info.run_id, "model_version": version.version, **evaluation.metrics}
+    return {"project": project, "run_id": run.info.run_id, "model_version": version.version if version else None,
+            **evaluation.metrics}
