@@ -80,7 +80,7 @@ def costs(net, generated: torch.Tensor, target: Targets, objective: Objective) -
 
 def to_tensor(images: np.ndarray, device="cpu") -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
-    return torch.tensor(np.asarray(images), device=device).permute(0, 3, 1, 2).float() / 255
+    return torch.tensor(np.asarray(images), device=device).permute(0, 3, 1, 2).contiguous().float() / 255
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -115,28 +115,26 @@ def test_content_and_style_costs_match_the_formulas_worked_by_hand():
 # --- feature nets -----------------------------------------------------------------------------------------
 
 
-def test_vgg19_taps_the_papers_layers_at_their_sizes_and_loads_its_weights_from_a_file(tmp_path):
-    # RANDOM weights: this checks shapes and the weights-file path only (no VGG-19 ImageNet weights offline).
-    net = FeatureNet("vgg19", weights=None)
+def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their_sizes(tmp_path):
+    # RANDOM weights in the file: this checks the file path and shapes only (no VGG-19 ImageNet weights offline).
+    import torchvision
+
+    reference = torchvision.models.vgg19(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "vgg19-dcbb9e9d.pth")
+    net = FeatureNet("vgg19", weights=tmp_path / "vgg19-dcbb9e9d.pth")
+    x = torch.rand(1, 3, 32, 32)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    torch.testing.assert_close(net(x, ["conv5_4"])["conv5_4"], reference.features[:36]((x - mean) / std))
     content_layer, style_layers = DEFAULT_LAYERS["vgg19"]
     feats = net(torch.rand(2, 3, 64, 64), [content_layer, *style_layers])
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
         "conv1_1": (64, 64, 64), "conv2_1": (128, 32, 32), "conv3_1": (256, 16, 16), "conv4_1": (512, 8, 8),
         "conv4_2": (512, 8, 8), "conv5_1": (512, 4, 4)}
     assert all((v >= 0).all() for v in feats.values())  # taps are after the ReLU, as in the paper
-    import torchvision
-
-    reference = torchvision.models.vgg19(weights=None)
-    torch.save(reference.state_dict(), tmp_path / "vgg19-dcbb9e9d.pth")
-    loaded = FeatureNet("vgg19", weights=tmp_path / "vgg19-dcbb9e9d.pth")
-    x = torch.rand(1, 3, 32, 32)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    torch.testing.assert_close(loaded(x, ["conv5_4"])["conv5_4"], reference.features[:36]((x - mean) / std))
-    torch.save(FeatureNet("efficientnet_lite0", weights=None).state_dict(), tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="other.pth does not fit vgg19"):
-        FeatureNet("vgg19", weights=tmp_path / "other.pth")
     with pytest.raises(ValueError, match="has no layer.*conv6_1"):
         net(x, ["conv6_1"])
+    with pytest.raises(ValueError, match="vgg19-dcbb9e9d.pth does not fit efficientnet_lite0"):
+        FeatureNet("efficientnet_lite0", weights=tmp_path / "vgg19-dcbb9e9d.pth")
 
 
 def test_efficientnet_lite0_layers_are_its_pretrained_stem_and_blocks():
@@ -160,6 +158,17 @@ def test_each_pair_is_optimised_as_if_alone_in_its_batch():
     alone, _ = stylise(net, content[:1], style[:1], obj, OptimiseConfig(steps=5, lr=0.05))
     # the same noise for the first image (same generator, drawn first), then per-pixel Adam updates
     assert np.abs(batch[:1].astype(int) - alone.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 0.05), ("lbfgs", 1.0)])
+def test_both_optimisers_lower_the_style_cost_of_the_pixels(optimizer, lr):
+    rng = np.random.default_rng(1)
+    content, style = (rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for _ in range(2))
+    obj = Objective("block2", {"stem": 0.5, "block2": 0.5})
+    images, history = stylise(FeatureNet("efficientnet_lite0"), content, style, obj,
+                              OptimiseConfig(steps=10, lr=lr, optimizer=optimizer))
+    assert (history[-1]["style"] < 0.5 * history[0]["style"]).all(), (history[0], history[-1])
+    assert images.dtype == np.uint8 and images.shape == content.shape
 
 
 # --- end to end -------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ class CostSettings(Section):
 
 class OptimiseSettings(Section):
     steps: int = Field(200, ge=1)
-    lr: float = Field(0.02, gt=0)
+    lr: float = Field(0.02, gt=0, description="Adam: ~0.02 on pixels in [0, 1]; L-BFGS: ~1")
     optimizer: Literal["adam", "lbfgs"] = "adam"
     noise: float = Field(0.25, ge=0, le=1, description="start: content image + uniform noise in [-noise, noise]")
     log_every: int = Field(10, ge=1, description="MLflow gets the mean costs every this many steps")
