@@ -21,6 +21,7 @@ from .mobilenetv2_transfer import MobileNetV2Transfer
 from .resnet50 import ResNet50Signs
 from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
+from .style_transfer import StyleTransfer
 from .transformer import TransformerProject
 from .word_debias import WordDebias
 
@@ -44,6 +45,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     NmtDates(),
     UNetSegmentation(),
     TransformerProject(),
+    StyleTransfer(),
 ]}
 
 
