@@ -223,7 +223,8 @@ def musicxml_part(path: Path, part_name: str = "soprano") -> list[Note]:
             pitch = element.find("pitch")
             if pitch is None:
                 continue
-            midi = 12 * (int(pitch.findtext("octave")) + 1) + STEPS[pitch.findtext("step")] + int(float(pitch.findtext("alter") or 0))
+            alter = int(float(pitch.findtext("alter") or 0))
+            midi = 12 * (int(pitch.findtext("octave")) + 1) + STEPS[pitch.findtext("step")] + alter
             tied = [i for i, n in enumerate(notes) if n.pitch == midi and n.onset + n.duration == onset]
             if any(t.get("type") == "stop" for t in element.findall("tie")) and tied:
                 notes[tied[-1]] = Note(midi, notes[tied[-1]].onset, notes[tied[-1]].duration + duration)

@@ -139,7 +139,7 @@ def sample_metrics(samples: list[list[str]], data: MelodySplits) -> dict[str, fl
     train_hist = pitch_class_histogram(data.train)
     tv = lambda h: float(0.5 * np.abs(h - train_hist).sum())  # noqa: E731
     return {
-        "sample_in_vocab_fraction": float(np.mean([t in data.vocab.index and t not in SPECIALS for t in tokens])) if tokens else 0.0,
+        "sample_in_vocab_fraction": float(np.mean([t not in SPECIALS for t in tokens])) if tokens else 0.0,
         "sample_pair_seen_fraction": float(np.mean([p in train_pairs for p in pairs])) if pairs else 0.0,
         "sample_pitch_class_distance": tv(pitch_class_histogram(samples)),
         "test_pitch_class_distance": tv(pitch_class_histogram(data.test)),
@@ -196,7 +196,9 @@ class MelodyPredictor:
         return [default if v is None or (isinstance(v, float) and v != v) else v for v in frame[name]]
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame({"prefix": np.ravel(np.asarray(inputs, dtype=object))})
+        if not isinstance(inputs, pd.DataFrame):
+            inputs = pd.DataFrame({"prefix": np.ravel(np.asarray(inputs, dtype=object))})
+        frame = inputs
         if "prefix" not in frame:
             raise ValueError(f"expected a 'prefix' column, got columns {list(frame.columns)}")
         prefixes = [str(p).split() for p in self._column(frame, "prefix", "")]
@@ -226,7 +228,8 @@ class JazzLSTM(Project):
 
     def validate(self, settings: JazzLSTMSettings) -> ValidationReport:
         d = settings.data
-        report, _ = mm.validate_melodies(settings.data_dir, mm.MelodyRules(d.min_notes, d.min_pitch, d.max_pitch, d.min_files))
+        rules = mm.MelodyRules(d.min_notes, d.min_pitch, d.max_pitch, d.min_files)
+        report, _ = mm.validate_melodies(settings.data_dir, rules)
         return report
 
     def prepare(self, settings: JazzLSTMSettings) -> MelodySplits:
@@ -242,7 +245,8 @@ class JazzLSTM(Project):
         split = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
         files = {k: [names[i] for i in sorted(idx)] for k, idx in split.items()}
         tokens = {k: [pieces[f] for f in fs] for k, fs in files.items()}
-        return MelodySplits(build_vocab(tokens["train"], d.min_count), tokens["train"], tokens["val"], tokens["test"], files)
+        vocab = build_vocab(tokens["train"], d.min_count)
+        return MelodySplits(vocab, tokens["train"], tokens["val"], tokens["test"], files)
 
     def train(self, data: MelodySplits, settings: JazzLSTMSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         t = settings.train
