@@ -30,6 +30,7 @@ class Evaluation:
     figures: dict[str, plt.Figure] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # plot data for `dvc plots`
     children: list[ChildRun] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # other artifacts by file name, e.g. a generated MIDI
 
 
 def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:

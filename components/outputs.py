@@ -39,6 +39,10 @@ class RunOutputs:
             table.to_csv(self.staging / "plots" / f"{name}.csv", index=False)
         for name, fig in evaluation.figures.items():
             fig.savefig(self.staging / "plots" / f"{name}.png", dpi=100)
+        if evaluation.files:
+            (self.staging / "files").mkdir(exist_ok=True)
+        for name, data in evaluation.files.items():
+            (self.staging / "files" / name).write_bytes(data)
 
     def publish(self) -> Path:
         self.staging.replace(self.final)

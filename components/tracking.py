@@ -93,6 +93,14 @@ def log_table(table: pd.DataFrame, path: str) -> None:
         mlflow.log_artifact(str(file), str(Path(path).parent) if Path(path).parent != Path(".") else None)
 
 
+def log_bytes(data: bytes, path: str) -> None:
+    """A file's bytes as an artifact at ``path`` (e.g. ``files/solo.mid``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / Path(path).name
+        file.write_bytes(data)
+        mlflow.log_artifact(str(file), str(Path(path).parent) if Path(path).parent != Path(".") else None)
+
+
 def log_children(children) -> None:
     """Each ChildRun as a nested run of the active run: params, final metrics, per-step history, figures."""
     parent = mlflow.active_run()

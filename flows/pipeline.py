@@ -111,6 +111,8 @@ def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings
     tracking.log_children(evaluation.children)
     for name, table in evaluation.tables.items():
         tracking.log_table(table, f"tables/{name}.csv")
+    for name, data in evaluation.files.items():
+        tracking.log_bytes(data, f"files/{name}")
     get_run_logger().info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))
     return evaluation
 

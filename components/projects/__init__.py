@@ -15,6 +15,7 @@ from .numpy_cnn import NumpyCNN
 from .numpy_rnn import NumpyRNN
 from .nmt_dates import NmtDates
 from .happy_house import HappyHouse
+from .jazz_lstm import JazzLSTM
 from .mnist_dnn import MnistDNN
 from .mnist_mc_dropout import MnistMCDropout
 from .mobilenetv2_transfer import MobileNetV2Transfer
@@ -46,6 +47,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     UNetSegmentation(),
     TransformerProject(),
     StyleTransfer(),
+    JazzLSTM(),
 ]}
 
 
