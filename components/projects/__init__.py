@@ -23,6 +23,7 @@ from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
 from .transformer import TransformerProject
 from .word_debias import WordDebias
+from .yolo_cars import YoloCars
 
 PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog grows by appending
     FaceMask(),
@@ -44,6 +45,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     NmtDates(),
     UNetSegmentation(),
     TransformerProject(),
+    YoloCars(),
 ]}
 
 
