@@ -101,7 +101,8 @@ class DetectionSplits:
 class DetectionPredictor:
     """Served model: uint8 images (N, H, W, 3), or one (H, W, 3), of any size -> one row per detection:
     ``image`` (index into the input), ``x_min, y_min, x_max, y_max`` (pixels of that image), ``class``, ``score``
-    (objectness * class probability), after the score filter and per-class NMS. CPU, float32."""
+    (objectness * class probability), after the score filter and per-class NMS. CPU, float32. The registered
+    model's signature (inferred from test images) fixes its input to data.image_size square images."""
 
     def __init__(self, model: TinyYOLO, classes: tuple[str, ...], image_size: int, decode: DecodeConfig):
         self.model = copy.deepcopy(model).cpu().eval()
