@@ -177,6 +177,24 @@ def test_a_flip_mirrors_the_image_and_its_boxes_together():
     assert torch.equal(moved[0, 1], boxes[0, 1]) and torch.equal(moved[1], boxes[1]) and torch.equal(flipped[1], images[1])
 
 
+def test_the_predictor_returns_boxes_in_the_pixels_of_each_input_image():
+    from components.projects.yolo_cars import DetectionPredictor
+    from components.yolo_training import DecodeConfig
+
+    net = TinyYOLO(num_classes=2, anchors=[[0.3, 0.2]], widths=(4, 8, 8)).eval()
+    with torch.no_grad():  # a head that ignores the image: every cell says "a car of the anchor's size, here"
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([0.0, 0, 0, 0, 5, 3, -3]))
+    served = DetectionPredictor(net, ("car", "truck"), image_size=32, decode=DecodeConfig(0.5, 0.45, 100))
+    square = served.predict_frame(np.zeros((32, 32, 3), np.uint8))
+    wide = served.predict_frame(np.zeros((2, 32, 64, 3), np.uint8))  # twice as wide: x doubles, y stays
+    assert len(square) > 1 and set(square["class"]) == {"car"} and len(wide) == 2 * len(square)
+    first = wide[wide["image"] == 0].reset_index(drop=True)
+    np.testing.assert_allclose(first[["x_min", "x_max"]], 2 * square[["x_min", "x_max"]], rtol=1e-5)
+    np.testing.assert_allclose(first[["y_min", "y_max", "score"]], square[["y_min", "y_max", "score"]], rtol=1e-5)
+    np.testing.assert_allclose(square["x_max"] - square["x_min"], 0.3 * 32, rtol=1e-5)
+
+
 # --- end to end -------------------------------------------------------------------------------------------
 
 
