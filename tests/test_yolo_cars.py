@@ -239,7 +239,7 @@ def test_registered_model_serves_detection_rows_and_its_score_equals_the_pipelin
     assert ((out["x_min"] < out["x_max"]) & (out["y_min"] < out["y_max"])).all() and out["score"].between(0, 1).all()
     corners = ["x_min", "y_min", "x_max", "y_max"]
     sure = out[out["score"] >= 0.5]
-    best = [box_iou(torch.tensor([row[corners].to_numpy(np.float64)]),
+    best = [box_iou(torch.tensor(row[corners].to_numpy(np.float64)[None]),
                     torch.tensor(data.boxes_test[int(row["image"])][:, :4], dtype=torch.float64)).max().item()
             if len(data.boxes_test[int(row["image"])]) else 0.0 for _, row in sure.iterrows()]
     assert len(sure) > 0 and np.mean(np.array(best) > 0.5) > 0.5  # most confident detections sit on a real vehicle
