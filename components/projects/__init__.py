@@ -25,6 +25,7 @@ from .vgg16_transfer import Vgg16Transfer
 from .style_transfer import StyleTransfer
 from .transformer import TransformerProject
 from .word_debias import WordDebias
+from .yolo_cars import YoloCars
 
 PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog grows by appending
     FaceMask(),
@@ -48,6 +49,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     TransformerProject(),
     StyleTransfer(),
     JazzLSTM(),
+    YoloCars(),
 ]}
 
 

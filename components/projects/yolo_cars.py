@@ -1,0 +1,272 @@
+"""yolo-cars: a tiny YOLOv2-style detector finds cars and trucks [seed 003; the course detected cars in drive.ai
+road photos with a pretrained YOLO].
+
+Real format: ``images/`` + ``boxes.csv`` (image,x_min,y_min,x_max,y_max,class in pixels; Kaggle/Udacity
+column names read too; see ``components/data/box_annotations.py``). Offline sample: generated side-view cars and
+trucks on crops of scikit-image's real photos (``car_scenes_sample.py``). The net predicts, per grid cell and
+anchor (anchors from k-means on the training boxes' sizes), objectness, a YOLOv2 box and class scores;
+decoding keeps objectness * class probability above a score threshold, then per-class non-max suppression.
+Judged by mAP@0.5 on the test split, against a trivial detector (one box of the mean training size at each
+image's centre). The served model takes uint8 images (N, H, W, 3) and returns one row per detection.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from pydantic import Field, model_validator
+
+from ..data import box_annotations as boxes_io
+from ..data import car_scenes_sample
+from ..detection import detection_metrics, kmeans_anchors
+from ..evaluation import Evaluation
+from ..models.yolo import TinyYOLO
+from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from ..validation import ValidationReport
+from ..yolo_training import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
+from .base import Project, Trained
+
+
+class BoxDataSettings(Section):
+    classes: tuple[str, ...] = Field(("car", "truck"), min_length=1, description="class names boxes.csv may use")
+    image_size: int = Field(96, ge=16, description="images are resized to image_size x image_size (boxes with them)")
+    min_size: int = Field(16, ge=1, description="smallest accepted image width/height in pixels")
+    max_size: int = Field(4096, ge=1)
+    min_images: int = Field(20, ge=1)
+    min_boxes_per_class: int = Field(5, ge=1)
+
+
+class YoloModelSettings(Section):
+    widths: tuple[int, ...] = Field((8, 16, 32, 64, 128), min_length=2,
+                                    description="conv block channels; a 2x2 max pool after each but the last")
+    anchors: int = Field(3, ge=1, description="anchors per cell, from k-means (1 - IoU) on training box sizes")
+
+
+class YoloLossSettings(Section):
+    noobj_weight: float = Field(0.5, ge=0, description="weight of the objectness loss on anchors without an object")
+    box_weight: float = Field(5.0, ge=0, description="weight of the box regression loss")
+
+
+class DecodeSettings(Section):
+    score_threshold: float = Field(0.05, ge=0, lt=1, description="keep detections scoring at least this "
+                                                                   "(objectness * class probability)")
+    nms_iou: float = Field(0.45, gt=0, le=1, description="per-class NMS drops a box overlapping a better one above this")
+    max_detections: int = Field(20, ge=1, description="per image, after NMS")
+
+
+class YoloCarsSettings(ProjectSettings):
+    data: BoxDataSettings = BoxDataSettings()
+    model: YoloModelSettings = YoloModelSettings()
+    loss: YoloLossSettings = YoloLossSettings()
+    decode: DecodeSettings = DecodeSettings()
+    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips, boxes mirrored")
+    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
+    train: TrainSettings = TrainSettings(epochs=15, batch_size=32, lr=0.004, patience=5)
+    operating_threshold: float = Field(0.5, gt=0, lt=1, description="score at which precision and recall are reported")
+    examples: int = Field(8, ge=1, description="test images in the predictions grid")
+
+    @model_validator(mode="after")
+    def _grid(self):
+        stride = 2 ** (len(self.model.widths) - 1)
+        if self.data.image_size % stride:
+            raise ValueError(f"data.image_size {self.data.image_size} must be a multiple of the net's stride {stride} "
+                             f"(2 ** (len(model.widths) - 1))")
+        return self
+
+
+@dataclass
+class DetectionSplits:
+    classes: tuple[str, ...]
+    X_train: np.ndarray  # uint8 (N, S, S, 3)
+    boxes_train: list[np.ndarray]  # per image (K, 5): x_min, y_min, x_max, y_max in pixels of X, class index
+    X_val: np.ndarray
+    boxes_val: list[np.ndarray]
+    X_test: np.ndarray
+    boxes_test: list[np.ndarray]
+    names_test: list[str]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.X_train), "val": len(self.X_val), "test": len(self.X_test),
+                "train_boxes": sum(map(len, self.boxes_train)), "test_boxes": sum(map(len, self.boxes_test))}
+
+
+class DetectionPredictor:
+    """Served model: uint8 images (N, H, W, 3), or one (H, W, 3), of any size -> one row per detection:
+    ``image`` (index into the input), ``x_min, y_min, x_max, y_max`` (pixels of that image), ``class``, ``score``
+    (objectness * class probability), after the score filter and per-class NMS. CPU, float32. The registered
+    model's signature (inferred from test images) fixes its input to data.image_size square images."""
+
+    def __init__(self, model: TinyYOLO, classes: tuple[str, ...], image_size: int, decode: DecodeConfig):
+        self.model = copy.deepcopy(model).cpu().eval()
+        self.classes, self.image_size, self.decode = tuple(classes), image_size, decode
+
+    def predict_frame(self, images) -> pd.DataFrame:
+        images = np.asarray(images, dtype=np.uint8)
+        if images.ndim == 3:
+            images = images[None]
+        size = (self.image_size, self.image_size)
+        resized = np.stack([x if x.shape[:2] == size else np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR))
+                            for x in images])
+        detections = predict_boxes(self.model, BoxBatches.from_arrays(resized, [np.zeros((0, 5))] * len(resized)).images,
+                                   self.decode)
+        return detections_frame(detections, [(x.shape[1], x.shape[0]) for x in images], self.classes)
+
+
+def centre_box_baseline(data: DetectionSplits) -> pd.DataFrame:
+    """The trivial detector: on every test image one box of the mean training box size at the centre, of the
+    most common training class, score 1."""
+    train = np.concatenate(data.boxes_train)
+    w, h = (train[:, 2:4] - train[:, :2]).mean(0)
+    cls = int(np.bincount(train[:, 4].astype(int), minlength=len(data.classes)).argmax())
+    size = data.X_test.shape[1]
+    c = size / 2
+    return pd.DataFrame({"image": np.arange(len(data.X_test)), "x_min": c - w / 2, "y_min": c - h / 2,
+                         "x_max": c + w / 2, "y_max": c + h / 2, "class": data.classes[cls], "score": 1.0})
+
+
+def loss_figure(history: pd.DataFrame) -> plt.Figure:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    a.set(xlabel="epoch", ylabel="YOLO loss per image", title="Loss", yscale="log")
+    a.legend()
+    b.plot(history["epoch"], history["val_map50"], marker="o")
+    b.set(xlabel="epoch", ylabel="mAP@0.5", title="Validation mAP@0.5", ylim=(0, 1))
+    fig.tight_layout()
+    return fig
+
+
+def examples_figure(images, truth, detections: pd.DataFrame, classes, names, threshold: float) -> plt.Figure:
+    """Test images with their true boxes (white, dashed) and the detections scoring >= ``threshold``
+    (one colour per class, with the score)."""
+    cols = min(4, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(images):
+            continue
+        ax.imshow(images[k])
+        for x0, y0, x1, y1, _ in truth[k]:
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="white", ls="--", lw=1.2))
+        shown = detections[(detections["image"] == k) & (detections["score"] >= threshold)]
+        for x0, y0, x1, y1, name, score in shown[["x_min", "y_min", "x_max", "y_max", "class", "score"]].to_numpy():
+            colour = colours(classes.index(name))
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colour, lw=1.5))
+            ax.text(x0, y0, f"{name} {score:.2f}", color="white", fontsize=6, va="bottom",
+                    bbox={"facecolor": colour, "pad": 0.5, "lw": 0})
+        ax.set_title(names[k], fontsize=8)
+    fig.suptitle(f"test images: true boxes dashed, detections with score >= {threshold}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def pr_figure(curve: pd.DataFrame, metrics: dict) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for name, part in curve.groupby("class", sort=False):
+        ax.plot(part["recall"], part["precision"], label=f"{name} (AP {metrics.get(f'ap50_{name}', 0):.2f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="Precision-recall at IoU 0.5 (test)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class YoloCars(Project):
+    name = "yolo-cars"
+    summary = "tiny YOLO (grid + k-means anchors, YOLOv2 boxes, score filter, per-class NMS) finds cars; mAP@0.5"
+    primary_metric = "map50"
+    Settings = YoloCarsSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return car_scenes_sample.generate(out_dir)
+
+    def rules(self, settings: YoloCarsSettings) -> boxes_io.BoxRules:
+        d = settings.data
+        return boxes_io.BoxRules(tuple(d.classes), d.min_size, d.max_size, d.min_images, d.min_boxes_per_class)
+
+    def validate(self, settings: YoloCarsSettings) -> ValidationReport:
+        return boxes_io.validate_box_folder(settings.data_dir, self.rules(settings))[0]
+
+    def prepare(self, settings: YoloCarsSettings) -> DetectionSplits:
+        classes = tuple(settings.data.classes)
+        names = boxes_io.image_files(settings.data_dir)
+        X, boxes = boxes_io.load_detection_set(settings.data_dir, names, boxes_io.read_boxes(settings.data_dir),
+                                               classes, settings.data.image_size)
+        order = np.random.default_rng(settings.seed).permutation(len(X))
+        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
+        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        pick = lambda idx: [boxes[i] for i in idx]  # noqa: E731
+        return DetectionSplits(classes, X[train], pick(train), X[val], pick(val), X[test], pick(test),
+                               [names[i] for i in test])
+
+    def decode_config(self, settings: YoloCarsSettings) -> DecodeConfig:
+        d = settings.decode
+        return DecodeConfig(d.score_threshold, d.nms_iou, d.max_detections)
+
+    def train(self, data: DetectionSplits, settings: YoloCarsSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        from ..training import TrainConfig, resolve_device
+
+        size = settings.data.image_size
+        train_boxes = np.concatenate(data.boxes_train)
+        anchors = kmeans_anchors((train_boxes[:, 2:4] - train_boxes[:, :2]) / size, settings.model.anchors,
+                                 seed=settings.seed)
+        torch.manual_seed(settings.seed)
+        model = TinyYOLO(len(data.classes), anchors, settings.model.widths)
+        t = settings.train
+        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
+                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience)
+        rows, best_epoch, stopped = fit_detector(
+            model, BoxBatches.from_arrays(data.X_train, data.boxes_train), BoxBatches.from_arrays(data.X_val, data.boxes_val),
+            data.boxes_val, data.classes, config, resolve_device(settings.device),
+            decode_config=self.decode_config(settings), loss_weights=settings.loss.model_dump(),
+            flip=settings.augmentation == "flip", seed=settings.seed, on_epoch=on_epoch)
+        if checkpoint_dir is not None:
+            Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), Path(checkpoint_dir) / "best.pt")
+        info = {"best_epoch": best_epoch, "stopped_early": stopped,
+                "parameters": sum(p.numel() for p in model.parameters()), "grid": size // model.stride,
+                "anchors_px": np.round(anchors * size, 1).tolist(), **data.sizes()}
+        return Trained(model.cpu(), pd.DataFrame(rows), info)
+
+    def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Evaluation:
+        # The served predictor's own detections, so evaluate and score() measure the very same thing.
+        served, _ = self.predictor(trained, data, settings)
+        detections = served.predict_frame(data.X_test)
+        metrics, curve = detection_metrics(detections, data.boxes_test, data.classes,
+                                           operating_threshold=settings.operating_threshold)
+        baseline, _ = detection_metrics(centre_box_baseline(data), data.boxes_test, data.classes,
+                                        operating_threshold=settings.operating_threshold)
+        metrics.update(baseline_map50=baseline["map50"], map50_over_baseline=metrics["map50"] - baseline["map50"],
+                       detections_per_image=len(detections[detections["score"] >= settings.operating_threshold])
+                       / len(data.X_test))
+        per_class = pd.DataFrame({"class": data.classes,
+                                  "test_boxes": [int(sum((b[:, 4] == c).sum() for b in data.boxes_test))
+                                                 for c in range(len(data.classes))],
+                                  "ap50": [metrics.get(f"ap50_{c}", np.nan) for c in data.classes],
+                                  "baseline_ap50": [baseline.get(f"ap50_{c}", np.nan) for c in data.classes]})
+        n = min(settings.examples, len(data.X_test))
+        figures = {"loss_curve": loss_figure(trained.history),
+                   "test_detections": examples_figure(data.X_test[:n], data.boxes_test[:n], detections, data.classes,
+                                                      data.names_test[:n], settings.operating_threshold),
+                   "precision_recall": pr_figure(curve, metrics)}
+        return Evaluation(metrics, figures, {"history": trained.history, "per_class_ap": per_class,
+                                             "precision_recall": curve})
+
+    def score(self, model, data: DetectionSplits, settings: YoloCarsSettings) -> dict[str, float]:
+        """mAP@0.5, AP per class and precision / recall at the operating threshold, recomputed from a served
+        model's detection rows."""
+        frame = model.predict(data.X_test)
+        return detection_metrics(frame, data.boxes_test, data.classes, operating_threshold=settings.operating_threshold)[0]
+
+    def predictor(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings):
+        return DetectionPredictor(trained.model, data.classes, settings.data.image_size,
+                                  self.decode_config(settings)), data.X_test[:2]
