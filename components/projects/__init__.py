@@ -13,6 +13,7 @@ from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
 from .numpy_cnn import NumpyCNN
 from .numpy_rnn import NumpyRNN
+from .qa_babi import QaBabi
 from .nmt_dates import NmtDates
 from .happy_house import HappyHouse
 from .jazz_lstm import JazzLSTM
@@ -50,6 +51,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     StyleTransfer(),
     JazzLSTM(),
     YoloCars(),
+    QaBabi(),
 ]}
 
 

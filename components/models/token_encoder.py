@@ -1,0 +1,87 @@
+"""A Transformer encoder over token ids with one output per token, built from ``models.transformer``'s layers.
+
+Two heads on the same encoder:
+
+- ``PointerReader`` (extractive QA): tokens ``question <sep> story``, one score per token; only story tokens may
+  be pointed at, so the answer is always a word of the story. A learned "sentences ago" embedding tells each
+  story token how recent its sentence is (memory networks' temporal encoding): bAbI answers hinge on the latest
+  fact about someone, and sinusoidal positions alone make the encoder learn recency slowly.
+- ``TokenTagger`` (token classification): a tag distribution per token (BIO tags for NER).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .transformer import EncoderLayer, PositionalEncoding, padding_mask
+
+MASKED = -1e4  # not -inf: a fully masked row must stay finite, and bf16 holds it
+
+
+class TokenEncoder(nn.Module):
+    """Token ids (B, L) plus optional extra embeddings (B, L, D) -> contextual vectors (B, L, D)."""
+
+    def __init__(self, vocab: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
+                 dropout: float = 0.1, max_len: int = 512, pad_id: int = 0):
+        super().__init__()
+        self.d_model, self.pad_id = d_model, pad_id
+        self.embed = nn.Embedding(vocab, d_model, padding_idx=pad_id)
+        self.pos = PositionalEncoding(d_model, max_len)
+        self.drop = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, d_ff, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, tokens, extra=None):
+        # Trailing columns that are padding in every row change nothing but cost time: drop them, pad back.
+        width = tokens.size(1)
+        used = int((tokens != self.pad_id).any(0).nonzero().max()) + 1 if tokens.numel() else width
+        tokens = tokens[:, :used]
+        extra = None if extra is None else extra[:, :used]
+        x = self.pos(self.embed(tokens) * math.sqrt(self.d_model))
+        if extra is not None:
+            x = x + extra
+        x, blocked = self.drop(x), padding_mask(tokens, self.pad_id)
+        for layer in self.layers:
+            x = layer(x, blocked)
+        return nn.functional.pad(self.norm(x), (0, 0, 0, width - used))
+
+
+class PointerReader(nn.Module):
+    """``x`` (B, 3, L): row 0 token ids ``question <sep> story <pad>...``, row 1 each token's sentences-ago
+    count (0 = the latest sentence; -1 = not a story token), row 2 the question-match code 0-3 (1: the word
+    occurs in the question, +2: its sentence holds such a word; DrQA's exact-match feature). Returns pointer logits (B, L), ``MASKED`` off the
+    story, so ``cross_entropy(logits, answer position)`` trains it."""
+
+    def __init__(self, vocab: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
+                 dropout: float = 0.1, max_len: int = 512, max_sentences: int = 64, pad_id: int = 0):
+        super().__init__()
+        self.encoder = TokenEncoder(vocab, d_model, heads, layers, d_ff, dropout, max_len, pad_id)
+        # index 0: question and padding; 1 + k: a story token k sentences before the question
+        self.recency = nn.Embedding(max_sentences + 1, d_model)
+        self.match = nn.Embedding(4, d_model)
+        self.max_sentences = max_sentences
+        self.score = nn.Linear(d_model, 1)
+
+    def forward(self, x):
+        tokens, ago, match = x[:, 0], x[:, 1], x[:, 2]
+        story = ago >= 0
+        extra = self.recency((ago + 1).clamp(0, self.max_sentences)) + self.match(match)
+        logits = self.score(self.encoder(tokens, extra)).squeeze(-1)
+        return logits.masked_fill(~story, MASKED)
+
+
+class TokenTagger(nn.Module):
+    """Token ids (B, L) -> tag logits (B, T, L): classes on dim 1, as ``cross_entropy`` wants them; padded
+    positions are scored too and left out of the loss with ``ignore_index``."""
+
+    def __init__(self, vocab: int, tags: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
+                 dropout: float = 0.1, max_len: int = 512, pad_id: int = 0):
+        super().__init__()
+        self.encoder = TokenEncoder(vocab, d_model, heads, layers, d_ff, dropout, max_len, pad_id)
+        self.head = nn.Linear(d_model, tags)
+
+    def forward(self, tokens):
+        return self.head(self.encoder(tokens)).transpose(1, 2)
