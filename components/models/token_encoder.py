@@ -1,12 +1,9 @@
 """A Transformer encoder over token ids with one output per token, built from ``models.transformer``'s layers.
 
-Two heads on the same encoder:
-
 - ``PointerReader`` (extractive QA): tokens ``question <sep> story``, one score per token; only story tokens may
   be pointed at, so the answer is always a word of the story. A learned "sentences ago" embedding tells each
   story token how recent its sentence is (memory networks' temporal encoding): bAbI answers hinge on the latest
   fact about someone, and sinusoidal positions alone make the encoder learn recency slowly.
-- ``TokenTagger`` (token classification): a tag distribution per token (BIO tags for NER).
 """
 
 from __future__ import annotations
@@ -71,17 +68,3 @@ class PointerReader(nn.Module):
         extra = self.recency((ago + 1).clamp(0, self.max_sentences)) + self.match(match)
         logits = self.score(self.encoder(tokens, extra)).squeeze(-1)
         return logits.masked_fill(~story, MASKED)
-
-
-class TokenTagger(nn.Module):
-    """Token ids (B, L) -> tag logits (B, T, L): classes on dim 1, as ``cross_entropy`` wants them; padded
-    positions are scored too and left out of the loss with ``ignore_index``."""
-
-    def __init__(self, vocab: int, tags: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
-                 dropout: float = 0.1, max_len: int = 512, pad_id: int = 0):
-        super().__init__()
-        self.encoder = TokenEncoder(vocab, d_model, heads, layers, d_ff, dropout, max_len, pad_id)
-        self.head = nn.Linear(d_model, tags)
-
-    def forward(self, tokens):
-        return self.head(self.encoder(tokens)).transpose(1, 2)
