@@ -22,6 +22,7 @@ from .resnet50 import ResNet50Signs
 from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
 from .transformer import TransformerProject
+from .trigger_word import TriggerWord
 from .word_debias import WordDebias
 
 PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog grows by appending
@@ -44,6 +45,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     NmtDates(),
     UNetSegmentation(),
     TransformerProject(),
+    TriggerWord(),
 ]}
 
 
