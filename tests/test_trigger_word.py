@@ -26,10 +26,10 @@ from components.trigger_metrics import detection_runs, detection_scores, match_d
 from components.validation import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
-SMALL = {  # fewer, shorter clips and a smaller net: ~15 s of training on this machine
-    "clips": {"seconds": 3.0, "train": 300, "val": 60, "test": 80, "max_negatives": 1},
+SMALL = {  # fewer, shorter clips and a smaller net: ~15 s of training on this (busy) machine
+    "clips": {"seconds": 3.0, "train": 240, "val": 60, "test": 80, "max_negatives": 1},
     "model": {"channels": 48, "hidden": 32},
-    "train": {"epochs": 10, "lr": 0.005, "patience": 10},
+    "train": {"epochs": 8, "lr": 0.006, "patience": 10},
 }
 
 
@@ -187,8 +187,8 @@ def trigger_run(prefect_server, tmp_path_factory, sample_data):
 def test_the_detector_finds_unseen_voices_far_above_the_all_zero_baseline(trigger_run):
     _, r = trigger_run
     assert r["baseline_detection_f1"] == 0 and r["test_triggers"] >= 50
-    assert r["detection_f1"] >= 0.5  # the shrunk run reaches ~0.8 here
-    assert r["step_roc_auc"] >= 0.9 and r["step_recall"] > 0.3
+    assert r["detection_f1"] >= 0.6  # the shrunk run reaches 0.90 here (precision 0.82, recall 0.99)
+    assert r["step_roc_auc"] >= 0.9 and r["step_recall"] > 0.5  # 0.977 and 0.88
     client = MlflowClient()
     plots = {a.path for a in client.list_artifacts(r["run_id"], "plots")}
     assert {"plots/loss_curves.png", "plots/test_clips.png"} <= plots

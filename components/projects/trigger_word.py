@@ -48,7 +48,7 @@ class TriggerDataSettings(Section):
 
 class ClipSettings(Section):
     seconds: float = Field(4.0, gt=0, description="length of a synthesised clip (the course: 10 s)")
-    train: int = Field(800, ge=1, description="clips mixed for each split")
+    train: int = Field(600, ge=1, description="clips mixed for each split")
     val: int = Field(150, ge=1)
     test: int = Field(200, ge=1)
     max_activates: int = Field(2, ge=0, description="triggers per clip: 0 to this, uniformly")
@@ -86,7 +86,7 @@ class TriggerWordSettings(ProjectSettings):
     split: SplitSettings = SplitSettings(val=0.15, test=0.2)
     model: TriggerModelSettings = TriggerModelSettings()
     detection: DetectionSettings = DetectionSettings()
-    train: TrainSettings = TrainSettings(epochs=20, batch_size=32, lr=3e-3, patience=6, amp=False)
+    train: TrainSettings = TrainSettings(epochs=12, batch_size=32, lr=4e-3, patience=6, amp=False)
 
 
 def log_mel_config(settings: TriggerWordSettings) -> LogMel:
@@ -250,10 +250,16 @@ class TriggerWord(Project):
         config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
                              grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
                              num_workers=t.num_workers)
-        result = fit(TwoClassLogits(detector), TensorDataset(data.features["train"], data.labels["train"]),
-                     TensorDataset(data.features["val"], data.labels["val"]), config, resolve_device(settings.device),
-                     seed=settings.seed, loss_fn=loss_fn, on_epoch=epoch_done, checkpoint_dir=checkpoint_dir,
-                     progress=False)
+        device = resolve_device(settings.device)
+        before = torch.get_num_threads()
+        if device.type == "cpu":  # small GRU steps: threads wait on each other more than they compute (measured
+            torch.set_num_threads(1)  # a default epoch on the busy 2-core box: ~3 s with 1 thread, >100 s with 2)
+        try:
+            result = fit(TwoClassLogits(detector), TensorDataset(data.features["train"], data.labels["train"]),
+                         TensorDataset(data.features["val"], data.labels["val"]), config, device, seed=settings.seed,
+                         loss_fn=loss_fn, on_epoch=epoch_done, checkpoint_dir=checkpoint_dir, progress=False)
+        finally:
+            torch.set_num_threads(before)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "steps": steps,
                 "parameters": sum(p.numel() for p in detector.parameters()),
                 "positive_step_share": float(data.labels["train"].float().mean()), **data.sizes()}
