@@ -7,8 +7,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
-# Debian packages the projects need: real datasets that install offline, and the browser for the UI test.
-APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
+# Debian packages the projects need: real datasets that install offline, the browser for the UI test, and
+# espeak-ng (speech for the trigger-word sample).
+APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps data run test ui clean

@@ -25,6 +25,7 @@ from .unet_segmentation import UNetSegmentation
 from .vgg16_transfer import Vgg16Transfer
 from .style_transfer import StyleTransfer
 from .transformer import TransformerProject
+from .trigger_word import TriggerWord
 from .word_debias import WordDebias
 from .yolo_cars import YoloCars
 
@@ -52,6 +53,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     JazzLSTM(),
     YoloCars(),
     QaBabi(),
+    TriggerWord(),
 ]}
 
 
