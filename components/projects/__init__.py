@@ -8,6 +8,7 @@ from .autodiff_mlp import AutodiffMLP
 from .emojify import Emojify
 from .face_mask import FaceMask
 from .face_mask_transfer import FaceMaskTransfer
+from .facial_keypoints import FacialKeypoints
 from .linear_regression import LinearRegression
 from .logistic_regression import LogisticRegression
 from .numpy_dnn import NumpyDNN
@@ -54,6 +55,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
     YoloCars(),
     QaBabi(),
     TriggerWord(),
+    FacialKeypoints(),
 ]}
 
 

@@ -1,0 +1,323 @@
+"""facial-keypoints: a small CNN with dropout locates 15 facial keypoints on 96x96 grey faces [seed 000].
+
+Real format: Kaggle's "Facial Keypoints Detection" ``training.csv`` (or its ``training.zip``): 30 coordinate
+columns and ``Image``, many rows with only four keypoints (``components/data/facial_keypoints.py``). Offline
+sample: generated faces drawn on crops of scikit-image's real photos, keypoints exact by construction
+(``facial_keypoints_sample.py``). The loss is a masked MSE, so the partly labelled rows train too; flips mirror
+the keypoints with the image; the optimizer is SGD with Nesterov momentum on Nouri's schedule (learning rate
+down, momentum up, linearly over the epochs) or AdamW. Judged by the RMSE in pixels on the test split against
+predicting each keypoint's mean training position; split-conformal intervals per coordinate come from a
+calibration split that neither trains nor early-stops the net. Optional specialists: a copy of the net per
+keypoint group (e.g. eyes, mouth), trained on that group's columns alone and compared as child runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from ..data import facial_keypoints as fk
+from ..data import facial_keypoints_sample
+from ..evaluation import ChildRun, Evaluation
+from ..keypoint_training import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
+from ..models.keypoint_cnn import KeypointCNN
+from ..settings import ProjectSettings, Section, SplitSettings
+from ..validation import ValidationReport
+from .base import Project, Trained
+
+
+class KeypointDataSettings(Section):
+    file: str = Field("training.csv", description="Kaggle's training.csv; training.zip beside it is read as well")
+    min_complete_rows: int = Field(100, ge=1, description="faces with all 15 keypoints the file must have")
+
+
+class KeypointModelSettings(Section):
+    widths: tuple[int, ...] = Field((16, 32), min_length=1, description="channels of the conv blocks that halve "
+                                                                        "the resolution (heatmaps: 96 / shrink / 2^n)")
+    context: tuple[int, ...] = Field((48, 48, 48), description="channels of the dilated blocks (dilation 1, 2, 4 ...)")
+    dropout: tuple[float, float] = Field((0.1, 0.1), description="Dropout2d after the downsampling / dilated blocks")
+    shrink: int = Field(2, ge=1, description="average-pool the 96x96 input by this factor first (CPU speed)")
+
+
+class KeypointTrainSettings(Section):
+    optimizer: Literal["nesterov", "adamw"] = Field("adamw", description="nesterov: SGD + Nesterov momentum")
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.003, gt=0, description="learning rate of the first epoch ...")
+    lr_end: float = Field(0.0001, gt=0, description="... falling linearly to this in the last")
+    momentum: float = Field(0.9, ge=0, lt=1, description="nesterov: momentum of the first epoch ...")
+    momentum_end: float = Field(0.99, ge=0, lt=1, description="... rising linearly to this in the last")
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(8, ge=1, description="epochs without a better validation RMSE before stopping")
+    flip: bool = Field(True, description="mirror half of each batch: image flipped, left/right keypoints swapped")
+
+
+class IntervalSettings(Section):
+    confidence: float = Field(0.9, gt=0, lt=1, description="coverage of each coordinate's conformal interval")
+    calibration: float = Field(0.12, gt=0, lt=1, description="fraction held out to calibrate; never trains")
+
+
+class FacialKeypointsSettings(ProjectSettings):
+    data: KeypointDataSettings = KeypointDataSettings()
+    model: KeypointModelSettings = KeypointModelSettings()
+    train: KeypointTrainSettings = KeypointTrainSettings()
+    split: SplitSettings = SplitSettings(val=0.12, test=0.15)
+    intervals: IntervalSettings = IntervalSettings()
+    specialists: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="group name -> keypoint "
+                                                    "names; each group gets its own net (a child run)")
+    examples: int = Field(12, ge=1, description="test faces in the prediction grid")
+
+    @field_validator("specialists")
+    @classmethod
+    def _known_keypoints(cls, groups):
+        for name, keypoints in groups.items():
+            unknown = [k for k in keypoints if k not in fk.KEYPOINTS]
+            if unknown or not keypoints:
+                raise ValueError(f"specialist {name!r}: unknown keypoints {unknown}; known: {list(fk.KEYPOINTS)}")
+        return groups
+
+
+@dataclass
+class KeypointSplits:
+    X_train: np.ndarray  # uint8 (N, 96, 96)
+    Y_train: np.ndarray  # float (N, 30) pixels, NaN where missing
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    X_cal: np.ndarray
+    Y_cal: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.X_train), "val": len(self.X_val), "calibration": len(self.X_cal),
+                "test": len(self.X_test)}
+
+
+def group_columns(keypoints: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinate columns of these keypoints and their mirror map within the group (a group must hold the
+    partner of each of its left/right keypoints, else a flip would send a point out of the group)."""
+    index = [fk.KEYPOINTS.index(k) for k in keypoints]
+    mirror_all = fk.mirrored_keypoint_order()
+    missing = [fk.KEYPOINTS[mirror_all[i]] for i in index if mirror_all[i] not in index]
+    if missing:
+        raise ValueError(f"keypoint group {list(keypoints)} lacks the mirror partners {missing}")
+    mirror = np.array([index.index(mirror_all[i]) for i in index])
+    return np.array([2 * i + axis for i in index for axis in (0, 1)]), mirror
+
+
+def conformal_half_widths(predicted: np.ndarray, truth: np.ndarray, confidence: float) -> np.ndarray:
+    """Split-conformal half-width per coordinate: the ceil((n + 1) * confidence)-th smallest absolute
+    calibration residual among the n rows where that coordinate is present (inf when n is too small)."""
+    widths = np.full(truth.shape[1], np.inf)
+    for j in range(truth.shape[1]):
+        residuals = np.sort(np.abs(predicted[:, j] - truth[:, j])[~np.isnan(truth[:, j])])
+        rank = int(np.ceil((len(residuals) + 1) * confidence))
+        if rank <= len(residuals):
+            widths[j] = residuals[rank - 1]
+    return widths
+
+
+@dataclass
+class KeypointModel:
+    """The trained net, its calibrated interval half-widths, and the optional specialist nets."""
+
+    net: object
+    half_widths: np.ndarray
+    confidence: float
+    specialists: dict[str, tuple[object, np.ndarray]] = field(default_factory=dict)  # name -> (net, columns)
+
+
+class KeypointPredictor:
+    """Served model: Kaggle's ``Image`` strings (a DataFrame with an ``Image`` column, or a list) or uint8
+    arrays (N, 96, 96) -> the 30 coordinate columns in pixels, then ``<column>_lower`` / ``<column>_upper``,
+    the conformal interval of each. Runs on the CPU."""
+
+    def __init__(self, model: KeypointModel):
+        self.net = copy.deepcopy(model.net).cpu().eval()
+        self.half_widths, self.confidence = np.asarray(model.half_widths, dtype=float), model.confidence
+
+    @staticmethod
+    def images(inputs) -> np.ndarray:
+        if isinstance(inputs, pd.DataFrame):
+            inputs = inputs["Image"].tolist()
+        if len(inputs) and isinstance(inputs[0], str):
+            parsed = [fk.parse_image(s) for s in inputs]
+            bad = [i for i, x in enumerate(parsed) if x is None or len(x) != fk.SIZE ** 2]
+            if bad:
+                raise ValueError(f"Image rows {bad[:5]} are not {fk.SIZE ** 2} space-separated integers")
+            return np.stack(parsed).clip(0, 255).astype(np.uint8).reshape(-1, fk.SIZE, fk.SIZE)
+        images = np.asarray(inputs, dtype=np.uint8)
+        return images[None] if images.ndim == 2 else images
+
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        predicted = predict_pixels(self.net, self.images(inputs))
+        frame = pd.DataFrame(predicted, columns=list(fk.COORDINATES))
+        for j, column in enumerate(fk.COORDINATES):
+            frame[f"{column}_lower"] = predicted[:, j] - self.half_widths[j]
+            frame[f"{column}_upper"] = predicted[:, j] + self.half_widths[j]
+        return frame
+
+
+def rmse_metrics(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """RMSE in pixels over the present coordinates, and per keypoint (x and y together)."""
+    metrics = {"rmse": masked_rmse(predicted, truth)}
+    for k, name in enumerate(fk.KEYPOINTS):
+        cols = slice(2 * k, 2 * k + 2)
+        if (~np.isnan(truth[:, cols])).any():
+            metrics[f"rmse_{name}"] = masked_rmse(predicted[:, cols], truth[:, cols])
+    return metrics
+
+
+def interval_metrics(frame: pd.DataFrame, truth: np.ndarray) -> dict[str, float]:
+    lower = frame[[f"{c}_lower" for c in fk.COORDINATES]].to_numpy()
+    upper = frame[[f"{c}_upper" for c in fk.COORDINATES]].to_numpy()
+    present = ~np.isnan(truth)
+    covered = (truth >= lower) & (truth <= upper)
+    return {"interval_coverage": float(covered[present].mean()),
+            "interval_mean_width": float((upper - lower)[present].mean())}
+
+
+def curves_figure(history: pd.DataFrame) -> plt.Figure:
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(history["epoch"], np.sqrt(history["train_loss"]) * 48, marker="o", label="train (with dropout)")
+    a.plot(history["epoch"], history["val_rmse"], marker="o", label="validation")
+    a.set(xlabel="epoch", ylabel="RMSE (pixels)", title="Learning curves")
+    a.legend()
+    b.plot(history["epoch"], history["lr"], marker="o", label="learning rate")
+    b.set(xlabel="epoch", ylabel="learning rate", title="Schedule")
+    if "momentum" in history:
+        twin = b.twinx()
+        twin.plot(history["epoch"], history["momentum"], color="tab:red", marker="s", label="momentum")
+        twin.set_ylabel("momentum")
+    fig.tight_layout()
+    return fig
+
+
+def faces_figure(images, truth, predicted) -> plt.Figure:
+    """Test faces with the true keypoints in green and the predicted ones in red."""
+    cols = min(6, len(images))
+    rows = int(np.ceil(len(images) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, x, t, p in zip(axes.ravel(), images, truth, predicted):
+        ax.imshow(x, cmap="gray", vmin=0, vmax=255)
+        ax.scatter(t[0::2], t[1::2], s=10, c="lime", label="true")
+        ax.scatter(p[0::2], p[1::2], s=10, c="red", marker="x", label="predicted")
+    axes.ravel()[0].legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def per_keypoint_figure(table: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["rmse"], 0.4, label="CNN")
+    ax.bar(x + 0.2, table["baseline_rmse"], 0.4, label="mean position", color="grey")
+    ax.set_xticks(x, table["keypoint"], rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="RMSE on test (pixels)", title="Per-keypoint RMSE")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def make_net(settings: FacialKeypointsSettings, outputs: int = 30) -> KeypointCNN:
+    m = settings.model
+    return KeypointCNN(outputs, widths=m.widths, context=m.context, dropout=m.dropout, shrink=m.shrink)
+
+
+class FacialKeypoints(Project):
+    name = "facial-keypoints"
+    summary = "CNN with dropout regresses 15 facial keypoints (masked MSE, mirrored flips, Nesterov schedule); RMSE px"
+    primary_metric = "rmse"
+    higher_is_better = False
+    Settings = FacialKeypointsSettings
+
+    def make_sample(self, out_dir: Path) -> dict:
+        return facial_keypoints_sample.generate(out_dir)
+
+    def validate(self, settings: FacialKeypointsSettings) -> ValidationReport:
+        path = fk.resolve_file(settings.data_dir, settings.data.file)
+        report, _ = fk.validate_keypoints_file(path, fk.KeypointRules(settings.data.min_complete_rows))
+        return report
+
+    def prepare(self, settings: FacialKeypointsSettings) -> KeypointSplits:
+        X, Y = fk.load_keypoints(fk.resolve_file(settings.data_dir, settings.data.file))
+        order = np.random.default_rng(settings.seed).permutation(len(X))
+        fractions = (settings.split.test, settings.intervals.calibration, settings.split.val)
+        cuts = np.cumsum([max(1, round(f * len(X))) for f in fractions])
+        test, cal, val, train = (np.sort(idx) for idx in np.split(order, cuts))
+        return KeypointSplits(X[train], Y[train], X[val], Y[val], X[cal], Y[cal], X[test], Y[test])
+
+    def train(self, data: KeypointSplits, settings: FacialKeypointsSettings, *, on_epoch,
+              checkpoint_dir: Path) -> Trained:
+        import torch
+
+        from ..training import resolve_device
+
+        device = resolve_device(settings.device)
+        t = settings.train
+        config = KeypointTrainConfig(epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
+                                     lr_end=t.lr_end, momentum=t.momentum, momentum_end=t.momentum_end,
+                                     weight_decay=t.weight_decay, patience=t.patience, flip=t.flip)
+        net = make_net(settings)
+        rows, best_epoch = fit_keypoints(net, data.X_train, data.Y_train, data.X_val, data.Y_val, config, device,
+                                         fk.mirrored_keypoint_order(), seed=settings.seed, on_epoch=on_epoch)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(net.state_dict(), checkpoint_dir / "best.pt")
+        # Calibrated on rows that neither trained nor early-stopped the net: the coverage guarantee needs that.
+        half_widths = conformal_half_widths(predict_pixels(net, data.X_cal, device), data.Y_cal,
+                                            settings.intervals.confidence)
+        specialists = {}
+        for name, keypoints in settings.specialists.items():
+            columns, mirror = group_columns(keypoints)
+            specialist = make_net(settings, outputs=len(columns))
+            fit_keypoints(specialist, data.X_train, data.Y_train[:, columns], data.X_val, data.Y_val[:, columns],
+                          config, device, mirror, seed=settings.seed)
+            specialists[name] = (specialist.cpu(), columns)
+        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": sum(p.numel() for p in net.parameters()),
+                "optimizer": t.optimizer, **data.sizes()}
+        model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
+        return Trained(model, pd.DataFrame(rows), info)
+
+    def evaluate(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings) -> Evaluation:
+        # The served predictor's own output, so evaluate and score() measure the very same thing.
+        frame = KeypointPredictor(trained.model).predict_frame(data.X_test)
+        predicted = frame[list(fk.COORDINATES)].to_numpy()
+        metrics = rmse_metrics(predicted, data.Y_test)
+        baseline = np.broadcast_to(np.nanmean(data.Y_train, axis=0), data.Y_test.shape)
+        baseline_metrics = rmse_metrics(baseline, data.Y_test)
+        metrics.update(baseline_rmse=baseline_metrics["rmse"], **interval_metrics(frame, data.Y_test))
+        per_keypoint = pd.DataFrame({"keypoint": fk.KEYPOINTS,
+                                     "rmse": [metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
+                                     "baseline_rmse": [baseline_metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
+                                     "interval_half_width_x": trained.model.half_widths[0::2],
+                                     "interval_half_width_y": trained.model.half_widths[1::2]})
+        children = []
+        for name, (net, columns) in trained.model.specialists.items():
+            truth = data.Y_test[:, columns]
+            children.append(ChildRun(f"specialist-{name}", {"keypoints": ",".join(
+                fk.COORDINATES[c][:-2] for c in columns[::2])}, {
+                "rmse": masked_rmse(predict_pixels(net, data.X_test), truth),
+                "general_net_rmse": masked_rmse(predicted[:, columns], truth)}))
+        n = min(settings.examples, len(data.X_test))
+        figures = {"learning_curves": curves_figure(trained.history),
+                   "test_keypoints": faces_figure(data.X_test[:n], data.Y_test[:n], predicted[:n]),
+                   "per_keypoint_rmse": per_keypoint_figure(per_keypoint)}
+        return Evaluation(metrics, figures, {"history": trained.history, "per_keypoint": per_keypoint}, children)
+
+    def score(self, model, data: KeypointSplits, settings: FacialKeypointsSettings) -> dict[str, float]:
+        """RMSE (overall and per keypoint) and interval coverage recomputed from a served model's columns."""
+        frame = model.predict(pd.DataFrame({"Image": fk.image_strings(data.X_test)}))
+        metrics = rmse_metrics(frame[list(fk.COORDINATES)].to_numpy(), data.Y_test)
+        return metrics | interval_metrics(frame, data.Y_test)
+
+    def predictor(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings):
+        return KeypointPredictor(trained.model), pd.DataFrame({"Image": fk.image_strings(data.X_test[:2])})
