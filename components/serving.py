@@ -1,25 +1,15 @@
-"""What the registry serves: an MLflow pyfunc model around a project's predictor object.
+"""What the registry serves: a project's predictor object, which ``components.pyfunc_model`` wraps as an MLflow
+pyfunc model.
 
 A predictor is a plain picklable object with ``predict_frame(inputs) -> pandas.DataFrame``; the pyfunc
-wrapper only loads it. Where a project calibrates conformal sets, its predictor returns them too.
+wrapper only loads it. Where a project calibrates conformal sets, its predictor returns them too. No MLflow
+here: projects import their predictors, and training must run where only torch is installed (the GPU image).
 """
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-
-
-class PredictorModel(mlflow.pyfunc.PythonModel):
-    def load_context(self, context):
-        import joblib
-
-        self.predictor = joblib.load(context.artifacts["predictor"])
-
-    # np.ndarray: MLflow then takes the schema from the logged signature rather than from the hint.
-    def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
-        return self.predictor.predict_frame(model_input)
 
 
 class ImageClassifierPredictor:

@@ -1,7 +1,7 @@
 """What the registry serves for the NumPy projects: picklable objects with ``predict_frame(inputs)``.
 
 They wrap the fitted scratch models and turn raw inputs (Celsius values, uint8 images of any size) into a
-DataFrame; ``components.serving.PredictorModel`` loads them inside the MLflow pyfunc model.
+DataFrame; ``components.pyfunc_model.PredictorModel`` loads them inside the MLflow pyfunc model.
 """
 
 from __future__ import annotations
