@@ -34,11 +34,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.active import simulate  # noqa: E402
-from components.active_report import efficiency_table, format_ratio, learning_curve_figure  # noqa: E402
-from components.active_strategies import STRATEGIES  # noqa: E402
-from components.data.idx import FASHION_MNIST, load_mnist  # noqa: E402
-from components.estimators import TorchImageClassifier  # noqa: E402
+from components.active.loop import simulate  # noqa: E402
+from components.active.report import efficiency_table, format_ratio, learning_curve_figure  # noqa: E402
+from components.active.strategies import STRATEGIES  # noqa: E402
+from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
+from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 HEADING = "## Active learning"
 PRESETS = {  # CPU default: about 20 minutes on 2 cores; --large: Gal et al. (2017)-sized, for a GPU

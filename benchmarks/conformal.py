@@ -7,7 +7,7 @@ A small CNN trains once with ``training.fit`` on the 60,000 training images (5,0
 only) and its probabilities on the 10,000 test images are cached (outputs/benchmarks/). Test images whose exact
 bytes also occur in the training set are dropped first, so no calibration image was seen in training. Each split
 then shuffles the remaining test images into a calibration half and a test half, calibrates every method on the
-first (MAPIE, through ``components.conformal``) and measures coverage and set size on the second. The table gives
+first (MAPIE, through ``components.conformal.calibration``) and measures coverage and set size on the second. The table gives
 the mean and standard deviation over splits, next to the standard deviation the binomial/Beta argument of
 tests/test_conformal.py predicts. Writes benchmarks/results/conformal_{splits.csv,summary.csv} and the
 "## Conformal prediction" section of benchmarks/RESULTS.md.
@@ -31,8 +31,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.conformal import ConformalClassifier, row_hashes, set_metrics  # noqa: E402
-from components.data.idx import FASHION_MNIST, load_mnist  # noqa: E402
+from components.conformal.calibration import ConformalClassifier, row_hashes, set_metrics  # noqa: E402
+from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
 
 HEADING = "## Conformal prediction"
 LEVELS = (0.9, 0.95)
@@ -54,7 +54,7 @@ def train_and_predict(data_dir: Path, epochs: int, seed: int) -> dict[str, np.nd
     import torch
     from torch.utils.data import TensorDataset
 
-    from components.training import TrainConfig, fit, predict_logits, resolve_device
+    from components.training.loop import TrainConfig, fit, predict_logits, resolve_device
 
     X, y, X_test, y_test = load_mnist(data_dir)
     to_tensor = lambda a: (torch.as_tensor(a, dtype=torch.float32)[:, None] / 255 - 0.286) / 0.353  # noqa: E731

@@ -1,5 +1,5 @@
 """The pipeline estimator's two data paths on one device: whole batches augmented on the device (uint8 images
-held as one tensor, ``components.device_data``) against torchvision's per-image transforms through a DataLoader.
+held as one tensor, ``components.training.device_data``) against torchvision's per-image transforms through a DataLoader.
 
     python benchmarks/estimator_data_path.py --data-dir .bench-data/fashion-mnist --out results.json
 
@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components import augment  # noqa: E402
-from components.data.idx import FASHION_MNIST, load_mnist  # noqa: E402
-from components.estimators import TorchImageClassifier  # noqa: E402
+from components.training import augment  # noqa: E402
+from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
+from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 
 class PerImageClassifier(TorchImageClassifier):

@@ -1,4 +1,4 @@
-"""Training throughput of components/training.py against a plain PyTorch loop, measured side by side.
+"""Training throughput of components/training/loop.py against a plain PyTorch loop, measured side by side.
 
 Needs torch, torchvision and numpy only, so it runs on a GPU machine that has nothing else.
 
@@ -40,11 +40,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
-from components import distributed  # noqa: E402
-from components.augment import ArrayDataset, train_transform  # noqa: E402
-from components.device_data import BatchAugment, ImageTensorDataset, Normalize  # noqa: E402
+from components.training import distributed  # noqa: E402
+from components.training.augment import ArrayDataset, train_transform  # noqa: E402
+from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize  # noqa: E402
 from components.models.cnn import MaskCNN  # noqa: E402
-from components.training import TrainConfig, fit  # noqa: E402
+from components.training.loop import TrainConfig, fit  # noqa: E402
 
 BF16_DENSE_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # datasheet, dense, without sparsity
 
@@ -171,7 +171,7 @@ def make_jpegs(images_nhwc: torch.Tensor, device) -> list[torch.Tensor]:
 
 # ---------------------------------------------------------------------------------------------- Fashion-MNIST
 def read_idx(path: Path) -> np.ndarray:
-    """MNIST's IDX format (numpy only; the same reader as components/data/idx.py, which also needs pandas)."""
+    """MNIST's IDX format (numpy only; the same reader as components/data/formats/idx.py, which also needs pandas)."""
     with gzip.open(path, "rb") as fh:
         data = fh.read()
     ndim = data[3]

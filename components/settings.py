@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .cron import validate_cron
+from components.cron import validate_cron
 
 
 class SettingsError(ValueError):

@@ -21,12 +21,12 @@ import logging
 import sys
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before Prefect is imported)
-from components.data.images import MissingDataError
+from components.data.formats.images import MissingDataError
 from components.models.transfer import WeightsNotFoundError
 from components.projects import UnknownProjectError
 from components.settings import SettingsError
-from components.sweep import SweepError
-from components.validation import DataValidationError
+from components.tracking.sweep import SweepError
+from components.validation.expectations import DataValidationError
 from flows.commands import MODULES
 
 USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError, WeightsNotFoundError,

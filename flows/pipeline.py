@@ -18,14 +18,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from components import tracking
-from components.active_stage import run_active_learning
-from components.conformal_stage import ConformalReport, run_conformal
-from components.evaluation import Evaluation
-from components.outputs import RunOutputs
+from components.tracking import runs as tracking
+from components.active.stage import run_active_learning
+from components.conformal.stage import ConformalReport, run_conformal
+from components.evaluation.report import Evaluation
+from components.tracking.outputs import RunOutputs
 from components.projects import Project, Trained, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
-from components.validation import DataValidationError, ValidationReport
+from components.validation.expectations import DataValidationError, ValidationReport
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 
@@ -136,7 +136,7 @@ def register(project: Project, trained: Trained, data, settings: ProjectSettings
     signature = infer_signature(example, predictor.predict_frame(example))
     metric = evaluation.metrics[project.primary_metric]
     version = tracking.register(
-        project.name, str(COMPONENTS_DIR / "pyfunc_model.py"), {"predictor": str(path)}, [str(COMPONENTS_DIR)], example, signature,
+        project.name, str(COMPONENTS_DIR / "serving" / "pyfunc_model.py"), {"predictor": str(path)}, [str(COMPONENTS_DIR)], example, signature,
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
         extra_requirements=getattr(predictor, "pip_requirements", []),
     )

@@ -3,7 +3,7 @@
     promote-model:        prepare the current test split -> score challenger and champion on it -> move `champion`?
     retrain-and-promote:  project-pipeline (registers a new version) -> promote-model for that version
 
-The gate itself is ``components.registry.promote``; these flows only supply the project's data and scorer.
+The gate itself is ``components.tracking.registry.promote``; these flows only supply the project's data and scorer.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from components import registry, tracking
+from components.tracking import registry
+from components.tracking import runs as tracking
 from components.projects import Project, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
 

@@ -24,7 +24,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from components import sweep, tracking
+from components.tracking import sweep
+from components.tracking import runs as tracking
 from components.projects import get_project, settings_schemas
 from flows.pipeline import project_pipeline
 

@@ -8,8 +8,8 @@ import pytest
 from modAL.models import ActiveLearner
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from components.active import PoolLearner, initial_indices, label_efficiency, simulate
-from components.active_strategies import (STRATEGIES, bald_scores, make_strategy, power_top_k,
+from components.active.loop import PoolLearner, initial_indices, label_efficiency, simulate
+from components.active.strategies import (STRATEGIES, bald_scores, make_strategy, power_top_k,
                                          variation_ratio_scores)
 
 
@@ -168,7 +168,7 @@ def test_label_efficiency_divides_labels_needed_by_randoms():
 
 @pytest.fixture(scope="module")
 def fashion():
-    from components.data.idx import load_mnist
+    from components.data.formats.idx import load_mnist
 
     X, y, X_test, y_test = load_mnist("/usr/share/datasets/fashion-mnist")
     rng = np.random.default_rng(0)
@@ -177,7 +177,7 @@ def fashion():
 
 
 def fashion_run(fashion, strategy, warm_start=False):
-    from components.estimators import TorchImageClassifier
+    from components.training.estimators import TorchImageClassifier
 
     X, y, X_test, y_test = fashion
     est = TorchImageClassifier(model="mc_dropout_cnn", epochs=20, batch_size=16, lr=3e-3, augmentation="none",
@@ -212,7 +212,7 @@ def test_gal_cnn_is_the_papers_network():
 
 
 def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_are(fashion):
-    from components.estimators import TorchImageClassifier
+    from components.training.estimators import TorchImageClassifier
 
     X, y, X_test, y_test = fashion
 
@@ -233,7 +233,7 @@ def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_
 
 
 def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):
-    from components.estimators import TorchImageClassifier
+    from components.training.estimators import TorchImageClassifier
 
     X, y, _, _ = fashion
     est = TorchImageClassifier(model="mc_dropout_cnn", epochs=30, batch_size=10, lr=3e-3, augmentation="none",
@@ -249,7 +249,7 @@ def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_th
 def test_strategy_names_match_the_settings_schema():
     from typing import get_args
 
-    from components.active_settings import StrategyName
+    from components.active.settings import StrategyName
 
     assert set(get_args(StrategyName)) == set(STRATEGIES)
 

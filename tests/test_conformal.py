@@ -32,7 +32,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from components.conformal import (
+from components.conformal.calibration import (
     CalibrationOverlapError,
     ConformalClassifier,
     ConformalSettings,
@@ -147,7 +147,7 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
     repeat legitimately (rounded to 0.01 C), so the splits carry CSV line numbers and overlap is checked on those."""
     from types import SimpleNamespace
 
-    from components.conformal_stage import run_conformal
+    from components.conformal.stage import run_conformal
     from components.scratch.linear import LinearNeuron
 
     rng = np.random.default_rng(3)
@@ -267,7 +267,7 @@ def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(c
 
 @pytest.mark.slow
 def test_the_registered_model_serves_the_prediction_set_at_the_configured_confidence(conformal_run, sample_data):
-    from components.data.images import load_images, scan_image_folder
+    from components.data.formats.images import load_images, scan_image_folder
 
     version = MlflowClient().get_model_version("face-mask", conformal_run["model_version"])
     assert version.tags["conformal.method"] == "lac" and version.tags["conformal.confidence"] == "0.9"

@@ -11,12 +11,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data import emoji_csv, glove_text
-from components.data.images import MissingDataError
+from components.data.formats import emoji_csv
+from components.data.formats import glove_text
+from components.data.formats.images import MissingDataError
 from components.models.emojify import AveragedEmbeddingClassifier, EmojifyLSTM
 from components.projects import get_project
 from components.projects.emojify import encode
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 CLASSES = ("heart", "baseball", "smile", "disappointed", "fork_and_knife")

@@ -5,8 +5,8 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from components.data import face_mask_sample
-from components.data.images import load_images, scan_image_folder
+from components.data.samples import face_mask as face_mask_sample
+from components.data.formats.images import load_images, scan_image_folder
 
 
 def tree_digest(root):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from components.data.images import load_images, scan_image_folder
-from components.validation import DataValidationError
+from components.data.formats.images import load_images, scan_image_folder
+from components.validation.expectations import DataValidationError
 
 pytestmark = pytest.mark.slow
 

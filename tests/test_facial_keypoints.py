@@ -15,14 +15,14 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.data import facial_keypoints as fk
-from components.data import facial_keypoints_sample
-from components.keypoint_training import KeypointTrainConfig, make_optimizer, set_schedule
+from components.data.formats import facial_keypoints as fk
+from components.data.samples import facial_keypoints as facial_keypoints_sample
+from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
 from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, masked_mse
 from components.projects import get_project, settings_schemas
 from components.projects.facial_keypoints import conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 PROJECT = "facial-keypoints"
 SMALL = {  # the default net, 8 epochs instead of 20: ~35 s of training on one free core

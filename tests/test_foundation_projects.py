@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.data.images import MissingDataError
+from components.data.formats.images import MissingDataError
 from components.projects import get_project, settings_schemas
 from components.settings import load_project_settings
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 from tests.conftest import REPO
 
 
@@ -220,7 +220,7 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     c = settings.comparisons.model_copy(update={"train_size": 2000, "val_size": 500, "epochs": 3, "hidden": (32, 16),
                                                 "regularization_train_size": 300, "regularization_epochs": 20})
     small = settings.model_copy(update={"comparisons": c})
-    from components.evaluation import Evaluation
+    from components.evaluation.report import Evaluation
 
     evaluation = Evaluation({})
     NumpyDNN()._compare(evaluation, data, small)

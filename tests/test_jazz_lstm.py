@@ -13,11 +13,11 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data import midi_melodies as mm
-from components.data.images import MissingDataError
+from components.data.formats import midi_melodies as mm
+from components.data.formats.images import MissingDataError
 from components.models.note_lstm import NoteLSTM
-from components.token_lm import bigram_loss, sequence_nll, unigram_loss, windows
-from components.validation import DataValidationError
+from components.training.token_lm import bigram_loss, sequence_nll, unigram_loss, windows
+from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 SMALL = {  # ~10 s of training on the 150 chorale melodies (the default trains a bigger net for 40 epochs)

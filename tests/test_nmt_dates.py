@@ -20,13 +20,13 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.data.date_pairs import (FORMATS, PairRules, generate_pairs, human_date, read_pairs, validate_pairs,
+from components.data.formats.date_pairs import (FORMATS, PairRules, generate_pairs, human_date, read_pairs, validate_pairs,
                                         write_pairs)
-from components.data.images import MissingDataError
+from components.data.formats.images import MissingDataError
 from components.models.date_attention import PAD, AdditiveAttention, DateTranslator
 from components.projects import get_project
 from components.projects.nmt_dates import CharCodec, NmtDatesSettings, translation_metrics
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 ALPHABET = NmtDatesSettings.model_fields["data"].default.alphabet
 SMALL = {"train": {"epochs": 4}}  # val exact match ~0.99 after 4 epochs; the default 10 reach 1.0 on test

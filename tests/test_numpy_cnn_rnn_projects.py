@@ -15,10 +15,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from components.data.images import MissingDataError
-from components.data.name_lines import NameRules, read_lines, validate_names
+from components.data.formats.images import MissingDataError
+from components.data.formats.name_lines import NameRules, read_lines, validate_names
 from components.projects import get_project
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 CNN_SMALL = {  # ~2 s of training per network on the 1797 digits
     "model": {"blocks": [{"filters": 8, "pool": "max"}, {"filters": 16, "pool": "avg"}], "hidden": [32]},

@@ -36,7 +36,7 @@ def write_params(root, data_dir, train_overrides: dict) -> None:
 @pytest.fixture(scope="module")
 def versions(prefect_server, sample_data, tmp_path_factory):
     """(root, weak version, strong version, their pipeline results); the strong one came via retrain-and-promote."""
-    from components import tracking
+    from components.tracking import runs as tracking
     from flows.pipeline import project_pipeline
     from flows.promotion import retrain_and_promote
 
@@ -135,7 +135,7 @@ def test_force_overrides_the_gate_and_records_why(versions, client, run_cli):
 
 
 def test_the_gate_scores_on_the_data_as_it_is_now(versions, client, run_cli, tmp_path):
-    from components.registry import compare
+    from components.tracking.registry import compare
 
     # Swap the class folders: on this data the strong model is nearly always wrong, whatever its run logged.
     relabelled = tmp_path / "data"
@@ -155,7 +155,7 @@ def test_the_gate_scores_on_the_data_as_it_is_now(versions, client, run_cli, tmp
 
 
 def test_two_racing_promotions_leave_one_champion_chosen_on_fresh_reads(versions, client):
-    from components import registry
+    from components.tracking import registry
     from flows.promotion import load_settings
 
     spec, settings = load_settings(PROJECT, "params.yaml", versions["root"])
@@ -201,7 +201,7 @@ def test_models_lists_versions_aliases_metrics_and_decisions(versions, client, r
 
 
 def test_compare_needs_strictly_better_in_the_metric_direction():
-    from components.registry import compare
+    from components.tracking.registry import compare
 
     assert compare(0.9, None, "f1", True)[0]
     assert compare(0.9, 0.8, "f1", True)[0] and not compare(0.8, 0.9, "f1", True)[0]

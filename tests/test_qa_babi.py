@@ -10,12 +10,12 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data import babi
+from components.data.formats import babi
 from components.data.vocab import Vocab
 from components.models.token_encoder import MASKED, PointerReader
 from components.projects import get_project
 from components.projects.qa_babi import encode_batch, split_sentences
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 SMALL = {"train": {"epochs": 7}}  # the default model, fewer epochs (task 1 only, as by default)

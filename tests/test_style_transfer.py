@@ -18,14 +18,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from components.data import style_images
+from components.data.formats import style_images
 from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects import get_project, settings_schemas
 from components.projects.style_transfer import decode_image, encode_png, feature_net, objective, pair_costs
 from components.settings import load_project_settings
-from components.style_transfer import (Objective, OptimiseConfig, content_cost, gram_matrix, layer_style_cost,
+from components.training.style_transfer import (Objective, OptimiseConfig, content_cost, gram_matrix, layer_style_cost,
                                        style_cost, stylise)
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 PROJECT = "style-transfer"
 SMALL = {"data": {"image_size": 64}, "optimise": {"steps": 30, "log_every": 10}, "serve": {"steps": 10}}

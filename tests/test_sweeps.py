@@ -12,7 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components import sweep
+from components.tracking import sweep
 from components.projects import settings_schemas
 from components.settings import SettingsError
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from components.augment import ArrayDataset, normalize, train_transform
-from components.device_data import BatchAugment, ImageTensorDataset, Normalize
+from components.training.augment import ArrayDataset, normalize, train_transform
+from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize
 from components.models import build_model
-from components.training import TrainConfig, fit
+from components.training.loop import TrainConfig, fit
 
 
 def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int = 0):

@@ -13,10 +13,10 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from components import distributed
-from components.augment import ArrayDataset, normalize
-from components.device_data import ImageTensorDataset
-from components.training import TrainConfig, fit
+from components.training import distributed
+from components.training.augment import ArrayDataset, normalize
+from components.training.device_data import ImageTensorDataset
+from components.training.loop import TrainConfig, fit
 
 CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.02, patience=100)
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torchvision
 
-from components import augment
+from components.training import augment
 from components.models import build_model
 from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier,
                                         normalization)
-from components.training import TrainConfig
-from components.transfer_training import TransferConfig, fit_transfer, pooled_features
+from components.training.loop import TrainConfig
+from components.training.transfer import TransferConfig, fit_transfer, pooled_features
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

@@ -10,15 +10,15 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components import augment
-from components.data.csv_metadata import grouped_split, subject_overlap
+from components.training import augment
+from components.data.formats.csv_metadata import grouped_split, subject_overlap
 from components.models.transfer import normalization
 from components.projects import get_project
 from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
 from components.projects import settings_schemas
-from components.tracking import directory_md5
-from components.validation import DataValidationError
+from components.tracking.runs import directory_md5
+from components.validation.expectations import DataValidationError
 
 
 def settings_for(root, project):

@@ -18,14 +18,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from components.data.images import MissingDataError
-from components.data.parallel_text import PairRules, number_words, read_lines, read_pairs, validate_pairs
+from components.data.formats.images import MissingDataError
+from components.data.formats.parallel_text import PairRules, number_words, read_lines, read_pairs, validate_pairs
 from components.data.vocab import Vocab
 from components.models.transformer import (MultiHeadAttention, PositionalEncoding, Transformer, causal_mask,
                                            padding_mask)
 from components.projects import get_project
 from components.projects.transformer import TransformerSettings
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 SMALL = {  # a quarter of the default width and one layer each side: ~20 s of CPU training
     "model": {"d_model": 32, "heads": 4, "encoder_layers": 1, "decoder_layers": 1, "d_ff": 64, "dropout": 0.0},

@@ -17,13 +17,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data import trigger_audio
+from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel, mel_filterbank
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects import get_project
 from components.projects.trigger_word import TriggerWordSettings, step_labels, step_times
-from components.trigger_metrics import detection_runs, detection_scores, match_detections
-from components.validation import DataValidationError
+from components.metrics.trigger import detection_runs, detection_scores, match_detections
+from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 SMALL = {  # fewer, shorter clips and a smaller net: ~15 s of training on this (busy) machine

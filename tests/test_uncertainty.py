@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.uncertainty import (expected_entropy, mutual_information, predictive_entropy, reliability_figure,
+from components.evaluation.uncertainty import (expected_entropy, mutual_information, predictive_entropy, reliability_figure,
                                     reliability_table)
 
 

@@ -14,13 +14,13 @@ import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from components.data import segmentation_masks as masks_io
-from components.data.segmentation_sample import CLASSES
+from components.data.formats import segmentation_masks as masks_io
+from components.data.samples.segmentation import CLASSES
 from components.models.unet import UNet
 from components.projects import get_project, settings_schemas
-from components.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
+from components.metrics.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
 from components.settings import load_project_settings
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 PROJECT = "unet-segmentation"
 SMALL = {  # ~40 s of training on one free core

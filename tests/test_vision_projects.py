@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import yaml
 
-from components.data import happy_house_sample, signs_sample
-from components.data.arrays import ArrayFormatError
-from components.data.h5_images import load_h5_parts, read_h5_split
-from components.data.images import MissingDataError
+from components.data.samples import happy_house as happy_house_sample
+from components.data.samples import signs as signs_sample
+from components.data.formats.arrays import ArrayFormatError
+from components.data.formats.h5_images import load_h5_parts, read_h5_split
+from components.data.formats.images import MissingDataError
 from components.projects import get_project
 from components.projects.base import Project
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 
 REPO = Path(__file__).resolve().parents[1]
 

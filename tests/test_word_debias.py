@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from components.data import glove_text, word_lists
-from components.data.images import MissingDataError
+from components.data import word_lists
+from components.data.formats import glove_text
+from components.data.formats.images import MissingDataError
 from components.projects import get_project
 from components.scratch.debias import (analogy_answers, bias_direction, cosine_similarity, equalize, neutralize,
                                        unit)
-from components.validation import DataValidationError
+from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 FILE = "glove.6B.50d.txt"

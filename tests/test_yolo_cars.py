@@ -17,14 +17,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from components.data import box_annotations as boxes_io
-from components.data.car_scenes_sample import CLASSES
-from components.detection import average_precision, batched_nms, box_iou, detection_metrics, kmeans_anchors, nms
+from components.data.formats import box_annotations as boxes_io
+from components.data.samples.car_scenes import CLASSES
+from components.metrics.detection import average_precision, batched_nms, box_iou, detection_metrics, kmeans_anchors, nms
 from components.models.yolo import TinyYOLO, decode, encode_targets, yolo_loss
 from components.projects import get_project, settings_schemas
 from components.settings import load_project_settings
-from components.validation import DataValidationError
-from components.yolo_training import flip_horizontally
+from components.validation.expectations import DataValidationError
+from components.training.detection import flip_horizontally
 
 PROJECT = "yolo-cars"
 SMALL = {  # a smaller input and net: ~30 s of training on one free core
@@ -179,7 +179,7 @@ def test_a_flip_mirrors_the_image_and_its_boxes_together():
 
 def test_the_predictor_returns_boxes_in_the_pixels_of_each_input_image():
     from components.projects.yolo_cars import DetectionPredictor
-    from components.yolo_training import DecodeConfig
+    from components.training.detection import DecodeConfig
 
     net = TinyYOLO(num_classes=2, anchors=[[0.3, 0.2]], widths=(4, 8, 8)).eval()
     with torch.no_grad():  # a head that ignores the image: every cell says "a car of the anchor's size, here"

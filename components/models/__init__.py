@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .cnn import MaskCNN
-from .happy_cnn import HappyCNN
-from .mc_dropout_cnn import GalCNN, MCDropoutCNN
-from .mlp import MLP
-from .resnet import ResNet50
-from .transfer import TransferNet
+from components.models.cnn import MaskCNN
+from components.models.happy_cnn import HappyCNN
+from components.models.mc_dropout_cnn import GalCNN, MCDropoutCNN
+from components.models.mlp import MLP
+from components.models.resnet import ResNet50
+from components.models.transfer import TransferNet
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mask_cnn": MaskCNN,

@@ -1,7 +1,7 @@
 """A small CNN with dropout after every block, for Monte Carlo dropout (Gal & Ghahramani, 2016).
 
 No BatchNorm: at MC time the dropout layers stay stochastic while everything else is in eval mode, and
-dropout is then the only source of randomness. ``components/uncertainty.py`` runs the T passes.
+dropout is then the only source of randomness. ``components/evaluation/uncertainty.py`` runs the T passes.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .transfer import BACKBONES, HALF, IMAGENET, load_weights
+from components.models.transfer import BACKBONES, HALF, IMAGENET, load_weights
 
 STYLE_BACKBONES = ("efficientnet_lite0", "vgg19")
 

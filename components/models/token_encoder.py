@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from .transformer import EncoderLayer, PositionalEncoding, padding_mask
+from components.models.transformer import EncoderLayer, PositionalEncoding, padding_mask
 
 MASKED = -1e4  # not -inf: a fully masked row must stay finite, and bf16 holds it
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..detection import batched_nms
+from components.metrics.detection import batched_nms
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from ..settings import ProjectSettings
-from .base import Project, Trained
-from .autodiff_mlp import AutodiffMLP
-from .emojify import Emojify
-from .face_mask import FaceMask
-from .face_mask_transfer import FaceMaskTransfer
-from .facial_keypoints import FacialKeypoints
-from .linear_regression import LinearRegression
-from .logistic_regression import LogisticRegression
-from .numpy_dnn import NumpyDNN
-from .numpy_cnn import NumpyCNN
-from .numpy_rnn import NumpyRNN
-from .qa_babi import QaBabi
-from .nmt_dates import NmtDates
-from .happy_house import HappyHouse
-from .jazz_lstm import JazzLSTM
-from .mnist_dnn import MnistDNN
-from .mnist_mc_dropout import MnistMCDropout
-from .mobilenetv2_transfer import MobileNetV2Transfer
-from .resnet50 import ResNet50Signs
-from .unet_segmentation import UNetSegmentation
-from .vgg16_transfer import Vgg16Transfer
-from .style_transfer import StyleTransfer
-from .transformer import TransformerProject
-from .trigger_word import TriggerWord
-from .word_debias import WordDebias
-from .yolo_cars import YoloCars
+from components.settings import ProjectSettings
+from components.projects.base import Project, Trained
+from components.projects.autodiff_mlp import AutodiffMLP
+from components.projects.emojify import Emojify
+from components.projects.face_mask import FaceMask
+from components.projects.face_mask_transfer import FaceMaskTransfer
+from components.projects.facial_keypoints import FacialKeypoints
+from components.projects.linear_regression import LinearRegression
+from components.projects.logistic_regression import LogisticRegression
+from components.projects.numpy_dnn import NumpyDNN
+from components.projects.numpy_cnn import NumpyCNN
+from components.projects.numpy_rnn import NumpyRNN
+from components.projects.qa_babi import QaBabi
+from components.projects.nmt_dates import NmtDates
+from components.projects.happy_house import HappyHouse
+from components.projects.jazz_lstm import JazzLSTM
+from components.projects.mnist_dnn import MnistDNN
+from components.projects.mnist_mc_dropout import MnistMCDropout
+from components.projects.mobilenetv2_transfer import MobileNetV2Transfer
+from components.projects.resnet50 import ResNet50Signs
+from components.projects.unet_segmentation import UNetSegmentation
+from components.projects.vgg16_transfer import Vgg16Transfer
+from components.projects.style_transfer import StyleTransfer
+from components.projects.transformer import TransformerProject
+from components.projects.trigger_word import TriggerWord
+from components.projects.word_debias import WordDebias
+from components.projects.yolo_cars import YoloCars
 
 PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog grows by appending
     FaceMask(),

@@ -1,7 +1,7 @@
 """Image classification from array files (MNIST IDX, h5) that come with their own train/test split.
 
 Only loading differs from the image-folder projects: ``load_parts`` reads the files, ``validate`` runs the
-array suites (components/data/arrays.py), ``prepare`` takes a stratified validation slice from the training
+array suites (components/data/formats/arrays.py), ``prepare`` takes a stratified validation slice from the training
 part. Training, evaluation and serving are ImageClassificationProject's.
 """
 
@@ -14,13 +14,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..active_settings import ActiveLearningSettings
-from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
-from ..data.h5_images import load_h5_parts
-from ..estimators import TorchImageClassifier
-from ..settings import ProjectSettings, Section, TrainSettings
-from ..validation import ValidationReport
-from .image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
+from components.active.settings import ActiveLearningSettings
+from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
+from components.data.formats.h5_images import load_h5_parts
+from components.training.estimators import TorchImageClassifier
+from components.settings import ProjectSettings, Section, TrainSettings
+from components.validation.expectations import ValidationReport
+from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
 
 
 class ArrayDataSettings(Section):

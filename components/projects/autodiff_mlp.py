@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data import digit_images
-from ..data.images import scan_image_folder
-from ..evaluation import Evaluation, classifier_evaluation, served_classifier_metrics
-from ..scratch.autodiff_nn import AutodiffMLPClassifier
-from ..scratch.predictors import ImagePredictor
-from ..settings import ProjectSettings, Section, SplitSettings
-from ..validation import ImageRules, ValidationReport, validate_image_folder
-from .base import Project, Trained
-from .image_classification import stratified_split
+from components.data.samples import digit_images
+from components.data.formats.images import scan_image_folder
+from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.scratch.autodiff_nn import AutodiffMLPClassifier
+from components.scratch.predictors import ImagePredictor
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
+from components.projects.base import Project, Trained
+from components.projects.image_classification import stratified_split
 
 
 class DigitFolderSettings(Section):

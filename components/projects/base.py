@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from ..evaluation import Evaluation
-from ..settings import ProjectSettings
-from ..validation import ValidationReport
+from components.evaluation.report import Evaluation
+from components.settings import ProjectSettings
+from components.validation.expectations import ValidationReport
 
 
 @dataclass

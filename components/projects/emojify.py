@@ -20,13 +20,14 @@ from pydantic import Field
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
-from ..data import emoji_csv, glove_text
-from ..evaluation import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
-from ..models.emojify import build_emoji_model
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..training import TrainConfig, fit, resolve_device
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import emoji_csv
+from components.data.formats import glove_text
+from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from components.models.emojify import build_emoji_model
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.loop import TrainConfig, fit, resolve_device
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 Arch = Literal["average", "lstm"]
 EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",

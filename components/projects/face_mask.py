@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data import face_mask_sample
-from .image_classification import ImageClassificationProject
+from components.data.samples import face_mask as face_mask_sample
+from components.projects.image_classification import ImageClassificationProject
 
 
 class FaceMask(ImageClassificationProject):

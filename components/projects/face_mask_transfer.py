@@ -17,13 +17,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from pydantic import Field
 
-from ..evaluation import ChildRun, Evaluation, classification_report
-from ..settings import Section
-from ..transfer_estimator import TransferImageClassifier
-from .base import Trained
-from .face_mask import FaceMask
-from .image_classification import ImageSplits
-from .transfer_learning import Backbone, TransferProject, TransferSettings, phase_epochs, transfer_estimator
+from components.evaluation.report import ChildRun, Evaluation, classification_report
+from components.settings import Section
+from components.training.transfer_estimator import TransferImageClassifier
+from components.projects.base import Trained
+from components.projects.face_mask import FaceMask
+from components.projects.image_classification import ImageSplits
+from components.projects.transfer_learning import Backbone, TransferProject, TransferSettings, phase_epochs, transfer_estimator
 
 
 class ArmSettings(Section):

@@ -1,7 +1,7 @@
 """facial-keypoints: a small CNN with dropout locates 15 facial keypoints on 96x96 grey faces [seed 000].
 
 Real format: Kaggle's "Facial Keypoints Detection" ``training.csv`` (or its ``training.zip``): 30 coordinate
-columns and ``Image``, many rows with only four keypoints (``components/data/facial_keypoints.py``). Offline
+columns and ``Image``, many rows with only four keypoints (``components/data/formats/facial_keypoints.py``). Offline
 sample: generated faces drawn on crops of scikit-image's real photos, keypoints exact by construction
 (``facial_keypoints_sample.py``). The loss is a masked MSE, so the partly labelled rows train too; flips mirror
 the keypoints with the image; the optimizer is SGD with Nesterov momentum on Nouri's schedule (learning rate
@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from ..data import facial_keypoints as fk
-from ..data import facial_keypoints_sample
-from ..evaluation import ChildRun, Evaluation
-from ..keypoint_training import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
-from ..models.keypoint_cnn import KeypointCNN
-from ..settings import ProjectSettings, Section, SplitSettings
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import facial_keypoints as fk
+from components.data.samples import facial_keypoints as facial_keypoints_sample
+from components.evaluation.report import ChildRun, Evaluation
+from components.training.keypoints import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
+from components.models.keypoint_cnn import KeypointCNN
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class KeypointDataSettings(Section):
@@ -260,7 +260,7 @@ class FacialKeypoints(Project):
               checkpoint_dir: Path) -> Trained:
         import torch
 
-        from ..training import resolve_device
+        from components.training.loop import resolve_device
 
         device = resolve_device(settings.device)
         t = settings.train

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data import happy_house_sample
-from .array_classification import H5ImageProject
+from components.data.samples import happy_house as happy_house_sample
+from components.projects.array_classification import H5ImageProject
 
 
 class HappyHouse(H5ImageProject):

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from ..active_settings import ActiveLearningSettings
-from ..conformal import ConformalSettings
-from ..data.images import load_images
-from ..estimators import TorchImageClassifier
-from ..evaluation import Evaluation, classifier_evaluation, served_classifier_metrics
-from ..serving import ImageClassifierPredictor
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..validation import ImageRules, ValidationReport, validate_image_folder
-from .base import Project, Trained
+from components.active.settings import ActiveLearningSettings
+from components.conformal.calibration import ConformalSettings
+from components.data.formats.images import load_images
+from components.training.estimators import TorchImageClassifier
+from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.serving.predictors import ImageClassifierPredictor
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
+from components.projects.base import Project, Trained
 
 
 class ImageDataSettings(Section):
@@ -100,7 +100,7 @@ class ImageClassificationProject(Project):
         return report
 
     def prepare(self, settings: ImageClassificationSettings) -> ImageSplits:
-        from ..data.images import scan_image_folder
+        from components.data.formats.images import scan_image_folder
 
         manifest = scan_image_folder(settings.data_dir)
         images = load_images(settings.data_dir, manifest, settings.data.image_size)

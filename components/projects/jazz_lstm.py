@@ -1,7 +1,7 @@
 """jazz-lstm: an LSTM language model over note tokens that improvises new melodies, written as MIDI [seed 003].
 
 Real format: a folder of MIDI files (``<data_dir>/**/*.mid``), e.g. jazz solos; each file's melody becomes
-a sequence of ``pitch/quarters`` and ``R/quarters`` tokens (components/data/midi_melodies.py). Offline
+a sequence of ``pitch/quarters`` and ``R/quarters`` tokens (components/data/formats/midi_melodies.py). Offline
 sample: soprano lines of Bach chorales from the music21 corpus (no jazz corpus installs offline).
 
 Files are split into train / validation / test pieces. The model is judged per token on the test pieces
@@ -23,15 +23,15 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from ..data import midi_melodies as mm
-from ..data.vocab import SPECIALS, Vocab
-from ..evaluation import Evaluation
-from ..models.note_lstm import NoteLSTM
-from ..settings import ProjectSettings, Section, SplitSettings
-from ..token_lm import fit_token_lm, mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
-from ..training import TrainConfig, resolve_device
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import midi_melodies as mm
+from components.data.vocab import SPECIALS, Vocab
+from components.evaluation.report import Evaluation
+from components.models.note_lstm import NoteLSTM
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.training.token_lm import fit_token_lm, mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
+from components.training.loop import TrainConfig, resolve_device
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class MelodyDataSettings(Section):

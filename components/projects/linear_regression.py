@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from ..conformal import ConformalSettings
-from ..data import temperatures
-from ..evaluation import Evaluation
-from ..scratch.linear import LinearNeuron
-from ..scratch.predictors import RegressionPredictor
-from ..settings import ProjectSettings, Section
-from ..validation import DataValidationError, ValidationReport, run_suite
-from .base import Project, Trained
+from components.conformal.calibration import ConformalSettings
+from components.data.formats import temperatures
+from components.evaluation.report import Evaluation
+from components.scratch.linear import LinearNeuron
+from components.scratch.predictors import RegressionPredictor
+from components.settings import ProjectSettings, Section
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
+from components.projects.base import Project, Trained
 
 
 class TemperatureDataSettings(Section):

@@ -12,15 +12,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from pydantic import Field
 
-from ..data import catvnoncat
-from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
-from ..data.catvnoncat import BinaryImageSet
-from ..evaluation import Evaluation, classification_report, served_classifier_metrics
-from ..scratch.logistic import LogisticRegressionNet
-from ..scratch.predictors import ImagePredictor
-from ..settings import ProjectSettings, Section
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import catvnoncat
+from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
+from components.data.formats.catvnoncat import BinaryImageSet
+from components.evaluation.report import Evaluation, classification_report, served_classifier_metrics
+from components.scratch.logistic import LogisticRegressionNet
+from components.scratch.predictors import ImagePredictor
+from components.settings import ProjectSettings, Section
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class BinaryImageDataSettings(Section):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.arrays import ArrayPart
-from ..data.idx import copy_fashion_mnist
-from ..data.mnist_arrays import load_mnist_parts
-from .array_classification import ArrayClassificationProject, ArrayClassificationSettings
+from components.data.formats.arrays import ArrayPart
+from components.data.formats.idx import copy_fashion_mnist
+from components.data.formats.mnist_arrays import load_mnist_parts
+from components.projects.array_classification import ArrayClassificationProject, ArrayClassificationSettings
 
 
 class MnistProject(ArrayClassificationProject):

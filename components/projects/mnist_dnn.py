@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .mnist import MnistProject
+from components.projects.mnist import MnistProject
 
 
 class MnistDNN(MnistProject):

@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data import ood
-from ..evaluation import Evaluation
-from ..settings import Section
-from ..uncertainty import (MCDropoutPredictor, entropy_figure, mutual_information, predictive_entropy,
+from components.data import ood
+from components.evaluation.report import Evaluation
+from components.settings import Section
+from components.evaluation.uncertainty import (MCDropoutPredictor, entropy_figure, mutual_information, predictive_entropy,
                            reliability_figure, reliability_table)
-from .array_classification import ArrayClassificationSettings, resize
-from .base import Trained
-from .image_classification import ImageSplits
-from .mnist import MnistProject
+from components.projects.array_classification import ArrayClassificationSettings, resize
+from components.projects.base import Trained
+from components.projects.image_classification import ImageSplits
+from components.projects.mnist import MnistProject
 
 
 class UncertaintySettings(Section):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.fashion_samples import write_image_folder
-from .transfer_learning import TransferProject
+from components.data.samples.fashion import write_image_folder
+from components.projects.transfer_learning import TransferProject
 
 
 class MobileNetV2Transfer(TransferProject):

@@ -23,13 +23,13 @@ import torch
 from pydantic import Field
 from torch.utils.data import TensorDataset
 
-from ..data import date_pairs
-from ..evaluation import Evaluation
-from ..models.date_attention import PAD, DateTranslator
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..training import TrainConfig, fit, resolve_device
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import date_pairs
+from components.evaluation.report import Evaluation
+from components.models.date_attention import PAD, DateTranslator
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.loop import TrainConfig, fit, resolve_device
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data import digit_images
-from ..data.images import load_images, scan_image_folder
-from ..evaluation import ChildRun, Evaluation
-from ..scratch.cnn import ConvClassifier
-from ..settings import ProjectSettings, Section, SplitSettings
-from .base import Trained
-from .image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits, stratified_split
+from components.data.samples import digit_images
+from components.data.formats.images import load_images, scan_image_folder
+from components.evaluation.report import ChildRun, Evaluation
+from components.scratch.cnn import ConvClassifier
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.projects.base import Trained
+from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits, stratified_split
 
 
 class ConvBlockSettings(Section):

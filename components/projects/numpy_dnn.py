@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data.arrays import ArrayPart, ArrayRules, validate_arrays
-from ..data.idx import copy_fashion_mnist, find_idx_files, load_mnist
-from ..evaluation import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
-from ..scratch.comparisons import ArmResult, default_arms, run_arms
-from ..scratch.dense import DenseClassifier, DenseNet, as_features
-from ..scratch.gradcheck import relative_error, sampled_numerical_gradient
-from ..scratch.predictors import ImagePredictor
-from ..settings import ProjectSettings, Section
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
+from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
+from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from components.scratch.comparisons import ArmResult, default_arms, run_arms
+from components.scratch.dense import DenseClassifier, DenseNet, as_features
+from components.scratch.gradcheck import relative_error, sampled_numerical_gradient
+from components.scratch.predictors import ImagePredictor
+from components.settings import ProjectSettings, Section
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data import name_lines
-from ..evaluation import ChildRun, Evaluation
-from ..scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
-from ..settings import ProjectSettings, Section, SplitSettings
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import name_lines
+from components.evaluation.report import ChildRun, Evaluation
+from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 CellName = Literal["rnn", "gru", "lstm"]
 

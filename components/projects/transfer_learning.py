@@ -1,7 +1,7 @@
 """What the transfer-learning projects share: their settings and the two-phase estimator they train.
 
 A transfer project is an image classification project whose model section names a backbone and its weights,
-with a ``finetune`` section for phase 2 (see components/transfer_training.py):
+with a ``finetune`` section for phase 2 (see components/training/transfer.py):
 
     model:    {backbone: efficientnet_lite0, weights: imagenet, hidden: 0, dropout: 0.2}
     train:    {epochs: 5, lr: 0.003, ...}              # phase 1: frozen base, new head
@@ -16,11 +16,11 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
-from ..models.transfer import BACKBONES
-from ..settings import Section
-from ..transfer_estimator import TransferImageClassifier
-from .base import Trained
-from .image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
+from components.models.transfer import BACKBONES
+from components.settings import Section
+from components.training.transfer_estimator import TransferImageClassifier
+from components.projects.base import Trained
+from components.projects.image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
 
 Backbone = Literal["vgg16", "mobilenet_v2", "resnet50", "inception_v3", "efficientnet_lite0"]
 

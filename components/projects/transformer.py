@@ -21,15 +21,15 @@ import pandas as pd
 import torch
 from pydantic import Field, model_validator
 
-from ..data import parallel_text
-from ..data.vocab import TokenLevel, Vocab, tokenize
-from ..evaluation import Evaluation
-from ..models.transformer import Transformer
-from ..seq2seq_training import encode_pairs, exact_match, fit_seq2seq, teacher_forced_metrics, translate
-from ..settings import ProjectSettings, Section, SplitSettings
-from ..training import TrainConfig, resolve_device
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import parallel_text
+from components.data.vocab import TokenLevel, Vocab, tokenize
+from components.evaluation.report import Evaluation
+from components.models.transformer import Transformer
+from components.training.seq2seq import encode_pairs, exact_match, fit_seq2seq, teacher_forced_metrics, translate
+from components.settings import ProjectSettings, Section, SplitSettings
+from components.training.loop import TrainConfig, resolve_device
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class ParallelTextSettings(Section):

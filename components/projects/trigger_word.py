@@ -27,15 +27,15 @@ import torch
 from pydantic import Field
 from torch.utils.data import TensorDataset
 
-from ..data import trigger_audio
-from ..data.log_mel import LogMel, log_mel
-from ..evaluation import Evaluation
-from ..models.trigger_word import TriggerWordDetector, TwoClassLogits
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..training import TrainConfig, fit, resolve_device
-from ..trigger_metrics import detection_runs, detection_scores, step_scores
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import trigger_audio
+from components.data.log_mel import LogMel, log_mel
+from components.evaluation.report import Evaluation
+from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.loop import TrainConfig, fit, resolve_device
+from components.metrics.trigger import detection_runs, detection_scores, step_scores
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class TriggerDataSettings(Section):

@@ -1,7 +1,7 @@
 """unet-segmentation: a small U-Net labels every pixel with a class [seed 003; the course segmented CARLA scenes].
 
 Real format: ``images/<name>.png`` + ``masks/<name>.png`` (one channel, each pixel a class index) and an
-optional ``classes.txt`` (see ``components/data/segmentation_masks.py``). Offline sample: scenes cut from
+optional ``classes.txt`` (see ``components/data/formats/segmentation_masks.py``). Offline sample: scenes cut from
 scikit-image's real photos with horses, discs, boxes and triangles pasted in (``segmentation_sample.py``).
 Judged by mean IoU over the classes on the test split, against predicting the training split's majority
 class everywhere. The served model takes uint8 images (N, H, W, 3) and returns each mask as a base64 PNG in
@@ -21,14 +21,14 @@ import pandas as pd
 from PIL import Image
 from pydantic import Field, model_validator
 
-from ..data import segmentation_masks as masks_io
-from ..data import segmentation_sample
-from ..evaluation import Evaluation
-from ..models.unet import UNet
-from ..segmentation import SegmentationDataset, predict_masks, segmentation_metrics
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data.formats import segmentation_masks as masks_io
+from components.data.samples import segmentation as segmentation_sample
+from components.evaluation.report import Evaluation
+from components.models.unet import UNet
+from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class SegmentationDataSettings(Section):
@@ -197,7 +197,7 @@ class UNetSegmentation(Project):
 
     def train(self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch,
               checkpoint_dir: Path) -> Trained:
-        from ..training import TrainConfig, fit, resolve_device
+        from components.training.loop import TrainConfig, fit, resolve_device
 
         pixels = data.Y_train.shape[1] * data.Y_train.shape[2]
         rows = []

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from ..data.csv_metadata import grouped_split, read_image_csv, validate_image_csv
-from ..data.fashion_samples import write_driver_layout
-from ..data.images import load_images
-from ..validation import ValidationReport
-from .image_classification import ImageDataSettings, ImageSplits
-from .transfer_learning import TransferProject, TransferSettings
+from components.data.formats.csv_metadata import grouped_split, read_image_csv, validate_image_csv
+from components.data.samples.fashion import write_driver_layout
+from components.data.formats.images import load_images
+from components.validation.expectations import ValidationReport
+from components.projects.image_classification import ImageDataSettings, ImageSplits
+from components.projects.transfer_learning import TransferProject, TransferSettings
 
 
 class CsvImageDataSettings(ImageDataSettings):

@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ..data import glove_text, word_lists
-from ..evaluation import Evaluation
-from ..scratch.debias import analogy_answers, hard_debias, unit
-from ..settings import ProjectSettings, Section
-from ..validation import ValidationReport
-from .base import Project, Trained
+from components.data import word_lists
+from components.data.formats import glove_text
+from components.evaluation.report import Evaluation
+from components.scratch.debias import analogy_answers, hard_debias, unit
+from components.settings import ProjectSettings, Section
+from components.validation.expectations import ValidationReport
+from components.projects.base import Project, Trained
 
 
 class GloveDataSettings(Section):

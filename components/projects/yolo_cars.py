@@ -2,7 +2,7 @@
 road photos with a pretrained YOLO].
 
 Real format: ``images/`` + ``boxes.csv`` (image,x_min,y_min,x_max,y_max,class in pixels; Kaggle/Udacity
-column names read too; see ``components/data/box_annotations.py``). Offline sample: generated side-view cars and
+column names read too; see ``components/data/formats/box_annotations.py``). Offline sample: generated side-view cars and
 trucks on crops of scikit-image's real photos (``car_scenes_sample.py``). The net predicts, per grid cell and
 anchor (anchors from k-means on the training boxes' sizes), objectness, a YOLOv2 box and class scores;
 decoding keeps objectness * class probability above a score threshold, then per-class non-max suppression.
@@ -24,15 +24,15 @@ import torch
 from PIL import Image
 from pydantic import Field, model_validator
 
-from ..data import box_annotations as boxes_io
-from ..data import car_scenes_sample
-from ..detection import detection_metrics, kmeans_anchors
-from ..evaluation import Evaluation
-from ..models.yolo import TinyYOLO
-from ..settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from ..validation import ValidationReport
-from ..yolo_training import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
-from .base import Project, Trained
+from components.data.formats import box_annotations as boxes_io
+from components.data.samples import car_scenes as car_scenes_sample
+from components.metrics.detection import detection_metrics, kmeans_anchors
+from components.evaluation.report import Evaluation
+from components.models.yolo import TinyYOLO
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.validation.expectations import ValidationReport
+from components.training.detection import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
+from components.projects.base import Project, Trained
 
 
 class BoxDataSettings(Section):
@@ -213,7 +213,7 @@ class YoloCars(Project):
         return DecodeConfig(d.score_threshold, d.nms_iou, d.max_detections)
 
     def train(self, data: DetectionSplits, settings: YoloCarsSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
-        from ..training import TrainConfig, resolve_device
+        from components.training.loop import TrainConfig, resolve_device
 
         size = settings.data.image_size
         train_boxes = np.concatenate(data.boxes_train)

@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .autodiff import Tensor, cross_entropy
-from .dense import as_features
-from .estimator_base import BaseEstimator, ClassifierMixin
-from .layers import init_weights
-from .optim import make_optimizer
+from components.scratch.autodiff import Tensor, cross_entropy
+from components.scratch.dense import as_features
+from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
+from components.scratch.layers import init_weights
+from components.scratch.optim import make_optimizer
 
 
 class Linear:

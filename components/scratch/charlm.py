@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .activations import softmax
-from .optim import decayed_lr, make_optimizer
-from .rnn import get_cell, sequence_backward, sequence_forward
+from components.scratch.activations import softmax
+from components.scratch.optim import decayed_lr, make_optimizer
+from components.scratch.rnn import get_cell, sequence_backward, sequence_forward
 
 BOUNDARY = "\n"
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import softmax
-from .conv import POOLS, conv_backward, conv_forward, output_size
-from .estimator_base import BaseEstimator, ClassifierMixin
-from .layers import dense_backward, dense_forward, init_weights
-from .losses import softmax_cross_entropy
-from .optim import decayed_lr, make_optimizer
+from components.scratch.activations import softmax
+from components.scratch.conv import POOLS, conv_backward, conv_forward, output_size
+from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
+from components.scratch.layers import dense_backward, dense_forward, init_weights
+from components.scratch.losses import softmax_cross_entropy
+from components.scratch.optim import decayed_lr, make_optimizer
 
 
 @dataclass(frozen=True)

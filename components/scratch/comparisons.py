@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dense import DenseClassifier
+from components.scratch.dense import DenseClassifier
 
 
 @dataclass

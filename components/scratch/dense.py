@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .activations import get_activation, identity, sigmoid, softmax
-from .estimator_base import BaseEstimator, ClassifierMixin
-from .layers import dense_backward, dense_forward, dropout_mask, init_weights
-from .losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
-from .optim import decayed_lr, make_optimizer
+from components.scratch.activations import get_activation, identity, sigmoid, softmax
+from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
+from components.scratch.layers import dense_backward, dense_forward, dropout_mask, init_weights
+from components.scratch.losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
+from components.scratch.optim import decayed_lr, make_optimizer
 
 OUTPUT_LOSSES = {"softmax": softmax_cross_entropy, "sigmoid": binary_cross_entropy_with_logits, "linear": mse}
 

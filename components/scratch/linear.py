@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .estimator_base import BaseEstimator, RegressorMixin
+from components.scratch.estimator_base import BaseEstimator, RegressorMixin
 
 
 def mse_gradients(w: float, b: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .activations import sigmoid
-from .dense import as_features
-from .estimator_base import BaseEstimator, ClassifierMixin
+from components.scratch.activations import sigmoid
+from components.scratch.dense import as_features
+from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
 
 
 def propagate(w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float]:

@@ -1,7 +1,7 @@
 """What the registry serves for the NumPy projects: picklable objects with ``predict_frame(inputs)``.
 
 They wrap the fitted scratch models and turn raw inputs (Celsius values, uint8 images of any size) into a
-DataFrame; ``components.pyfunc_model.PredictorModel`` loads them inside the MLflow pyfunc model.
+DataFrame; ``components.serving.pyfunc_model.PredictorModel`` loads them inside the MLflow pyfunc model.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class RegressionPredictor:
     def __init__(self, model, feature: str = "celsius", target: str = "fahrenheit", conformal=None,
                  confidence: float | None = None):
         self.model, self.feature, self.target = model, feature, target
-        self.conformal, self.confidence = conformal, confidence  # a components.conformal.ConformalRegressor
+        self.conformal, self.confidence = conformal, confidence  # a components.conformal.calibration.ConformalRegressor
 
     def with_conformal(self, calibrator, confidence: float) -> RegressionPredictor:
         calibrator.at(confidence)  # refuse an uncalibrated level now, not at serving time

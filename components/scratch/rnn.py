@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import sigmoid
+from components.scratch.activations import sigmoid
 
 Params = dict[str, np.ndarray]
 State = tuple[np.ndarray, ...]

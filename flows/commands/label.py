@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from components.active_labels import LabelFileError, LabelSession
+    from components.active.labels import LabelFileError, LabelSession
     from components.projects import get_project, settings_schemas
     from components.settings import load_project_settings
 

@@ -19,7 +19,8 @@ def main(args) -> int:
     import pandas as pd
     from mlflow.tracking import MlflowClient
 
-    from components import registry, tracking
+    from components.tracking import registry
+    from components.tracking import runs as tracking
     from components.projects import get_project
 
     get_project(args.project)

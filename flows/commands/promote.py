@@ -25,7 +25,7 @@ def register(sub) -> None:
 def main(args) -> int:
     if args.force and not (args.reason and args.reason.strip()):
         args.parser.error("--force needs --reason TEXT: the reason is recorded on the promoted version")
-    from components.registry import RegistryError
+    from components.tracking.registry import RegistryError
     from flows.promotion import promote_model
 
     try:

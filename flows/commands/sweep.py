@@ -51,7 +51,7 @@ def main(args) -> int:
 
     import pandas as pd
 
-    from components import sweep
+    from components.tracking import sweep
     from components.projects import get_project, settings_schemas
 
     if args.max_runs < 1 or args.parallel < 1:

@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def command(root: Path, port: int) -> list[str]:
-    from components import tracking
+    from components.tracking import runs as tracking
 
     uri = tracking.configure(root)  # creates mlruns/ for the embedded store
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--registry-store-uri", uri,

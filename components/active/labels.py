@@ -1,0 +1,169 @@
+"""Human-in-the-loop labelling: the labelled set on disk, the query file a person fills in, and its checks.
+
+Files, under ``<labels_dir>/<project>/`` (``labels/`` by default, see the ``active_learning`` settings):
+
+    state.json    what is labelled so far ({item: label}), the items asked for and not answered yet,
+                  and one history row per round (labels used, test accuracy)
+    queries.csv   the items asked for: item, current prediction, its probability, and an empty ``label``
+                  column for the person to fill in
+
+Items are named by their path relative to the project's data directory (or ``train[i]`` for array datasets).
+The first labelled set is stratified and takes its labels from the dataset; every later label comes from a
+person through ``queries.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class LabelFileError(ValueError):
+    """A label file that cannot be imported; the message names every bad row."""
+
+
+@dataclass
+class LabelState:
+    project: str
+    strategy: str
+    labelled: dict[str, str] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> LabelState | None:
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)  # never a half-written state file
+
+
+def write_queries(path: Path, items: list[str], classes, proba: np.ndarray) -> pd.DataFrame:
+    """The CSV a person labels: one row per queried item with the model's current guess."""
+    classes = np.asarray(classes)
+    table = pd.DataFrame({"item": items, "predicted": classes[proba.argmax(1)].astype(str),
+                          "probability": proba.max(1).round(4), "label": ""})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return table
+
+
+def read_labels(path: Path, known_items: set[str], classes) -> dict[str, str]:
+    """``{item: label}`` from a filled-in queries file, or LabelFileError naming each bad row (file line numbers,
+    the header being line 1): unknown items, labels outside the classes, missing labels, repeated items."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelFileError(f"{path}: label file not found")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LabelFileError(f"{path}: not a readable CSV file ({exc})") from None
+    missing = {"item", "label"} - set(table.columns)
+    if missing:
+        raise LabelFileError(f"{path}: missing column(s) {sorted(missing)}; expected at least 'item' and 'label'")
+    allowed = {str(c) for c in classes}
+    problems: list[str] = []
+    first_line: dict[str, int] = {}
+    for i, (item, label) in enumerate(zip(table["item"].str.strip(), table["label"].str.strip())):
+        line = i + 2
+        if item not in known_items:
+            problems.append(f"line {line}: unknown item {item!r} (not among the queried items)")
+        if not label:
+            problems.append(f"line {line}: item {item!r} has no label")
+        elif label not in allowed:
+            problems.append(f"line {line}: label {label!r} is not a class (classes: {', '.join(sorted(allowed))})")
+        if item in first_line:
+            problems.append(f"line {line}: item {item!r} repeats line {first_line[item]}")
+        first_line.setdefault(item, line)
+    if problems:
+        raise LabelFileError(f"{path}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems))
+    return dict(zip(table["item"].str.strip(), table["label"].str.strip()))
+
+
+@dataclass
+class LabelSession:
+    """One project's human-in-the-loop loop: its data, its state file and its query file."""
+
+    project: object  # a Project with estimator(settings) and prepare(settings)
+    settings: object
+    root: Path
+
+    def __post_init__(self):
+        al = getattr(self.settings, "active_learning", None)
+        if al is None:
+            raise LabelFileError(f"{self.project.name}: params.yaml has no active_learning section for this project")
+        self.al = al
+        labels_dir = al.labels_dir if al.labels_dir.is_absolute() else self.root / al.labels_dir
+        self.dir = labels_dir / self.project.name
+        self.state_path, self.queries_path = self.dir / "state.json", self.dir / "queries.csv"
+        self.data = self.project.prepare(self.settings)
+        n = len(self.data.y_train)
+        self.items = list(self.data.paths_train) if getattr(self.data, "paths_train", None) else \
+            [f"train[{i}]" for i in range(n)]
+        self.index = {item: i for i, item in enumerate(self.items)}
+        self.classes = np.unique(self.data.y_train)
+
+    def state(self) -> LabelState:
+        from components.active.loop import initial_indices
+
+        state = LabelState.load(self.state_path)
+        if state is None:
+            start = initial_indices(self.data.y_train, self.al.initial_size, self.settings.seed)
+            state = LabelState(self.project.name, self.al.strategies[0],
+                               {self.items[i]: str(self.data.y_train[i]) for i in start})
+        unknown = [item for item in [*state.labelled, *state.pending] if item not in self.index]
+        if unknown:
+            raise LabelFileError(f"{self.state_path}: items no longer in the training data: {unknown[:5]} "
+                                 f"({len(unknown)} in all); the dataset changed under the labels")
+        return state
+
+    def _class_value(self, label: str):
+        return self.classes[[str(c) for c in self.classes].index(label)]
+
+    def _learner(self, state: LabelState):
+        from components.active.loop import PoolLearner
+        from components.active.stage import round_estimator
+
+        idx = np.array([self.index[item] for item in state.labelled])
+        y = np.array([self._class_value(label) for label in state.labelled.values()])
+        return PoolLearner(round_estimator(self.project, self.settings, self.al), state.strategy, self.data.X_train,
+                           idx, y, n_samples=self.al.mc_samples, seed=self.settings.seed,
+                           candidates=self.al.candidates)
+
+    def export(self, state: LabelState | None = None, learner=None) -> tuple[pd.DataFrame, LabelState]:
+        """Fit on the labels so far, ask the strategy for the next ``query_size`` items, write queries.csv."""
+        state = state or self.state()
+        learner = learner or self._learner(state)
+        chosen = learner.query(min(self.al.query_size, len(learner.pool)))
+        state.pending = [self.items[i] for i in chosen]
+        table = write_queries(self.queries_path, state.pending, learner.estimator.classes_,
+                              learner.estimator.predict_proba(self.data.X_train[chosen]))
+        if not state.history:
+            state.history.append(self._score(learner, state))
+        state.save(self.state_path)
+        return table, state
+
+    def import_labels(self, file: Path) -> tuple[dict, pd.DataFrame, LabelState]:
+        """Check a filled-in file against the pending items, add its labels, refit, score, query the next batch."""
+        state = self.state()
+        if not state.pending:
+            raise LabelFileError(f"{self.project.name}: no items are waiting for labels; run `dlfolio label export "
+                                 f"{self.project.name}` first")
+        answers = read_labels(file, set(state.pending), self.classes)
+        state.labelled.update(answers)
+        state.pending = [item for item in state.pending if item not in answers]
+        learner = self._learner(state)
+        state.history.append(self._score(learner, state))
+        table, state = self.export(state, learner)  # continue the loop: the next batch to label
+        return state.history[-1], table, state
+
+    def _score(self, learner, state: LabelState) -> dict:
+        return {"round": len(state.history), "labels": len(state.labelled),
+                "test_accuracy": float(learner.learner.score(self.data.X_test, self.data.y_test))}

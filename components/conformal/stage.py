@@ -1,0 +1,155 @@
+"""The pipeline's conformal stage: calibrate each configured method on the calibration split, measure it on the
+test split, and hand back the calibrator the registered model serves.
+
+The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one)
+for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
+values may repeat legitimately also brings ``ids_train``/``ids_cal`` (and ``ids_val``), e.g. CSV line numbers:
+the overlap check then compares ids instead of row contents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from components.conformal.calibration import (
+    CLASSIFICATION_METHODS,
+    ConformalClassifier,
+    ConformalRegressor,
+    ConformalSettings,
+    check_unseen,
+    interval_metrics,
+    per_class_coverage,
+    set_metrics,
+)
+from components.evaluation.report import ChildRun
+
+
+@dataclass
+class ConformalReport:
+    metrics: dict[str, float]  # conformal_<method>_<pct>_<name>, for the parent run
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, plt.Figure]
+    children: list[ChildRun]
+    served: ConformalClassifier | ConformalRegressor
+    served_method: str
+    served_confidence: float
+    summary_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def summary(self) -> str:
+        size = "mean_set_size" if "mean_set_size" in self.summary_table else "mean_width"
+        return "; ".join(f"{r.method}@{r.confidence:g}: coverage={r.coverage:.3f} {size}={getattr(r, size):.3g}"
+                         for r in self.summary_table.itertuples())
+
+
+def pct(confidence: float) -> str:
+    """0.9 -> '90', 0.975 -> '97.5': a metric-name-safe form of a confidence level."""
+    return f"{100 * confidence:.4g}"
+
+
+def _metric_safe(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_\-. /]", "_", str(name))
+
+
+def _splits(data) -> dict[str, Any]:
+    names = ("X_train", "X_cal", "y_cal", "X_test", "y_test")
+    missing = [n for n in names if getattr(data, n, None) is None]
+    if missing:
+        raise TypeError(f"conformal calibration needs a calibration split: {type(data).__name__} lacks "
+                        f"{', '.join(missing)} (add a `conformal:` section so prepare() holds one out)")
+    if len(data.y_cal) == 0:
+        raise ValueError("the calibration split is empty: raise conformal.calibration in params.yaml")
+    return {n: getattr(data, n) for n in names}
+
+
+def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalReport:
+    s = _splits(data)
+    seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
+    ids_cal = getattr(data, "ids_cal", None)
+    ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}
+    check_unseen(s["X_cal"], seen, ids_cal=ids_cal, ids_seen=ids_seen if ids_cal is not None else None,
+                 names_cal=getattr(data, "paths_cal", None))
+    if settings.methods[0] in CLASSIFICATION_METHODS:
+        return _classification(model, s, settings, seed)
+    return _regression(model, s, settings)
+
+
+def _classification(model, s, settings: ConformalSettings, seed: int) -> ConformalReport:
+    if not hasattr(model, "predict_proba"):
+        raise TypeError(f"{type(model).__name__} has no predict_proba: classifier methods "
+                        f"{list(settings.methods)} need probabilities")
+    classes = np.asarray(model.classes_)
+    proba_cal, proba_test = model.predict_proba(s["X_cal"]), model.predict_proba(s["X_test"])
+    rows, class_rows, calibrators, children = [], [], {}, []
+    for method in settings.methods:
+        calibrator = ConformalClassifier(classes, method, settings.confidence_levels, settings.randomized,
+                                         seed).fit(proba_cal, s["y_cal"])
+        calibrators[method] = calibrator
+        sets = calibrator.predict_sets(proba_test)
+        child = {}
+        for i, level in enumerate(settings.confidence_levels):
+            rows.append({"method": method, "confidence": level, **set_metrics(sets[:, :, i], s["y_test"], classes)})
+            per_class = per_class_coverage(sets[:, :, i], s["y_test"], classes)
+            rows[-1]["min_class_coverage"] = float(per_class["coverage"].min())
+            class_rows += [{"method": method, "confidence": level, **r} for r in per_class.to_dict("records")]
+            child.update({f"{k}_{pct(level)}": v for k, v in rows[-1].items() if k not in ("method", "confidence")})
+            child.update({_metric_safe(f"class_coverage_{pct(level)}_{r['class']}"): r["coverage"]
+                          for r in per_class.to_dict("records") if r["n"]})
+        children.append(ChildRun(f"conformal-{method}", _child_params(method, settings, s), child))
+    return _report(rows, {"conformal_per_class": pd.DataFrame(class_rows)}, children, calibrators, settings,
+                   "mean_set_size", "mean set size")
+
+
+def _regression(model, s, settings: ConformalSettings) -> ConformalReport:
+    rows, calibrators, children = [], {}, []
+    for method in settings.methods:
+        calibrator = ConformalRegressor(model, method, settings.confidence_levels).fit(s["X_cal"], s["y_cal"])
+        calibrators[method] = calibrator
+        _, intervals = calibrator.predict_intervals(s["X_test"])
+        child = {}
+        for i, level in enumerate(settings.confidence_levels):
+            rows.append({"method": method, "confidence": level, **interval_metrics(intervals[:, :, i], s["y_test"])})
+            child.update({f"{k}_{pct(level)}": v for k, v in rows[-1].items() if k not in ("method", "confidence")})
+        children.append(ChildRun(f"conformal-{method}", _child_params(method, settings, s), child))
+    return _report(rows, {}, children, calibrators, settings, "mean_width", "mean interval width")
+
+
+def _child_params(method: str, settings: ConformalSettings, s) -> dict[str, object]:
+    return {"method": method, "confidence_levels": list(settings.confidence_levels), "randomized": settings.randomized,
+            "n_calibration": len(s["y_cal"]), "n_test": len(s["y_test"])}
+
+
+def _report(rows, tables, children, calibrators, settings: ConformalSettings, size_key: str, size_label: str):
+    summary = pd.DataFrame(rows)
+    metrics = {f"conformal_{r['method']}_{pct(r['confidence'])}_{k}": float(v)
+               for r in rows for k, v in r.items() if k not in ("method", "confidence")}
+    method, confidence = settings.served
+    calibrators[method].at(confidence)  # fails early if the served level was not calibrated
+    return ConformalReport(metrics, {"conformal_summary": summary, **tables},
+                           {"conformal_coverage_size": coverage_size_figure(summary, size_key, size_label)},
+                           children, calibrators[method], method, confidence, summary)
+
+
+def coverage_size_figure(summary: pd.DataFrame, size_key: str, size_label: str) -> plt.Figure:
+    """Empirical coverage against the nominal level (on the diagonal when calibrated), and the price in size."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    levels = np.sort(summary["confidence"].unique())
+    span = [min(levels.min(), summary["coverage"].min()) - 0.02, 1.0]
+    a.plot(span, span, "k--", lw=0.8, label="target")
+    for method, group in summary.groupby("method", sort=False):
+        group = group.sort_values("confidence")
+        a.plot(group["confidence"], group["coverage"], "o-", label=method)
+        b.plot(group["confidence"], group[size_key], "o-", label=method)
+    a.set(xlabel="confidence level", ylabel="empirical coverage (test)", title="Coverage")
+    b.set(xlabel="confidence level", ylabel=size_label, title="Size")
+    a.legend()
+    fig.tight_layout()
+    return fig

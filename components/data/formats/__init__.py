@@ -1,0 +1,1 @@
+"""Readers and validators of the real dataset formats users bring (one module a format)."""

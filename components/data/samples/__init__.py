@@ -1,0 +1,1 @@
+"""Deterministic offline samples, written in the real formats, for datasets that do not install offline."""

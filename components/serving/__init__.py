@@ -1,0 +1,1 @@
+"""What the registry serves: predictor objects and the MLflow pyfunc entry point that wraps them."""

@@ -1,0 +1,1 @@
+"""Training: the one loop (loop.py), its optimizers and schedules, device-side data and augmentation, DDP, and the scikit-learn estimators modAL and MAPIE see. Imports with torch/torchvision/numpy alone."""
