@@ -12,9 +12,9 @@ from mlflow.models import set_model
 
 class PredictorModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        import joblib
+        from components.serving.legacy import load_predictor
 
-        self.predictor = joblib.load(context.artifacts["predictor"])
+        self.predictor = load_predictor(context.artifacts["predictor"])
 
     # np.ndarray: MLflow then takes the schema from the logged signature rather than from the hint.
     def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:

@@ -137,9 +137,13 @@ def exclusive(path: Path) -> Iterator[None]:
 
 
 def load_model(name: str, version: str):
+    """A registered version as a pyfunc model; versions pickled before the layout move load too."""
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    from components.serving.legacy import old_module_names
+
+    with old_module_names():
+        return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
 def promote(client: MlflowClient, name: str, score: Scorer, *, metric: str, higher_is_better: bool,

@@ -1,0 +1,108 @@
+"""Unpickling predictors saved before components/ moved into subpackages (main d432da5 and earlier).
+
+A pickle names each class by module path, e.g. ``components.estimators.TorchImageClassifier``; that module is
+now ``components.training.estimators``. While ``old_module_names()`` is active, every old path resolves to its
+new module, so a registered model version made before the move still loads in a process that already imports
+the new layout (``dlfolio promote``, a notebook). A fresh ``mlflow models serve`` does not need this: MLflow puts
+the code bundled with each model version first on ``sys.path``.
+
+    with old_module_names():
+        predictor = joblib.load(path)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# old module -> the module that holds its classes now (the move of commit 0f37c69)
+MOVED: dict[str, str] = {
+    "components.training": "components.training.loop",
+    "components.device_data": "components.training.device_data",
+    "components.augment": "components.training.augment",
+    "components.distributed": "components.training.distributed",
+    "components.estimators": "components.training.estimators",
+    "components.transfer_estimator": "components.training.transfer_estimator",
+    "components.transfer_training": "components.training.transfer",
+    "components.yolo_training": "components.training.detection",
+    "components.seq2seq_training": "components.training.seq2seq",
+    "components.token_lm": "components.training.token_lm",
+    "components.keypoint_training": "components.training.keypoints",
+    "components.style_transfer": "components.training.style_transfer",
+    "components.validation": "components.validation.expectations",
+    "components.active": "components.active.loop",
+    "components.active_stage": "components.active.stage",
+    "components.active_labels": "components.active.labels",
+    "components.active_report": "components.active.report",
+    "components.active_settings": "components.active.settings",
+    "components.active_strategies": "components.active.strategies",
+    "components.conformal": "components.conformal.calibration",
+    "components.conformal_stage": "components.conformal.stage",
+    "components.evaluation": "components.evaluation.report",
+    "components.uncertainty": "components.evaluation.uncertainty",
+    "components.detection": "components.metrics.detection",
+    "components.segmentation": "components.metrics.segmentation",
+    "components.trigger_metrics": "components.metrics.trigger",
+    "components.tracking": "components.tracking.runs",
+    "components.registry": "components.tracking.registry",
+    "components.outputs": "components.tracking.outputs",
+    "components.sweep": "components.tracking.sweep",
+    "components.serving": "components.serving.predictors",
+    "components.pyfunc_model": "components.serving.pyfunc_model",
+    "components.data.arrays": "components.data.formats.arrays",
+    "components.data.babi": "components.data.formats.babi",
+    "components.data.box_annotations": "components.data.formats.box_annotations",
+    "components.data.catvnoncat": "components.data.formats.catvnoncat",
+    "components.data.csv_metadata": "components.data.formats.csv_metadata",
+    "components.data.date_pairs": "components.data.formats.date_pairs",
+    "components.data.emoji_csv": "components.data.formats.emoji_csv",
+    "components.data.facial_keypoints": "components.data.formats.facial_keypoints",
+    "components.data.glove_text": "components.data.formats.glove_text",
+    "components.data.h5_images": "components.data.formats.h5_images",
+    "components.data.idx": "components.data.formats.idx",
+    "components.data.images": "components.data.formats.images",
+    "components.data.midi_melodies": "components.data.formats.midi_melodies",
+    "components.data.mnist_arrays": "components.data.formats.mnist_arrays",
+    "components.data.name_lines": "components.data.formats.name_lines",
+    "components.data.parallel_text": "components.data.formats.parallel_text",
+    "components.data.segmentation_masks": "components.data.formats.segmentation_masks",
+    "components.data.style_images": "components.data.formats.style_images",
+    "components.data.temperatures": "components.data.formats.temperatures",
+    "components.data.text_lines": "components.data.formats.text_lines",
+    "components.data.trigger_audio": "components.data.formats.trigger_audio",
+    "components.data.errors": "components.data.formats.errors",
+    "components.data.car_scenes_sample": "components.data.samples.car_scenes",
+    "components.data.digit_images": "components.data.samples.digit_images",
+    "components.data.face_mask_sample": "components.data.samples.face_mask",
+    "components.data.facial_keypoints_sample": "components.data.samples.facial_keypoints",
+    "components.data.fashion_samples": "components.data.samples.fashion",
+    "components.data.happy_house_sample": "components.data.samples.happy_house",
+    "components.data.segmentation_sample": "components.data.samples.segmentation",
+    "components.data.signs_sample": "components.data.samples.signs",
+}
+
+
+@contextmanager
+def old_module_names() -> Iterator[None]:
+    """Make the pre-move module paths importable for the duration of the block; restore ``sys.modules`` after."""
+    saved = {old: sys.modules.get(old) for old in MOVED}
+    new_modules = {old: importlib.import_module(new) for old, new in MOVED.items()}  # before any name is swapped
+    try:
+        sys.modules.update(new_modules)
+        yield
+    finally:
+        for old, module in saved.items():
+            if module is None:
+                sys.modules.pop(old, None)
+            else:
+                sys.modules[old] = module
+
+
+def load_predictor(path: str):
+    """``joblib.load`` that also reads predictors pickled under the old module paths."""
+    import joblib
+
+    with old_module_names():
+        return joblib.load(path)

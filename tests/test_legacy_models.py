@@ -1,0 +1,52 @@
+"""Registered model versions made before the layout move (main d432da5) still load and predict.
+
+The two fixtures are the ``predictor.joblib`` artifacts of versions registered by `dlfolio run` at d432da5:
+linear-regression (trained 500 epochs: w 1.795, b 31.94) and face-mask (2 epochs, conformal LAC sets).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.serving.legacy import MOVED, load_predictor, old_module_names
+
+pytestmark = pytest.mark.unit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
+
+
+def test_every_old_module_path_points_at_a_module_that_exists():
+    for old, new in MOVED.items():
+        assert importlib.import_module(new).__name__ == new, old
+
+
+def test_old_names_are_gone_again_after_loading():
+    before = dict(sys.modules)
+    with old_module_names():
+        assert sys.modules["components.estimators"].__name__ == "components.training.estimators"
+    assert "components.estimators" not in sys.modules
+    assert sys.modules.get("components.conformal") is before.get("components.conformal")
+
+
+def test_a_linear_regression_version_from_before_the_move_predicts_fahrenheit_with_intervals():
+    predictor = load_predictor(str(FIXTURES / "linear-regression-d432da5.joblib"))
+    frame = predictor.predict_frame(np.array([[0.0], [100.0]]))
+    assert frame["fahrenheit"].tolist() == pytest.approx([32.0, 212.0], abs=1.0)  # F = 1.8 C + 32
+    assert (frame["lower"] < frame["fahrenheit"]).all() and (frame["fahrenheit"] < frame["upper"]).all()
+
+
+def test_a_face_mask_version_from_before_the_move_gives_probabilities_and_sets(sample_data):
+    from components.data.formats.images import load_images, scan_image_folder
+
+    predictor = load_predictor(str(FIXTURES / "face-mask-d432da5.joblib"))
+    root = sample_data("face-mask")
+    images = load_images(root, scan_image_folder(root).head(4), 64)
+    frame = predictor.predict_frame(images)
+    assert len(frame) == 4
+    assert (frame["p_with_mask"] + frame["p_without_mask"]).to_numpy() == pytest.approx(1.0)
+    assert all(label in pset for label, pset in zip(frame["label"], frame["prediction_set"]) if len(pset))
