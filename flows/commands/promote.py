@@ -19,19 +19,18 @@ def register(sub) -> None:
     p.add_argument("--reason", help="why the promotion is forced; recorded on the version")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml and data/ (default: cwd)")
-    p.set_defaults(func=main, parser=p)
+    p.set_defaults(func=main, parser=p, runs_flows=True)
 
 
 def main(args) -> int:
     if args.force and not (args.reason and args.reason.strip()):
         args.parser.error("--force needs --reason TEXT: the reason is recorded on the promoted version")
-    from components.tracking.registry import RegistryError
     from flows.promotion import promote_model
 
     try:
         decision = promote_model(project=args.project, version=args.version, force=args.force, reason=args.reason,
                                  params=args.params, root=args.root)
-    except (RegistryError, NotImplementedError) as exc:
+    except NotImplementedError as exc:  # a project without Project.score (RegistryError: the CLI's DlfolioError)
         print(f"dlfolio: error: {exc}", file=sys.stderr)
         return 2
     metric, champion = decision["metric"], decision["champion"]

@@ -9,10 +9,19 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="project name (see `dlfolio projects`)")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, runs_flows=True)
 
 
 def main(args) -> int:
+    from pathlib import Path
+
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+
+    # Checked here too, so an unknown name or a params.yaml typo fails before a Prefect server starts.
+    get_project(args.project)
+    load_project_settings(Path(args.root) / args.params, args.project, settings_schemas())
+
     from flows.pipeline import project_pipeline
 
     result = project_pipeline(project=args.project, params=args.params, root=args.root)

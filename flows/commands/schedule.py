@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
     p.add_argument("--list", action="store_true", help="print the deployments and their next run times, then exit")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, runs_flows=True)
 
 
 def next_runs(cron: str, count: int = 2) -> list[str]:

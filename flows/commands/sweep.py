@@ -43,7 +43,7 @@ def register(sub) -> None:
                    help="configurations run at the same time, in threads (default: %(default)s)")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/ (default: cwd)")
-    p.set_defaults(func=main, parser=p)
+    p.set_defaults(func=main, parser=p, runs_flows=True)
 
 
 def main(args) -> int:
