@@ -10,6 +10,7 @@
     dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
     dlfolio label export|import      hand queried items to a human labeller and read the labels back
     dlfolio sweep PROJECT            run a grid of settings (--set train.lr=A,B) as MLflow child runs, pick the best
+    dlfolio server start|status|stop the background Prefect server (with UI) that every `dlfolio run` reuses
 
 Run `dlfolio COMMAND --help` for each command's options.
 """
@@ -55,6 +56,14 @@ class HideExpectedFailures(logging.Filter):
         return not (message.startswith("Finished in state") and any(h in message for h in self.hidden))
 
 
+def use_prefect() -> None:
+    """Before a command's first Prefect import: the shared local server (flows/server.py), a quiet console."""
+    from flows.server import ensure_server
+
+    ensure_server()
+    hide_expected_failures_on_console()
+
+
 def hide_expected_failures_on_console() -> None:
     """Install ``HideExpectedFailures`` on Prefect's console handler (imports Prefect: flow commands only)."""
     import prefect.main  # noqa: F401  (runs Prefect's logging setup, which creates the console handler)
@@ -90,8 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     quiet_third_party_logs()
     args = build_parser().parse_args(argv)
-    if getattr(args, "runs_flows", False):
-        hide_expected_failures_on_console()
     try:
         return args.func(args)
     except DlfolioError as exc:

@@ -14,13 +14,17 @@ pytestmark = pytest.mark.slow
 
 
 def dvc(root, *args):
+    from prefect.settings import PREFECT_API_URL
+
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    # The session's server (prefect_server), so no stage starts a background server that outlives the tests.
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value() or ""
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
-def test_repro_twice_second_does_nothing(tmp_path, sample_data):
+def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
     root = tmp_path / "repo"
     root.mkdir()
     for name in ("components", "flows"):

@@ -19,12 +19,15 @@ def register(sub) -> None:
     p.add_argument("--reason", help="why the promotion is forced; recorded on the version")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml and data/ (default: cwd)")
-    p.set_defaults(func=main, parser=p, runs_flows=True)
+    p.set_defaults(func=main, parser=p)
 
 
 def main(args) -> int:
     if args.force and not (args.reason and args.reason.strip()):
         args.parser.error("--force needs --reason TEXT: the reason is recorded on the promoted version")
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.promotion import promote_model
 
     try:

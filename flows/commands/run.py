@@ -9,7 +9,7 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="project name (see `dlfolio projects`)")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
-    p.set_defaults(func=main, runs_flows=True)
+    p.set_defaults(func=main)
 
 
 def main(args) -> int:
@@ -22,6 +22,9 @@ def main(args) -> int:
     get_project(args.project)
     load_project_settings(Path(args.root) / args.params, args.project, settings_schemas())
 
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.pipeline import project_pipeline
 
     result = project_pipeline(project=args.project, params=args.params, root=args.root)

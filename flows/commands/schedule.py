@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
     p.add_argument("--list", action="store_true", help="print the deployments and their next run times, then exit")
-    p.set_defaults(func=main, runs_flows=True)
+    p.set_defaults(func=main)
 
 
 def next_runs(cron: str, count: int = 2) -> list[str]:
@@ -26,6 +26,10 @@ def next_runs(cron: str, count: int = 2) -> list[str]:
 
 
 def main(args) -> int:
+    if not args.list:  # serving registers deployments with a server; listing them needs none
+        from flows.cli import use_prefect
+
+        use_prefect()
     from flows.schedules import build_deployments, serve
 
     deployments = build_deployments(args.params, args.root)

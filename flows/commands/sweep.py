@@ -43,7 +43,7 @@ def register(sub) -> None:
                    help="configurations run at the same time, in threads (default: %(default)s)")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/ (default: cwd)")
-    p.set_defaults(func=main, parser=p, runs_flows=True)
+    p.set_defaults(func=main, parser=p)
 
 
 def main(args) -> int:
@@ -64,6 +64,9 @@ def main(args) -> int:
     # Checked here too, so a typo fails in a second, before Prefect and MLflow start.
     sweep.validate_configs(Path(args.root) / args.params, args.project, configs, settings_schemas())
 
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.sweep import run_sweep
 
     result = run_sweep(args.project, grid, parallel=args.parallel, params=args.params, root=args.root,
