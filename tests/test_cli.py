@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO
 
 HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations")
-COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule", "ui", "label", "sweep",
+COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule", "ui", "label", "sweep", "stages",
             "server"]
 
 PROBE = """
