@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make run    set up and run every project pipeline (dvc repro)"
 	@echo "make test   set up and run the tests"
-	@echo "make ui     open the MLflow UI on http://127.0.0.1:5000"
+	@echo "make ui     open the MLflow UI on http://127.0.0.1:5000 and Prefect's (address printed)"
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -38,14 +38,21 @@ setup: system-deps $(VENV)/.installed
 data: setup
 	dlfolio data
 
+# Every stage's `dlfolio run` reuses one background Prefect server (the first stage starts it); it is stopped at
+# the end unless it was already running before (say, for its UI: `dlfolio server start`).
 run: data
-	dvc repro
-	dvc metrics show
+	@running=$$(dlfolio server status --quiet && echo yes); \
+	dvc repro; status=$$?; \
+	[ -n "$$running" ] || dlfolio server stop; \
+	[ $$status -ne 0 ] || dvc metrics show; \
+	exit $$status
 
 test: setup
 	pytest -q
 
+# Prefect's UI (flow runs) stays up in the background after Ctrl-C (`dlfolio server stop`); MLflow's runs until then.
 ui: setup
+	dlfolio server start
 	dlfolio ui
 
 clean:

@@ -22,9 +22,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components.cron import validate_cron
+from components.errors import DlfolioError
 
 
-class SettingsError(ValueError):
+class SettingsError(DlfolioError, ValueError):
     """params.yaml does not match the settings schema."""
 
 

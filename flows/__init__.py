@@ -2,6 +2,10 @@
 
 Prefect reads its settings when it is first imported, so the embedded defaults are set here, before any
 flow module imports it. Values already in the environment (a Prefect server, a user's choice) win.
+
+The CLI's flow commands point Prefect at one long-lived local server in PREFECT_HOME (flows/server.py); the
+startup timeout and the UI switch below concern the temporary server Prefect starts when it is used without
+one (in-process callers such as the tests).
 """
 
 import os
@@ -11,9 +15,9 @@ _DEFAULTS = {
     # A fresh SQLite server runs migrations on its first start: ~20 s here, just over Prefect's default.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_HOME": str(Path.cwd() / ".prefect"),
+    "PREFECT_HOME": str(Path.cwd() / ".prefect"),  # the same as prefect.toml's, for `prefect server start` here
     "PREFECT_LOGGING_LOG_PRINTS": "true",
-    "PREFECT_UI_ENABLED": "false",  # the ephemeral server's UI is never opened; `prefect server start` has its own
+    "PREFECT_UI_ENABLED": "false",  # a temporary server's UI is never opened; flows/server.py's has one
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
 }

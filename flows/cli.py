@@ -10,6 +10,7 @@
     dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
     dlfolio label export|import      hand queried items to a human labeller and read the labels back
     dlfolio sweep PROJECT            run a grid of settings (--set train.lr=A,B) as MLflow child runs, pick the best
+    dlfolio server start|status|stop the background Prefect server (with UI) that every `dlfolio run` reuses
 
 Run `dlfolio COMMAND --help` for each command's options.
 """
@@ -21,16 +22,57 @@ import logging
 import sys
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before Prefect is imported)
-from components.data.formats.images import MissingDataError
-from components.models.transfer import WeightsNotFoundError
-from components.projects import UnknownProjectError
-from components.settings import SettingsError
-from components.tracking.sweep import SweepError
-from components.validation.expectations import DataValidationError
+from components.errors import DlfolioError
 from flows.commands import MODULES
 
-USER_ERRORS = (SettingsError, DataValidationError, MissingDataError, UnknownProjectError, WeightsNotFoundError,
-               SweepError)
+# Prefect's engine logs the records below for every exception in a task or a flow: the error with a traceback
+# ("Task run failed with exception", "Encountered exception during execution") and the final state, which
+# repeats the message ("Finished in state Failed('... DataValidationError: ...')"). A task failing inside a
+# flow gives four copies before ours. For an expected error they only bury the one message that matters.
+_RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+
+
+class HideExpectedFailures(logging.Filter):
+    """On the terminal only: drop Prefect's reports of a ``DlfolioError`` (the CLI prints it once).
+
+    It sits on Prefect's console handler, not on the run loggers, so the API handler still sends every record
+    to the Prefect server: the run's logs in the UI keep the traceback. Other exceptions (bugs) pass untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden: set[str] = set()  # "TypeName: first line" of each expected error dropped so far
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_RUN_LOGGERS):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, DlfolioError):
+            self.hidden.add(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return False
+        # The "Finished in state Failed(...)" records carry no exception, only its text, and always follow
+        # the record above for the same error.
+        message = record.getMessage()
+        return not (message.startswith("Finished in state") and any(h in message for h in self.hidden))
+
+
+def use_prefect() -> None:
+    """Before a command's first Prefect import: the shared local server (flows/server.py), a quiet console."""
+    from flows.server import ensure_server
+
+    ensure_server()
+    hide_expected_failures_on_console()
+
+
+def hide_expected_failures_on_console() -> None:
+    """Install ``HideExpectedFailures`` on Prefect's console handler (imports Prefect: flow commands only)."""
+    import prefect.main  # noqa: F401  (runs Prefect's logging setup, which creates the console handler)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, HideExpectedFailures) for f in handler.filters):
+            handler.addFilter(HideExpectedFailures())
 
 
 def quiet_third_party_logs() -> None:
@@ -59,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except USER_ERRORS as exc:
-        # Expected user errors: the message says what to fix; a traceback would only bury it.
+    except DlfolioError as exc:
+        # Expected user errors, caught here once: the message says what to fix; a traceback would only bury it.
         print(f"dlfolio: error: {exc}", file=sys.stderr)
         return 2
 

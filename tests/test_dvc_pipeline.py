@@ -1,4 +1,8 @@
-"""`dvc repro` runs each project's stage; a second `dvc repro` does nothing; a params change reruns only it."""
+"""`dvc repro` runs each project's stage; a second `dvc repro` does nothing; a params change reruns only it.
+
+dvc.yaml is generated (flows/stages.py): the committed file is the generator's, and a stage's code deps are
+the modules its run imports, so editing one project's module touches that project's stage only.
+"""
 
 import os
 import shutil
@@ -14,28 +18,72 @@ pytestmark = pytest.mark.slow
 
 
 def dvc(root, *args):
+    from prefect.settings import PREFECT_API_URL
+
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    # The session's server (prefect_server), so no stage starts a background server that outlives the tests.
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value() or ""
     done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
-def test_repro_twice_second_does_nothing(tmp_path, sample_data):
-    root = tmp_path / "repo"
-    root.mkdir()
+def copy_code(root):
     for name in ("components", "flows"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root)
+
+
+def test_committed_dvc_yaml_is_the_generated_one():
+    from flows.stages import render
+
+    assert (REPO / "dvc.yaml").read_text() == render(REPO), "dvc.yaml is stale: run `dlfolio stages --write`"
+
+
+def stage_deps(root):
+    from flows.stages import module_files, code_deps, project_modules
+
+    modules, projects = module_files(root), project_modules(root)
+    return {name: set(code_deps(root, module, modules)) for name, module in projects.items()}
+
+
+def test_a_project_module_is_a_dep_of_its_own_stage_and_of_those_that_import_it_only():
+    deps = stage_deps(REPO)
+    assert {p for p, d in deps.items() if "components/projects/linear_regression.py" in d} == {"linear-regression"}
+    # face-mask-transfer builds on FaceMask (its sample and validation), so it re-runs when face_mask.py changes
+    assert {p for p, d in deps.items() if "components/projects/face_mask.py" in d} == {"face-mask", "face-mask-transfer"}
+    assert all("flows/pipeline.py" in d and "components/settings.py" in d for d in deps.values())
+    assert not any("flows/commands/sweep.py" in d or "flows/stages.py" in d for d in deps.values())
+
+
+def test_a_new_import_in_one_project_module_changes_only_that_stage(tmp_path):
+    copy_code(tmp_path)
+    before = stage_deps(tmp_path)
+    module = tmp_path / "components" / "projects" / "linear_regression.py"
+    module.write_text(module.read_text() + "\n\ndef _later():\n    from components.scratch import debias  # noqa: F401\n")
+    after = stage_deps(tmp_path)
+    changed = {p for p in before if before[p] != after[p]}
+    assert changed == {"linear-regression"}
+    added = after["linear-regression"] - before["linear-regression"]
+    assert "components/scratch/debias.py" in added and not before["linear-regression"] - after["linear-regression"]
+
+
+def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
+    root = tmp_path / "repo"
+    root.mkdir()
+    copy_code(root)
     shutil.copytree(sample_data("face-mask"), root / "data" / "face-mask")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = params["projects"]["face-mask"]
     section["train"]["epochs"] = 2
     section.pop("conformal", None), section.pop("active_learning", None)
     (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    stages = subprocess.run([sys.executable, "-m", "flows.cli", "stages", "--write", "--root", str(root)], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    assert stages.returncode == 0, stages.stderr  # this root's dvc.yaml: its one project
 
     dvc(root, "init", "--no-scm", "-q")
     first = dvc(root, "repro")
-    assert "Running stage 'run@face-mask'" in first
+    assert "Running stage 'run-face-mask'" in first
     assert (root / "outputs" / "face-mask" / "metrics.json").exists()
     assert "accuracy" in dvc(root, "metrics", "show")
 
@@ -43,6 +91,15 @@ def test_repro_twice_second_does_nothing(tmp_path, sample_data):
     assert "Running stage" not in second
     assert "up to date" in second
 
+    other = root / "components" / "projects" / "linear_regression.py"  # another project's module
+    other.write_text(other.read_text() + "\n# edited\n")
+    assert "up to date" in dvc(root, "status")
+    own = root / "components" / "projects" / "face_mask.py"
+    own.write_text(own.read_text() + "\n# edited\n")
+    status = dvc(root, "status")
+    assert "run-face-mask" in status and "components/projects/face_mask.py" in status
+    own.write_text(own.read_text().removesuffix("\n# edited\n"))
+
     section["train"]["epochs"] = 1  # a params change re-runs the stage
     (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
-    assert "Running stage 'run@face-mask'" in dvc(root, "repro")
+    assert "Running stage 'run-face-mask'" in dvc(root, "repro")

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.errors import DlfolioError
 
-class LabelFileError(ValueError):
+
+class LabelFileError(DlfolioError, ValueError):
     """A label file that cannot be imported; the message names every bad row."""
 
 

@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from components.settings import Section
+from components.errors import DlfolioError
 
 CLASSIFICATION_METHODS = ("lac", "aps", "raps", "top_k")
 REGRESSION_METHODS = ("absolute", "cqr")
@@ -71,7 +72,7 @@ class ConformalSettings(Section):
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration data must be new to the model.
 
-class CalibrationOverlapError(ValueError):
+class CalibrationOverlapError(DlfolioError, ValueError):
     """Calibration rows that the model has already seen: coverage would be optimistic."""
 
 

@@ -23,11 +23,13 @@ import torch
 import torchvision
 from torch import nn
 
+from components.errors import DlfolioError
+
 HALF = (0.5, 0.5, 0.5)
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(DlfolioError, FileNotFoundError):
     """The weights a backbone needs are not on this machine."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.errors import DlfolioError
 from components.settings import ProjectSettings
 from components.projects.base import Project, Trained
 from components.projects.autodiff_mlp import AutodiffMLP
@@ -59,7 +60,7 @@ PROJECTS: dict[str, Project] = {p.name: p for p in [  # one a line: the catalog 
 ]}
 
 
-class UnknownProjectError(LookupError):
+class UnknownProjectError(DlfolioError, LookupError):
     pass
 
 

@@ -6,6 +6,7 @@ leaves no output at all, so DVC and users never mistake a half-written or stale 
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,11 @@ class RunOutputs:
         return self
 
     def write(self, evaluation: Evaluation, info: dict[str, Any], validation: dict[str, Any]) -> None:
-        write_json(self.staging / "metrics.json", {**evaluation.metrics, "train": info})
+        # Flat numbers only, so `dvc metrics diff` and `dvc exp show` compare every value; the training info's
+        # strings (architecture, device) are MLflow params already.
+        numbers = {f"train.{k}": int(v) if isinstance(v, bool) else v for k, v in info.items()
+                   if isinstance(v, (int, float)) and math.isfinite(v)}
+        write_json(self.staging / "metrics.json", {**evaluation.metrics, **numbers})
         write_json(self.staging / "validation.json", validation)
         for name, table in evaluation.tables.items():
             table.to_csv(self.staging / "plots" / f"{name}.csv", index=False)

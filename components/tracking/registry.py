@@ -29,13 +29,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from components.errors import DlfolioError
 from components.tracking.runs import CHALLENGER, CHAMPION
 
 TAG = "promotion."
 Scorer = Callable[[Any], float]  # a loaded pyfunc model -> the primary metric on the current test data
 
 
-class RegistryError(LookupError):
+class RegistryError(DlfolioError, LookupError):
     """The model, version or alias asked for is not in the registry."""
 
 

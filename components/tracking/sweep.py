@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from components.settings import ProjectSettings, SettingsError, load_project_settings, read_params
+from components.errors import DlfolioError
 
 # Metric names whose smaller values are better, for a --metric other than the project's primary one.
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|rmse|mse|mae|nll|perplexity|ece|brier|width|time)", re.I)
@@ -29,7 +30,7 @@ LOWER_IS_BETTER = re.compile(r"(loss|error|err|rmse|mse|mae|nll|perplexity|ece|b
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-class SweepError(ValueError):
+class SweepError(DlfolioError, ValueError):
     """The sweep cannot be run or summarised as asked; the message says why."""
 
 

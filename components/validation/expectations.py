@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from components.errors import DlfolioError
+
 
 @dataclass
 class ExpectationOutcome:
@@ -58,7 +60,7 @@ class ValidationReport:
         return "\n".join([head, *("  - " + o.line() for o in failed)])
 
 
-class DataValidationError(ValueError):
+class DataValidationError(DlfolioError, ValueError):
     def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__("data validation failed\n" + report.summary())

@@ -9,7 +9,6 @@ one history row per round) and queries.csv (fill in its `label` column, then imp
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 
@@ -29,7 +28,7 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from components.active.labels import LabelFileError, LabelSession
+    from components.active.labels import LabelSession
     from components.projects import get_project, settings_schemas
     from components.settings import load_project_settings
 
@@ -37,17 +36,13 @@ def main(args) -> int:
     settings = load_project_settings(root / args.params, args.project, settings_schemas())
     if not settings.data_dir.is_absolute():
         settings = settings.model_copy(update={"data_dir": root / settings.data_dir})
-    try:
-        session = LabelSession(get_project(args.project), settings, root)
-        if args.verb == "import":
-            score, table, state = session.import_labels(args.file)
-            print(f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
-                  f"{score['test_accuracy']:.4f} (round {score['round']})")
-        else:
-            table, state = session.export()
-    except LabelFileError as exc:
-        print(f"dlfolio: error: {exc}", file=sys.stderr)
-        return 2
+    session = LabelSession(get_project(args.project), settings, root)  # LabelFileError: a DlfolioError (flows/cli.py)
+    if args.verb == "import":
+        score, table, state = session.import_labels(args.file)
+        print(f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
+              f"{score['test_accuracy']:.4f} (round {score['round']})")
+    else:
+        table, state = session.export()
     print(f"{args.project}: {len(table)} item(s) to label ({state.strategy}) in {session.queries_path}; "
           f"fill in its 'label' column, then `dlfolio label import {args.project} {session.queries_path}`")
     return 0

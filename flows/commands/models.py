@@ -1,8 +1,5 @@
 """dlfolio models: a project's registered model versions, aliases, metrics and promotion decisions."""
 
-import sys
-
-
 def register(sub) -> None:
     p = sub.add_parser("models", help="list a project's registered model versions with aliases and metrics",
                        description="One line per version of PROJECT's registered model, newest first: its aliases "
@@ -25,11 +22,7 @@ def main(args) -> int:
 
     get_project(args.project)
     tracking.configure(Path(args.root).resolve())
-    try:
-        table = registry.list_versions(MlflowClient(), args.project)
-    except registry.RegistryError as exc:
-        print(f"dlfolio: error: {exc}", file=sys.stderr)
-        return 2
+    table = registry.list_versions(MlflowClient(), args.project)  # RegistryError: a DlfolioError, see flows/cli.py
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60,
                            "display.float_format", "{:.4f}".format):
         print(table.to_string(index=False) if len(table) else f"{args.project}: no versions registered")

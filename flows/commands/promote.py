@@ -25,13 +25,15 @@ def register(sub) -> None:
 def main(args) -> int:
     if args.force and not (args.reason and args.reason.strip()):
         args.parser.error("--force needs --reason TEXT: the reason is recorded on the promoted version")
-    from components.tracking.registry import RegistryError
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.promotion import promote_model
 
     try:
         decision = promote_model(project=args.project, version=args.version, force=args.force, reason=args.reason,
                                  params=args.params, root=args.root)
-    except (RegistryError, NotImplementedError) as exc:
+    except NotImplementedError as exc:  # a project without Project.score (RegistryError: the CLI's DlfolioError)
         print(f"dlfolio: error: {exc}", file=sys.stderr)
         return 2
     metric, champion = decision["metric"], decision["champion"]

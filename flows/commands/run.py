@@ -13,6 +13,18 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from pathlib import Path
+
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+
+    # Checked here too, so an unknown name or a params.yaml typo fails before a Prefect server starts.
+    get_project(args.project)
+    load_project_settings(Path(args.root) / args.params, args.project, settings_schemas())
+
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.pipeline import project_pipeline
 
     result = project_pipeline(project=args.project, params=args.params, root=args.root)

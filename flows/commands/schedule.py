@@ -26,6 +26,10 @@ def next_runs(cron: str, count: int = 2) -> list[str]:
 
 
 def main(args) -> int:
+    if not args.list:  # serving registers deployments with a server; listing them needs none
+        from flows.cli import use_prefect
+
+        use_prefect()
     from flows.schedules import build_deployments, serve
 
     deployments = build_deployments(args.params, args.root)

@@ -64,6 +64,9 @@ def main(args) -> int:
     # Checked here too, so a typo fails in a second, before Prefect and MLflow start.
     sweep.validate_configs(Path(args.root) / args.params, args.project, configs, settings_schemas())
 
+    from flows.cli import use_prefect
+
+    use_prefect()
     from flows.sweep import run_sweep
 
     result = run_sweep(args.project, grid, parallel=args.parallel, params=args.params, root=args.root,

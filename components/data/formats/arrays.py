@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
+from components.errors import DataFormatError
 
 
-class ArrayFormatError(ValueError):
+class ArrayFormatError(DataFormatError):
     """An array file is readable but not in the layout the project expects (missing key, wrong shape)."""
 
 

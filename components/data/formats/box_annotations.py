@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 from components.data.formats.images import MissingDataError
 
@@ -48,7 +49,7 @@ def read_boxes(root: str | Path) -> pd.DataFrame:
         table["class"] = DEFAULT_CLASS
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(COLUMNS)}")
+        raise DataFormatError(f"{path}: missing column(s) {missing}; expected {','.join(COLUMNS)}")
     table = table[list(COLUMNS)].copy()
     for c in COORDINATES:
         table[c] = pd.to_numeric(table[c], errors="coerce")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.errors import DataFormatError
 from components.data.formats.images import MissingDataError
 
 COLUMNS = ("subject", "classname", "img")
@@ -47,7 +48,7 @@ def grouped_split(groups: np.ndarray, fractions: dict[str, float], seed: int) ->
     groups = np.asarray(groups)
     names = np.unique(groups)
     if len(names) < len(fractions) + 1:
-        raise ValueError(f"a split grouped by subject needs at least {len(fractions) + 1} subjects "
+        raise DataFormatError(f"a split grouped by subject needs at least {len(fractions) + 1} subjects "
                          f"(one per part), found {len(names)}: {', '.join(map(str, names))}")
     order = np.random.default_rng(seed).permutation(names)
     sizes = pd.Series(groups).value_counts()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.images import MissingDataError
 
@@ -100,7 +101,7 @@ def glove_lines(path: str | Path) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte {exc.start})") from None
+        raise DataFormatError(f"{path}: line {line} is not UTF-8 text (byte {exc.start})") from None
     return text.splitlines()
 
 
@@ -173,9 +174,9 @@ def read_glove(path: str | Path, dimension: int | None = None) -> WordVectors:
         word, count, vector = _parse(line)
         dimension = dimension or count
         if count != dimension or vector is None:
-            raise ValueError(f"{path}: line {number} ({word!r}) has {count} values, expected {dimension} numbers")
+            raise DataFormatError(f"{path}: line {number} ({word!r}) has {count} values, expected {dimension} numbers")
         words.append(word)
         rows.append(vector)
     if not rows:
-        raise ValueError(f"{path}: no word vectors in the file")
+        raise DataFormatError(f"{path}: no word vectors in the file")
     return WordVectors(words, np.stack(rows))

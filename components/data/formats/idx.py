@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.errors import DataFormatError
 from components.data.formats.images import MissingDataError
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -24,14 +25,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     with opener(path, "rb") as fh:
         data = fh.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
+        raise DataFormatError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[data[2]])
     body = data[4 + 4 * ndim:]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(body) != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but the file holds {len(body)} bytes")
+        raise DataFormatError(f"{path}: header says shape {shape} ({expected} bytes) but the file holds {len(body)} bytes")
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.errors import DlfolioError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(DlfolioError, FileNotFoundError):
     """The dataset directory a project needs is absent or empty."""
 
 

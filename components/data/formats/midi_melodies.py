@@ -26,6 +26,7 @@ import pandas as pd
 
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.images import MissingDataError
+from components.errors import DataFormatError
 
 SUFFIXES = (".mid", ".midi")
 REST = "R"
@@ -43,7 +44,7 @@ class Note:
     duration: float
 
 
-class MidiReadError(ValueError):
+class MidiReadError(DataFormatError):
     pass
 
 

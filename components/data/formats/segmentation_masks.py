@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 from components.data.formats.images import MissingDataError
 
@@ -34,7 +35,7 @@ def read_classes(root: str | Path) -> tuple[str, ...] | None:
         return None
     names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     if len(names) < 2 or len(set(names)) != len(names):
-        raise ValueError(f"{path}: expected at least 2 distinct class names, one per line; got {list(names)}")
+        raise DataFormatError(f"{path}: expected at least 2 distinct class names, one per line; got {list(names)}")
     return names
 
 

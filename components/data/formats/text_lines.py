@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.errors import DataFormatError
 from components.data.formats.images import MissingDataError
 
 
@@ -21,5 +22,5 @@ def read_utf8_lines(path: str | Path, missing_hint: str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        raise DataFormatError(f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
     return [line.rstrip("\r") for line in text.split("\n")][:-1 if text.endswith("\n") else None]

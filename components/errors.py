@@ -1,0 +1,20 @@
+"""The one base class of errors a user can fix: bad params.yaml, bad or missing data, an unknown name.
+
+A ``DlfolioError`` is expected: its message alone says what is wrong and what to fix (the YAML path, the file
+and the failed expectation, the command that writes the missing data), so the CLI prints it once, without a
+traceback, and exits with status 2 (flows/cli.py). Anything else is a bug and keeps its traceback.
+
+Each subclass also keeps the built-in base it had before (``ValueError``, ``FileNotFoundError``,
+``LookupError``), so ``except ValueError`` in callers and tests behaves as it always did. This module imports
+nothing, so any component can raise these without pulling in a dependency.
+"""
+
+from __future__ import annotations
+
+
+class DlfolioError(Exception):
+    """An expected, user-fixable error; the message says what to fix."""
+
+
+class DataFormatError(DlfolioError, ValueError):
+    """A data file exists but is not in the format its project reads; the message names the file and the rule."""

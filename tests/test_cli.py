@@ -1,0 +1,53 @@
+"""The CLI answers `--help` without importing the heavy libraries: torch, Prefect and MLflow load only in the
+commands that use them (they cost seconds each; `dlfolio --help` took 7-13 s when flows/cli.py imported torch)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations")
+COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule", "ui", "label", "sweep", "stages",
+            "server"]
+
+PROBE = """
+import sys
+from flows.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print("HEAVY:" + ",".join(sorted(m for m in {heavy!r} if m in sys.modules)), "EXIT:" + str(code))
+"""
+
+
+def probe(*args: str) -> tuple[str, str]:
+    """Run the CLI's main with ``args`` in a fresh interpreter; return (heavy modules it loaded, its exit code)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=120)
+    last = done.stdout.strip().splitlines()[-1]
+    heavy, code = last.split(" ")
+    return heavy.removeprefix("HEAVY:"), code.removeprefix("EXIT:")
+
+
+def test_top_level_help_imports_no_heavy_library():
+    assert probe("--help") == ("", "0")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help_imports_no_heavy_library(command):
+    assert probe(command, "--help") == ("", "0")
+
+
+def test_the_installed_script_lists_every_command():
+    script = Path(sys.executable).with_name("dlfolio")
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0
+    for command in COMMANDS:
+        assert f"    {command}" in done.stdout

@@ -1,0 +1,97 @@
+"""`dlfolio run` shares one background Prefect server per PREFECT_HOME instead of starting one per process.
+
+Real `prefect server start`, real `dlfolio` subprocesses: the first run starts the server, the next reuses it,
+both flow runs are in its database (what its UI shows), and `dlfolio server stop` ends it.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def home(tmp_path):
+    """An empty PREFECT_HOME; whatever server a test leaves in it is stopped afterwards."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    yield home
+    state = home / "dlfolio-server.json"
+    if state.exists():
+        import signal
+
+        try:
+            os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def dlfolio(home: Path, *args: str, port: int | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # no server given: find or start one
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(home), NO_COLOR="1")
+    if port:
+        env["PREFECT_SERVER_API_PORT"] = str(port)
+    script = Path(sys.executable).with_name("dlfolio")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def flow_runs(api_url: str) -> list[dict]:
+    request = urllib.request.Request(f"{api_url}/flow_runs/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_status_without_a_server_says_so_and_a_stale_state_file_is_dropped(home):
+    from flows.server import STATE_FILE, find_server
+
+    done = dlfolio(home, "server", "status")
+    assert done.returncode == 1 and "no dlfolio Prefect server runs" in done.stdout
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs, as after a reboot
+    (home / STATE_FILE).write_text(json.dumps({"pid": dead.pid, "port": free_port(), "home": str(home)}))
+    assert find_server(home) is None
+    assert not (home / STATE_FILE).exists()
+
+
+@pytest.mark.slow
+def test_runs_share_one_background_server_whose_database_holds_them_until_stopped(home, project_root):
+    root = project_root("linear-regression", {"train": {"epochs": 20}})
+    port = free_port()
+
+    first = dlfolio(home, "run", "linear-regression", "--root", str(root), port=port)
+    assert first.returncode == 0, first.stderr
+    assert "Starting temporary server" not in first.stderr  # no per-process ephemeral server any more
+    state = json.loads((home / "dlfolio-server.json").read_text())
+    assert state["port"] == port
+    status = dlfolio(home, "server", "status")
+    assert status.returncode == 0 and f"UI http://127.0.0.1:{port}" in status.stdout
+
+    second = dlfolio(home, "run", "linear-regression", "--root", str(root), port=port)
+    assert second.returncode == 0, second.stderr
+    assert json.loads((home / "dlfolio-server.json").read_text())["pid"] == state["pid"]  # reused, not restarted
+
+    api = f"http://127.0.0.1:{port}/api"
+    runs = [r for r in flow_runs(api) if r["name"] == "linear-regression"]
+    assert len(runs) == 2 and {r["state_type"] for r in runs} == {"COMPLETED"}
+    assert (home / "prefect.db").exists()  # the database lives in the shared home
+
+    stop = dlfolio(home, "server", "stop")
+    assert stop.returncode == 0 and f"pid {state['pid']}" in stop.stdout
+    assert not (home / "dlfolio-server.json").exists()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(state["pid"], 0)
+    assert dlfolio(home, "server", "status").returncode == 1
