@@ -51,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from components.training import distributed
-from components.training.optim import OptimSettings, make_optimizer, make_scheduler
+from components.training.optim import OptimSettings, logged_values, make_optimizer, make_scheduler
 
 if TYPE_CHECKING:
     from components.training.tasks import Task
@@ -222,11 +222,9 @@ def fit(
             model.eval()
             with torch.no_grad():
                 metrics = task.validate(model, val_data, runtime)
-        group = optimizer.param_groups[0]
         row = {"epoch": epoch, "train_loss": (train_loss[0] / train_loss[1].clamp(min=1)).item(), **metrics,
-               "lr": group["lr"], **({"momentum": group["momentum"]} if config.schedule == "linear"
-                                     and "momentum" in group else {}),
-               "seconds": time.perf_counter() - started, "train_seconds": train_seconds}
+               **logged_values(optimizer, scheduler, epoch), "seconds": time.perf_counter() - started,
+               "train_seconds": train_seconds}
         result.history.append(row)
         bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}",
                         **{k: f"{v:.3f}" for k, v in metrics.items()})

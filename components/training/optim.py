@@ -52,11 +52,16 @@ class LinearEpochSchedule:
         self.momentum = (config.momentum, config.momentum_end) if config.optimizer in ("sgd", "nesterov") else None
         self._apply(1)
 
+    def values(self, epoch: int) -> dict[str, float]:
+        """The LR (and momentum) of ``epoch``."""
+        out = {"lr": linear(self.lr, self.lr_end, epoch, self.epochs)}
+        if self.momentum is not None:
+            out["momentum"] = linear(*self.momentum, epoch, self.epochs)
+        return out
+
     def _apply(self, epoch: int) -> None:
         for group in self.optimizer.param_groups:
-            group["lr"] = linear(self.lr, self.lr_end, epoch, self.epochs)
-            if self.momentum is not None:
-                group["momentum"] = linear(*self.momentum, epoch, self.epochs)
+            group.update(self.values(epoch))
 
     def step(self) -> None:
         self.steps += 1
@@ -69,6 +74,14 @@ class LinearEpochSchedule:
     def load_state_dict(self, state: dict) -> None:
         self.steps = state["steps"]
         self._apply(self.steps // self.steps_per_epoch + 1)
+
+
+def logged_values(optimizer: torch.optim.Optimizer, scheduler, epoch: int) -> dict[str, float]:
+    """What an epoch's history row shows: a per-epoch schedule's values of that epoch (its last step has
+    already set the next epoch's), a per-step schedule's LR after the epoch's last step."""
+    if isinstance(scheduler, LinearEpochSchedule):
+        return scheduler.values(epoch)
+    return {"lr": optimizer.param_groups[0]["lr"]}
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: OptimSettings, steps_per_epoch: int):
