@@ -66,14 +66,14 @@ class LinearEpochSchedule:
     def step(self) -> None:
         self.steps += 1
         if self.steps % self.steps_per_epoch == 0:  # the first step of the next epoch uses its values
-            self._apply(self.steps // self.steps_per_epoch + 1)
+            self._apply(min(self.steps // self.steps_per_epoch + 1, self.epochs))  # none beyond the last epoch
 
     def state_dict(self) -> dict:
         return {"steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = state["steps"]
-        self._apply(self.steps // self.steps_per_epoch + 1)
+        self._apply(min(self.steps // self.steps_per_epoch + 1, self.epochs))
 
 
 def logged_values(optimizer: torch.optim.Optimizer, scheduler, epoch: int) -> dict[str, float]:
