@@ -112,7 +112,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.fit_result_: FitResult = fit(
             self.module_, ClassificationTask(self._loss(len(train_set))), train_set, val_set, self._train_config(),
             self.device_, seed=self.seed, on_epoch=on_epoch, progress=self.progress,
-            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None, resume=True,
         )
         self.module_.to("cpu")
         return self
