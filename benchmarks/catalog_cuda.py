@@ -34,8 +34,7 @@ def run_one(name: str, data_root: Path) -> dict:
     data = project.prepare(settings)
     prepared = time.perf_counter()
     with tempfile.TemporaryDirectory() as checkpoints:
-        trained = project.train(data, settings, on_epoch=lambda row: epochs.append(dict(row) if isinstance(row, dict)
-                                                                                      else vars(row)),
+        trained = project.train(data, settings, on_epoch=lambda row: epochs.append(dict(row)),
                                 checkpoint_dir=Path(checkpoints))
     if torch.cuda.is_available():
         torch.cuda.synchronize()

@@ -54,7 +54,9 @@ def train_and_predict(data_dir: Path, epochs: int, seed: int) -> dict[str, np.nd
     import torch
     from torch.utils.data import TensorDataset
 
-    from components.training.loop import TrainConfig, fit, predict_logits, resolve_device
+    from components.settings import TrainSettings
+    from components.training.loop import fit, predict_logits, resolve_device
+    from components.training.tasks import ClassificationTask
 
     X, y, X_test, y_test = load_mnist(data_dir)
     to_tensor = lambda a: (torch.as_tensor(a, dtype=torch.float32)[:, None] / 255 - 0.286) / 0.353  # noqa: E731
@@ -66,8 +68,9 @@ def train_and_predict(data_dir: Path, epochs: int, seed: int) -> dict[str, np.nd
     model = small_cnn()
     device = resolve_device("auto")
     started = time.perf_counter()
-    result = fit(model, train_set, val_set, TrainConfig(epochs=epochs, batch_size=128, lr=3e-3, weight_decay=1e-4,
-                                                        patience=epochs, amp=False), device, seed=seed, progress=False)
+    result = fit(model, ClassificationTask(), train_set, val_set,
+                 TrainSettings(epochs=epochs, batch_size=128, lr=3e-3, weight_decay=1e-4, patience=epochs, amp=False),
+                 device, seed=seed, progress=False)
     seconds = time.perf_counter() - started
     loader = torch.utils.data.DataLoader(TensorDataset(to_tensor(X_test)), batch_size=1000)
     proba = torch.softmax(predict_logits(model, loader, device, amp=False).double(), dim=1).numpy()

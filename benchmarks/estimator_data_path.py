@@ -38,7 +38,7 @@ def measure(cls, X, y, X_test, y_test, policy: str, epochs: int, device: str) ->
     started = time.perf_counter()
     est.fit(X, y)
     wall = time.perf_counter() - started
-    steady = [e.train_seconds for e in est.fit_result_.history[1:]]
+    steady = [e["train_seconds"] for e in est.fit_result_.history[1:]]
     return {"path": cls.__name__, "policy": policy, "device": device, "epochs": epochs,
             "train_img_per_s": round(len(X) * len(steady) / sum(steady)), "fit_seconds": round(wall, 2),
             "test_accuracy": round(float(est.score(X_test, y_test)), 4)}

@@ -44,7 +44,9 @@ from components.training import distributed  # noqa: E402
 from components.training.augment import ArrayDataset, train_transform  # noqa: E402
 from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize  # noqa: E402
 from components.models.cnn import MaskCNN  # noqa: E402
-from components.training.loop import TrainConfig, fit  # noqa: E402
+from components.settings import TrainSettings  # noqa: E402
+from components.training.loop import fit  # noqa: E402
+from components.training.tasks import ClassificationTask  # noqa: E402
 
 BF16_DENSE_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # datasheet, dense, without sparsity
 
@@ -115,14 +117,14 @@ def trainer_throughput(build, train_set, side, global_batch, device, epochs, com
     """``fit`` for ``epochs`` epochs; images/s over all ranks from the epochs after the first (warm-up, compile)."""
     blank = np.zeros((8, side, side, 3), np.uint8), np.zeros(8, np.int64)  # a tiny validation set: ~free
     val_set = ImageTensorDataset(*blank) if hasattr(train_set, "get_batch") else ArrayDataset(*blank)
-    config = TrainConfig(epochs=epochs, batch_size=global_batch, lr=0.1, optimizer="sgd", momentum=0.9,
-                         grad_clip=None, schedule="constant", patience=10**6, compile=compile_model,
-                         num_workers=num_workers)
+    config = TrainSettings(epochs=epochs, batch_size=global_batch, lr=0.1, optimizer="sgd", momentum=0.9,
+                           grad_clip=None, schedule="constant", patience=10**6, compile=compile_model,
+                           num_workers=num_workers)
     model = build()
-    result = fit(model, train_set, val_set, config, device, progress=False)
+    result = fit(model, ClassificationTask(), train_set, val_set, config, device, progress=False)
     _, world = distributed.rank_and_world()
     steps = len(train_set) // global_batch
-    seconds = sum(e.train_seconds for e in result.history[1:])
+    seconds = sum(e["train_seconds"] for e in result.history[1:])
     return steps * global_batch * (len(result.history) - 1) / seconds
 
 
@@ -202,19 +204,19 @@ def time_to_accuracy(root: Path, device, smoke: bool, target: float, epoch_optio
     rows = []
     for epochs in [1, *epoch_options]:
         torch.manual_seed(0)
-        config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, weight_decay=5e-4, grad_clip=None,
-                             schedule="onecycle", patience=10**6)
+        config = TrainSettings(epochs=epochs, batch_size=batch, lr=lr, weight_decay=5e-4, grad_clip=None,
+                               schedule="onecycle", patience=10**6)
         started = time.perf_counter()
-        result = fit(fashion_cnn(), train, test, config, device, progress=False)
+        result = fit(fashion_cnn(), ClassificationTask(), train, test, config, device, progress=False)
         wall = time.perf_counter() - started
         if epochs == 1 and len(rows) == 0 and epoch_options:
             rows.append(None)  # the warm-up run
             continue
         rows.append(dict(section="fashion_mnist", epochs=epochs, batch=batch, lr=lr,
-                         test_accuracy=round(result.history[-1].val_accuracy, 4),
-                         train_seconds=round(sum(e.train_seconds for e in result.history), 3),
-                         seconds_with_eval=round(sum(e.seconds for e in result.history), 3),
-                         fit_wall_seconds=round(wall, 3), reached=result.history[-1].val_accuracy >= target))
+                         test_accuracy=round(result.history[-1]["val_accuracy"], 4),
+                         train_seconds=round(sum(e["train_seconds"] for e in result.history), 3),
+                         seconds_with_eval=round(sum(e["seconds"] for e in result.history), 3),
+                         fit_wall_seconds=round(wall, 3), reached=result.history[-1]["val_accuracy"] >= target))
     return [r for r in rows if r is not None]
 
 
@@ -344,13 +346,13 @@ def run_ddp(args, device):
 def run_fit(args, device):
     """The trainer's entry point, the same on 1 or N GPUs: Fashion-MNIST small CNN, printed per epoch on rank 0."""
     train, test = fashion_datasets(Path(args.data_dir), args.smoke, augment=args.augment)
-    config = TrainConfig(epochs=args.epochs[0], batch_size=128 if args.smoke else args.fm_batch, lr=args.fm_lr,
-                         weight_decay=5e-4, grad_clip=None, compile=args.compile, patience=10**6)
+    config = TrainSettings(epochs=args.epochs[0], batch_size=128 if args.smoke else args.fm_batch, lr=args.fm_lr,
+                           weight_decay=5e-4, grad_clip=None, compile=args.compile, patience=10**6)
     torch.manual_seed(0)
-    result = fit(fashion_cnn(), train, test, config, device, progress=False,
-                 on_epoch=lambda e: print(json.dumps(e.__dict__), flush=True))
+    result = fit(fashion_cnn(), ClassificationTask(), train, test, config, device, progress=False,
+                 on_epoch=lambda e: print(json.dumps(e), flush=True))
     if distributed.is_main_process():
-        print(f"best epoch {result.best_epoch}, test accuracy {result.history[-1].val_accuracy:.4f}")
+        print(f"best epoch {result.best_epoch}, test accuracy {result.history[-1]['val_accuracy']:.4f}")
 
 
 def main(argv=None):

@@ -36,15 +36,25 @@ class Section(BaseModel):
 
 
 class TrainSettings(Section):
+    """What ``components.training.loop.fit`` reads: the loop takes this section itself, not a copy of it."""
+
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1, description="the global batch: under torchrun each of N ranks takes 1/N")
+    lr: float = Field(1e-3, gt=0, description="peak LR (onecycle), start LR (cosine, linear) or the LR (constant)")
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null disables clipping")
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    schedule: Literal["onecycle", "cosine", "constant", "linear"] = Field(
+        "onecycle", description="linear: per epoch, LR from lr to lr_end and momentum from momentum to momentum_end")
+    lr_end: float = Field(1e-4, gt=0, description="linear schedule: the LR of the last epoch")
     patience: int = Field(5, ge=1, description="epochs without validation improvement before stopping")
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    amp_on_cpu: bool = Field(False, description="bf16 autocast on the CPU too (tests, CPUs with bf16 units)")
     num_workers: int = Field(0, ge=0)
+    optimizer: Literal["adamw", "sgd", "nesterov"] = Field("adamw", description="nesterov: SGD with Nesterov momentum")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd/nesterov (linear schedule: of the first epoch)")
+    momentum_end: float = Field(0.99, ge=0, lt=1, description="linear schedule, sgd/nesterov: of the last epoch")
+    channels_last: bool | None = Field(None, description="null: on CUDA for models with 2-D convolutions")
+    compile: bool = Field(False, description="torch.compile the training model (the first epoch pays for it)")
 
 
 class SplitSettings(Section):

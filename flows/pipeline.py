@@ -82,7 +82,11 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
         mlflow.log_metrics({k: float(v) for k, v in stats.items()}, step=epoch)
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
 
-    trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=outputs.model_dir)
+    # Resumable: a run killed mid-training continues from the last epoch of the same settings and data.
+    data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
+    checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json"), data_md5)
+    trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
+    outputs.keep_model_files(checkpoints)
     mlflow.log_params({f"train.{k}": v for k, v in trained.info.items()})
     return trained
 

@@ -241,8 +241,8 @@ def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_th
     est.fit(X[:20], y[:20])
     history = est.fit_result_.history
     assert len(history) == 30 and est.fit_result_.best_epoch == 30 and not est.fit_result_.stopped_early
-    assert all(np.isnan(e.val_loss) for e in history)
-    assert history[-1].train_loss < history[0].train_loss
+    assert all(np.isnan(e["val_loss"]) for e in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert (est.predict(X[:20]) == y[:20]).mean() > 0.8  # it saw all 20, not the 10 a 1-per-class holdout leaves
 
 

@@ -17,10 +17,10 @@ from mlflow.tracking import MlflowClient
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
-from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
+from components.training.optim import make_optimizer, make_scheduler
 from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, masked_mse
 from components.projects import get_project, settings_schemas
-from components.projects.facial_keypoints import conformal_half_widths, group_columns
+from components.projects.facial_keypoints import KeypointTrainSettings, conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
 from components.validation.expectations import DataValidationError
 
@@ -154,11 +154,21 @@ def test_the_net_maps_96x96_faces_to_30_coordinates_inside_the_image():
 
 def test_nesterov_schedule_lowers_the_learning_rate_and_raises_momentum_linearly():
     net = torch.nn.Linear(2, 2)
-    config = KeypointTrainConfig(epochs=5, optimizer="nesterov", lr=0.03, lr_end=0.01, momentum=0.9,
-                                 momentum_end=0.98)
-    optimizer = make_optimizer(net, config)
+    config = KeypointTrainSettings(epochs=5, optimizer="nesterov", lr=0.03, lr_end=0.01, momentum=0.9,
+                                   momentum_end=0.98)
+    assert config.schedule == "linear"  # the project's default: Nouri's schedule
+    optimizer = make_optimizer(net, config, torch.device("cpu"))
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=3)
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["nesterov"]
-    seen = [set_schedule(optimizer, config, epoch) for epoch in range(1, 6)]
+    seen = []
+    for _ in range(5):  # what each epoch's steps use: one value an epoch, from its first step to its last
+        for _ in range(3):
+            group = optimizer.param_groups[0]
+            seen.append((group["lr"], group["momentum"]))
+            optimizer.step()
+            scheduler.step()
+    assert seen[0::3] == seen[1::3] == seen[2::3]
+    seen = seen[0::3]
     np.testing.assert_allclose([lr for lr, _ in seen], [0.03, 0.025, 0.02, 0.015, 0.01])
     np.testing.assert_allclose([m for _, m in seen], [0.9, 0.92, 0.94, 0.96, 0.98])
     assert optimizer.param_groups[0]["momentum"] == pytest.approx(0.98)

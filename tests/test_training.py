@@ -11,7 +11,9 @@ from torch import nn
 from components.training.augment import ArrayDataset, normalize, train_transform
 from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize
 from components.models import build_model
-from components.training.loop import TrainConfig, fit
+from components.settings import TrainSettings
+from components.training.loop import fit
+from components.training.tasks import ClassificationTask
 
 
 def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int = 0):
@@ -35,17 +37,17 @@ def test_both_precisions_learn(amp):
     x, y = blobs(96)
     torch.manual_seed(0)
     model = tiny_cnn()
-    config = TrainConfig(epochs=8, batch_size=16, lr=0.02, amp=amp, amp_on_cpu=amp, patience=100)
-    result = fit(model, ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"), progress=False)
+    config = TrainSettings(epochs=8, batch_size=16, lr=0.02, amp=amp, amp_on_cpu=amp, patience=100)
+    result = fit(model, ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"), progress=False)
     first, last = result.history[0], result.history[-1]
-    assert last.train_loss < 0.5 * first.train_loss
-    assert last.val_accuracy >= 0.9  # chance is 1/3
+    assert last["train_loss"] < 0.5 * first["train_loss"]
+    assert last["val_accuracy"] >= 0.9  # chance is 1/3
     if amp:  # the bf16 run really ran in bf16: it differs from fp32 beyond rounding of the sum
         torch.manual_seed(0)
-        fp32 = fit(tiny_cnn(), ArrayDataset(x, y), ArrayDataset(x, y), TrainConfig(**{**config.__dict__, "amp": False}),
+        fp32 = fit(tiny_cnn(), ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config.model_copy(update={"amp": False}),
                    torch.device("cpu"), progress=False)
-        assert fp32.history[0].train_loss != result.history[0].train_loss
-        assert abs(fp32.history[-1].train_loss - last.train_loss) < 0.1  # but learns the same
+        assert fp32.history[0]["train_loss"] != result.history[0]["train_loss"]
+        assert abs(fp32.history[-1]["train_loss"] - last["train_loss"]) < 0.1  # but learns the same
 
 
 class Crash(RuntimeError):
@@ -60,43 +62,43 @@ def test_resume_continues_the_same_trajectory(tmp_path, batch_dataset):
                         ImageTensorDataset(x, y))
     else:
         make = lambda: (ArrayDataset(x, y, train_transform("light")), ArrayDataset(x, y, normalize()))  # noqa: E731
-    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, patience=100)
+    config = TrainSettings(epochs=4, batch_size=16, lr=0.01, patience=100)
 
     torch.manual_seed(1)
-    straight = fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False)
+    straight = fit(tiny_cnn(dropout=0.3), ClassificationTask(), *make(), config, torch.device("cpu"), progress=False)
 
     def crash_after_two(stats):
-        if stats.epoch == 2:
+        if stats["epoch"] == 2:
             raise Crash
 
     torch.manual_seed(1)
     with pytest.raises(Crash):
-        fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False,
+        fit(tiny_cnn(dropout=0.3), ClassificationTask(), *make(), config, torch.device("cpu"), progress=False,
             checkpoint_dir=tmp_path, on_epoch=crash_after_two)
     assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
     torch.manual_seed(999)  # a different initialisation: everything must come from the checkpoint
-    resumed = fit(tiny_cnn(dropout=0.3), *make(), config, torch.device("cpu"), progress=False,
+    resumed = fit(tiny_cnn(dropout=0.3), ClassificationTask(), *make(), config, torch.device("cpu"), progress=False,
                   checkpoint_dir=tmp_path, resume=True)
 
-    assert [e.epoch for e in resumed.history] == [1, 2, 3, 4]
+    assert [e["epoch"] for e in resumed.history] == [1, 2, 3, 4]
     for a, b in zip(straight.history, resumed.history):
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5, abs=1e-6)
-        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5, abs=1e-6)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5, abs=1e-6)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5, abs=1e-6)
 
 
 def test_batch_dataset_reads_the_same_batches_as_the_dataloader():
     """Without augmentation the two input paths feed identical batches, so the runs match step for step."""
     x, y = blobs(48, channels=1)
-    config = TrainConfig(epochs=3, batch_size=8, lr=0.01, patience=100)
+    config = TrainSettings(epochs=3, batch_size=8, lr=0.01, patience=100)
     mean, std = (0.5,), (0.5,)
     runs = []
     for data in ((ArrayDataset(x, y, normalize(mean, std)), ArrayDataset(x, y, normalize(mean, std))),
                  (ImageTensorDataset(x, y), ImageTensorDataset(x, y))):
         torch.manual_seed(0)
-        runs.append(fit(tiny_cnn(channels=1), *data, config, torch.device("cpu"), progress=False))
+        runs.append(fit(tiny_cnn(channels=1), ClassificationTask(), *data, config, torch.device("cpu"), progress=False))
     for a, b in zip(*(r.history for r in runs)):
-        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
-        assert a.val_accuracy == b.val_accuracy
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_accuracy"] == b["val_accuracy"]
 
 
 def test_batch_augment_identity_flip_and_crop():
@@ -131,17 +133,17 @@ def test_mask_cnn_trains_with_sgd_on_batch_dataset():
     x, y = blobs(64, size=16, classes=2)
     torch.manual_seed(0)
     model = build_model("mask_cnn", num_classes=2, width=8, depth=2)
-    config = TrainConfig(epochs=6, batch_size=16, lr=0.05, optimizer="sgd", patience=100)
-    result = fit(model, ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
+    config = TrainSettings(epochs=6, batch_size=16, lr=0.05, optimizer="sgd", patience=100)
+    result = fit(model, ClassificationTask(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
                  config, torch.device("cpu"), progress=False)
-    assert result.history[-1].val_accuracy >= 0.9
+    assert result.history[-1]["val_accuracy"] >= 0.9
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_fast_path_trains():
     x, y = blobs(256, size=16)
     torch.manual_seed(0)
-    config = TrainConfig(epochs=4, batch_size=64, lr=0.02, patience=100, compile=True)
-    result = fit(tiny_cnn(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
+    config = TrainSettings(epochs=4, batch_size=64, lr=0.02, patience=100, compile=True)
+    result = fit(tiny_cnn(), ClassificationTask(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
                  config, torch.device("cuda"), progress=False)
-    assert result.history[-1].val_accuracy >= 0.9
+    assert result.history[-1]["val_accuracy"] >= 0.9

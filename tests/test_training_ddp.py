@@ -16,9 +16,11 @@ from torch import nn
 from components.training import distributed
 from components.training.augment import ArrayDataset, normalize
 from components.training.device_data import ImageTensorDataset
-from components.training.loop import TrainConfig, fit
+from components.settings import TrainSettings
+from components.training.loop import fit
+from components.training.tasks import ClassificationTask
 
-CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.02, patience=100)
+CONFIG = TrainSettings(epochs=3, batch_size=16, lr=0.02, patience=100)
 
 
 def data(n: int = 64):
@@ -58,11 +60,11 @@ def _worker(rank: int, world: int, port: int, out_dir: str):
     try:
         histories = {}
         for kind in ("dataloader", "batch"):
-            result = fit(make_model(), *datasets(kind), CONFIG, ctx.device, progress=False,
+            result = fit(make_model(), ClassificationTask(), *datasets(kind), CONFIG, ctx.device, progress=False,
                          checkpoint_dir=out / f"ckpt-{kind}")
             histories[kind] = as_tuples(result)
         # Resume from a checkpoint a 1-process run wrote after epoch 1: switching 1 -> 2 processes mid-run.
-        result = fit(make_model(), *datasets("dataloader"), CONFIG, ctx.device, progress=False,
+        result = fit(make_model(), ClassificationTask(), *datasets("dataloader"), CONFIG, ctx.device, progress=False,
                      checkpoint_dir=out / "ckpt-resume", resume=True)
         histories["resumed"] = as_tuples(result)
         torch.save(histories, out / f"history-{rank}.pt")
@@ -71,7 +73,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str):
 
 
 def as_tuples(result) -> list[tuple]:
-    return [(e.train_loss, e.val_loss, e.val_accuracy) for e in result.history]
+    return [(e["train_loss"], e["val_loss"], e["val_accuracy"]) for e in result.history]
 
 
 class Stop(Exception):
@@ -79,7 +81,7 @@ class Stop(Exception):
 
 
 def stop_after_first_epoch(stats):
-    if stats.epoch == 1:
+    if stats["epoch"] == 1:
         raise Stop
 
 
@@ -87,10 +89,10 @@ def stop_after_first_epoch(stats):
 def runs(tmp_path_factory):
     """1-process references, and the histories of both ranks of one 2-process run."""
     tmp = tmp_path_factory.mktemp("ddp")
-    reference = {kind: as_tuples(fit(make_model(), *datasets(kind), CONFIG, torch.device("cpu"), progress=False))
+    reference = {kind: as_tuples(fit(make_model(), ClassificationTask(), *datasets(kind), CONFIG, torch.device("cpu"), progress=False))
                  for kind in ("dataloader", "batch")}
     with pytest.raises(Stop):
-        fit(make_model(), *datasets("dataloader"), CONFIG, torch.device("cpu"), progress=False,
+        fit(make_model(), ClassificationTask(), *datasets("dataloader"), CONFIG, torch.device("cpu"), progress=False,
             checkpoint_dir=tmp / "ckpt-resume", on_epoch=stop_after_first_epoch)
     mp.spawn(_worker, args=(2, free_port(), str(tmp)), nprocs=2, join=True)
     return tmp, reference, [torch.load(tmp / f"history-{r}.pt") for r in range(2)]

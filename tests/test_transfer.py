@@ -11,7 +11,7 @@ from components.training import augment
 from components.models import build_model
 from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier,
                                         normalization)
-from components.training.loop import TrainConfig
+from components.settings import TrainSettings
 from components.training.transfer import TransferConfig, fit_transfer, pooled_features
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -117,15 +117,15 @@ def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp
     val = augment.ArrayDataset(X[64:], y[64:], augment.normalize(mean, std))
     net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
     pretrained = {k: v.clone() for k, v in net.base.state_dict().items()}
-    config = TransferConfig(head=TrainConfig(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
-                            finetune=TrainConfig(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
+    config = TransferConfig(head=TrainSettings(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
+                            finetune=TrainSettings(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
                             finetune_layers=2)
     seen = []
 
     result = fit_transfer(net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path,
                           progress=False)
 
-    assert [e.epoch for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
+    assert [e["epoch"] for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
     assert [r["phase"] for r in result.as_rows()] == ["head"] * 4 + ["finetune"] * 2
     top = {f"{n}." for names in net.layer_names[-2:] for n in names}
     moved = {k for k, v in net.base.state_dict().items()
@@ -134,7 +134,7 @@ def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp
         assert moved and all(any(k.startswith(t) for t in top) for k in moved)
     else:  # fine-tuning did not beat the head phase, so the pretrained base is back untouched
         assert not moved
-    assert max(e.val_accuracy for e in seen) >= 0.9
+    assert max(e["val_accuracy"] for e in seen) >= 0.9
     for phase in ("head", "finetune"):
         assert (tmp_path / phase / "best.pt").is_file()
         assert not (tmp_path / phase / "last.pt").exists()  # a finished phase keeps no resume state

@@ -9,7 +9,7 @@ parent run compares them: accuracy overall and on the sentences with a negation,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,8 @@ from components.data.formats import glove_text
 from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
 from components.models.emojify import build_emoji_model
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.training.loop import TrainConfig, fit, resolve_device
+from components.training.loop import fit, resolve_device
+from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -178,14 +179,12 @@ class Emojify(Project):
         arms.setdefault(settings.model.arch, ArmSettings())
         models, histories = {}, {}
         for arch, arm in arms.items():
-            config = TrainConfig(epochs=arm.epochs or t.epochs, batch_size=t.batch_size, lr=arm.lr or t.lr,
-                                 weight_decay=t.weight_decay, grad_clip=t.grad_clip, schedule=t.schedule,
-                                 patience=t.patience, amp=t.amp, num_workers=t.num_workers)
+            config = t.model_copy(update={"epochs": arm.epochs or t.epochs, "lr": arm.lr or t.lr})
             served = arch == settings.model.arch
             model = self.build(arch, data, settings)
-            result = fit(model, data.dataset("train"), data.dataset("val"), config, device, seed=settings.seed,
-                         on_epoch=(lambda e: on_epoch(asdict(e))) if served else None,
-                         checkpoint_dir=checkpoint_dir / arch if served else None, progress=False)
+            result = fit(model, ClassificationTask(), data.dataset("train"), data.dataset("val"), config, device,
+                         seed=settings.seed, on_epoch=on_epoch if served else None,
+                         checkpoint_dir=checkpoint_dir / arch if served else None, resume=True, progress=False)
             models[arch], histories[arch] = model.cpu().eval(), pd.DataFrame(result.as_rows())
         served = settings.model.arch
         info = {"arch": served, "parameters": sum(p.numel() for p in models[served].parameters() if p.requires_grad),

@@ -26,9 +26,9 @@ from pydantic import Field, field_validator
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.evaluation.report import ChildRun, Evaluation
-from components.training.keypoints import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
+from components.training.keypoints import masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
-from components.settings import ProjectSettings, Section, SplitSettings
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -46,16 +46,19 @@ class KeypointModelSettings(Section):
     shrink: int = Field(2, ge=1, description="average-pool the 96x96 input by this factor first (CPU speed)")
 
 
-class KeypointTrainSettings(Section):
+class KeypointTrainSettings(TrainSettings):
+    """Nouri's schedule by default: the LR falls and (for nesterov) the momentum rises linearly per epoch."""
+
     optimizer: Literal["nesterov", "adamw"] = Field("adamw", description="nesterov: SGD + Nesterov momentum")
     epochs: int = Field(20, ge=1)
-    batch_size: int = Field(32, ge=1)
+    schedule: Literal["onecycle", "cosine", "constant", "linear"] = "linear"
     lr: float = Field(0.003, gt=0, description="learning rate of the first epoch ...")
     lr_end: float = Field(0.0001, gt=0, description="... falling linearly to this in the last")
     momentum: float = Field(0.9, ge=0, lt=1, description="nesterov: momentum of the first epoch ...")
     momentum_end: float = Field(0.99, ge=0, lt=1, description="... rising linearly to this in the last")
-    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = Field(None, gt=0, description="max gradient norm; null (the default) disables clipping")
     patience: int = Field(8, ge=1, description="epochs without a better validation RMSE before stopping")
+    amp: bool = Field(False, description="bf16 autocast on CUDA; off: coordinates regress in float32")
     flip: bool = Field(True, description="mirror half of each batch: image flipped, left/right keypoints swapped")
 
 
@@ -260,16 +263,16 @@ class FacialKeypoints(Project):
               checkpoint_dir: Path) -> Trained:
         import torch
 
-        from components.training.loop import resolve_device
+        from components.training.loop import fit, resolve_device
+        from components.training.tasks import KeypointTask
 
         device = resolve_device(settings.device)
         t = settings.train
-        config = KeypointTrainConfig(epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
-                                     lr_end=t.lr_end, momentum=t.momentum, momentum_end=t.momentum_end,
-                                     weight_decay=t.weight_decay, patience=t.patience, flip=t.flip)
         net = make_net(settings)
-        rows, best_epoch = fit_keypoints(net, data.X_train, data.Y_train, data.X_val, data.Y_val, config, device,
-                                         fk.mirrored_keypoint_order(), seed=settings.seed, on_epoch=on_epoch)
+        result = fit(net, KeypointTask(fk.mirrored_keypoint_order(), flip=t.flip), (data.X_train, data.Y_train),
+                     (data.X_val, data.Y_val), t, device, seed=settings.seed, on_epoch=on_epoch,
+                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        rows, best_epoch = result.as_rows(), result.best_epoch
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), checkpoint_dir / "best.pt")
         # Calibrated on rows that neither trained nor early-stopped the net: the coverage guarantee needs that.
@@ -279,8 +282,8 @@ class FacialKeypoints(Project):
         for name, keypoints in settings.specialists.items():
             columns, mirror = group_columns(keypoints)
             specialist = make_net(settings, outputs=len(columns))
-            fit_keypoints(specialist, data.X_train, data.Y_train[:, columns], data.X_val, data.Y_val[:, columns],
-                          config, device, mirror, seed=settings.seed)
+            fit(specialist, KeypointTask(mirror, flip=t.flip), (data.X_train, data.Y_train[:, columns]),
+                (data.X_val, data.Y_val[:, columns]), t, device, seed=settings.seed, progress=False)
             specialists[name] = (specialist.cpu(), columns)
         info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": sum(p.numel() for p in net.parameters()),
                 "optimizer": t.optimizer, **data.sizes()}

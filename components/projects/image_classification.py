@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,7 +127,7 @@ class ImageClassificationProject(Project):
 
     def train(self, data: ImageSplits, settings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         est = self.estimator(settings, checkpoint_dir)
-        est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=lambda e: on_epoch(asdict(e)))
+        est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         history = pd.DataFrame(est.fit_result_.as_rows())
         params = sum(p.numel() for p in est.module_.parameters())
         return Trained(est, history, {"best_epoch": est.fit_result_.best_epoch, "parameters": params,

@@ -27,9 +27,10 @@ from components.data.formats import midi_melodies as mm
 from components.data.vocab import SPECIALS, Vocab
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
-from components.settings import ProjectSettings, Section, SplitSettings
-from components.training.token_lm import fit_token_lm, mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
-from components.training.loop import TrainConfig, resolve_device
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.loop import fit, resolve_device
+from components.training.tasks import TokenLMTask
+from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -52,13 +53,12 @@ class NoteLSTMSettings(Section):
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
-class NoteTrainSettings(Section):
+class NoteTrainSettings(TrainSettings):
     epochs: int = Field(40, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(1e-2, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null disables clipping")
     patience: int = Field(8, ge=1, description="epochs without validation improvement before stopping")
+    amp: bool = Field(False, description="bf16 autocast on CUDA; off: the LSTM has trained in float32")
     window: int = Field(128, ge=2, description="tokens per training window (truncated backpropagation)")
 
 
@@ -251,11 +251,10 @@ class JazzLSTM(Project):
     def train(self, data: MelodySplits, settings: JazzLSTMSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         t = settings.train
         model = note_model(data.vocab, settings.model)
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, patience=t.patience, schedule="onecycle")
-        history, best_epoch = fit_token_lm(model, data.ids("train"), data.ids("val"), config,
-                                           resolve_device(settings.device), pad_id=data.vocab.pad_id,
-                                           window=t.window, seed=settings.seed, on_epoch=on_epoch)
+        result = fit(model, TokenLMTask(data.vocab.pad_id, t.window), data.ids("train"), data.ids("val"), t,
+                     resolve_device(settings.device), seed=settings.seed, on_epoch=on_epoch,
+                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        history, best_epoch = result.as_rows(), result.best_epoch
         torch.save(model.state_dict(), checkpoint_dir / "note_lstm.pt")
         info = {"best_epoch": best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
                 "vocabulary": len(data.vocab), **data.sizes()}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -27,7 +27,8 @@ from components.data.formats import date_pairs
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.training.loop import TrainConfig, fit, resolve_device
+from components.training.loop import fit, resolve_device
+from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -248,28 +249,21 @@ class NmtDates(Project):
         tensors = lambda split: TensorDataset(codec.encode(split["human"].tolist()),  # noqa: E731
                                               encode_targets(split["machine"].tolist()))
         model = self.network(settings)
-        rows = []
+        val_humans, val_machines = data.val["human"].tolist(), data.val["machine"].tolist()
 
-        def epoch_done(e) -> None:
-            row = asdict(e)
-            # fit counts correct characters per date (targets are (B, Ty)); per character is that over Ty
-            row["val_char_accuracy"] = row.pop("val_accuracy") / ISO_LENGTH
-            val = data.val["machine"].tolist()
-            row["val_exact_match"] = translation_metrics(translate(model, codec, data.val["human"].tolist()).machine,
-                                                         val)["exact_match"]
-            rows.append(dict(row))
-            on_epoch(row)
+        def exact_match(m) -> dict[str, float]:
+            return {"val_exact_match": translation_metrics(translate(m, codec, val_humans).machine,
+                                                           val_machines)["exact_match"]}
 
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
-                             num_workers=t.num_workers)
+        # targets are (B, Ty): the task's accuracy counts characters
+        task = ClassificationTask(accuracy_name="val_char_accuracy", extra_metrics=exact_match)
         device = resolve_device(settings.device)
         with cpu_threads(1 if device.type == "cpu" else torch.get_num_threads()):
-            result = fit(model, tensors(data.train), tensors(data.val), config, device, seed=settings.seed,
-                         on_epoch=epoch_done, checkpoint_dir=checkpoint_dir, progress=False)
+            result = fit(model, task, tensors(data.train), tensors(data.val), t, device, seed=settings.seed,
+                         on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "parameters": sum(p.numel() for p in model.parameters()), **data.sizes()}
-        return Trained(model.cpu().eval(), pd.DataFrame(rows), info)
+        return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Evaluation:
         codec, humans, truth = self.codec(settings), data.test["human"].tolist(), data.test["machine"].tolist()

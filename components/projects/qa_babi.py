@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -27,7 +27,8 @@ from components.data.vocab import Vocab, tokenize
 from components.evaluation.report import Evaluation, history_figure
 from components.models.token_encoder import PointerReader
 from components.settings import ProjectSettings, Section, TrainSettings
-from components.training.loop import TrainConfig, fit, resolve_device
+from components.training.loop import fit, resolve_device
+from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -227,14 +228,10 @@ class QaBabi(Project):
                              max_sentences=data.max_sentences, pad_id=data.vocab.pad_id)
 
     def train(self, data: BabiData, settings: QaBabiSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
-        t = settings.train
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
-                             num_workers=t.num_workers)
         model = self.build(data, settings)
-        result = fit(model, data.dataset("train"), data.dataset("val"), config, resolve_device(settings.device),
-                     seed=settings.seed, on_epoch=lambda e: on_epoch(asdict(e)), checkpoint_dir=checkpoint_dir,
-                     progress=False)
+        result = fit(model, ClassificationTask(), data.dataset("train"), data.dataset("val"), settings.train,
+                     resolve_device(settings.device), seed=settings.seed, on_epoch=on_epoch,
+                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
         info = {"best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
                 "vocabulary": len(data.vocab), **{f"{s}_size": len(v) for s, v in data.y.items()}}
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)

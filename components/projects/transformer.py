@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,9 +24,10 @@ from components.data.formats import parallel_text
 from components.data.vocab import TokenLevel, Vocab, tokenize
 from components.evaluation.report import Evaluation
 from components.models.transformer import Transformer
-from components.training.seq2seq import encode_pairs, exact_match, fit_seq2seq, teacher_forced_metrics, translate
-from components.settings import ProjectSettings, Section, SplitSettings
-from components.training.loop import TrainConfig, resolve_device
+from components.training.seq2seq import encode_pairs, exact_match, teacher_forced_metrics, translate
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.loop import fit, resolve_device
+from components.training.tasks import Seq2SeqTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
 
@@ -57,16 +57,13 @@ class TransformerModelSettings(Section):
         return self
 
 
-class Seq2SeqTrainSettings(Section):
+class Seq2SeqTrainSettings(TrainSettings):
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(3e-3, gt=0, description="peak LR of the schedule")
     weight_decay: float = Field(0.01, ge=0)
-    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null disables clipping")
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     patience: int = Field(8, ge=1, description="epochs without a lower validation loss before stopping")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
 
 
 class DecodingSettings(Section):
@@ -100,11 +97,6 @@ def build_model(settings: TransformerSettings, src_vocab: Vocab, tgt_vocab: Voca
     max_len = max(d.max_source_tokens, d.max_target_tokens, settings.decoding.max_len) + 2
     return Transformer(len(src_vocab), len(tgt_vocab), m.d_model, m.heads, m.encoder_layers, m.decoder_layers,
                        m.d_ff, m.dropout, max_len, pad_id=Vocab.pad_id)
-
-
-def train_config(t: Seq2SeqTrainSettings) -> TrainConfig:
-    return TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                       grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp)
 
 
 def curves_figure(history: pd.DataFrame) -> plt.Figure:
@@ -207,9 +199,10 @@ class TransformerProject(Project):
             predictions = translate(m, val_sources, data.src_vocab, data.tgt_vocab, settings.decoding.max_len, device)
             return exact_match(predictions, val_targets, data.tgt_vocab)
 
-        history, best_epoch = fit_seq2seq(model, encode(data.train), encode(data.val), train_config(settings.train),
-                                          device, pad_id=Vocab.pad_id, label_smoothing=settings.train.label_smoothing,
-                                          seed=settings.seed, val_exact_match=val_exact_match, on_epoch=on_epoch)
+        task = Seq2SeqTask(Vocab.pad_id, settings.train.label_smoothing, exact_match=val_exact_match)
+        result = fit(model, task, encode(data.train), encode(data.val), settings.train, device, seed=settings.seed,
+                     on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        history, best_epoch = result.as_rows(), result.best_epoch
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "src_vocab": data.src_vocab.tokens,
                     "tgt_vocab": data.tgt_vocab.tokens}, checkpoint_dir / "best.pt")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,8 @@ from components.data.log_mel import LogMel, log_mel
 from components.evaluation.report import Evaluation
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.training.loop import TrainConfig, fit, resolve_device
+from components.training.loop import fit, resolve_device
+from components.training.tasks import ClassificationTask
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
@@ -235,35 +236,27 @@ class TriggerWord(Project):
         detector.set_normalisation(data.features["train"])
         steps = data.labels["train"].shape[1]
         weight = torch.tensor([1.0, settings.model.positive_weight])
-        rows = []
 
         def loss_fn(logits, y):
             return torch.nn.functional.cross_entropy(logits, y, weight=weight.to(logits.device))
 
-        def epoch_done(e) -> None:
-            row = asdict(e)
-            row["val_step_accuracy"] = row.pop("val_accuracy") / steps  # fit counts correct steps per clip
-            rows.append(dict(row))
-            on_epoch(row)
-
-        t = settings.train
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
-                             num_workers=t.num_workers)
         device = resolve_device(settings.device)
         before = torch.get_num_threads()
         if device.type == "cpu":  # small GRU steps: threads wait on each other more than they compute (measured
             torch.set_num_threads(1)  # a default epoch on the busy 2-core box: ~3 s with 1 thread, >100 s with 2)
         try:
-            result = fit(TwoClassLogits(detector), TensorDataset(data.features["train"], data.labels["train"]),
-                         TensorDataset(data.features["val"], data.labels["val"]), config, device, seed=settings.seed,
-                         loss_fn=loss_fn, on_epoch=epoch_done, checkpoint_dir=checkpoint_dir, progress=False)
+            # a label per step of each clip: accuracy counts steps
+            result = fit(TwoClassLogits(detector), ClassificationTask(loss_fn, accuracy_name="val_step_accuracy"),
+                         TensorDataset(data.features["train"], data.labels["train"]),
+                         TensorDataset(data.features["val"], data.labels["val"]), settings.train, device,
+                         seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True,
+                         progress=False)
         finally:
             torch.set_num_threads(before)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "steps": steps,
                 "parameters": sum(p.numel() for p in detector.parameters()),
                 "positive_step_share": float(data.labels["train"].float().mean()), **data.sizes()}
-        return Trained(detector.cpu().eval(), pd.DataFrame(rows), info)
+        return Trained(detector.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: TriggerData, settings: TriggerWordSettings) -> Evaluation:
         served, d = self.predictor(trained, data, settings)[0], settings.detection

@@ -11,7 +11,7 @@ the dataset's own mask format (``segmentation_masks.decode_mask`` reads it back)
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -197,30 +197,18 @@ class UNetSegmentation(Project):
 
     def train(self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch,
               checkpoint_dir: Path) -> Trained:
-        from components.training.loop import TrainConfig, fit, resolve_device
-
-        pixels = data.Y_train.shape[1] * data.Y_train.shape[2]
-        rows = []
-
-        def per_pixel(stats) -> None:
-            # fit counts "correct" per item and an item here is a whole mask: divide by its pixels.
-            row = asdict(stats)
-            row["val_pixel_accuracy"] = row.pop("val_accuracy") / pixels
-            rows.append(row)
-            on_epoch(dict(row))
+        from components.training.loop import fit, resolve_device
+        from components.training.tasks import SegmentationTask
 
         model = UNet(len(data.classes), widths=settings.model.widths)
-        t = settings.train
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp,
-                             num_workers=t.num_workers)
-        result = fit(model, SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
-                     SegmentationDataset(data.X_val, data.Y_val), config, resolve_device(settings.device),
-                     seed=settings.seed, on_epoch=per_pixel, checkpoint_dir=checkpoint_dir)
+        result = fit(model, SegmentationTask(),
+                     SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
+                     SegmentationDataset(data.X_val, data.Y_val), settings.train, resolve_device(settings.device),
+                     seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "parameters": sum(p.numel() for p in model.parameters()), "widths": list(settings.model.widths),
                 **data.sizes()}
-        return Trained(model, pd.DataFrame(rows), info)
+        return Trained(model, pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Evaluation:
         # The served predictor's own masks, so evaluate and score() measure the very same thing.

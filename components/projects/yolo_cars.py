@@ -31,7 +31,7 @@ from components.evaluation.report import Evaluation
 from components.models.yolo import TinyYOLO
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
-from components.training.detection import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
+from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
 from components.projects.base import Project, Trained
 
 
@@ -213,7 +213,8 @@ class YoloCars(Project):
         return DecodeConfig(d.score_threshold, d.nms_iou, d.max_detections)
 
     def train(self, data: DetectionSplits, settings: YoloCarsSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
-        from components.training.loop import TrainConfig, resolve_device
+        from components.training.loop import fit, resolve_device
+        from components.training.tasks import DetectionTask
 
         size = settings.data.image_size
         train_boxes = np.concatenate(data.boxes_train)
@@ -221,21 +222,15 @@ class YoloCars(Project):
                                  seed=settings.seed)
         torch.manual_seed(settings.seed)
         model = TinyYOLO(len(data.classes), anchors, settings.model.widths)
-        t = settings.train
-        config = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-                             grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience)
-        rows, best_epoch, stopped = fit_detector(
-            model, BoxBatches.from_arrays(data.X_train, data.boxes_train), BoxBatches.from_arrays(data.X_val, data.boxes_val),
-            data.boxes_val, data.classes, config, resolve_device(settings.device),
-            decode_config=self.decode_config(settings), loss_weights=settings.loss.model_dump(),
-            flip=settings.augmentation == "flip", seed=settings.seed, on_epoch=on_epoch)
-        if checkpoint_dir is not None:
-            Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), Path(checkpoint_dir) / "best.pt")
-        info = {"best_epoch": best_epoch, "stopped_early": stopped,
+        task = DetectionTask(data.boxes_val, data.classes, self.decode_config(settings), settings.loss.model_dump(),
+                             flip=settings.augmentation == "flip")
+        result = fit(model, task, BoxBatches.from_arrays(data.X_train, data.boxes_train),
+                     BoxBatches.from_arrays(data.X_val, data.boxes_val), settings.train, resolve_device(settings.device),
+                     seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
                 "parameters": sum(p.numel() for p in model.parameters()), "grid": size // model.stride,
                 "anchors_px": np.round(anchors * size, 1).tolist(), **data.sizes()}
-        return Trained(model.cpu(), pd.DataFrame(rows), info)
+        return Trained(model.cpu(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Evaluation:
         # The served predictor's own detections, so evaluate and score() measure the very same thing.

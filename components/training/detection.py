@@ -1,15 +1,10 @@
-"""Training and prediction for the YOLO detector: padded box batches, flips that move the boxes, a fit loop.
-
-``components.training.loop.fit`` assumes one label per example; an image here has 0..M boxes and its targets
-depend on the anchors, so this loop is its own, reusing that module's optimizer, LR schedule and device
-choice. The epoch's model is kept when its validation mAP@0.5 is the best so far.
+"""The YOLO detector's pieces around the one training loop: padded box batches, flips that move the boxes,
+the batch loss, box prediction and the validation mAP@0.5 (``components.training.tasks.DetectionTask``
+trains with them through ``components.training.loop.fit``).
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +13,6 @@ import torch
 
 from components.metrics.detection import detection_metrics
 from components.models.yolo import TinyYOLO, decode, encode_targets, yolo_loss
-from components.training.loop import TrainConfig, make_optimizer, make_scheduler
 
 
 @dataclass(frozen=True)
@@ -91,50 +85,3 @@ def validation_map(model, data: BoxBatches, truth: list[np.ndarray], classes, co
     size = data.images.shape[-1]
     frame = detections_frame(predict_boxes(model, data.images, config), [(size, size)] * len(data), classes)
     return detection_metrics(frame, truth, classes)[0]["map50"]
-
-
-def fit_detector(model: TinyYOLO, train: BoxBatches, val: BoxBatches, val_truth: list[np.ndarray], classes,
-                 config: TrainConfig, device: torch.device, *, decode_config: DecodeConfig, loss_weights: dict,
-                 flip: bool, seed: int, on_epoch: Callable[[dict], None]) -> tuple[list[dict], int, bool]:
-    """Train in place; on return the model holds the weights of its best validation-mAP epoch. Returns the
-    per-epoch rows, the best epoch and whether it stopped early."""
-    torch.manual_seed(seed)
-    model.to(device)
-    optimizer = make_optimizer(model, config, device)
-    steps = max(1, len(train) // config.batch_size)  # drop the ragged last batch: BatchNorm dislikes tiny ones
-    scheduler = make_scheduler(optimizer, config, steps)
-    generator = torch.Generator().manual_seed(seed)
-    rows, best_map, best_epoch, best_state = [], -1.0, 0, None
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=generator)
-        total = 0.0
-        for step in range(steps):
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
-            images, boxes = train.images[idx], train.boxes[idx]
-            if flip:
-                images, boxes = flip_horizontally(images, boxes, torch.rand(len(idx), generator=generator) < 0.5)
-            loss = batch_loss(model, images.to(device), boxes.to(device), loss_weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item()
-        model.eval()
-        with torch.no_grad():
-            val_loss = float(np.mean([batch_loss(model, val.images[s:s + 128].to(device), val.boxes[s:s + 128].to(device),
-                                                 loss_weights).item() for s in range(0, len(val), 128)]))
-        val_map = validation_map(model, val, val_truth, classes, decode_config)
-        row = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "val_map50": val_map,
-               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
-        rows.append(row)
-        on_epoch(dict(row))
-        if val_map > best_map:
-            best_map, best_epoch, best_state = val_map, epoch, copy.deepcopy(model.state_dict())
-        if epoch - best_epoch >= config.patience:
-            break
-    model.load_state_dict(best_state)
-    return rows, best_epoch, len(rows) < config.epochs

@@ -16,7 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from components.training import augment
 from components.training import device_data
 from components.models import build_model
-from components.training.loop import FitResult, TrainConfig, fit, predict_logits, resolve_device
+from components.settings import TrainSettings
+from components.training.loop import FitResult, fit, predict_logits, resolve_device
+from components.training.tasks import ClassificationTask
 
 
 class TorchImageClassifier(ClassifierMixin, BaseEstimator):
@@ -74,9 +76,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.prior_l2 = prior_l2
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           grad_clip=self.grad_clip, schedule=self.schedule, patience=self.patience, amp=self.amp)
+    def _train_config(self) -> TrainSettings:
+        return TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                             grad_clip=self.grad_clip, schedule=self.schedule, patience=self.patience, amp=self.amp)
 
     def _normalization(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean/std (ImageNet's unless given); one value serves any channel count."""
@@ -108,9 +110,9 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         val_set = None if X_val is None else device_data.ImageTensorDataset(
             X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
         self.fit_result_: FitResult = fit(
-            self.module_, train_set, val_set, self._train_config(), self.device_, seed=self.seed,
-            loss_fn=self._loss(len(train_set)), on_epoch=on_epoch, progress=self.progress,
-            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            self.module_, ClassificationTask(self._loss(len(train_set))), train_set, val_set, self._train_config(),
+            self.device_, seed=self.seed, on_epoch=on_epoch, progress=self.progress,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None, resume=True,
         )
         self.module_.to("cpu")
         return self

@@ -1,21 +1,29 @@
-"""The training loop: one readable function, torch only, the same on CPU, one GPU or several.
+"""The training loop: one readable function, torch only, the same on CPU, one GPU or several, for every task.
 
-    history = fit(model, train_set, val_set, TrainConfig(epochs=10), device=resolve_device("auto"))
+    result = fit(model, ClassificationTask(), train_set, val_set, settings.train, device=resolve_device("auto"))
 
-AdamW (or SGD), a per-step LR schedule, gradient clipping, bf16 autocast on CUDA, early stopping on the
-validation loss, a checkpoint every epoch (``last.pt``) and of the best epoch (``best.pt``), and resuming from
-``last.pt``. Loss sums stay on the device, so a step never waits for the host: the only host syncs are at the
-end of an epoch.
+What differs between a classifier, a detector, a translator, a language model and a keypoint regressor is a
+task (``components.training.tasks``): how a batch is drawn (and augmented), its training loss, the epoch's
+validation metrics and the one early stopping watches (min or max); the best epoch's weights are kept by it.
+Everything else is written once, here: AdamW / SGD / Nesterov and a per-step LR schedule
+(``components.training.optim``), gradient clipping, bf16 autocast on CUDA, early stopping, a checkpoint every
+epoch (``last.pt``) and of the best epoch (``best.pt``), and resuming from ``last.pt`` (model, optimizer,
+schedule, every RNG stream, the data-order generator), so a run continued after a kill ends with the
+metrics of an uninterrupted one. Loss sums stay on the device, so a step never waits for the host: the only
+host syncs are at the end of an epoch.
+
+``config`` is the validated ``TrainSettings`` section of params.yaml (``components.settings``), typed here by
+the fields the loop reads, so this module imports with torch alone.
 
 On a GPU: channels_last memory for CNNs, fused optimizers, cuDNN autotuning, optional ``torch.compile``
-(``TrainConfig(compile=True)``), pinned memory and non-blocking copies. A batch dataset
+(``compile: true``), pinned memory and non-blocking copies. A batch dataset
 (``components.training.device_data.ImageTensorDataset``) is kept on the GPU when it fits and augmented there a whole
 batch at a time; any other ``Dataset`` goes through a ``DataLoader``.
 
 Several GPUs: launch the same program once per GPU with torchrun; ``fit`` sees the process group and trains
 with DistributedDataParallel (each rank reads its own shard of every global batch; logging, ``on_epoch`` and
-checkpoints on rank 0 only). ``TrainConfig.batch_size`` is the GLOBAL batch, split evenly over the ranks, so
-one config trains the same model on 1 or N GPUs:
+checkpoints on rank 0 only). ``batch_size`` is the GLOBAL batch, split evenly over the ranks, so one config
+trains the same model on 1 or N GPUs:
 
     python benchmarks/train_throughput.py fit --data-dir .bench-data/fashion-mnist                 # 1 GPU
     torchrun --standalone --nproc_per_node=2 benchmarks/train_throughput.py fit --data-dir ...   # 2 GPUs
@@ -23,7 +31,7 @@ one config trains the same model on 1 or N GPUs:
 and in a program of your own:
 
     ctx = distributed.init_from_env()        # joins torchrun's process group; rank 0 of 1 in a plain run
-    fit(model, train_set, val_set, config, ctx.device)
+    fit(model, task, train_set, val_set, config, ctx.device)
     distributed.cleanup()
 """
 
@@ -33,56 +41,58 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader
 
 from components.training import distributed
-from components.training.device_data import BatchLoader
+from components.training.optim import OptimSettings, logged_values, make_optimizer, make_scheduler
+
+if TYPE_CHECKING:
+    from components.training.tasks import Task
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 32  # the global batch: under torchrun each of N ranks takes batch_size / N
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
-    patience: int = 5
-    amp: bool = True  # bf16 autocast on CUDA
+class LoopSettings(OptimSettings, Protocol):
+    """The fields of ``components.settings.TrainSettings`` the loop reads (structural: no pydantic here)."""
+
+    batch_size: int
+    grad_clip: float | None
+    patience: int
+    amp: bool
+    amp_on_cpu: bool
+    num_workers: int
+    channels_last: bool | None
+    compile: bool
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a task's batches and validation run: handed to every task method by the loop."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    memory_format: torch.memory_format = torch.contiguous_format
+    amp: bool = False  # bf16 autocast, already resolved for the device
     num_workers: int = 0
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    momentum: float = 0.9  # SGD only
-    channels_last: bool | None = None  # None: on CUDA for models with 2-D convolutions
-    compile: bool = False  # torch.compile the training model (the first epoch pays the compile time)
-    amp_on_cpu: bool = False  # bf16 autocast on the CPU too (for tests, and CPUs with bf16 units)
 
-
-@dataclass
-class EpochResult:
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    lr: float
-    seconds: float
-    train_seconds: float = 0.0  # the training steps alone, without validation
+    def autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
 
 @dataclass
 class FitResult:
-    history: list[EpochResult] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one row an epoch: epoch, train_loss, the task's metrics, lr ...
     best_epoch: int = 0
     stopped_early: bool = False
 
     def as_rows(self) -> list[dict]:
-        return [asdict(e) for e in self.history]
+        return [dict(row) for row in self.history]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -93,54 +103,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
-    total = max(1, config.epochs * steps_per_epoch)
-    # OneCycle's warm-up phase needs at least one step of its own: with pct_start=0.25 a run of under 8
-    # steps (a tiny dataset, an active-learning round) divides by zero, so such runs anneal with cosine.
-    if config.schedule == "onecycle" and total >= 8:
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
-    if config.schedule in ("cosine", "onecycle"):
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    # Fused kernels update all parameters in a few launches instead of several per tensor.
-    fused = device.type == "cuda"
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, fused=fused)
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-
-
-def evaluate_loss(model: nn.Module, loader, loss_fn, device: torch.device, amp: bool) -> tuple[float, float]:
-    """Mean loss and accuracy over a loader; one host sync at the end."""
-    loss_sum, correct, count = _evaluate_sums(model, loader, loss_fn, device, amp)
-    return (loss_sum / count.clamp(min=1)).item(), (correct / count.clamp(min=1)).item()
-
-
-def _evaluate_sums(model, loader, loss_fn, device, amp, amp_on_cpu=False, memory_format=torch.contiguous_format):
-    """(loss sum, correct, count) as float tensors on the device, ready to be summed over ranks."""
-    model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device)
-    count = torch.zeros((), device=device)
-    with torch.no_grad(), _autocast(device, amp, amp_on_cpu):
-        for x, y in loader:
-            x, y = _to_device(x, device, memory_format), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss_sum += loss_fn(logits.float(), y) * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            count += len(y)
-    return loss_sum, correct, count
-
-
-def _autocast(device: torch.device, amp: bool, on_cpu: bool = False):
-    enabled = amp and (device.type == "cuda" or on_cpu)
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _to_device(x: torch.Tensor, device: torch.device, memory_format) -> torch.Tensor:
+def to_device(x: torch.Tensor, device: torch.device, memory_format) -> torch.Tensor:
     if x.ndim == 4 and memory_format is torch.channels_last:
         return x.to(device, non_blocking=True, memory_format=memory_format)
     return x.to(device, non_blocking=True)
@@ -150,29 +113,22 @@ def _has_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def _make_loader(dataset, batch_size: int, sampler, train: bool, drop_last: bool, device, num_workers: int):
-    if hasattr(dataset, "get_batch"):  # a batch dataset: gathers and augments whole batches on the device
-        return BatchLoader(dataset, batch_size, sampler, train=train, drop_last=drop_last)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", drop_last=drop_last)
-
-
 def fit(
     model: nn.Module,
-    train_set: Dataset,
-    val_set: Dataset | None,
-    config: TrainConfig,
+    task: Task,
+    train_set,
+    val_set,
+    config: LoopSettings,
     device: torch.device,
     *,
     seed: int = 0,
-    loss_fn: Callable = nn.functional.cross_entropy,
-    on_epoch: Callable[[EpochResult], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
     before_validation: Callable[[nn.Module], None] | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> FitResult:
-    """Train ``model`` in place; on return it holds the weights of the best validation epoch.
+    """Train ``model`` in place; on return it holds the weights of the epoch best by ``task.monitor``.
 
     With ``val_set=None`` it trains every epoch on everything it is given and keeps the last weights: no
     early stopping, no selection (what an active-learning round with a handful of labels needs).
@@ -180,8 +136,11 @@ def fit(
     ``before_validation(model)`` runs after each epoch's steps, before the model is evaluated and its weights
     kept: e.g. to recompute BatchNorm statistics that lag behind a from-scratch network's weights.
 
+    ``resume=True`` continues from ``checkpoint_dir/last.pt`` when there is one; a run that had finished (or
+    stopped early) only reloads its best weights.
+
     Under torchrun every rank calls ``fit`` with the same arguments; ``on_epoch`` runs on rank 0 only and
-    every rank returns the same history (losses and accuracies are summed over ranks).
+    every rank returns the same history (losses and metrics are summed over ranks).
     """
     rank, world = distributed.rank_and_world()
     is_main = rank == 0
@@ -190,6 +149,9 @@ def fit(
     local_batch = config.batch_size // world
     # Each rank its own stream for dropout and augmentation; DDP copies rank 0's initial weights to all.
     torch.manual_seed(seed + rank)
+    # The order of the data, for tasks that draw their own batches: the same on every rank, saved with each
+    # checkpoint so a resumed run reads the very batches the uninterrupted one would.
+    generator = torch.Generator().manual_seed(seed)
 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolution kernels once
@@ -198,10 +160,8 @@ def fit(
         device.type == "cuda" and _has_conv2d(model))
     memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    if hasattr(train_set, "get_batch"):
-        train_set = train_set.to(device)  # on the GPU when it fits, else pinned host memory
-    if val_set is not None and hasattr(val_set, "get_batch"):
-        val_set = val_set.to(device)
+    runtime = Runtime(device, rank, world, memory_format, config.amp and (device.type == "cuda" or config.amp_on_cpu),
+                      config.num_workers)
 
     train_model = model
     if world > 1:
@@ -209,79 +169,80 @@ def fit(
     if config.compile:
         train_model = torch.compile(train_model)
 
-    # The same sampler with one replica or N: rank r of N reads every N-th index of the one shuffled order,
-    # so the N shards of a step together hold exactly the samples a single process reads in that step.
-    train_sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    train_loader = _make_loader(train_set, local_batch, train_sampler, train=True,
-                                drop_last=len(train_set) > config.batch_size, device=device,
-                                num_workers=config.num_workers)
-    val_loader = None if val_set is None else _make_loader(
-        val_set, local_batch * 2, range(rank, len(val_set), world), train=False, drop_last=False, device=device,
-        num_workers=config.num_workers)
+    train_loader = task.train_batches(train_set, config.batch_size, runtime, seed=seed, generator=generator)
+    val_data = None if val_set is None else task.validation_data(val_set, local_batch * 2, runtime)
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(train_loader))
+    better = (lambda new, old: new > old) if task.mode == "max" else (lambda new, old: new < old)
 
     result = FitResult()
-    best_loss, best_state, start_epoch = math.inf, None, 1
+    best_value, best_state, start_epoch = (-math.inf if task.mode == "max" else math.inf), None, 1
     if resume and checkpoint_dir is not None and (checkpoint_dir / "last.pt").exists():
         state = torch.load(checkpoint_dir / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state, rank)
+        generator.set_state(state["generator"])
         result = state["result"]
-        best_loss, best_state, start_epoch = state["best_loss"], state["best_state"], state["epoch"] + 1
+        best_value, best_state, start_epoch = state["best_value"], state["best_state"], state["epoch"] + 1
+        if result.stopped_early:
+            start_epoch = config.epochs + 1
 
     bar = _progress(total=config.epochs * len(train_loader), initial=(start_epoch - 1) * len(train_loader),
                     enabled=progress and is_main)
     for epoch in range(start_epoch, config.epochs + 1):
         started = time.perf_counter()
-        train_sampler.set_epoch(epoch)
+        train_loader.set_epoch(epoch)
         model.train()
         loss_sum = torch.zeros((), device=device)
         seen = torch.zeros((), device=device)
-        for x, y in train_loader:
-            x, y = _to_device(x, device, memory_format), y.to(device, non_blocking=True)
-            with _autocast(device, config.amp, config.amp_on_cpu):
-                loss = loss_fn(train_model(x).float(), y)
+        for batch in train_loader:
+            batch = [to_device(t, device, memory_format) for t in batch]
+            with runtime.autocast():
+                loss, weight = task.loss(train_model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # returns a tensor: no sync
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            seen += len(y)
+            loss_sum += loss.detach() * weight  # weight: a count or a 0-d tensor, never read on the host here
+            seen += weight
             bar.update(1)  # counts steps only; the loss is shown once per epoch, so the bar never syncs
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_seconds = time.perf_counter() - started
         if before_validation is not None:
             before_validation(model)
-        val_sums = (torch.full((3,), math.nan, device=device) if val_loader is None else
-                    _evaluate_sums(model, val_loader, loss_fn, device, config.amp, config.amp_on_cpu, memory_format))
-        sums = distributed.all_reduce_sum(torch.stack([loss_sum, seen, *val_sums]))
-        train_loss, val_loss, val_acc = (sums[0] / sums[1].clamp(min=1), sums[2] / sums[4].clamp(min=1),
-                                         sums[3] / sums[4].clamp(min=1))
-        stats = EpochResult(epoch, train_loss.item(), val_loss.item(), val_acc.item(),
-                            optimizer.param_groups[0]["lr"], time.perf_counter() - started, train_seconds)
-        result.history.append(stats)
-        bar.set_postfix(epoch=epoch, loss=f"{stats.train_loss:.3f}", val_loss=f"{stats.val_loss:.3f}",
-                        val_acc=f"{stats.val_accuracy:.3f}")
-        if val_loader is None:
+        train_loss = distributed.all_reduce_sum(torch.stack([loss_sum, seen]))
+        if val_data is None:
+            metrics = dict.fromkeys(task.metric_names, math.nan)
+        else:
+            model.eval()
+            with torch.no_grad():
+                metrics = task.validate(model, val_data, runtime)
+        row = {"epoch": epoch, "train_loss": (train_loss[0] / train_loss[1].clamp(min=1)).item(), **metrics,
+               **logged_values(optimizer, scheduler, epoch), "seconds": time.perf_counter() - started,
+               "train_seconds": train_seconds}
+        result.history.append(row)
+        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}",
+                        **{k: f"{v:.3f}" for k, v in metrics.items()})
+        if val_data is None:
             result.best_epoch = epoch  # nothing to select on: the last epoch is the model
-        elif stats.val_loss < best_loss:
-            best_loss, result.best_epoch = stats.val_loss, epoch
+        elif better(row[task.monitor], best_value):
+            best_value, result.best_epoch = row[task.monitor], epoch
             best_state = copy.deepcopy(model.state_dict())
+        if epoch - result.best_epoch >= config.patience:
+            result.stopped_early = True
         if checkpoint_dir is not None:
             rng_states = distributed.all_gather_object(_rng_state(device))  # every rank's, for an exact resume
             if is_main:
-                _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, rng_states, result, best_loss,
-                                 best_state, epoch)
+                _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, rng_states, generator, result,
+                                 best_value, best_state, epoch)
         if on_epoch is not None and is_main:
-            on_epoch(stats)
-        if epoch - result.best_epoch >= config.patience:
-            result.stopped_early = True
+            on_epoch(dict(row))
+        if result.stopped_early:
             break
     bar.close()
     if best_state is not None:
@@ -295,27 +256,25 @@ def _rng_state(device: torch.device) -> dict:
 
 
 def _set_rng_state(state: dict, rank: int) -> None:
-    if "rng" not in state:  # a checkpoint written before DDP support: one CPU stream
-        torch.set_rng_state(state["torch_rng"])
-        return
     mine = state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]
     torch.set_rng_state(mine["cpu"].cpu())
     if mine["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(mine["cuda"].cpu())
 
 
-def _save_checkpoint(directory, model, optimizer, scheduler, rng_states, result, best_loss, best_state, epoch):
+def _save_checkpoint(directory, model, optimizer, scheduler, rng_states, generator, result, best_value, best_state,
+                     epoch):
     directory.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "rng": rng_states, "torch_rng": rng_states[0]["cpu"],
-        "result": result, "best_loss": best_loss, "best_state": best_state,
+        "scheduler": scheduler.state_dict(), "rng": rng_states, "generator": generator.get_state(),
+        "result": result, "best_value": best_value, "best_state": best_state,
     }
     # Write then rename, so an interrupted save never leaves a truncated last.pt behind.
     tmp = directory / "last.pt.tmp"
     torch.save(state, tmp)
     tmp.replace(directory / "last.pt")
-    if result.best_epoch == epoch:
+    if result.best_epoch == epoch and best_state is not None:
         torch.save(best_state, directory / "best.pt")
 
 
@@ -340,7 +299,7 @@ def _progress(total: int, initial: int, enabled: bool):
 def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = True) -> torch.Tensor:
     model.eval().to(device)
     outs = []
-    with _autocast(device, amp):
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
         for batch in loader:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             outs.append(model(x.to(device, non_blocking=True)).float())

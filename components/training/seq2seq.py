@@ -1,16 +1,11 @@
-"""Training and decoding for sequence-to-sequence models: padded batches, teacher forcing, greedy translation.
-
-``components.training.loop.fit`` assumes one label per example; a translation has one per target token, so this
-loop is its own, reusing that module's optimizer, LR schedule and device choice. The model is any
-``model(src, tgt_in) -> logits (B, T, V)`` with ``greedy_decode(src, bos_id, eos_id, max_len)``.
+"""Sequence-to-sequence pieces around the one training loop: padded batches, the teacher-forced loss and
+metrics, greedy translation and exact match (``components.training.tasks.Seq2SeqTask`` trains with them
+through ``components.training.loop.fit``). The model is any ``model(src, tgt_in) -> logits (B, T, V)`` with
+``greedy_decode(src, bos_id, eos_id, max_len)``.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +13,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from components.data.vocab import Vocab
-from components.training.loop import TrainConfig, make_optimizer, make_scheduler
 
 
 @dataclass
@@ -94,51 +88,3 @@ def exact_match(predictions: list[str], references: list[str], vocab: Vocab) -> 
     """Share of predictions whose tokens equal the reference's tokens (case and spacing as the tokenizer sees)."""
     hits = [vocab.normalize(p) == vocab.normalize(r) for p, r in zip(predictions, references, strict=True)]
     return sum(hits) / max(len(hits), 1)
-
-
-def fit_seq2seq(model: nn.Module, train: EncodedPairs, val: EncodedPairs, config: TrainConfig, device: torch.device,
-                *, pad_id: int, label_smoothing: float = 0.0, seed: int = 0,
-                val_exact_match: Callable[[nn.Module], float] | None = None,
-                on_epoch: Callable[[dict], None] | None = None) -> tuple[list[dict], int]:
-    """Teacher-forced training with AdamW, the configured LR schedule, clipping and bf16 autocast on CUDA.
-    Keeps the weights of the epoch with the lowest validation loss; stops after ``patience`` epochs without
-    one. Returns the per-epoch history and the best epoch."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model.to(device)
-    optimizer = make_optimizer(model, config, device)
-    scheduler = make_scheduler(optimizer, config, math.ceil(len(train) / config.batch_size))
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
-    history, best_loss, best_epoch, best_state = [], math.inf, 0, None
-    for epoch in range(1, config.epochs + 1):
-        started, loss_sum, steps = time.perf_counter(), torch.zeros((), device=device), 0
-        model.train()
-        for src, tgt in batches(train, config.batch_size, generator):
-            src, tgt = src.to(device, non_blocking=True), tgt.to(device, non_blocking=True)
-            with amp:
-                loss = sequence_loss(model(src, tgt[:, :-1]), tgt[:, 1:], pad_id, label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach()
-            steps += 1
-        with amp:
-            val_metrics = teacher_forced_metrics(model, val, device, pad_id)
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / max(steps, 1), "val_loss": val_metrics["loss"],
-               "val_token_accuracy": val_metrics["token_accuracy"]}
-        if val_exact_match is not None:
-            row["val_exact_match"] = val_exact_match(model)
-        row |= {"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
-        history.append(row)
-        if row["val_loss"] < best_loss:
-            best_loss, best_epoch, best_state = row["val_loss"], epoch, copy.deepcopy(model.state_dict())
-        if on_epoch is not None:
-            on_epoch(dict(row))
-        if epoch - best_epoch >= config.patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history, best_epoch

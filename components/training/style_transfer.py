@@ -8,6 +8,9 @@ J_style^l = sum (Gram_S - Gram_G)^2 / (4 n_C^2 (n_H n_W)^2), where Gram = A A^T 
 
 Every cost is computed per image, so a batch of (content, style) pairs is optimised at once: Adam's updates
 are per pixel, hence each pair's result is the same as if it were optimised alone.
+
+Not a task of ``components.training.loop.fit``: what learns here is one image's pixels against fixed targets,
+with no dataset, batches, validation or early stopping for the loop to own.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
-"""Training and scoring for next-token language models over id sequences (each ``<bos> ... <eos>``).
-
-``components.training.loop.fit`` assumes one label per example; a language model has one per token, so this loop
-is its own, reusing that module's optimizer, LR schedule and device choice. The model is any
-``model(ids) -> (logits (B, T, V), state)``. Long sequences train as windows (truncated backpropagation) and
-are scored whole. The count-based baselines (unigram, bigram) are scored on the same targets.
+"""Next-token language models over id sequences (each ``<bos> ... <eos>``): training windows, batches and
+scoring around the one training loop (``components.training.tasks.TokenLMTask`` trains through
+``components.training.loop.fit``). The model is any ``model(ids) -> (logits (B, T, V), state)``. Long sequences
+train as windows (truncated backpropagation) and are scored whole. The count-based baselines (unigram,
+bigram) are scored on the same targets.
 """
 
 from __future__ import annotations
-
-import copy
-import math
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -19,7 +13,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from components.training.seq2seq import pad_ids
-from components.training.loop import TrainConfig, make_optimizer, make_scheduler
 
 
 def windows(seqs: list[list[int]], length: int) -> list[list[int]]:
@@ -53,50 +46,6 @@ def sequence_nll(model: nn.Module, seqs: list[list[int]], device: torch.device, 
 def mean_loss(model: nn.Module, seqs: list[list[int]], device: torch.device, pad_id: int) -> float:
     nll, counts = sequence_nll(model, seqs, device, pad_id)
     return float(nll.sum() / max(counts.sum(), 1))
-
-
-def fit_token_lm(model: nn.Module, train: list[list[int]], val: list[list[int]], config: TrainConfig,
-                 device: torch.device, *, pad_id: int, window: int, seed: int = 0,
-                 on_epoch: Callable[[dict], None] | None = None) -> tuple[list[dict], int]:
-    """Teacher-forced training with AdamW, the configured LR schedule and gradient clipping. Keeps the weights
-    of the epoch with the lowest validation loss per token; stops after ``patience`` epochs without one.
-    Returns the per-epoch history and the best epoch."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    rows = windows(train, window)
-    model.to(device)
-    optimizer = make_optimizer(model, config, device)
-    scheduler = make_scheduler(optimizer, config, math.ceil(len(rows) / config.batch_size))
-    history, best_loss, best_epoch, best_state = [], math.inf, 0, None
-    for epoch in range(1, config.epochs + 1):
-        started, loss_sum, tokens = time.perf_counter(), torch.zeros((), device=device), 0
-        model.train()
-        for ids in batches(rows, config.batch_size, pad_id, generator):
-            ids = ids.to(device, non_blocking=True)
-            logits, _ = model(ids[:, :-1])
-            loss = F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten(), ignore_index=pad_id)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            n = int((ids[:, 1:] != pad_id).sum())
-            loss_sum += loss.detach() * n
-            tokens += n
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / max(tokens, 1),
-               "val_loss": mean_loss(model, val, device, pad_id)}
-        row |= {"lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
-        history.append(row)
-        if row["val_loss"] < best_loss:
-            best_loss, best_epoch, best_state = row["val_loss"], epoch, copy.deepcopy(model.state_dict())
-        if on_epoch is not None:
-            on_epoch(dict(row))
-        if epoch - best_epoch >= config.patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history, best_epoch
 
 
 # --- count-based baselines -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The two-phase transfer-learning schedule, each phase one call of ``training.fit``.
 
-    result = fit_transfer(net, train_set, val_set, TransferConfig(head=TrainConfig(epochs=5, lr=3e-3),
-                          finetune=TrainConfig(epochs=3, lr=1e-5), finetune_layers=11), device)
+    result = fit_transfer(net, train_set, val_set, TransferConfig(head=TrainSettings(epochs=5, lr=3e-3),
+                          finetune=TrainSettings(epochs=3, lr=1e-5), finetune_layers=11), device)
 
 1. head: the pretrained base is frozen and only the new head learns. A base without pretrained weights has
    nothing to protect, so it learns from the start (training from scratch).
@@ -24,7 +24,6 @@ inference mode), and many times cheaper on a CPU. Phase 2 always sees augmented 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from components.models.transfer import TransferNet
-from components.training.loop import EpochResult, FitResult, TrainConfig, fit
+from components.training.loop import FitResult, LoopSettings, fit
+from components.training.tasks import ClassificationTask
 
 
 @dataclass
 class TransferConfig:
-    head: TrainConfig
-    finetune: TrainConfig | None = None  # None: no fine-tuning phase
+    head: LoopSettings  # a TrainSettings section
+    finetune: LoopSettings | None = None  # None: no fine-tuning phase
     finetune_layers: int = 0
     cache_features: bool = False
 
@@ -61,13 +61,13 @@ class TransferFitResult:
 
     def as_rows(self) -> list[dict]:
         offsets = self._offsets()
-        return [{**dataclasses.asdict(e), "epoch": offsets[name] + e.epoch, "phase": name}
+        return [{**e, "epoch": offsets[name] + e["epoch"], "phase": name}
                 for name, result in self.phases.items() for e in result.history]
 
     @property
-    def history(self) -> list[EpochResult]:
+    def history(self) -> list[dict]:
         offsets = self._offsets()
-        return [dataclasses.replace(e, epoch=offsets[n] + e.epoch) for n, r in self.phases.items() for e in r.history]
+        return [{**e, "epoch": offsets[n] + e["epoch"]} for n, r in self.phases.items() for e in r.history]
 
     @property
     def best_epoch(self) -> int:
@@ -131,7 +131,7 @@ def fit_transfer(
     *,
     plain_train_set: Dataset | None = None,
     seed: int = 0,
-    on_epoch: Callable[[EpochResult], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
     checkpoint_dir: Path | None = None,
     progress: bool = True,
 ) -> TransferFitResult:
@@ -139,13 +139,13 @@ def fit_transfer(
     result = TransferFitResult()
     done = 0
 
-    def run_phase(name: str, module, train, val, phase_config: TrainConfig) -> FitResult:
-        def renumbered(stats: EpochResult) -> None:
+    def run_phase(name: str, module, train, val, phase_config: LoopSettings) -> FitResult:
+        def renumbered(stats: dict) -> None:
             if on_epoch is not None:
-                on_epoch(dataclasses.replace(stats, epoch=done + stats.epoch))
+                on_epoch({**stats, "epoch": done + stats["epoch"]})
 
         directory = checkpoint_dir / name if checkpoint_dir is not None else None
-        fitted = fit(module, train, val, phase_config, device, seed=seed, on_epoch=renumbered,
+        fitted = fit(module, ClassificationTask(), train, val, phase_config, device, seed=seed, on_epoch=renumbered,
                      before_validation=None if net.pretrained else recalibrate, checkpoint_dir=directory,
                      progress=progress)
         if directory is not None:
@@ -167,13 +167,13 @@ def fit_transfer(
         run_phase("head", net, train_set, val_set, config.head)
     net.to(device)
     done = len(result.phases["head"].history)
-    head_loss = min(e.val_loss for e in result.phases["head"].history)
+    head_loss = min(e["val_loss"] for e in result.phases["head"].history)
 
     if config.finetune is not None and config.finetune_layers > 0:
         head_state = copy.deepcopy(net.state_dict())
         net.unfreeze_top(config.finetune_layers)
         tuned = run_phase("finetune", net, train_set, val_set, config.finetune)
-        if min(e.val_loss for e in tuned.history) < head_loss:
+        if min(e["val_loss"] for e in tuned.history) < head_loss:
             result.kept = "finetune"
         else:
             net.load_state_dict(head_state)

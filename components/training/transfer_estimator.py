@@ -15,7 +15,7 @@ import torch
 from components.training import augment
 from components.training.estimators import TorchImageClassifier, _stratified_holdout
 from components.models.transfer import TransferNet, normalization
-from components.training.loop import TrainConfig, resolve_device
+from components.training.loop import resolve_device
 from components.training.transfer import TransferConfig, TransferFitResult, fit_transfer
 
 
@@ -85,8 +85,8 @@ class TransferImageClassifier(TorchImageClassifier):
         head = self._train_config()
         finetune = None
         if self.finetune_layers > 0 and self.finetune_epochs > 0:
-            finetune = TrainConfig(**{**head.__dict__, "epochs": self.finetune_epochs, "lr": self.finetune_lr,
-                                      "patience": self.finetune_patience})
+            finetune = head.model_copy(update={"epochs": self.finetune_epochs, "lr": self.finetune_lr,
+                                               "patience": self.finetune_patience})
         return TransferConfig(head, finetune, self.finetune_layers, self.cache_features)
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
