@@ -124,7 +124,8 @@ def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_
     """
     settings = settings_for(project_root("mobilenetv2-transfer"), "mobilenetv2-transfer")
     data = get_project("mobilenetv2-transfer").prepare(settings)
-    est = transfer_estimator(settings, epochs=1, batch_size=32, finetune_epochs=1, device="cpu", progress=False)
+    est = transfer_estimator(settings, train=settings.train.model_copy(update={"epochs": 1, "batch_size": 32}),
+                             finetune=settings.finetune.model_copy(update={"epochs": 1}), device="cpu", progress=False)
     est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
     assert est.fit_result_.phases.keys() == {"head", "finetune"}  # phase 2 runs its lower layers frozen
 

@@ -71,12 +71,15 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
         arms = []
         for arm in settings.compare.arms:
             epochs = arm.epochs or settings.train.epochs + (settings.finetune.epochs if settings.finetune.layers else 0)
-            overrides = dict(backbone=arm.backbone, weights=arm.weights, epochs=epochs,
-                             finetune_layers=arm.finetune_layers)
-            est = transfer_estimator(settings, None, **overrides)
+            changed = dict(backbone=arm.backbone, weights=arm.weights, epochs=epochs,
+                           finetune_layers=arm.finetune_layers)  # what the arm's child run logs as its params
+            est = transfer_estimator(
+                settings, None, model=settings.model.model_copy(update={"backbone": arm.backbone, "weights": arm.weights}),
+                train=settings.train.model_copy(update={"epochs": epochs}),
+                finetune=settings.finetune.model_copy(update={"layers": arm.finetune_layers}))
             est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
             history = pd.DataFrame(est.fit_result_.as_rows())
-            arms.append(Arm(arm.name, {**overrides, "pretrained": est.module_.pretrained,
+            arms.append(Arm(arm.name, {**changed, "pretrained": est.module_.pretrained,
                                        "phase_epochs": phase_epochs(history)}, est, history))
         return ComparedTrained(main.model, main.history, main.info, arms)
 

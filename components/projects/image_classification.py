@@ -117,13 +117,8 @@ class ImageClassificationProject(Project):
                            paths("test"), X_cal, y_cal, paths("calibration"), paths("train"))
 
     def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
-        t = settings.train
-        return TorchImageClassifier(
-            model=settings.model.name, model_kwargs=dict(settings.model.kwargs), epochs=t.epochs,
-            batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
-            schedule=t.schedule, patience=t.patience, amp=t.amp, augmentation=settings.augmentation,
-            device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir,
-        )
+        return TorchImageClassifier(model=settings.model, train=settings.train, augmentation=settings.augmentation,
+                                    device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir)
 
     def train(self, data: ImageSplits, settings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         est = self.estimator(settings, checkpoint_dir)
