@@ -20,6 +20,7 @@ from components.data.formats.h5_images import load_h5_parts
 from components.training.estimators import TorchImageClassifier
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.validation.expectations import ValidationReport
+from components.capabilities import Capability
 from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
 
 
@@ -72,6 +73,7 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
 class ArrayClassificationProject(ImageClassificationProject):
     Settings = ArrayClassificationSettings
+    capabilities = frozenset({Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})  # no calibration split: no conformal
     dataset_format: str = "arrays"
 
     @abstractmethod

@@ -27,7 +27,7 @@ from components.models.emojify import build_emoji_model
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 Arch = Literal["average", "lstm"]
 EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
@@ -131,6 +131,7 @@ class EmojiPredictor:
 
 class Emojify(Project):
     name = "emojify"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Sentence -> emoji: averaged GloVe softmax baseline vs 2-layer LSTM on frozen GloVe (CSV sentence,label)"
     Settings = EmojifySettings
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.evaluation.report import ChildRun, Evaluation, classification_report
 from components.settings import Section
@@ -23,7 +23,8 @@ from components.training.transfer_estimator import TransferImageClassifier
 from components.projects.base import Trained
 from components.projects.face_mask import FaceMask
 from components.projects.image_classification import ImageSplits
-from components.projects.transfer_learning import Backbone, TransferProject, TransferSettings, phase_epochs, transfer_estimator
+from components.projects.transfer_learning import (Backbone, TransferProject, TransferSettings, check_input_size,
+                                                   phase_epochs, transfer_estimator)
 
 
 class ArmSettings(Section):
@@ -41,6 +42,12 @@ class CompareSettings(Section):
 
 class FaceMaskTransferSettings(TransferSettings):
     compare: CompareSettings = CompareSettings()
+
+    @model_validator(mode="after")
+    def _arm_input_sizes(self):  # an arm trains after the main model: refuse it now, not an hour in
+        for i, arm in enumerate(self.compare.arms):
+            check_input_size(arm.backbone, self.data.image_size, at=("compare", "arms", i, "backbone"))
+        return self
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from components.models.transfer import BACKBONES
-from components.settings import Section
+from components.settings import Section, SettingsProblem
 from components.training.transfer_estimator import TransferImageClassifier
 from components.projects.base import Trained
 from components.projects.image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
@@ -51,11 +51,16 @@ class TransferSettings(ImageClassificationSettings):
 
     @model_validator(mode="after")
     def _input_size(self):
-        smallest = BACKBONES[self.model.backbone].min_size
-        if self.data.image_size < smallest:
-            raise ValueError(f"data.image_size {self.data.image_size} is too small for {self.model.backbone}: "
-                             f"it needs at least {smallest} px")
+        check_input_size(self.model.backbone, self.data.image_size, at=("data", "image_size"))
         return self
+
+
+def check_input_size(backbone: str, image_size: int, at: tuple[str | int, ...]) -> None:
+    """Refuse, when params.yaml loads, a backbone that would crash on images this small (its pooling runs out)."""
+    smallest = BACKBONES[backbone].min_size
+    if image_size < smallest:
+        raise SettingsProblem(f"images of {image_size} px (data.image_size) are too small for {backbone}: it needs "
+                              f"at least {smallest} px", at=at)
 
 
 def transfer_estimator(settings: TransferSettings, checkpoint_dir: Path | None = None,

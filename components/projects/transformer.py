@@ -29,7 +29,7 @@ from components.training.seq2seq import encode_pairs, exact_match, fit_seq2seq, 
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.training.loop import TrainConfig, resolve_device
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class ParallelTextSettings(Section):
@@ -168,6 +168,7 @@ class TranslationPredictor:
 
 class TransformerProject(Project):
     name = "transformer"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Encoder-decoder Transformer from scratch: attention, positional encoding, masks (parallel text TSV)"
     primary_metric = "exact_match"
     Settings = TransformerSettings
