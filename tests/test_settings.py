@@ -105,3 +105,19 @@ def test_an_unknown_model_name_lists_the_known_ones_and_kwargs_are_read_as_the_b
                                                 "image_size": 28},
                                        "model": {"name": "mlp", "kwargs": {"hidden": [64, 32]}}}}}
     assert load(tmp_path, good, "mnist-dnn").model.kwargs == {"hidden": (64, 32)}  # MLP's tuple[int, ...]
+
+
+def test_a_model_that_cannot_take_the_configured_images_is_refused_naming_the_key(tmp_path):
+    happy = {"defaults": GOOD["defaults"],
+             "projects": {"happy-house": {"data": {"labels": [0, 1], "height": 64, "width": 64, "channels": 3,
+                                                   "image_size": 64},
+                                          "model": {"name": "happy_cnn", "kwargs": {"image_size": 32}}}}}
+    with pytest.raises(SettingsError, match=r"projects\.happy-house\.model\.kwargs\.image_size: HappyCNN is built for "
+                                            r"32 px images but the data are resized to 64 px"):
+        load(tmp_path, happy, "happy-house")
+    small = yaml.safe_load(yaml.safe_dump(GOOD))
+    small["projects"]["face-mask"]["data"]["image_size"] = 8
+    small["projects"]["face-mask"]["data"]["min_size"] = 8
+    with pytest.raises(SettingsError, match=r"projects\.face-mask\.data\.image_size: MaskCNN pools 4 times, so it "
+                                            r"needs images of at least 16 px"):
+        load(tmp_path, small)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.active.settings import ActiveLearningSettings
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
@@ -21,7 +21,8 @@ from components.training.estimators import TorchImageClassifier
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.capabilities import Capability
-from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
+from components.projects.image_classification import (ImageClassificationProject, ImageSplits, ModelSettings,
+                                                      check_model_input, stratified_split)
 
 
 class ArrayDataSettings(Section):
@@ -51,6 +52,11 @@ class ArrayClassificationSettings(ProjectSettings):
     val: float = Field(0.1, gt=0, lt=1, description="share of the training part held out for early stopping")
     train: TrainSettings = TrainSettings()
     active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
+
+    @model_validator(mode="after")
+    def _model_takes_the_images(self):
+        check_model_input(self.model, self.data.image_size, self.data.channels)
+        return self
 
 
 def subset(part: ArrayPart, limit: int | None, seed: int) -> ArrayPart:

@@ -17,7 +17,7 @@ from components.data.formats.images import load_images
 from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
 from components.serving.predictors import ImageClassifierPredictor
-from components.models import BUILDERS, FROM_THE_DATA, builder_arguments
+from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
 from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
 from components.projects.base import Capability, Project, Trained
@@ -86,6 +86,19 @@ class ImageClassificationSettings(ProjectSettings):
     train: TrainSettings = TrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
     active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
+
+    @model_validator(mode="after")
+    def _model_takes_the_images(self):
+        if isinstance(self.model, ModelSettings):  # transfer projects' model sections check their own backbone
+            check_model_input(self.model, self.data.image_size, channels=3)  # load_images converts to RGB
+        return self
+
+
+def check_model_input(model: ModelSettings, image_size: int, channels: int) -> None:
+    problem = input_size_problem(model.name, model.kwargs, image_size, channels)
+    if problem is not None:
+        key, why = problem
+        raise SettingsProblem(why, at=("model", "kwargs", key) if key else ("data", "image_size"))
 
 
 @dataclass
