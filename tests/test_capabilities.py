@@ -12,10 +12,20 @@ from sklearn.base import clone
 
 from components.active.settings import ActiveLearningSettings
 from components.active.stage import round_estimator
-from components.capabilities import Capability, ConformalServing, MCDropoutClassifier, ProbabilisticClassifier
+from components.capabilities import (
+    Capability,
+    ConformalServing,
+    MCDropoutClassifier,
+    ProbabilisticClassifier,
+)
 from components.projects import PROJECTS, get_project, settings_schemas
 from components.projects.base import Project, Trained
-from components.settings import ProjectSchema, SettingsError, load_all_settings, load_project_settings
+from components.settings import (
+    ProjectSchema,
+    SettingsError,
+    load_all_settings,
+    load_project_settings,
+)
 from tests.conftest import REPO
 
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -82,8 +82,8 @@ def test_data_dir_defaults_to_data_slash_project_and_a_given_one_wins(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"widht": 8}, r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
-                   r"\(known: width, depth, dropout\)$"),
+    ({"widht": 8}, (r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
+                    r"\(known: width, depth, dropout\)$")),
     ({"width": "wide"}, r"projects\.face-mask\.model\.kwargs\.width: MaskCNN expects int, got 'wide'"),
     ({"in_channels": 1}, r"projects\.face-mask\.model\.kwargs\.in_channels: set from the data, not params\.yaml"),
 ])

@@ -50,11 +50,11 @@ def input_size_problem(name: str, kwargs: Mapping[str, Any], image_size: int, ch
     if pools is not None and image_size < 2 ** pools:
         return "", f"{BUILDERS[name].__name__} pools {pools} times, so it needs images of at least {2 ** pools} px"
     if name in ("happy_cnn", "gal_cnn") and args["image_size"] != image_size:  # its dense layer is sized by it
-        return "image_size", f"{BUILDERS[name].__name__} is built for {args['image_size']} px images but the data " \
-                             f"are resized to {image_size} px (data.image_size)"
+        return "image_size", (f"{BUILDERS[name].__name__} is built for {args['image_size']} px images but the "
+                              f"data are resized to {image_size} px (data.image_size)")
     if name == "mlp" and args["in_features"] != image_size * image_size * channels:
-        return "in_features", f"the flattened images have {image_size}*{image_size}*{channels} = " \
-                              f"{image_size * image_size * channels} values, not {args['in_features']}"
+        return "in_features", (f"the flattened images have {image_size}*{image_size}*{channels} = "
+                               f"{image_size * image_size * channels} values, not {args['in_features']}")
     if name == "transfer":
         from components.models.transfer import BACKBONES
 
