@@ -38,6 +38,8 @@ from components.active.loop import simulate  # noqa: E402
 from components.active.report import efficiency_table, format_ratio, learning_curve_figure  # noqa: E402
 from components.active.strategies import STRATEGIES  # noqa: E402
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
+from components.projects.image_classification import ModelSettings  # noqa: E402
+from components.settings import TrainSettings  # noqa: E402
 from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 HEADING = "## Active learning"
@@ -66,10 +68,11 @@ def describe(schedule) -> str:
 
 def estimator(epochs: int, batch_size: int, seed: int, device: str, model: dict, network: str = "mc_dropout_cnn",
               prior_l2: float = 0.0) -> TorchImageClassifier:
-    return TorchImageClassifier(model=network, model_kwargs=model, epochs=epochs, batch_size=batch_size,
-                                lr=3e-3, weight_decay=0.0 if prior_l2 else 1e-4, schedule="onecycle",
-                                val_fraction=0.0, augmentation="none", amp=False, mean=(0.286,), std=(0.353,),
-                                device=device, seed=seed, progress=False, prior_l2=prior_l2)
+    train = TrainSettings(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=0.0 if prior_l2 else 1e-4,
+                          schedule="onecycle", amp=False)
+    return TorchImageClassifier(model=ModelSettings(name=network, kwargs=model), train=train, val_fraction=0.0,
+                                augmentation="none", mean=(0.286,), std=(0.353,), device=device, seed=seed,
+                                progress=False, prior_l2=prior_l2)
 
 
 def load(data_dir: Path, pool: int, test: int, seed: int = 0):

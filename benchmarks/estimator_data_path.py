@@ -22,6 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from components.training import augment  # noqa: E402
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
+from components.projects.image_classification import ModelSettings  # noqa: E402
+from components.settings import TrainSettings  # noqa: E402
 from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 
@@ -33,8 +35,8 @@ class PerImageClassifier(TorchImageClassifier):
 
 
 def measure(cls, X, y, X_test, y_test, policy: str, epochs: int, device: str) -> dict:
-    est = cls(model="mc_dropout_cnn", epochs=epochs, batch_size=256, lr=3e-3, augmentation=policy, amp=True,
-              val_fraction=0.0, mean=(0.286,), std=(0.353,), device=device, progress=False)
+    est = cls(model=ModelSettings(name="mc_dropout_cnn"), train=TrainSettings(epochs=epochs, batch_size=256, lr=3e-3),
+              augmentation=policy, val_fraction=0.0, mean=(0.286,), std=(0.353,), device=device, progress=False)
     started = time.perf_counter()
     est.fit(X, y)
     wall = time.perf_counter() - started

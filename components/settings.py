@@ -7,6 +7,10 @@ params.yaml has two top-level sections:
 
 Every mistake is reported with its YAML path and the type that was expected, e.g.
 ``params.yaml: projects.face-mask.train.epochs: expected int, got 'ten'``.
+
+What a section asks of its project's code is checked here too: a ``conformal:`` section needs a project that
+serves conformal sets or intervals, a ``schedule`` one that scores a served model for promotion, and so on
+(components/capabilities.py). The mismatch fails when params.yaml loads, naming the key, not after training.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from components.capabilities import Capability
 from components.cron import validate_cron
 from components.errors import DlfolioError
 
@@ -29,10 +35,23 @@ class SettingsError(DlfolioError, ValueError):
     """params.yaml does not match the settings schema."""
 
 
+class SettingsProblem(ValueError):
+    """What a validator raises about a key below the section it validates. ``at`` is that key's path from the
+    section (e.g. ``("kwargs", "widht")``), so the error names the very YAML key instead of the whole section."""
+
+    def __init__(self, message: str, at: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.at = tuple(at)
+
+
 class Section(BaseModel):
     """Base of every settings section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def requirement(self) -> tuple[Capability, str] | None:
+        """The capability this section, when present, asks of its project's code, and why; None: nothing."""
+        return None
 
 
 class TrainSettings(Section):
@@ -69,7 +88,7 @@ class ProjectSettings(Section):
 
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    data_dir: Path
+    data_dir: Path = Field(description="the dataset; the loader defaults it to data/<project>")
     experiment: str | None = Field(None, description="MLflow experiment; defaults to the project name")
     schedule: str | None = Field(None, description="cron string: retrain, then promote (`dlfolio schedule`)")
 
@@ -78,13 +97,41 @@ class ProjectSettings(Section):
     def _cron(cls, value: str | None) -> str | None:
         return None if value is None else validate_cron(value)
 
+    def requirements(self) -> Iterator[tuple[str, Capability, str]]:
+        """(key, capability, why) for every key of this section that asks its project's code for a capability."""
+        if self.schedule is not None:
+            yield "schedule", Capability.PROMOTION_SCORING, \
+                "a scheduled run promotes the retrained model only if score() rates it better than the champion"
+        for key, value in self:  # the optional stage sections (conformal, active_learning, ...) that are present
+            if isinstance(value, Section) and (need := value.requirement()) is not None:
+                yield key, *need
 
-def _type_name(annotation: Any) -> str:
+
+@dataclass(frozen=True)
+class ProjectSchema:
+    """What the loader knows of a project: its settings class and the capabilities its code declares
+    (``components.projects.settings_schemas()`` builds one per catalog project)."""
+
+    name: str
+    settings: type[ProjectSettings]
+    capabilities: frozenset[Capability] = frozenset()
+
+
+CAPABILITY_ACTIONS = {  # what a project lacking the capability cannot do, for the error message
+    Capability.CONFORMAL_SETS: "serve conformal sets",
+    Capability.CONFORMAL_INTERVALS: "serve conformal intervals",
+    Capability.ACTIVE_LEARNING: "run active learning",
+    Capability.PROMOTION_SCORING: "score a served model for promotion",
+}
+
+
+def type_name(annotation: Any) -> str:
+    """How an error message names a type: ``int``, ``one of 'a', 'b'``, ``int or null``, ``a mapping``."""
     origin = typing.get_origin(annotation)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+        return " or ".join(type_name(a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return "null"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -106,12 +153,15 @@ def _expected_type(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
             return None
         annotation = field.annotation
         current = annotation
-    return _type_name(annotation) if annotation is not None else None
+    return type_name(annotation) if annotation is not None else None
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel], prefix: str) -> str:
     loc = tuple(error["loc"])
     path = ".".join([prefix, *map(str, loc)])
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, SettingsProblem):  # a validator that knows which key below it is wrong
+        return f"{'.'.join([path, *map(str, problem.at)])}: {problem}"
     if error["type"] == "extra_forbidden":
         known = sorted(_fields_at(model, loc[:-1]))
         return f"{path}: unknown key (known keys here: {', '.join(known)})"
@@ -174,12 +224,13 @@ def apply_overrides(section: Mapping[str, Any], overrides: Mapping[str, Any], de
 def load_project_settings(
     path: str | Path,
     project: str,
-    schemas: Mapping[str, type[ProjectSettings]],
+    schemas: Mapping[str, ProjectSchema],
     overrides: Mapping[str, Any] | None = None,
 ) -> ProjectSettings:
-    """Validate one project's section (with the shared defaults merged in) against its schema. ``overrides``
-    (dotted path -> value, e.g. from a sweep) replace values of the section before validation, so a mistake in
-    them is reported with its YAML path like one in the file."""
+    """Validate one project's section (with the shared defaults merged in) against its schema, then what the
+    section asks of the project's code against the capabilities it declares. ``overrides`` (dotted path ->
+    value, e.g. from a sweep) replace values of the section before validation, so a mistake in them is reported
+    with its YAML path like one in the file. ``data_dir`` defaults to ``data/<project>``."""
     raw = read_params(path)
     projects = raw.get("projects") or {}
     if project not in schemas:
@@ -192,21 +243,30 @@ def load_project_settings(
     defaults = raw.get("defaults") or {}
     if overrides:
         section = apply_overrides(section, overrides, defaults, where=f"{path}: projects.{project}.")
-    merged = {**defaults, **section}
+    merged = {"data_dir": f"data/{project}", **defaults, **section}
     schema = schemas[project]
+
+    def prefix(top: str) -> str:  # where a key's value came from: the shared defaults or the project's section
+        return "defaults" if top in defaults and top not in section else f"projects.{project}"
+
     try:
-        settings = schema.model_validate(merged)
+        settings = schema.settings.model_validate(merged)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             top = str(error["loc"][0]) if error["loc"] else ""
-            prefix = "defaults" if top in defaults and top not in section else f"projects.{project}"
-            lines.append(f"{path}: {_describe(error, schema, prefix)}")
+            lines.append(f"{path}: {_describe(error, schema.settings, prefix(top))}")
         raise SettingsError("\n".join(lines)) from None
+    missing = [(key, need, why) for key, need, why in settings.requirements() if need not in schema.capabilities]
+    if missing:
+        declared = ", ".join(sorted(map(str, schema.capabilities))) or "none"
+        raise SettingsError("\n".join(
+            f"{path}: {prefix(key)}.{key}: project {project} cannot {CAPABILITY_ACTIONS[need]} ({why}; "
+            f"its capabilities: {declared})" for key, need, why in missing))
     return settings
 
 
-def load_all_settings(path: str | Path, schemas: Mapping[str, type[ProjectSettings]]) -> dict[str, ProjectSettings]:
+def load_all_settings(path: str | Path, schemas: Mapping[str, ProjectSchema]) -> dict[str, ProjectSettings]:
     """Validate every project section; unknown project names are errors too."""
     raw = read_params(path)
     names = list((raw.get("projects") or {}).keys())

@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 
 from components.tracking import runs as tracking
 from components.active.stage import run_active_learning
+from components.capabilities import Capability
 from components.conformal.stage import ConformalReport, run_conformal
 from components.evaluation.report import Evaluation
 from components.tracking.outputs import RunOutputs
@@ -28,6 +29,7 @@ from components.settings import ProjectSettings, load_project_settings
 from components.validation.expectations import DataValidationError, ValidationReport
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
+CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -50,10 +52,10 @@ def preprocess(project: Project, settings: ProjectSettings):
 @task(name="active-learning", cache_policy=NO_CACHE)
 def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Evaluation | None:
     """Every configured query strategy against random on the training pool, a child run per round; off
-    without an ``active_learning:`` section."""
-    al = getattr(settings, "active_learning", None)
-    if al is None:
+    without an ``active_learning:`` section (which the loader accepts only for a project declaring the stage)."""
+    if Capability.ACTIVE_LEARNING not in project.capabilities or settings.active_learning is None:
         return None
+    al = settings.active_learning
     logger = get_run_logger()
 
     def on_round(strategy: str, result) -> None:
@@ -92,12 +94,12 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
 
 
 @task(name="conformal", cache_policy=NO_CACHE)
-def conformalize(trained: Trained, data, settings: ProjectSettings) -> ConformalReport | None:
+def conformalize(project: Project, trained: Trained, data, settings: ProjectSettings) -> ConformalReport | None:
     """Calibrated sets/intervals on the calibration split, measured on the test split; off without a
-    ``conformal:`` section."""
-    conformal = getattr(settings, "conformal", None)
-    if conformal is None:
+    ``conformal:`` section (which the loader accepts only for a project that serves what it asks for)."""
+    if not project.capabilities & CONFORMAL or settings.conformal is None:
         return None
+    conformal = settings.conformal
     report = run_conformal(trained.model, data, conformal, seed=settings.seed)
     mlflow.log_metrics(report.metrics)
     tracking.log_children(report.children)
@@ -129,9 +131,8 @@ def register(project: Project, trained: Trained, data, settings: ProjectSettings
 
     predictor, example = project.predictor(trained, data, settings)
     if conformal is not None:  # the served model returns the calibrated set / interval with the prediction
-        if not hasattr(predictor, "with_conformal"):
-            raise TypeError(f"{project.name}: its predictor {type(predictor).__name__} cannot serve conformal "
-                            "sets or intervals (it has no with_conformal); remove the project's conformal section")
+        # A report exists only for a project declaring CONFORMAL_SETS/INTERVALS, whose predictor is a
+        # ConformalServing (tests/test_capabilities.py holds every catalog project to its declaration).
         predictor = predictor.with_conformal(conformal.served, conformal.served_confidence)
         tags = {**tags, "conformal.method": conformal.served_method,
                 "conformal.confidence": str(conformal.served_confidence)}
@@ -177,7 +178,7 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".",
             data = preprocess(spec, settings)
             active_learning(spec, data, settings, outputs)
             trained = train(spec, data, settings, outputs)
-            conformal = conformalize(trained, data, settings)
+            conformal = conformalize(spec, trained, data, settings)
             evaluation = evaluate(spec, trained, data, settings)
             outputs.write(evaluation, trained.info, report.to_dict())
             tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write

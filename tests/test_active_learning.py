@@ -177,11 +177,14 @@ def fashion():
 
 
 def fashion_run(fashion, strategy, warm_start=False):
+    from components.projects.image_classification import ModelSettings
+    from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 
     X, y, X_test, y_test = fashion
-    est = TorchImageClassifier(model="mc_dropout_cnn", epochs=20, batch_size=16, lr=3e-3, augmentation="none",
-                               amp=False, mean=(0.286,), std=(0.353,), progress=False, patience=20)
+    est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn"),
+                               train=TrainSettings(epochs=20, batch_size=16, lr=3e-3, amp=False, patience=20),
+                               augmentation="none", mean=(0.286,), std=(0.353,), progress=False)
     return simulate(est, strategy, X, y, X_test, y_test, initial=30, query_size=20, rounds=2, n_samples=5,
                     seed=0, candidates=200, warm_start=warm_start)
 
@@ -212,14 +215,17 @@ def test_gal_cnn_is_the_papers_network():
 
 
 def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_are(fashion):
+    from components.projects.image_classification import ModelSettings
+    from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 
     X, y, X_test, y_test = fashion
 
     def dense_norm(n, prior):
-        est = TorchImageClassifier(model="mc_dropout_cnn", model_kwargs={"width": 8}, epochs=10, batch_size=16,
-                                   lr=3e-3, weight_decay=0.0, val_fraction=0.0, augmentation="none", amp=False,
-                                   mean=(0.286,), std=(0.353,), progress=False, prior_l2=prior).fit(X[:n], y[:n])
+        est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn", kwargs={"width": 8}),
+                                   train=TrainSettings(epochs=10, batch_size=16, lr=3e-3, weight_decay=0.0, amp=False),
+                                   val_fraction=0.0, augmentation="none", mean=(0.286,), std=(0.353,), progress=False,
+                                   prior_l2=prior).fit(X[:n], y[:n])
         weight = est.module_.head[2].weight.detach()  # the hidden dense layer
         return float(weight.pow(2).sum()), est.score(X_test, y_test)
 
@@ -233,11 +239,14 @@ def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_
 
 
 def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):
+    from components.projects.image_classification import ModelSettings
+    from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 
     X, y, _, _ = fashion
-    est = TorchImageClassifier(model="mc_dropout_cnn", epochs=30, batch_size=10, lr=3e-3, augmentation="none",
-                               amp=False, val_fraction=0.0, progress=False, mean=(0.286,), std=(0.353,))
+    est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn"),
+                               train=TrainSettings(epochs=30, batch_size=10, lr=3e-3, amp=False), augmentation="none",
+                               val_fraction=0.0, progress=False, mean=(0.286,), std=(0.353,))
     est.fit(X[:20], y[:20])
     history = est.fit_result_.history
     assert len(history) == 30 and est.fit_result_.best_epoch == 30 and not est.fit_result_.stopped_early

@@ -71,3 +71,53 @@ def test_the_repository_params_file_is_valid():
 
     settings = load_all_settings(REPO / "params.yaml", settings_schemas())
     assert "face-mask" in settings
+
+
+def test_data_dir_defaults_to_data_slash_project_and_a_given_one_wins(tmp_path):
+    bare = yaml.safe_load(yaml.safe_dump(GOOD))
+    del bare["projects"]["face-mask"]["data_dir"]
+    assert str(load(tmp_path, bare).data_dir) == "data/face-mask"
+    bare["projects"]["face-mask"]["data_dir"] = "/elsewhere/faces"
+    assert str(load(tmp_path, bare).data_dir) == "/elsewhere/faces"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"widht": 8}, (r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
+                    r"\(known: width, depth, dropout\)$")),
+    ({"width": "wide"}, r"projects\.face-mask\.model\.kwargs\.width: MaskCNN expects int, got 'wide'"),
+    ({"in_channels": 1}, r"projects\.face-mask\.model\.kwargs\.in_channels: set from the data, not params\.yaml"),
+])
+def test_model_kwargs_are_checked_against_the_builders_signature_when_params_load(tmp_path, kwargs, message):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["projects"]["face-mask"]["model"] = {"name": "mask_cnn", "kwargs": kwargs}
+    with pytest.raises(SettingsError, match=message):
+        load(tmp_path, bad)
+
+
+def test_an_unknown_model_name_lists_the_known_ones_and_kwargs_are_read_as_the_builder_types_them(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["projects"]["face-mask"]["model"] = {"name": "maskcnn"}
+    with pytest.raises(SettingsError, match=r"projects\.face-mask\.model\.name: unknown model 'maskcnn' "
+                                            r"\(known: .*mask_cnn"):
+        load(tmp_path, bad)
+    good = {"defaults": GOOD["defaults"],
+            "projects": {"mnist-dnn": {"data": {"labels": [0, 1], "height": 28, "width": 28, "channels": 1,
+                                                "image_size": 28},
+                                       "model": {"name": "mlp", "kwargs": {"hidden": [64, 32]}}}}}
+    assert load(tmp_path, good, "mnist-dnn").model.kwargs == {"hidden": (64, 32)}  # MLP's tuple[int, ...]
+
+
+def test_a_model_that_cannot_take_the_configured_images_is_refused_naming_the_key(tmp_path):
+    happy = {"defaults": GOOD["defaults"],
+             "projects": {"happy-house": {"data": {"labels": [0, 1], "height": 64, "width": 64, "channels": 3,
+                                                   "image_size": 64},
+                                          "model": {"name": "happy_cnn", "kwargs": {"image_size": 32}}}}}
+    with pytest.raises(SettingsError, match=r"projects\.happy-house\.model\.kwargs\.image_size: HappyCNN is built for "
+                                            r"32 px images but the data are resized to 64 px"):
+        load(tmp_path, happy, "happy-house")
+    small = yaml.safe_load(yaml.safe_dump(GOOD))
+    small["projects"]["face-mask"]["data"]["image_size"] = 8
+    small["projects"]["face-mask"]["data"]["min_size"] = 8
+    with pytest.raises(SettingsError, match=r"projects\.face-mask\.data\.image_size: MaskCNN pools 4 times, so it "
+                                            r"needs images of at least 16 px"):
+        load(tmp_path, small)

@@ -97,6 +97,19 @@ def test_too_small_an_input_for_the_backbone_is_a_settings_error(project_root):
         settings_for(root, "face-mask-transfer")
 
 
+def test_a_comparison_arm_is_the_main_estimator_with_the_arms_changes_only(project_root):
+    from components.projects.face_mask_transfer import arm_estimator
+
+    settings = settings_for(project_root("face-mask-transfer"), "face-mask-transfer")
+    [arm] = settings.compare.arms
+    est, main = arm_estimator(settings, arm), get_project("face-mask-transfer").estimator(settings)
+    assert (est.model.backbone, est.model.weights, est.train.epochs) == (arm.backbone, arm.weights, arm.epochs)
+    assert est.finetune.layers == arm.finetune_layers == 0  # from scratch, every layer learns in phase 1
+    assert est.model.model_copy(update={"weights": main.model.weights}) == main.model  # same head
+    assert est.train.model_copy(update={"epochs": main.train.epochs}) == main.train == settings.train
+    assert est.checkpoint_dir is None and (est.augmentation, est.seed) == (main.augmentation, main.seed)
+
+
 # --- mobilenetv2-transfer from scratch: no ImageNet weights offline ------------------------------------------------
 
 def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(project_root, tmp_path):
@@ -124,7 +137,8 @@ def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_
     """
     settings = settings_for(project_root("mobilenetv2-transfer"), "mobilenetv2-transfer")
     data = get_project("mobilenetv2-transfer").prepare(settings)
-    est = transfer_estimator(settings, epochs=1, batch_size=32, finetune_epochs=1, device="cpu", progress=False)
+    est = transfer_estimator(settings, train=settings.train.model_copy(update={"epochs": 1, "batch_size": 32}),
+                             finetune=settings.finetune.model_copy(update={"epochs": 1}), device="cpu", progress=False)
     est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
     assert est.fit_result_.phases.keys() == {"head", "finetune"}  # phase 2 runs its lower layers frozen
 

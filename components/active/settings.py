@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.capabilities import Capability
 from components.settings import Section
 
 StrategyName = Literal["random", "least_confident", "margin", "entropy", "bald", "power_bald",
@@ -42,3 +43,7 @@ class ActiveLearningSettings(Section):
     epochs: int | None = Field(None, ge=1)
     targets: tuple[float, ...] = Field((0.9, 0.95), min_length=1)
     labels_dir: Path = Path("labels")
+
+    def requirement(self) -> tuple[Capability, str]:
+        return Capability.ACTIVE_LEARNING, ("the stage simulates the query strategies on the project's "
+                                            "estimator(settings), a scikit-learn classifier")

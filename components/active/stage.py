@@ -29,7 +29,7 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     """
     est = project.estimator(settings)
     updates = ({"progress": False, "checkpoint_dir": None, "val_fraction": 0.0}
-               | ({"epochs": al.epochs} if al.epochs else {}))
+               | ({"train": settings.train.model_copy(update={"epochs": al.epochs})} if al.epochs else {}))
     return est.set_params(**{k: v for k, v in updates.items() if k in est.get_params()})
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from components.capabilities import Capability
 from components.settings import Section
 from components.errors import DlfolioError
 
@@ -67,6 +68,13 @@ class ConformalSettings(Section):
     @property
     def served(self) -> tuple[str, float]:
         return self.serve_method or self.methods[0], self.serve_confidence or self.confidence_levels[0]
+
+    def requirement(self) -> tuple[Capability, str]:
+        """Sets need a project that serves a classifier's sets, intervals one that serves a regressor's:
+        checked against the project's declared capabilities when params.yaml loads."""
+        if self.methods[0] in CLASSIFICATION_METHODS:
+            return Capability.CONFORMAL_SETS, f"methods {list(self.methods)} calibrate a classifier's prediction sets"
+        return Capability.CONFORMAL_INTERVALS, f"methods {list(self.methods)} calibrate a regressor's intervals"
 
 
 # ---------------------------------------------------------------------------------------------------------------

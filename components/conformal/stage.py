@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from components.capabilities import ProbabilisticClassifier
 from components.conformal.calibration import (
     CLASSIFICATION_METHODS,
     ConformalClassifier,
@@ -83,7 +84,7 @@ def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> Co
 
 
 def _classification(model, s, settings: ConformalSettings, seed: int) -> ConformalReport:
-    if not hasattr(model, "predict_proba"):
+    if not isinstance(model, ProbabilisticClassifier):
         raise TypeError(f"{type(model).__name__} has no predict_proba: classifier methods "
                         f"{list(settings.methods)} need probabilities")
     classes = np.asarray(model.classes_)

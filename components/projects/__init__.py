@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.errors import DlfolioError
-from components.settings import ProjectSettings
+from components.settings import ProjectSchema, ProjectSettings
 from components.projects.base import Project, Trained
 from components.projects.autodiff_mlp import AutodiffMLP
 from components.projects.emojify import Emojify
@@ -71,8 +71,9 @@ def get_project(name: str) -> Project:
         raise UnknownProjectError(f"unknown project {name!r}; known projects: {', '.join(sorted(PROJECTS))}") from None
 
 
-def settings_schemas() -> dict[str, type[ProjectSettings]]:
-    return {name: project.Settings for name, project in PROJECTS.items()}
+def settings_schemas() -> dict[str, ProjectSchema]:
+    """Each project's settings class and declared capabilities: what params.yaml is validated against."""
+    return {name: ProjectSchema(name, project.Settings, project.capabilities) for name, project in PROJECTS.items()}
 
 
 __all__ = ["PROJECTS", "Project", "Trained", "UnknownProjectError", "get_project", "settings_schemas"]

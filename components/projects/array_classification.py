@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.active.settings import ActiveLearningSettings
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
@@ -20,7 +20,9 @@ from components.data.formats.h5_images import load_h5_parts
 from components.training.estimators import TorchImageClassifier
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.validation.expectations import ValidationReport
-from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
+from components.capabilities import Capability
+from components.projects.image_classification import (ImageClassificationProject, ImageSplits, ModelSettings,
+                                                      check_model_input, stratified_split)
 
 
 class ArrayDataSettings(Section):
@@ -51,6 +53,11 @@ class ArrayClassificationSettings(ProjectSettings):
     train: TrainSettings = TrainSettings()
     active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
+    @model_validator(mode="after")
+    def _model_takes_the_images(self):
+        check_model_input(self.model, self.data.image_size, self.data.channels)
+        return self
+
 
 def subset(part: ArrayPart, limit: int | None, seed: int) -> ArrayPart:
     """A stratified subset of ``limit`` images (all of them when limit is None or larger)."""
@@ -72,6 +79,7 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
 class ArrayClassificationProject(ImageClassificationProject):
     Settings = ArrayClassificationSettings
+    capabilities = frozenset({Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})  # no calibration split: no conformal
     dataset_format: str = "arrays"
 
     @abstractmethod

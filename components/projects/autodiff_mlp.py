@@ -20,7 +20,7 @@ from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 from components.projects.image_classification import stratified_split
 
 
@@ -66,6 +66,7 @@ class GrayImageSplits:
 
 class AutodiffMLP(Project):
     name = "autodiff-mlp"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Reverse-mode autodiff engine (NumPy) + MLP trained with it (image folder; digits sample)"
     Settings = AutodiffMLPSettings
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from components.capabilities import Capability
 from components.evaluation.report import Evaluation
 from components.settings import ProjectSettings
 from components.validation.expectations import ValidationReport
@@ -32,6 +33,11 @@ class Project(ABC):
     Settings: ClassVar[type[ProjectSettings]]
     primary_metric: ClassVar[str] = "accuracy"
     higher_is_better: ClassVar[bool] = True
+    # What the code can do beyond the required stages. params.yaml is checked against it when it loads (a
+    # ``conformal:`` section needs CONFORMAL_SETS or CONFORMAL_INTERVALS, ``active_learning:`` ACTIVE_LEARNING,
+    # a ``schedule`` PROMOTION_SCORING) and the pipeline runs the optional stages by it; tests/test_capabilities.py
+    # checks that every catalog project's declaration matches its code.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     @abstractmethod
     def make_sample(self, out_dir: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 Arch = Literal["average", "lstm"]
 EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
@@ -132,6 +132,7 @@ class EmojiPredictor:
 
 class Emojify(Project):
     name = "emojify"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Sentence -> emoji: averaged GloVe softmax baseline vs 2-layer LSTM on frozen GloVe (CSV sentence,label)"
     Settings = EmojifySettings
 

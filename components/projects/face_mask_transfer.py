@@ -15,7 +15,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.evaluation.report import ChildRun, Evaluation, classification_report
 from components.settings import Section
@@ -23,7 +23,8 @@ from components.training.transfer_estimator import TransferImageClassifier
 from components.projects.base import Trained
 from components.projects.face_mask import FaceMask
 from components.projects.image_classification import ImageSplits
-from components.projects.transfer_learning import Backbone, TransferProject, TransferSettings, phase_epochs, transfer_estimator
+from components.projects.transfer_learning import (Backbone, TransferProject, TransferSettings, check_input_size,
+                                                   phase_epochs, transfer_estimator)
 
 
 class ArmSettings(Section):
@@ -41,6 +42,12 @@ class CompareSettings(Section):
 
 class FaceMaskTransferSettings(TransferSettings):
     compare: CompareSettings = CompareSettings()
+
+    @model_validator(mode="after")
+    def _arm_input_sizes(self):  # an arm trains after the main model: refuse it now, not an hour in
+        for i, arm in enumerate(self.compare.arms):
+            check_input_size(arm.backbone, self.data.image_size, at=("compare", "arms", i, "backbone"))
+        return self
 
 
 @dataclass
@@ -61,6 +68,16 @@ def epochs_to_target(history: pd.DataFrame, target: float) -> float:
     return float(reached.iloc[0]) if len(reached) else math.nan
 
 
+def arm_estimator(settings: FaceMaskTransferSettings, arm: ArmSettings) -> TransferImageClassifier:
+    """The main model's estimator with the arm's backbone, weights, phase 1 epochs (default: both main phases)
+    and fine-tuned layers; every other parameter (head, LR, augmentation, splits' seed) is the main model's."""
+    epochs = arm.epochs or settings.train.epochs + (settings.finetune.epochs if settings.finetune.layers else 0)
+    return transfer_estimator(
+        settings, None, model=settings.model.model_copy(update={"backbone": arm.backbone, "weights": arm.weights}),
+        train=settings.train.model_copy(update={"epochs": epochs}),
+        finetune=settings.finetune.model_copy(update={"layers": arm.finetune_layers}))
+
+
 class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same bytes) and validation
     name = "face-mask-transfer"
     summary = "Face-mask detector by transfer learning (EfficientNet-Lite0 ImageNet weights; backbones compared)"
@@ -70,13 +87,12 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
         main = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
         arms = []
         for arm in settings.compare.arms:
-            epochs = arm.epochs or settings.train.epochs + (settings.finetune.epochs if settings.finetune.layers else 0)
-            overrides = dict(backbone=arm.backbone, weights=arm.weights, epochs=epochs,
-                             finetune_layers=arm.finetune_layers)
-            est = transfer_estimator(settings, None, **overrides)
+            est = arm_estimator(settings, arm)
             est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
             history = pd.DataFrame(est.fit_result_.as_rows())
-            arms.append(Arm(arm.name, {**overrides, "pretrained": est.module_.pretrained,
+            changed = dict(backbone=arm.backbone, weights=arm.weights, epochs=est.train.epochs,
+                           finetune_layers=arm.finetune_layers)  # what the arm's child run logs as its params
+            arms.append(Arm(arm.name, {**changed, "pretrained": est.module_.pretrained,
                                        "phase_epochs": phase_epochs(history)}, est, history))
         return ComparedTrained(main.model, main.history, main.info, arms)
 

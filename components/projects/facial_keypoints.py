@@ -30,7 +30,7 @@ from components.training.keypoints import masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class KeypointDataSettings(Section):
@@ -238,6 +238,7 @@ def make_net(settings: FacialKeypointsSettings, outputs: int = 30) -> KeypointCN
 
 class FacialKeypoints(Project):
     name = "facial-keypoints"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "CNN with dropout regresses 15 facial keypoints (masked MSE, mirrored flips, Nesterov schedule); RMSE px"
     primary_metric = "rmse"
     higher_is_better = False

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
 from components.active.settings import ActiveLearningSettings
 from components.conformal.calibration import ConformalSettings
@@ -16,9 +17,10 @@ from components.data.formats.images import load_images
 from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
 from components.serving.predictors import ImageClassifierPredictor
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
+from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class ImageDataSettings(Section):
@@ -37,8 +39,43 @@ class ImageDataSettings(Section):
 
 
 class ModelSettings(Section):
+    """A network from components/models BUILDERS and its keyword arguments, each checked against the builder's
+    signature and annotation here, so a typo fails `dlfolio check` instead of the first training step."""
+
     name: str = "mask_cnn"
     kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        if name not in BUILDERS:
+            raise SettingsProblem(f"unknown model {name!r} (known: {', '.join(sorted(BUILDERS))})")
+        return name
+
+    @field_validator("kwargs")
+    @classmethod
+    def _builder_accepts(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("name")
+        if name is None:  # the name itself was wrong: that error is reported already
+            return kwargs
+        builder = BUILDERS[name].__name__
+        arguments = builder_arguments(name)
+        checked = {}
+        for key, value in kwargs.items():
+            if key in FROM_THE_DATA:
+                raise SettingsProblem(f"set from the data, not params.yaml (known: {', '.join(arguments)})", at=(key,))
+            if key not in arguments:
+                raise SettingsProblem(f"unknown argument of {builder} (known: {', '.join(arguments)})", at=(key,))
+            annotation, _ = arguments[key]
+            try:  # coerced as the builder would read it, e.g. a YAML list for a tuple[int, ...]
+                checked[key] = value if annotation is inspect.Parameter.empty else TypeAdapter(annotation).validate_python(value)
+            except ValidationError as exc:
+                raise SettingsProblem(f"{builder} expects {type_name(annotation)}, got {value!r} "
+                                      f"({exc.errors()[0]['msg']})", at=(key,)) from None
+        missing = [k for k, (_, default) in arguments.items() if default is inspect.Parameter.empty and k not in kwargs]
+        if missing:
+            raise SettingsProblem(f"{builder} needs {', '.join(missing)}")
+        return checked
 
 
 class ImageClassificationSettings(ProjectSettings):
@@ -49,6 +86,19 @@ class ImageClassificationSettings(ProjectSettings):
     train: TrainSettings = TrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
     active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
+
+    @model_validator(mode="after")
+    def _model_takes_the_images(self):
+        if isinstance(self.model, ModelSettings):  # transfer projects' model sections check their own backbone
+            check_model_input(self.model, self.data.image_size, channels=3)  # load_images converts to RGB
+        return self
+
+
+def check_model_input(model: ModelSettings, image_size: int, channels: int) -> None:
+    problem = input_size_problem(model.name, model.kwargs, image_size, channels)
+    if problem is not None:
+        key, why = problem
+        raise SettingsProblem(why, at=("model", "kwargs", key) if key else ("data", "image_size"))
 
 
 @dataclass
@@ -89,6 +139,7 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int)
 
 class ImageClassificationProject(Project):
     Settings = ImageClassificationSettings
+    capabilities = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
 
     def rules(self, settings: ImageClassificationSettings) -> ImageRules:
         d = settings.data
@@ -117,13 +168,8 @@ class ImageClassificationProject(Project):
                            paths("test"), X_cal, y_cal, paths("calibration"), paths("train"))
 
     def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
-        t = settings.train
-        return TorchImageClassifier(
-            model=settings.model.name, model_kwargs=dict(settings.model.kwargs), epochs=t.epochs,
-            batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
-            schedule=t.schedule, patience=t.patience, amp=t.amp, augmentation=settings.augmentation,
-            device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir,
-        )
+        return TorchImageClassifier(model=settings.model, train=settings.train, augmentation=settings.augmentation,
+                                    device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir)
 
     def train(self, data: ImageSplits, settings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         est = self.estimator(settings, checkpoint_dir)

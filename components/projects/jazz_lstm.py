@@ -32,7 +32,7 @@ from components.training.loop import fit, resolve_device
 from components.training.tasks import TokenLMTask
 from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class MelodyDataSettings(Section):
@@ -218,6 +218,7 @@ class MelodyPredictor:
 
 class JazzLSTM(Project):
     name = "jazz-lstm"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "LSTM language model over note tokens, sampling new solos written as MIDI (folder of MIDI files)"
     primary_metric = "loss"
     higher_is_better = False

@@ -21,7 +21,7 @@ from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class TemperatureDataSettings(Section):
@@ -128,6 +128,7 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]
 
 class LinearRegression(Project):
     name = "linear-regression"
+    capabilities = frozenset({Capability.CONFORMAL_INTERVALS, Capability.PROMOTION_SCORING})
     summary = "Single neuron, Celsius -> Fahrenheit, manual gradients (CSV celsius,fahrenheit)"
     Settings = LinearRegressionSettings
     primary_metric = "rmse"

@@ -20,7 +20,7 @@ from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class BinaryImageDataSettings(Section):
@@ -50,6 +50,7 @@ def cost_figure(costs: pd.DataFrame, lr: float) -> plt.Figure:
 
 class LogisticRegression(Project):
     name = "logistic-regression"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Logistic regression as a neural network, vectorised forward/backward (h5 catvnoncat layout)"
     Settings = LogisticRegressionSettings
     primary_metric = "accuracy"

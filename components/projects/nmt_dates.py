@@ -30,7 +30,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD
@@ -213,6 +213,7 @@ class DatePredictor:
 
 class NmtDates(Project):
     name = "nmt-dates"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Seq2seq BiLSTM + attention: human-readable dates -> ISO (CSV human,machine); exact match, attention maps"
     primary_metric = "exact_match"
     Settings = NmtDatesSettings

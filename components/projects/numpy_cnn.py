@@ -22,7 +22,7 @@ from components.data.formats.images import load_images, scan_image_folder
 from components.evaluation.report import ChildRun, Evaluation
 from components.scratch.cnn import ConvClassifier
 from components.settings import ProjectSettings, Section, SplitSettings
-from components.projects.base import Trained
+from components.projects.base import Capability, Trained
 from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits, stratified_split
 
 
@@ -74,6 +74,7 @@ def classifier(settings: NumpyCNNSettings, pool: str | None = None) -> ConvClass
 
 class NumpyCNN(ImageClassificationProject):
     name = "numpy-cnn"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})  # its settings have no conformal or active_learning section
     summary = "CNN from scratch in NumPy (im2col conv, max/avg pooling, backprop by hand) on 8x8 digits (image folder)"
     primary_metric = "accuracy"
     Settings = NumpyCNNSettings

@@ -26,7 +26,7 @@ from components.scratch.gradcheck import relative_error, sampled_numerical_gradi
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
@@ -155,6 +155,7 @@ def arm_figure(result: ArmResult) -> plt.Figure:
 
 class NumpyDNN(Project):
     name = "numpy-dnn"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
     Settings = NumpyDNNSettings
 

@@ -24,7 +24,7 @@ from components.evaluation.report import ChildRun, Evaluation
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 CellName = Literal["rnn", "gru", "lstm"]
 
@@ -154,6 +154,7 @@ class CharLMPredictor:
 
 class NumpyRNN(Project):
     name = "numpy-rnn"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Char-level name generator: RNN/GRU/LSTM cells from scratch in NumPy, sampling, clipping (text lines)"
     primary_metric = "loss"
     higher_is_better = False

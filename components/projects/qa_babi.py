@@ -30,7 +30,7 @@ from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class BabiDataSettings(Section):
@@ -183,6 +183,7 @@ def accuracies(predicted, questions: list[babi.Question]) -> dict[str, float]:
 
 class QaBabi(Project):
     name = "qa-babi"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Extractive QA on bAbI tasks: a from-scratch Transformer encoder points at the answering story word"
     Settings = QaBabiSettings
 

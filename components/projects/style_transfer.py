@@ -36,7 +36,7 @@ from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.settings import ProjectSettings, Section
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class StyleDataSettings(Section):
@@ -210,6 +210,7 @@ def summary_metrics(final: pd.DataFrame, initial: pd.DataFrame, plain: pd.DataFr
 
 class StyleTransfer(Project):
     name = "style-transfer"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Neural style transfer: content + Gram style costs on pretrained CNN features, optimise the pixels"
     primary_metric = "total_cost"
     higher_is_better = False

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from components.models.transfer import BACKBONES
-from components.settings import Section
+from components.settings import Section, SettingsProblem
 from components.training.transfer_estimator import TransferImageClassifier
 from components.projects.base import Trained
 from components.projects.image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
@@ -51,23 +51,25 @@ class TransferSettings(ImageClassificationSettings):
 
     @model_validator(mode="after")
     def _input_size(self):
-        smallest = BACKBONES[self.model.backbone].min_size
-        if self.data.image_size < smallest:
-            raise ValueError(f"data.image_size {self.data.image_size} is too small for {self.model.backbone}: "
-                             f"it needs at least {smallest} px")
+        check_input_size(self.model.backbone, self.data.image_size, at=("data", "image_size"))
         return self
+
+
+def check_input_size(backbone: str, image_size: int, at: tuple[str | int, ...]) -> None:
+    """Refuse, when params.yaml loads, a backbone that would crash on images this small (its pooling runs out)."""
+    smallest = BACKBONES[backbone].min_size
+    if image_size < smallest:
+        raise SettingsProblem(f"images of {image_size} px (data.image_size) are too small for {backbone}: it needs "
+                              f"at least {smallest} px", at=at)
 
 
 def transfer_estimator(settings: TransferSettings, checkpoint_dir: Path | None = None,
                        **overrides) -> TransferImageClassifier:
-    m, t, f = settings.model, settings.train, settings.finetune
-    params = dict(
-        backbone=m.backbone, weights=m.weights, download_weights=m.download_weights, hidden=m.hidden,
-        dropout=m.dropout, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
-        grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, finetune_layers=f.layers,
-        finetune_epochs=f.epochs, finetune_lr=f.lr, finetune_patience=f.patience,
-        cache_features=settings.cache_features, amp=t.amp, augmentation=settings.augmentation,
-        device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir)
+    """The project's two-phase estimator; ``overrides`` replace whole parameters (e.g. ``train=`` a changed
+    copy of ``settings.train``), as ``set_params`` would."""
+    params = dict(model=settings.model, train=settings.train, finetune=settings.finetune,
+                  cache_features=settings.cache_features, augmentation=settings.augmentation, device=settings.device,
+                  seed=settings.seed, checkpoint_dir=checkpoint_dir)
     return TransferImageClassifier(**{**params, **overrides})
 
 
@@ -82,7 +84,7 @@ class TransferProject(ImageClassificationProject):
     def train(self, data: ImageSplits, settings: TransferSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         trained = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
         est = trained.model
-        trained.info.update(backbone=est.backbone, pretrained=est.module_.pretrained,
+        trained.info.update(backbone=est.model.backbone, pretrained=est.module_.pretrained,
                             kept_phase=est.fit_result_.kept, phase_epochs=phase_epochs(trained.history))
         return trained
 

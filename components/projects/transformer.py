@@ -29,7 +29,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.training.loop import fit, resolve_device
 from components.training.tasks import Seq2SeqTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class ParallelTextSettings(Section):
@@ -160,6 +160,7 @@ class TranslationPredictor:
 
 class TransformerProject(Project):
     name = "transformer"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Encoder-decoder Transformer from scratch: attention, positional encoding, masks (parallel text TSV)"
     primary_metric = "exact_match"
     Settings = TransformerSettings

@@ -36,7 +36,7 @@ from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class TriggerDataSettings(Section):
@@ -190,6 +190,7 @@ def served_detections(frame: pd.DataFrame) -> list[list[float]]:
 
 class TriggerWord(Project):
     name = "trigger-word"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "Trigger-word detection: Conv1D + 2 GRUs over log-mel spectrograms, a sigmoid per step (raw_data WAVs)"
     Settings = TriggerWordSettings
     primary_metric = "detection_f1"

@@ -28,7 +28,7 @@ from components.models.unet import UNet
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class SegmentationDataSettings(Section):
@@ -170,6 +170,7 @@ def iou_figure(table: pd.DataFrame) -> plt.Figure:
 
 class UNetSegmentation(Project):
     name = "unet-segmentation"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "U-Net (transpose convs, skip connections) labels every pixel; mean IoU (images + class-index masks)"
     primary_metric = "mean_iou"
     Settings = UNetSegmentationSettings

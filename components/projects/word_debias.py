@@ -25,7 +25,7 @@ from components.evaluation.report import Evaluation
 from components.scratch.debias import analogy_answers, hard_debias, unit
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class GloveDataSettings(Section):
@@ -137,6 +137,7 @@ def projections_figure(words: list[str], before: np.ndarray, after: np.ndarray, 
 
 class WordDebias(Project):
     name = "word-debias"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "GloVe geometry in NumPy: cosine similarity, analogies, gender direction, neutralize/equalize (GloVe text)"
     primary_metric = "analogy_accuracy"
     Settings = WordDebiasSettings

@@ -32,7 +32,7 @@ from components.models.yolo import TinyYOLO
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
-from components.projects.base import Project, Trained
+from components.projects.base import Capability, Project, Trained
 
 
 class BoxDataSettings(Section):
@@ -182,6 +182,7 @@ def pr_figure(curve: pd.DataFrame, metrics: dict) -> plt.Figure:
 
 class YoloCars(Project):
     name = "yolo-cars"
+    capabilities = frozenset({Capability.PROMOTION_SCORING})
     summary = "tiny YOLO (grid + k-means anchors, YOLOv2 boxes, score filter, per-class NMS) finds cars; mAP@0.5"
     primary_metric = "map50"
     Settings = YoloCarsSettings

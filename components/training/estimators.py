@@ -6,7 +6,9 @@ attributes end in ``_``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -16,16 +18,27 @@ from sklearn.utils.validation import check_is_fitted
 from components.training import augment
 from components.training import device_data
 from components.models import build_model
-from components.settings import TrainSettings
 from components.training.loop import FitResult, fit, predict_logits, resolve_device
 from components.training.tasks import ClassificationTask
+
+if TYPE_CHECKING:  # a type only: training/ imports without pydantic
+    from components.settings import TrainSettings
+
+
+class ModelSection(Protocol):
+    """A ``model:`` section as the estimator reads it: a BUILDERS name and its keyword arguments (checked
+    against the builder's signature when params.yaml loads: components/projects/image_classification.py)."""
+
+    name: str
+    kwargs: Mapping[str, Any]
 
 
 class TorchImageClassifier(ClassifierMixin, BaseEstimator):
     """Image classifier on uint8 arrays of shape (N, H, W, C).
 
     ``fit(X, y, X_val=None, y_val=None)`` holds out a stratified slice of X for early stopping when no
-    validation set is given; ``val_fraction=0`` trains on all of X for ``epochs`` and keeps the last weights.
+    validation set is given; ``val_fraction=0`` trains on all of X for ``train.epochs`` and keeps the last weights.
+    ``model`` and ``train`` are the project's validated sections (``settings.model``, ``settings.train``).
 
     ``prior_l2 = c`` adds ``c / N * sum(W**2)`` over the Linear layers' weights to the loss, N the training
     examples: the Gaussian weight prior of MC dropout as a Bayesian approximation (Gal & Ghahramani 2016),
@@ -34,16 +47,8 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        model: str = "mask_cnn",
-        model_kwargs: dict | None = None,
-        epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        grad_clip: float | None = 1.0,
-        schedule: str = "onecycle",
-        patience: int = 5,
-        amp: bool = True,
+        model: ModelSection,
+        train: TrainSettings,
         augmentation: str = "light",
         val_fraction: float = 0.15,
         device: str = "auto",
@@ -55,16 +60,10 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         warm_start: bool = False,
         prior_l2: float = 0.0,
     ):
+        # The validated sections themselves, not copies of their fields: they are frozen, so scikit-learn's
+        # get_params / set_params / clone treat them as plain parameter values.
         self.model = model
-        self.model_kwargs = model_kwargs
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.schedule = schedule
-        self.patience = patience
-        self.amp = amp
+        self.train = train
         self.augmentation = augmentation
         self.val_fraction = val_fraction
         self.device = device
@@ -75,10 +74,6 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.std = std
         self.warm_start = warm_start
         self.prior_l2 = prior_l2
-
-    def _train_config(self) -> TrainSettings:
-        return TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                             grad_clip=self.grad_clip, schedule=self.schedule, patience=self.patience, amp=self.amp)
 
     def _normalization(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean/std (ImageNet's unless given); one value serves any channel count."""
@@ -102,15 +97,15 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         # warm_start (scikit-learn's meaning): an active-learning round continues from the last round's weights.
         if not (self.warm_start and hasattr(self, "module_") and np.array_equal(previous_classes, self.classes_)):
-            self.module_ = build_model(self.model, num_classes=len(self.classes_), in_channels=X.shape[-1],
-                                       **(self.model_kwargs or {}))
+            self.module_ = build_model(self.model.name, num_classes=len(self.classes_), in_channels=X.shape[-1],
+                                       **self.model.kwargs)
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
         train_set = self._train_dataset(X, y_idx, mean, std)
         val_set = None if X_val is None else device_data.ImageTensorDataset(
             X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
         self.fit_result_: FitResult = fit(
-            self.module_, ClassificationTask(self._loss(len(train_set))), train_set, val_set, self._train_config(),
+            self.module_, ClassificationTask(self._loss(len(train_set))), train_set, val_set, self.train,
             self.device_, seed=self.seed, on_epoch=on_epoch, progress=self.progress,
             checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None, resume=True,
         )
@@ -151,7 +146,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "module_")
         X = np.asarray(X)
         device = resolve_device(self.device)
-        logits = predict_logits(self.module_, self._batches(X, device), device, amp=self.amp)
+        logits = predict_logits(self.module_, self._batches(X, device), device, amp=self.train.amp)
         self.module_.to("cpu")
         proba = torch.softmax(logits.double(), dim=1).numpy()
         return proba / proba.sum(axis=1, keepdims=True)  # exact sums: MAPIE and sklearn check them

@@ -8,6 +8,7 @@ lower learning rate. Inputs are normalised the way the backbone's weights expect
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -18,28 +19,39 @@ from components.models.transfer import TransferNet, normalization
 from components.training.loop import resolve_device
 from components.training.transfer import TransferConfig, TransferFitResult, fit_transfer
 
+if TYPE_CHECKING:  # a type only: training/ imports without pydantic
+    from components.settings import TrainSettings
+
+
+class TransferModelSection(Protocol):
+    """components/projects/transfer_learning.py's TransferModelSettings, as the estimator reads it."""
+
+    backbone: str
+    weights: str | None
+    download_weights: bool
+    hidden: int
+    dropout: float
+
+
+class FineTuneSection(Protocol):
+    """Phase 2 (components/projects/transfer_learning.py's FineTuneSettings); ``layers=0``: no phase 2."""
+
+    layers: int
+    epochs: int
+    lr: float
+    patience: int
+
 
 class TransferImageClassifier(TorchImageClassifier):
+    """``model`` is the transfer project's model section (backbone, weights, download_weights, hidden, dropout),
+    ``train`` phase 1's and ``finetune`` phase 2's (layers, epochs, lr, patience): the validated sections."""
+
     def __init__(
         self,
-        backbone: str = "efficientnet_lite0",
-        weights: str | None = "imagenet",
-        download_weights: bool = False,
-        hidden: int = 0,
-        dropout: float = 0.2,
-        epochs: int = 5,
-        batch_size: int = 32,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        grad_clip: float | None = 1.0,
-        schedule: str = "onecycle",
-        patience: int = 3,
-        finetune_layers: int = 0,
-        finetune_epochs: int = 3,
-        finetune_lr: float = 1e-4,
-        finetune_patience: int = 3,
+        model: TransferModelSection,
+        train: TrainSettings,
+        finetune: FineTuneSection,
         cache_features: bool = False,
-        amp: bool = True,
         augmentation: str = "light",
         val_fraction: float = 0.15,
         device: str = "auto",
@@ -49,24 +61,10 @@ class TransferImageClassifier(TorchImageClassifier):
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
     ):
-        self.backbone = backbone
-        self.weights = weights
-        self.download_weights = download_weights
-        self.hidden = hidden
-        self.dropout = dropout
-        self.finetune_layers = finetune_layers
-        self.finetune_epochs = finetune_epochs
-        self.finetune_lr = finetune_lr
-        self.finetune_patience = finetune_patience
+        self.model = model
+        self.train = train
+        self.finetune = finetune
         self.cache_features = cache_features
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.schedule = schedule
-        self.patience = patience
-        self.amp = amp
         self.augmentation = augmentation
         self.val_fraction = val_fraction
         self.device = device
@@ -78,16 +76,16 @@ class TransferImageClassifier(TorchImageClassifier):
 
     def _normalization(self, channels: int):
         if self.mean is None and self.std is None:
-            return normalization(self.backbone)
+            return normalization(self.model.backbone)
         return super()._normalization(channels)
 
     def _transfer_config(self) -> TransferConfig:
-        head = self._train_config()
+        head = self.train
+        f = self.finetune
         finetune = None
-        if self.finetune_layers > 0 and self.finetune_epochs > 0:
-            finetune = head.model_copy(update={"epochs": self.finetune_epochs, "lr": self.finetune_lr,
-                                               "patience": self.finetune_patience})
-        return TransferConfig(head, finetune, self.finetune_layers, self.cache_features)
+        if f.layers > 0 and f.epochs > 0:
+            finetune = head.model_copy(update={"epochs": f.epochs, "lr": f.lr, "patience": f.patience})
+        return TransferConfig(head, finetune, f.layers, self.cache_features)
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
         X, y = np.asarray(X), np.asarray(y)
@@ -97,9 +95,9 @@ class TransferImageClassifier(TorchImageClassifier):
         else:
             y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
         torch.manual_seed(self.seed)  # the new head's initial weights
-        self.module_ = TransferNet(self.backbone, num_classes=len(self.classes_), in_channels=X.shape[-1],
-                                   weights=self.weights, download=self.download_weights, hidden=self.hidden,
-                                   dropout=self.dropout)
+        m = self.model
+        self.module_ = TransferNet(m.backbone, num_classes=len(self.classes_), in_channels=X.shape[-1],
+                                   weights=m.weights, download=m.download_weights, hidden=m.hidden, dropout=m.dropout)
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
         self.fit_result_: TransferFitResult = fit_transfer(
