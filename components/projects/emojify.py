@@ -24,6 +24,7 @@ from components.data.formats import emoji_csv
 from components.data.formats import glove_text
 from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
 from components.models.emojify import build_emoji_model
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
@@ -188,7 +189,7 @@ class Emojify(Project):
                          checkpoint_dir=checkpoint_dir / arch if served else None, progress=False)
             models[arch], histories[arch] = model.cpu().eval(), pd.DataFrame(result.as_rows())
         served = settings.model.arch
-        info = {"arch": served, "parameters": sum(p.numel() for p in models[served].parameters() if p.requires_grad),
+        info = {"arch": served, "parameters": count_parameters(models[served], trainable_only=True),
                 "vocabulary": len(data.index), **{f"{s}_size": len(v) for s, v in data.y.items()}}
         return EmojiTrained(models[served], histories[served], info, models, histories)
 

@@ -28,6 +28,7 @@ from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.evaluation.report import ChildRun, Evaluation
 from components.training.keypoints import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
@@ -282,7 +283,7 @@ class FacialKeypoints(Project):
             fit_keypoints(specialist, data.X_train, data.Y_train[:, columns], data.X_val, data.Y_val[:, columns],
                           config, device, mirror, seed=settings.seed)
             specialists[name] = (specialist.cpu(), columns)
-        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": sum(p.numel() for p in net.parameters()),
+        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": count_parameters(net),
                 "optimizer": t.optimizer, **data.sizes()}
         model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
         return Trained(model, pd.DataFrame(rows), info)

@@ -15,6 +15,7 @@ from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
 from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.models.params import count_parameters
 from components.serving.predictors import ImageClassifierPredictor
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
@@ -129,7 +130,7 @@ class ImageClassificationProject(Project):
         est = self.estimator(settings, checkpoint_dir)
         est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=lambda e: on_epoch(asdict(e)))
         history = pd.DataFrame(est.fit_result_.as_rows())
-        params = sum(p.numel() for p in est.module_.parameters())
+        params = count_parameters(est.module_)
         return Trained(est, history, {"best_epoch": est.fit_result_.best_epoch, "parameters": params,
                                       "stopped_early": est.fit_result_.stopped_early, **data.sizes()})
 

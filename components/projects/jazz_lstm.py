@@ -27,6 +27,7 @@ from components.data.formats import midi_melodies as mm
 from components.data.vocab import SPECIALS, Vocab
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.training.token_lm import fit_token_lm, mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.training.loop import TrainConfig, resolve_device
@@ -257,7 +258,7 @@ class JazzLSTM(Project):
                                            resolve_device(settings.device), pad_id=data.vocab.pad_id,
                                            window=t.window, seed=settings.seed, on_epoch=on_epoch)
         torch.save(model.state_dict(), checkpoint_dir / "note_lstm.pt")
-        info = {"best_epoch": best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
+        info = {"best_epoch": best_epoch, "parameters": count_parameters(model),
                 "vocabulary": len(data.vocab), **data.sizes()}
         return Trained(model.cpu(), pd.DataFrame(history), info)
 

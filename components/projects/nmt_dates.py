@@ -26,6 +26,7 @@ from torch.utils.data import TensorDataset
 from components.data.formats import date_pairs
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
@@ -268,7 +269,7 @@ class NmtDates(Project):
             result = fit(model, tensors(data.train), tensors(data.val), config, device, seed=settings.seed,
                          on_epoch=epoch_done, checkpoint_dir=checkpoint_dir, progress=False)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": sum(p.numel() for p in model.parameters()), **data.sizes()}
+                "parameters": count_parameters(model), **data.sizes()}
         return Trained(model.cpu().eval(), pd.DataFrame(rows), info)
 
     def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Evaluation:

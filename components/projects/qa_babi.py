@@ -26,6 +26,7 @@ from components.data.formats import babi
 from components.data.vocab import Vocab, tokenize
 from components.evaluation.report import Evaluation, history_figure
 from components.models.token_encoder import PointerReader
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
@@ -235,7 +236,7 @@ class QaBabi(Project):
         result = fit(model, data.dataset("train"), data.dataset("val"), config, resolve_device(settings.device),
                      seed=settings.seed, on_epoch=lambda e: on_epoch(asdict(e)), checkpoint_dir=checkpoint_dir,
                      progress=False)
-        info = {"best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
+        info = {"best_epoch": result.best_epoch, "parameters": count_parameters(model),
                 "vocabulary": len(data.vocab), **{f"{s}_size": len(v) for s, v in data.y.items()}}
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 

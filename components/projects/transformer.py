@@ -25,6 +25,7 @@ from components.data.formats import parallel_text
 from components.data.vocab import TokenLevel, Vocab, tokenize
 from components.evaluation.report import Evaluation
 from components.models.transformer import Transformer
+from components.models.params import count_parameters
 from components.training.seq2seq import encode_pairs, exact_match, fit_seq2seq, teacher_forced_metrics, translate
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.training.loop import TrainConfig, resolve_device
@@ -214,7 +215,7 @@ class TransformerProject(Project):
         torch.save({"model": model.state_dict(), "src_vocab": data.src_vocab.tokens,
                     "tgt_vocab": data.tgt_vocab.tokens}, checkpoint_dir / "best.pt")
         info = {"best_epoch": best_epoch, "epochs_run": len(history), "device": device.type,
-                "parameters": sum(p.numel() for p in model.parameters()),
+                "parameters": count_parameters(model),
                 "source_vocabulary": len(data.src_vocab), "target_vocabulary": len(data.tgt_vocab), **data.sizes()}
         return Trained(model, pd.DataFrame(history), info)
 

@@ -31,6 +31,7 @@ from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel
 from components.evaluation.report import Evaluation
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
@@ -261,7 +262,7 @@ class TriggerWord(Project):
         finally:
             torch.set_num_threads(before)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "steps": steps,
-                "parameters": sum(p.numel() for p in detector.parameters()),
+                "parameters": count_parameters(detector),
                 "positive_step_share": float(data.labels["train"].float().mean()), **data.sizes()}
         return Trained(detector.cpu().eval(), pd.DataFrame(rows), info)
 

@@ -25,6 +25,7 @@ from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
 from components.evaluation.report import Evaluation
 from components.models.unet import UNet
+from components.models.params import count_parameters
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
@@ -218,7 +219,7 @@ class UNetSegmentation(Project):
                      SegmentationDataset(data.X_val, data.Y_val), config, resolve_device(settings.device),
                      seed=settings.seed, on_epoch=per_pixel, checkpoint_dir=checkpoint_dir)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": sum(p.numel() for p in model.parameters()), "widths": list(settings.model.widths),
+                "parameters": count_parameters(model), "widths": list(settings.model.widths),
                 **data.sizes()}
         return Trained(model, pd.DataFrame(rows), info)
 

@@ -29,6 +29,7 @@ from components.data.samples import car_scenes as car_scenes_sample
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.evaluation.report import Evaluation
 from components.models.yolo import TinyYOLO
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
@@ -233,7 +234,7 @@ class YoloCars(Project):
             Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), Path(checkpoint_dir) / "best.pt")
         info = {"best_epoch": best_epoch, "stopped_early": stopped,
-                "parameters": sum(p.numel() for p in model.parameters()), "grid": size // model.stride,
+                "parameters": count_parameters(model), "grid": size // model.stride,
                 "anchors_px": np.round(anchors * size, 1).tolist(), **data.sizes()}
         return Trained(model.cpu(), pd.DataFrame(rows), info)
 
