@@ -17,10 +17,11 @@ from pydantic import Field
 from components.active.settings import ActiveLearningSettings
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.h5_images import load_h5_parts
+from components.data.splits import stratified_split
 from components.training.estimators import TorchImageClassifier
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.validation.expectations import ValidationReport
-from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings, stratified_split
+from components.projects.image_classification import ImageClassificationProject, ImageSplits, ModelSettings
 
 
 class ArrayDataSettings(Section):

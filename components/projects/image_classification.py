@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from components.active.settings import ActiveLearningSettings
 from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
+from components.data.splits import stratified_split
 from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
 from components.models.params import count_parameters
@@ -71,21 +72,6 @@ class ImageSplits:
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
         return sizes if self.y_cal is None else {**sizes, "calibration": len(self.y_cal)}
-
-
-def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Indices per split; each class is divided in the same proportions. The remainder goes to 'train'."""
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in [*fractions, "train"]}
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        start = 0
-        for name, fraction in fractions.items():
-            n = max(1, int(round(fraction * len(idx))))
-            parts[name].append(idx[start:start + n])
-            start += n
-        parts["train"].append(idx[start:])
-    return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
 class ImageClassificationProject(Project):
