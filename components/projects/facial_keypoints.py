@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
+from components.data.splits import random_split
 from components.evaluation.report import ChildRun, Evaluation
 from components.training.keypoints import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
@@ -251,10 +252,8 @@ class FacialKeypoints(Project):
 
     def prepare(self, settings: FacialKeypointsSettings) -> KeypointSplits:
         X, Y = fk.load_keypoints(fk.resolve_file(settings.data_dir, settings.data.file))
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        fractions = (settings.split.test, settings.intervals.calibration, settings.split.val)
-        cuts = np.cumsum([max(1, round(f * len(X))) for f in fractions])
-        test, cal, val, train = (np.sort(idx) for idx in np.split(order, cuts))
+        sizes = {"test": settings.split.test, "calibration": settings.intervals.calibration, "val": settings.split.val}
+        test, cal, val, train = random_split(len(X), sizes, settings.seed).values()
         return KeypointSplits(X[train], Y[train], X[val], Y[val], X[cal], Y[cal], X[test], Y[test])
 
     def train(self, data: KeypointSplits, settings: FacialKeypointsSettings, *, on_epoch,

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from components.data.formats import midi_melodies as mm
 from components.data.vocab import SPECIALS, Vocab
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
 from components.models.params import count_parameters
@@ -241,10 +242,8 @@ class JazzLSTM(Project):
             notes = mm.transpose_to_c(notes) if d.transpose else notes
             pieces[path.relative_to(root).as_posix()] = mm.melody_tokens(notes, d.grid, d.max_steps)
         names = sorted(pieces)
-        order = np.random.default_rng(settings.seed).permutation(len(names))
-        n_test, n_val = (max(1, round(f * len(names))) for f in (settings.split.test, settings.split.val))
-        split = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-        files = {k: [names[i] for i in sorted(idx)] for k, idx in split.items()}
+        split = random_split(len(names), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        files = {k: [names[i] for i in idx] for k, idx in split.items()}
         tokens = {k: [pieces[f] for f in fs] for k, fs in files.items()}
         vocab = build_vocab(tokens["train"], d.min_count)
         return MelodySplits(vocab, tokens["train"], tokens["val"], tokens["test"], files)

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from components.conformal.calibration import ConformalSettings
 from components.data.formats import temperatures
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
@@ -151,10 +152,9 @@ class LinearRegression(Project):
 
     def prepare(self, settings: LinearRegressionSettings) -> TemperatureSplits:
         table = self._table(settings)
-        order = np.random.default_rng(settings.seed).permutation(len(table))
-        n_test = max(1, int(round(settings.split.test * len(table))))
-        n_cal = int(round(settings.conformal.calibration * len(table))) if settings.conformal else 0
-        test, cal, train = order[:n_test], order[n_test:n_test + n_cal], order[n_test + n_cal:]
+        held_out = {"test": settings.split.test, "calibration": settings.conformal.calibration if settings.conformal else 0}
+        # Unsorted: full-batch gradient descent sums the rows in this order, and the fit stays bit-for-bit as before.
+        test, cal, train = random_split(len(table), held_out, settings.seed, sort=False).values()
         X, y, lines = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy(), table["line"].to_numpy()
         return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test], lines[train], lines[cal])
 

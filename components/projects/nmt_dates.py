@@ -24,6 +24,7 @@ from pydantic import Field
 from torch.utils.data import TensorDataset
 
 from components.data.formats import date_pairs
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
@@ -233,10 +234,9 @@ class NmtDates(Project):
     def prepare(self, settings: NmtDatesSettings) -> DateSplits:
         table = date_pairs.read_pairs(settings.data_dir / settings.data.file)[["line", *date_pairs.COLUMNS]]
         table["human"] = table["human"].map(date_pairs.normalize)
-        order = np.random.default_rng(settings.seed).permutation(len(table))
-        n_test, n_val = (max(1, round(f * len(table))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: table.iloc[np.sort(idx)].reset_index(drop=True)  # noqa: E731
-        return DateSplits(pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
+        split = random_split(len(table), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        pick = lambda part: table.iloc[split[part]].reset_index(drop=True)  # noqa: E731
+        return DateSplits(pick("train"), pick("val"), pick("test"))
 
     def network(self, settings: NmtDatesSettings) -> DateTranslator:
         m = settings.model

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
+from components.data.splits import random_split
 from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
@@ -173,8 +174,8 @@ class NumpyDNN(Project):
 
     def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
         X, y, X_test, y_test = load_mnist(settings.data_dir)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        val, train = order[:settings.data.val_size], order[settings.data.val_size:]
+        # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
+        val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
         return IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test)
 
     def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:

@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import Field
 
 from components.data.formats import name_lines
+from components.data.splits import random_split
 from components.evaluation.report import ChildRun, Evaluation
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.settings import ProjectSettings, Section, SplitSettings
@@ -174,10 +175,8 @@ class NumpyRNN(Project):
     def prepare(self, settings: NumpyRNNSettings) -> NameSplits:
         lines = name_lines.read_lines(settings.data_dir / settings.data.file)
         names = name_lines.names_table(lines, settings.data.lowercase)["name"].to_numpy()
-        order = np.random.default_rng(settings.seed).permutation(len(names))
-        n_test, n_val = (max(1, round(f * len(names))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: names[np.sort(idx)].tolist()  # noqa: E731
-        return NameSplits(pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
+        split = random_split(len(names), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        return NameSplits(*(names[split[part]].tolist() for part in ("train", "val", "test")))
 
     def train(self, data: NameSplits, settings: NumpyRNNSettings, *, on_epoch, checkpoint_dir: Path) -> CharLMTrained:
         def numeric(row: dict) -> None:  # MLflow metrics are numbers; the epoch's sample goes to the history table

@@ -24,6 +24,7 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import babi
 from components.data.vocab import Vocab, tokenize
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation, history_figure
 from components.models.token_encoder import PointerReader
 from components.models.params import count_parameters
@@ -204,10 +205,8 @@ class QaBabi(Project):
         for task in d.tasks:
             train += babi.read_task(settings.data_dir, task, "train")
             test += babi.read_task(settings.data_dir, task, "test")
-        order = np.random.default_rng(settings.seed).permutation(len(train))
-        n_val = max(1, int(round(d.val * len(train))))
-        splits = {"train": [train[i] for i in np.sort(order[n_val:])], "val": [train[i] for i in np.sort(order[:n_val])],
-                  "test": test}
+        split = random_split(len(train), {"val": d.val}, settings.seed)
+        splits = {"train": [train[i] for i in split["train"]], "val": [train[i] for i in split["val"]], "test": test}
         texts = [s for q in splits["train"] for s in (*q.story[-d.max_story_sentences:], q.question)]
         data = BabiData(Vocab.build(texts, "word"), d.max_story_sentences)
         for split, qs in splits.items():

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from components.data.formats import parallel_text
 from components.data.vocab import TokenLevel, Vocab, tokenize
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.models.transformer import Transformer
 from components.models.params import count_parameters
@@ -189,10 +190,8 @@ class TransformerProject(Project):
         pairs = parallel_text.read_pairs(settings.data_dir / d.file, self.rules(settings))
         # A pair listed twice would otherwise land in train and test at once.
         pairs = pairs.drop_duplicates(ignore_index=True)
-        order = np.random.default_rng(settings.seed).permutation(len(pairs))
-        n_test, n_val = (max(1, round(f * len(pairs))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: pairs.iloc[np.sort(idx)].reset_index(drop=True)  # noqa: E731
-        train, val, test = pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test])
+        split = random_split(len(pairs), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        train, val, test = (pairs.iloc[split[part]].reset_index(drop=True) for part in ("train", "val", "test"))
         return PairSplits(train, val, test, Vocab.build(train["source"], d.source_tokens, d.lowercase),
                           Vocab.build(train["target"], d.target_tokens, d.lowercase))
 

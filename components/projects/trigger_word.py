@@ -29,6 +29,7 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.models.params import count_parameters
@@ -111,11 +112,10 @@ def step_labels(ends: list[list[float]], steps: int, settings: TriggerWordSettin
 
 
 def split_files(count: int, split: SplitSettings, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Recordings of one folder split by file, at least one each where there are three."""
-    order = rng.permutation(count)
-    n_test = max(1, round(split.test * count)) if count >= 3 else 0
-    n_val = max(1, round(split.val * count)) if count >= 3 else 0
-    return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    """Recordings of one folder split by file, at least one each where there are three (fewer all train).
+    Unsorted: clips are mixed from the files in this order."""
+    sizes = {"test": split.test, "val": split.val} if count >= 3 else {"test": 0, "val": 0}
+    return random_split(count, sizes, rng, sort=False)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
+from components.data.splits import random_split
 from components.evaluation.report import Evaluation
 from components.models.unet import UNet
 from components.models.params import count_parameters
@@ -190,9 +191,8 @@ class UNetSegmentation(Project):
     def prepare(self, settings: UNetSegmentationSettings) -> SegmentationSplits:
         manifest = masks_io.scan_pairs(settings.data_dir)
         X, Y = masks_io.load_pairs(settings.data_dir, manifest, settings.data.image_size)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
-        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
+                                        settings.seed).values()
         return SegmentationSplits(resolve_classes(settings), X[train], Y[train], X[val], Y[val], X[test], Y[test],
                                   manifest["name"].to_numpy()[test].tolist())
 

@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 
 from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
+from components.data.splits import random_split
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.evaluation.report import Evaluation
 from components.models.yolo import TinyYOLO
@@ -202,9 +203,8 @@ class YoloCars(Project):
         names = boxes_io.image_files(settings.data_dir)
         X, boxes = boxes_io.load_detection_set(settings.data_dir, names, boxes_io.read_boxes(settings.data_dir),
                                                classes, settings.data.image_size)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
-        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
+                                        settings.seed).values()
         pick = lambda idx: [boxes[i] for i in idx]  # noqa: E731
         return DetectionSplits(classes, X[train], pick(train), X[val], pick(val), X[test], pick(test),
                                [names[i] for i in test])
