@@ -29,6 +29,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_text_list
 
 Arch = Literal["average", "lstm"]
 EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
@@ -117,11 +118,7 @@ class EmojiPredictor:
         self.model, self.index, self.classes, self.max_words = model.cpu().eval(), index, tuple(classes), max_words
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "sentence" not in inputs:
-                raise ValueError(f"expected a 'sentence' column, got columns {list(inputs.columns)}")
-            inputs = inputs["sentence"]
-        sentences = ["" if v is None else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        sentences = as_text_list(inputs, "sentence")
         proba = predict_proba(self.model, encode(sentences, self.index, self.max_words))
         label = proba.argmax(1)
         frame = pd.DataFrame({"sentence": sentences, "label": label.astype(np.int64),

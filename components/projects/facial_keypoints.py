@@ -33,6 +33,7 @@ from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_image_batch, as_text_list
 
 
 class KeypointDataSettings(Section):
@@ -147,16 +148,13 @@ class KeypointPredictor:
 
     @staticmethod
     def images(inputs) -> np.ndarray:
-        if isinstance(inputs, pd.DataFrame):
-            inputs = inputs["Image"].tolist()
-        if len(inputs) and isinstance(inputs[0], str):
-            parsed = [fk.parse_image(s) for s in inputs]
+        if isinstance(inputs, (pd.DataFrame, str)) or (len(inputs) and isinstance(inputs[0], str)):
+            parsed = [fk.parse_image(s) for s in as_text_list(inputs, "Image")]
             bad = [i for i, x in enumerate(parsed) if x is None or len(x) != fk.SIZE ** 2]
             if bad:
                 raise ValueError(f"Image rows {bad[:5]} are not {fk.SIZE ** 2} space-separated integers")
             return np.stack(parsed).clip(0, 255).astype(np.uint8).reshape(-1, fk.SIZE, fk.SIZE)
-        images = np.asarray(inputs, dtype=np.uint8)
-        return images[None] if images.ndim == 2 else images
+        return as_image_batch(inputs, fk.SIZE, channels=None)
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         predicted = predict_pixels(self.net, self.images(inputs))

@@ -34,6 +34,7 @@ from components.training.token_lm import fit_token_lm, mean_loss, sequence_nll, 
 from components.training.loop import TrainConfig, resolve_device
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_frame, column_values
 
 
 class MelodyDataSettings(Section):
@@ -192,20 +193,11 @@ class MelodyPredictor:
         self.length, self.temperature, self.bpm, self.seed = length, temperature, bpm, seed
         self.pip_requirements = ["music21"]
 
-    def _column(self, frame: pd.DataFrame, name: str, default) -> list:
-        if name not in frame:
-            return [default] * len(frame)
-        return [default if v is None or (isinstance(v, float) and v != v) else v for v in frame[name]]
-
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if not isinstance(inputs, pd.DataFrame):
-            inputs = pd.DataFrame({"prefix": np.ravel(np.asarray(inputs, dtype=object))})
-        frame = inputs
-        if "prefix" not in frame:
-            raise ValueError(f"expected a 'prefix' column, got columns {list(frame.columns)}")
-        prefixes = [str(p).split() for p in self._column(frame, "prefix", "")]
-        lengths = [int(n) for n in self._column(frame, "length", self.length)]
-        temperatures = [float(t) for t in self._column(frame, "temperature", self.temperature)]
+        frame = as_frame(inputs, ["prefix"])
+        prefixes = [str(p).split() for p in column_values(frame, "prefix", "")]
+        lengths = [int(n) for n in column_values(frame, "length", self.length)]
+        temperatures = [float(t) for t in column_values(frame, "temperature", self.temperature)]
         nll, counts = sequence_nll(self.model, [encode(self.vocab, p) for p in prefixes], torch.device("cpu"),
                                    self.vocab.pad_id)
         solos = [p + generate(self.model, self.vocab, p, n, t, self.seed + i) if n > 0 else p

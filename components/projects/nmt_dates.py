@@ -32,6 +32,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_text_list
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD
@@ -202,12 +203,7 @@ class DatePredictor:
         self.model, self.codec = model.cpu().eval(), codec
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "human" not in inputs:
-                raise ValueError(f"expected a 'human' column, got columns {list(inputs.columns)}")
-            inputs = inputs["human"]
-        humans = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                  for v in np.ravel(np.asarray(inputs, dtype=object))]
+        humans = as_text_list(inputs, "human")
         result = translate(self.model, self.codec, humans)
         return pd.DataFrame({"human": humans, "machine": result.machine, "score": result.score})
 

@@ -26,6 +26,7 @@ from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_lo
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_text_list
 
 CellName = Literal["rnn", "gru", "lstm"]
 
@@ -140,12 +141,7 @@ class CharLMPredictor:
         self.model, self.temperature, self.lowercase, self.seed = model, temperature, lowercase, seed
 
     def _prefixes(self, inputs) -> list[str]:
-        if isinstance(inputs, pd.DataFrame):
-            if "prefix" not in inputs:
-                raise ValueError(f"expected a 'prefix' column, got columns {list(inputs.columns)}")
-            inputs = inputs["prefix"]
-        values = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
-        return [v.strip().lower() if self.lowercase else v.strip() for v in values]
+        return [v.strip().lower() if self.lowercase else v.strip() for v in as_text_list(inputs, "prefix")]
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         prefixes = self._prefixes(inputs)

@@ -32,6 +32,7 @@ from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import TrainConfig, fit, resolve_device
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_frame
 
 
 class BabiDataSettings(Section):
@@ -164,10 +165,8 @@ class BabiPredictor:
     def __init__(self, model: torch.nn.Module, vocab: Vocab, max_sentences: int):
         self.model, self.vocab, self.max_sentences = model.cpu().eval(), vocab, max_sentences
 
-    def predict_frame(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        missing = {"story", "question"} - set(inputs.columns)
-        if missing:
-            raise ValueError(f"expected columns 'story' and 'question', missing {sorted(missing)}")
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        inputs = as_frame(inputs, {"story": "the statements as one text", "question": "text"})
         rows = [(split_sentences(str(s)), str(q)) for s, q in zip(inputs["story"], inputs["question"])]
         x, words = encode_batch(rows, self.vocab, self.max_sentences)
         probs = pointer_probs(self.model, x)

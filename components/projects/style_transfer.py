@@ -37,6 +37,7 @@ from components.settings import ProjectSettings, Section
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_frame
 
 
 class StyleDataSettings(Section):
@@ -157,8 +158,7 @@ class StylePredictor:
         return ["efficientnet-lite-pytorch==0.1.0"] if self.net.backbone == "efficientnet_lite0" else []
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if not isinstance(inputs, pd.DataFrame) or not {"content", "style"} <= set(inputs.columns):
-            raise ValueError("expected a DataFrame with columns 'content' (base64 image) and 'style' (style name)")
+        inputs = as_frame(inputs, {"content": "base64 image", "style": "style name"})
         unknown = sorted(set(inputs["style"]) - set(self.styles))
         if unknown:
             raise ValueError(f"unknown style(s) {unknown}; this model knows {sorted(self.styles)}")

@@ -32,6 +32,7 @@ from components.settings import ProjectSettings, Section, SplitSettings
 from components.training.loop import TrainConfig, resolve_device
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_text_list
 
 
 class ParallelTextSettings(Section):
@@ -158,12 +159,7 @@ class TranslationPredictor:
         self.src_vocab, self.tgt_vocab, self.max_len = src_vocab, tgt_vocab, max_len
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "source" not in inputs:
-                raise ValueError(f"expected a 'source' column, got columns {list(inputs.columns)}")
-            inputs = inputs["source"]
-        sources = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                   for v in np.ravel(np.asarray(inputs, dtype=object))]
+        sources = as_text_list(inputs, "source")
         targets = translate(self.model, sources, self.src_vocab, self.tgt_vocab, self.max_len, torch.device("cpu"))
         return pd.DataFrame({"source": sources, "target": targets})
 

@@ -38,6 +38,7 @@ from components.training.loop import TrainConfig, fit, resolve_device
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_text_list
 
 
 class TriggerDataSettings(Section):
@@ -165,11 +166,7 @@ class TriggerWordPredictor:
         return out
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "wav_base64" not in inputs:
-                raise ValueError(f"expected a 'wav_base64' column, got columns {list(inputs.columns)}")
-            inputs = inputs["wav_base64"]
-        encoded = [str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        encoded = as_text_list(inputs, "wav_base64")
         rows = []
         with torch.no_grad():
             for p in self.probabilities([self._wave(e) for e in encoded]):

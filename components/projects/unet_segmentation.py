@@ -31,6 +31,7 @@ from components.metrics.segmentation import SegmentationDataset, predict_masks, 
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_images, resize_images
 
 
 class SegmentationDataSettings(Section):
@@ -104,13 +105,8 @@ class SegmentationPredictor:
         self.classes, self.image_size = tuple(classes), image_size
 
     def masks(self, images) -> list[np.ndarray]:
-        images = np.asarray(images, dtype=np.uint8)
-        if images.ndim == 3:
-            images = images[None]
-        size = (self.image_size, self.image_size)
-        resized = np.stack([x if x.shape[:2] == size else
-                            np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR)) for x in images])
-        predicted = predict_masks(self.model, resized)
+        images = as_images(images)
+        predicted = predict_masks(self.model, resize_images(images, self.image_size))
         # Back to each input's own size; nearest neighbour keeps every pixel a real class index.
         return [m if m.shape == x.shape[:2] else np.asarray(Image.fromarray(m).resize(x.shape[1::-1], Image.NEAREST))
                 for m, x in zip(predicted, images)]

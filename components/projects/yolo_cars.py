@@ -21,7 +21,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from pydantic import Field, model_validator
 
 from components.data.formats import box_annotations as boxes_io
@@ -35,6 +34,7 @@ from components.settings import ProjectSettings, Section, SplitSettings, TrainSe
 from components.validation.expectations import ValidationReport
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, fit_detector, predict_boxes
 from components.projects.base import Project, Trained
+from components.serving.inputs import as_images, resize_images
 
 
 class BoxDataSettings(Section):
@@ -111,12 +111,8 @@ class DetectionPredictor:
         self.classes, self.image_size, self.decode = tuple(classes), image_size, decode
 
     def predict_frame(self, images) -> pd.DataFrame:
-        images = np.asarray(images, dtype=np.uint8)
-        if images.ndim == 3:
-            images = images[None]
-        size = (self.image_size, self.image_size)
-        resized = np.stack([x if x.shape[:2] == size else np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR))
-                            for x in images])
+        images = as_images(images)
+        resized = resize_images(images, self.image_size)
         detections = predict_boxes(self.model, BoxBatches.from_arrays(resized, [np.zeros((0, 5))] * len(resized)).images,
                                    self.decode)
         return detections_frame(detections, [(x.shape[1], x.shape[0]) for x in images], self.classes)
