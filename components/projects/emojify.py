@@ -22,7 +22,8 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import emoji_csv
 from components.data.formats import glove_text
-from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from components.evaluation.plots import training_curves
+from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
 from components.models.emojify import build_emoji_model
 from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
@@ -220,7 +221,7 @@ class Emojify(Project):
             metrics[f"negation_accuracy_{arch}"] = report.metrics["negation_accuracy"]
         metrics["chance"] = float(np.bincount(y).max() / len(y))
         figures = {"confusion_matrix": evaluation.figures["confusion_matrix"],
-                   "training_curves": history_figure(trained.history)}
+                   "training_curves": training_curves(trained.history)}
         table = pd.DataFrame({"sentence": data.sentences["test"], "label": y, "negation": negated,
                               **{f"predicted_{arch}": p for arch, p in predicted.items()}})
         return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table}, children)

@@ -26,6 +26,7 @@ from pydantic import Field, field_validator
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Evaluation
 from components.training.keypoints import KeypointTrainConfig, fit_keypoints, masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
@@ -184,19 +185,21 @@ def interval_metrics(frame: pd.DataFrame, truth: np.ndarray) -> dict[str, float]
             "interval_mean_width": float((upper - lower)[present].mean())}
 
 
+LEARNING_CURVES = (
+    Panel({"train_rmse": "train (with dropout)", "val_rmse": "validation"}, "RMSE (pixels)", "Learning curves"),
+    Panel({"lr": "learning rate"}, "learning rate", "Schedule"),
+)
+
+
 def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], np.sqrt(history["train_loss"]) * 48, marker="o", label="train (with dropout)")
-    a.plot(history["epoch"], history["val_rmse"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="RMSE (pixels)", title="Learning curves")
-    a.legend()
-    b.plot(history["epoch"], history["lr"], marker="o", label="learning rate")
-    b.set(xlabel="epoch", ylabel="learning rate", title="Schedule")
+    # The loss is an MSE in units of 48 px (half the image): sqrt * 48 reads it in pixels, beside the validation RMSE.
+    fig = training_curves(history.assign(train_rmse=np.sqrt(history["train_loss"]) * 48), LEARNING_CURVES,
+                          marker="o")
     if "momentum" in history:
-        twin = b.twinx()
+        twin = fig.axes[1].twinx()
         twin.plot(history["epoch"], history["momentum"], color="tab:red", marker="s", label="momentum")
         twin.set_ylabel("momentum")
-    fig.tight_layout()
+        fig.tight_layout()
     return fig
 
 

@@ -26,6 +26,7 @@ from pydantic import Field
 from components.data.formats import midi_melodies as mm
 from components.data.vocab import SPECIALS, Vocab
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
 from components.models.params import count_parameters
@@ -149,19 +150,6 @@ def sample_metrics(samples: list[list[str]], data: MelodySplits) -> dict[str, fl
     }
 
 
-def loss_figure(history: pd.DataFrame, unigram: float, bigram: float, test_loss: float) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(history["epoch"], history["train_loss"], marker=".", label="train")
-    ax.plot(history["epoch"], history["val_loss"], marker=".", label="validation")
-    ax.axhline(unigram, color="grey", ls="--", label=f"unigram baseline (test) {unigram:.3f}")
-    ax.axhline(bigram, color="grey", ls=":", label=f"bigram baseline (test) {bigram:.3f}")
-    ax.axhline(test_loss, color="k", lw=0.8, label=f"LSTM (test) {test_loss:.3f}")
-    ax.set(xlabel="epoch", ylabel="nats per token", title="Note-token LSTM language model")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def piano_roll_figure(rolls: dict[str, list[str]]) -> plt.Figure:
     """Each token sequence as bars of pitch over time in quarters, one panel per sequence."""
     fig, axes = plt.subplots(len(rolls), 1, figsize=(9, 2.6 * len(rolls)), squeeze=False)
@@ -264,7 +252,12 @@ class JazzLSTM(Project):
                    "bigram_smoothing": bigram_k, "loss_below_unigram": unigram - loss, "loss_below_bigram": bigram - loss,
                    **sample_metrics(samples, data)}
         solo = samples[0]
-        figures = {"loss_curve": loss_figure(trained.history, unigram, bigram, loss),
+        loss_panel = Panel({"train_loss": "train", "val_loss": "validation"}, "nats per token",
+                           "Note-token LSTM language model", references={
+                               f"unigram baseline (test) {unigram:.3f}": unigram,
+                               f"bigram baseline (test) {bigram:.3f}": bigram, f"LSTM (test) {loss:.3f}": loss},
+                           legend={"fontsize": 8})
+        figures = {"loss_curve": training_curves(trained.history, [loss_panel], marker=".", figsize=(6, 4)),
                    "piano_roll": piano_roll_figure({f"generated solo (temperature {g.temperature:g})": solo,
                                                     f"a training piece ({data.files['train'][0]})": data.train[0]})}
         table = pd.DataFrame({"sample": range(len(samples)), "tokens": [" ".join(s) for s in samples]})

@@ -25,6 +25,7 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import date_pairs
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
@@ -153,18 +154,11 @@ def baseline_metrics(train: list[str], test: list[str]) -> dict[str, float]:
             "baseline_char_accuracy": translation_metrics([per_position] * len(test), test)["char_accuracy"]}
 
 
-def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="cross-entropy per character", title="Loss", yscale="log")
-    a.legend()
-    b.plot(history["epoch"], history["val_char_accuracy"], label="per character")
-    b.plot(history["epoch"], history["val_exact_match"], label="exact match (whole date)")
-    b.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy", ylim=(0, 1.02))
-    b.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
+TRAINING_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "cross-entropy per character", "Loss", yscale="log"),
+    Panel({"val_char_accuracy": "per character", "val_exact_match": "exact match (whole date)"},
+          "validation accuracy", "Accuracy", ylim=(0, 1.02), legend={"loc": "lower right"}),
+)
 
 
 def attention_figure(humans: list[str], result: Translation) -> plt.Figure:
@@ -279,7 +273,7 @@ class NmtDates(Project):
         # A spread of inputs for the maps: evenly over the test split, so several formats show up
         shown = np.linspace(0, len(humans) - 1, min(settings.attention_examples, len(humans))).astype(int)
         examples = translate(trained.model, codec, [humans[i] for i in shown])
-        figures = {"training_curves": curves_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history, TRAINING_CURVES),
                    "attention_maps": attention_figure([humans[i] for i in shown], examples)}
         tables = {"history": trained.history,
                   "test_predictions": predictions.sort_values(["correct", "score"]).reset_index(drop=True)}

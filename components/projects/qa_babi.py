@@ -25,7 +25,8 @@ from torch.utils.data import TensorDataset
 from components.data.formats import babi
 from components.data.vocab import Vocab, tokenize
 from components.data.splits import random_split
-from components.evaluation.report import Evaluation, history_figure
+from components.evaluation.plots import training_curves
+from components.evaluation.report import Evaluation
 from components.models.token_encoder import PointerReader
 from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, TrainSettings
@@ -246,7 +247,7 @@ class QaBabi(Project):
         common = Counter(q.answer.lower() for q in data.questions["train"]).most_common(1)[0][0]
         metrics |= {f"baseline_{k}": v for k, v in accuracies([common] * len(questions), questions).items()}
         metrics["test_questions"] = float(len(questions))
-        figures = {"training_curves": history_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history),
                    "pointer_distribution": pointer_figure(probs, data, predicted)}
         table = pd.DataFrame({"task": [babi.short_name(q.task) for q in questions],
                               "line": [q.line for q in questions], "question": [q.question for q in questions],

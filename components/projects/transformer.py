@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from components.data.formats import parallel_text
 from components.data.vocab import TokenLevel, Vocab, tokenize
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.transformer import Transformer
 from components.models.params import count_parameters
@@ -110,18 +111,12 @@ def train_config(t: Seq2SeqTrainSettings) -> TrainConfig:
                        grad_clip=t.grad_clip, schedule=t.schedule, patience=t.patience, amp=t.amp)
 
 
-def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="cross-entropy per target token", title="Loss (teacher forcing)")
-    a.legend()
-    b.plot(history["epoch"], history["val_token_accuracy"], label="token accuracy (teacher forcing)")
-    b.plot(history["epoch"], history["val_exact_match"], label="exact match (greedy)")
-    b.set(xlabel="epoch", ylabel="validation", ylim=(0, 1.02), title="Validation accuracy")
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+TRAINING_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "cross-entropy per target token",
+          "Loss (teacher forcing)"),
+    Panel({"val_token_accuracy": "token accuracy (teacher forcing)", "val_exact_match": "exact match (greedy)"},
+          "validation", "Validation accuracy", ylim=(0, 1.02), legend={"fontsize": 8}),
+)
 
 
 @torch.no_grad()
@@ -229,7 +224,7 @@ class TransformerProject(Project):
                    "constant_baseline_exact_match": float(np.mean([normalize(t) == constant for t in targets]))}
         i = min(settings.decoding.attention_example, len(sources) - 1)
         weights = cross_attention(model, sources[i], predictions[i], data.src_vocab, data.tgt_vocab)
-        figures = {"training_curves": curves_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history, TRAINING_CURVES),
                    "cross_attention": attention_figure(weights, sources[i], predictions[i], data.src_vocab,
                                                        data.tgt_vocab)}
         tables = {"history": trained.history,

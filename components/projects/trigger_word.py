@@ -30,6 +30,7 @@ from torch.utils.data import TensorDataset
 from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.models.params import count_parameters
@@ -277,7 +278,7 @@ class TriggerWord(Project):
                                                                            for t in truth],
                               "detected": frame["triggers"], "max_probability": frame["max_probability"]})
         shown = [i for i, t in enumerate(truth) if t][:2] or [0]
-        figures = {"loss_curves": loss_figure(trained.history),
+        figures = {"loss_curves": training_curves(trained.history, LOSS_CURVES),
                    "test_clips": clips_figure(data, proba, shown, settings)}
         return Evaluation(metrics, figures, {"history": trained.history, "test_detections": table})
 
@@ -294,18 +295,10 @@ class TriggerWord(Project):
 # --- figures ---------------------------------------------------------------------------------------------------
 
 
-def loss_figure(history: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="weighted cross-entropy per step", title="Loss")
-    a.legend()
-    b.plot(history["epoch"], history["val_step_accuracy"])
-    b.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy per step")
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "weighted cross-entropy per step", "Loss"),
+    Panel({"val_step_accuracy": None}, "accuracy", "Validation accuracy per step"),
+)
 
 
 def clips_figure(data: TriggerData, proba: np.ndarray, shown: list[int], settings: TriggerWordSettings):

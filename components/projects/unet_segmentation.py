@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.unet import UNet
 from components.models.params import count_parameters
@@ -126,16 +127,10 @@ def majority_baseline(data: SegmentationSplits) -> dict[str, float]:
     return segmentation_metrics(data.Y_test, np.full_like(data.Y_test, majority), data.classes)
 
 
-def loss_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="pixel cross-entropy", title="Loss")
-    a.legend()
-    b.plot(history["epoch"], history["val_pixel_accuracy"], marker="o")
-    b.set(xlabel="epoch", ylabel="pixel accuracy", title="Validation pixel accuracy")
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "pixel cross-entropy", "Loss"),
+    Panel({"val_pixel_accuracy": None}, "pixel accuracy", "Validation pixel accuracy"),
+)
 
 
 def examples_figure(images, truth, predicted, classes, names) -> plt.Figure:
@@ -232,7 +227,7 @@ class UNetSegmentation(Project):
                                   "iou": [metrics.get(f"iou_{c}", np.nan) for c in data.classes],
                                   "baseline_iou": [baseline.get(f"iou_{c}", 0.0) for c in data.classes]})
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": loss_figure(trained.history),
+        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
                    "test_predictions": examples_figure(data.X_test[:n], data.Y_test[:n], predicted[:n], data.classes,
                                                        data.names_test[:n]),
                    "per_class_iou": iou_figure(per_class)}

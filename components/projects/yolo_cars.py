@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
 from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.evaluation.report import Evaluation
 from components.models.yolo import TinyYOLO
@@ -130,16 +131,10 @@ def centre_box_baseline(data: DetectionSplits) -> pd.DataFrame:
                          "x_max": c + w / 2, "y_max": c + h / 2, "class": data.classes[cls], "score": 1.0})
 
 
-def loss_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="YOLO loss per image", title="Loss", yscale="log")
-    a.legend()
-    b.plot(history["epoch"], history["val_map50"], marker="o")
-    b.set(xlabel="epoch", ylabel="mAP@0.5", title="Validation mAP@0.5", ylim=(0, 1))
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "YOLO loss per image", "Loss", yscale="log"),
+    Panel({"val_map50": None}, "mAP@0.5", "Validation mAP@0.5", ylim=(0, 1)),
+)
 
 
 def examples_figure(images, truth, detections: pd.DataFrame, classes, names, threshold: float) -> plt.Figure:
@@ -251,7 +246,7 @@ class YoloCars(Project):
                                   "ap50": [metrics.get(f"ap50_{c}", np.nan) for c in data.classes],
                                   "baseline_ap50": [baseline.get(f"ap50_{c}", np.nan) for c in data.classes]})
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": loss_figure(trained.history),
+        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
                    "test_detections": examples_figure(data.X_test[:n], data.boxes_test[:n], detections, data.classes,
                                                       data.names_test[:n], settings.operating_threshold),
                    "precision_recall": pr_figure(curve, metrics)}
