@@ -11,7 +11,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from components.training import augment
-from components.data.formats.csv_metadata import grouped_split, subject_overlap
+from components.data.formats.csv_metadata import subject_overlap
+from components.data.splits import grouped_split
 from components.models.transfer import normalization
 from components.projects import get_project
 from components.projects.transfer_learning import transfer_estimator

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from components.evaluation.plots import confusion_figure, roc_figure, training_curves
+
 
 @dataclass
 class ChildRun:
@@ -81,40 +83,8 @@ def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFra
     its training curves and a per-file prediction table."""
     proba = model.predict_proba(X_test)
     evaluation = classification_report(y_test, proba, model.classes_)
-    evaluation.figures["training_curves"] = history_figure(history)
+    evaluation.figures["training_curves"] = training_curves(history)
     evaluation.tables["history"] = history
     evaluation.tables["test_predictions"] = pd.DataFrame(
         {"path": paths_test, "label": y_test, "predicted": model.classes_[proba.argmax(1)], "probability": proba.max(1)})
     return evaluation
-
-
-def confusion_figure(y_idx, pred, classes) -> plt.Figure:
-    cm = skm.confusion_matrix(y_idx, pred, labels=range(len(classes)))
-    fig, ax = plt.subplots(figsize=(4 + 0.3 * len(classes), 3.5 + 0.3 * len(classes)))
-    skm.ConfusionMatrixDisplay(cm, display_labels=[str(c) for c in classes]).plot(ax=ax, colorbar=False)
-    ax.set_title("Confusion matrix (test)")
-    fig.tight_layout()
-    return fig
-
-
-def roc_figure(fpr, tpr, auc, positive: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(fpr, tpr, label=f"AUC = {auc:.3f}" if auc is not None else None)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC (positive: {positive})")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def history_figure(history: pd.DataFrame) -> plt.Figure:
-    """Per-epoch training curves: losses on the left, validation accuracy on the right."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="loss", title="Loss")
-    a.legend()
-    b.plot(history["epoch"], history["val_accuracy"])
-    b.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
-    fig.tight_layout()
-    return fig

@@ -24,6 +24,7 @@ import torchvision
 from torch import nn
 
 from components.errors import DlfolioError
+from components.models.params import count_parameters
 
 HALF = (0.5, 0.5, 0.5)
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -218,7 +219,7 @@ class TransferNet(nn.Module):
         return self.train(self.training)
 
     def trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return count_parameters(self, trainable_only=True)
 
     def train(self, mode: bool = True) -> TransferNet:
         # A frozen layer runs in inference mode, as Keras does since TF 2: its BatchNorm keeps the pretrained

@@ -17,12 +17,13 @@ from pydantic import Field, model_validator
 from components.active.settings import ActiveLearningSettings
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.h5_images import load_h5_parts
+from components.data.splits import stratified_split
 from components.training.estimators import TorchImageClassifier
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.capabilities import Capability
 from components.projects.image_classification import (ImageClassificationProject, ImageSplits, ModelSettings,
-                                                      check_model_input, stratified_split)
+                                                      check_model_input)
 
 
 class ArrayDataSettings(Section):

@@ -15,13 +15,13 @@ from pydantic import Field
 
 from components.data.samples import digit_images
 from components.data.formats.images import scan_image_folder
+from components.data.splits import stratified_split
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
 from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
 from components.projects.base import Capability, Project, Trained
-from components.projects.image_classification import stratified_split
 
 
 class DigitFolderSettings(Section):

@@ -22,13 +22,16 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import emoji_csv
 from components.data.formats import glove_text
-from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from components.evaluation.plots import training_curves
+from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
 from components.models.emojify import build_emoji_model
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 
 Arch = Literal["average", "lstm"]
 EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
@@ -117,11 +120,7 @@ class EmojiPredictor:
         self.model, self.index, self.classes, self.max_words = model.cpu().eval(), index, tuple(classes), max_words
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "sentence" not in inputs:
-                raise ValueError(f"expected a 'sentence' column, got columns {list(inputs.columns)}")
-            inputs = inputs["sentence"]
-        sentences = ["" if v is None else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        sentences = as_text_list(inputs, "sentence")
         proba = predict_proba(self.model, encode(sentences, self.index, self.max_words))
         label = proba.argmax(1)
         frame = pd.DataFrame({"sentence": sentences, "label": label.astype(np.int64),
@@ -188,7 +187,7 @@ class Emojify(Project):
                          checkpoint_dir=checkpoint_dir / arch if served else None, resume=True, progress=False)
             models[arch], histories[arch] = model.cpu().eval(), pd.DataFrame(result.as_rows())
         served = settings.model.arch
-        info = {"arch": served, "parameters": sum(p.numel() for p in models[served].parameters() if p.requires_grad),
+        info = {"arch": served, "parameters": count_parameters(models[served], trainable_only=True),
                 "vocabulary": len(data.index), **{f"{s}_size": len(v) for s, v in data.y.items()}}
         return EmojiTrained(models[served], histories[served], info, models, histories)
 
@@ -222,7 +221,7 @@ class Emojify(Project):
             metrics[f"negation_accuracy_{arch}"] = report.metrics["negation_accuracy"]
         metrics["chance"] = float(np.bincount(y).max() / len(y))
         figures = {"confusion_matrix": evaluation.figures["confusion_matrix"],
-                   "training_curves": history_figure(trained.history)}
+                   "training_curves": training_curves(trained.history)}
         table = pd.DataFrame({"sentence": data.sentences["test"], "label": y, "negation": negated,
                               **{f"predicted_{arch}": p for arch, p in predicted.items()}})
         return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table}, children)

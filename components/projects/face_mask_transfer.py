@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from pydantic import Field, model_validator
 
+from components.evaluation.plots import Panel, compare_curves
 from components.evaluation.report import ChildRun, Evaluation, classification_report
 from components.settings import Section
 from components.training.transfer_estimator import TransferImageClassifier
@@ -116,7 +117,9 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
             curves[arm.name] = arm.history
             rows.append({"arm": arm.name, **summary})
         evaluation.tables["comparison"] = pd.DataFrame(rows)
-        evaluation.figures["comparison"] = comparison_figure(curves, target)
+        evaluation.figures["comparison"] = compare_curves(curves, Panel(
+            {"val_accuracy": None}, "validation accuracy", "Transfer vs. the same network from scratch", ylim=(0, 1.02),
+            references={f"target {target:.0%}": target}, legend={"fontsize": 8}), figsize=(6.5, 4))
         return evaluation
 
     @staticmethod
@@ -124,16 +127,3 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
         return {"test_accuracy": metrics["accuracy"], "test_f1": metrics["f1"], "epochs": float(len(history)),
                 "best_val_accuracy": float(history["val_accuracy"].max()),
                 "epochs_to_target": epochs_to_target(history, target)}
-
-
-def comparison_figure(curves: dict[str, pd.DataFrame], target: float) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, history in curves.items():
-        ax.plot(history["epoch"], history["val_accuracy"], marker="o", label=name)
-    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:.0%}")
-    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Transfer vs. the same network from scratch",
-           ylim=(0, 1.02))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-

@@ -25,12 +25,16 @@ from pydantic import Field, field_validator
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Evaluation
 from components.training.keypoints import masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.models.params import count_parameters
+from components.serving.inputs import as_image_batch, as_text_list
 
 
 class KeypointDataSettings(Section):
@@ -148,16 +152,13 @@ class KeypointPredictor:
 
     @staticmethod
     def images(inputs) -> np.ndarray:
-        if isinstance(inputs, pd.DataFrame):
-            inputs = inputs["Image"].tolist()
-        if len(inputs) and isinstance(inputs[0], str):
-            parsed = [fk.parse_image(s) for s in inputs]
+        if isinstance(inputs, (pd.DataFrame, str)) or (len(inputs) and isinstance(inputs[0], str)):
+            parsed = [fk.parse_image(s) for s in as_text_list(inputs, "Image")]
             bad = [i for i, x in enumerate(parsed) if x is None or len(x) != fk.SIZE ** 2]
             if bad:
                 raise ValueError(f"Image rows {bad[:5]} are not {fk.SIZE ** 2} space-separated integers")
             return np.stack(parsed).clip(0, 255).astype(np.uint8).reshape(-1, fk.SIZE, fk.SIZE)
-        images = np.asarray(inputs, dtype=np.uint8)
-        return images[None] if images.ndim == 2 else images
+        return as_image_batch(inputs, fk.SIZE, channels=None)
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         predicted = predict_pixels(self.net, self.images(inputs))
@@ -187,19 +188,21 @@ def interval_metrics(frame: pd.DataFrame, truth: np.ndarray) -> dict[str, float]
             "interval_mean_width": float((upper - lower)[present].mean())}
 
 
+LEARNING_CURVES = (
+    Panel({"train_rmse": "train (with dropout)", "val_rmse": "validation"}, "RMSE (pixels)", "Learning curves"),
+    Panel({"lr": "learning rate"}, "learning rate", "Schedule"),
+)
+
+
 def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], np.sqrt(history["train_loss"]) * 48, marker="o", label="train (with dropout)")
-    a.plot(history["epoch"], history["val_rmse"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="RMSE (pixels)", title="Learning curves")
-    a.legend()
-    b.plot(history["epoch"], history["lr"], marker="o", label="learning rate")
-    b.set(xlabel="epoch", ylabel="learning rate", title="Schedule")
+    # The loss is an MSE in units of 48 px (half the image): sqrt * 48 reads it in pixels, beside the validation RMSE.
+    fig = training_curves(history.assign(train_rmse=np.sqrt(history["train_loss"]) * 48), LEARNING_CURVES,
+                          marker="o")
     if "momentum" in history:
-        twin = b.twinx()
+        twin = fig.axes[1].twinx()
         twin.plot(history["epoch"], history["momentum"], color="tab:red", marker="s", label="momentum")
         twin.set_ylabel("momentum")
-    fig.tight_layout()
+        fig.tight_layout()
     return fig
 
 
@@ -254,10 +257,8 @@ class FacialKeypoints(Project):
 
     def prepare(self, settings: FacialKeypointsSettings) -> KeypointSplits:
         X, Y = fk.load_keypoints(fk.resolve_file(settings.data_dir, settings.data.file))
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        fractions = (settings.split.test, settings.intervals.calibration, settings.split.val)
-        cuts = np.cumsum([max(1, round(f * len(X))) for f in fractions])
-        test, cal, val, train = (np.sort(idx) for idx in np.split(order, cuts))
+        sizes = {"test": settings.split.test, "calibration": settings.intervals.calibration, "val": settings.split.val}
+        test, cal, val, train = random_split(len(X), sizes, settings.seed).values()
         return KeypointSplits(X[train], Y[train], X[val], Y[val], X[cal], Y[cal], X[test], Y[test])
 
     def train(self, data: KeypointSplits, settings: FacialKeypointsSettings, *, on_epoch,
@@ -286,7 +287,7 @@ class FacialKeypoints(Project):
             fit(specialist, KeypointTask(mirror, flip=t.flip), (data.X_train, data.Y_train[:, columns]),
                 (data.X_val, data.Y_val[:, columns]), t, device, seed=settings.seed, progress=False)
             specialists[name] = (specialist.cpu(), columns)
-        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": sum(p.numel() for p in net.parameters()),
+        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": count_parameters(net),
                 "optimizer": t.optimizer, **data.sizes()}
         model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
         return Trained(model, pd.DataFrame(rows), info)

@@ -14,8 +14,10 @@ from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_
 from components.active.settings import ActiveLearningSettings
 from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
+from components.data.splits import stratified_split
 from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.models.params import count_parameters
 from components.serving.predictors import ImageClassifierPredictor
 from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
 from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
@@ -122,21 +124,6 @@ class ImageSplits:
         return sizes if self.y_cal is None else {**sizes, "calibration": len(self.y_cal)}
 
 
-def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Indices per split; each class is divided in the same proportions. The remainder goes to 'train'."""
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in [*fractions, "train"]}
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        start = 0
-        for name, fraction in fractions.items():
-            n = max(1, int(round(fraction * len(idx))))
-            parts[name].append(idx[start:start + n])
-            start += n
-        parts["train"].append(idx[start:])
-    return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
-
-
 class ImageClassificationProject(Project):
     Settings = ImageClassificationSettings
     capabilities = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
@@ -175,7 +162,7 @@ class ImageClassificationProject(Project):
         est = self.estimator(settings, checkpoint_dir)
         est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         history = pd.DataFrame(est.fit_result_.as_rows())
-        params = sum(p.numel() for p in est.module_.parameters())
+        params = count_parameters(est.module_)
         return Trained(est, history, {"best_epoch": est.fit_result_.best_epoch, "parameters": params,
                                       "stopped_early": est.fit_result_.stopped_early, **data.sizes()})
 

@@ -25,6 +25,8 @@ from pydantic import Field
 
 from components.data.formats import midi_melodies as mm
 from components.data.vocab import SPECIALS, Vocab
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
@@ -33,6 +35,8 @@ from components.training.tasks import TokenLMTask
 from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.models.params import count_parameters
+from components.serving.inputs import as_frame, column_values
 
 
 class MelodyDataSettings(Section):
@@ -146,19 +150,6 @@ def sample_metrics(samples: list[list[str]], data: MelodySplits) -> dict[str, fl
     }
 
 
-def loss_figure(history: pd.DataFrame, unigram: float, bigram: float, test_loss: float) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(history["epoch"], history["train_loss"], marker=".", label="train")
-    ax.plot(history["epoch"], history["val_loss"], marker=".", label="validation")
-    ax.axhline(unigram, color="grey", ls="--", label=f"unigram baseline (test) {unigram:.3f}")
-    ax.axhline(bigram, color="grey", ls=":", label=f"bigram baseline (test) {bigram:.3f}")
-    ax.axhline(test_loss, color="k", lw=0.8, label=f"LSTM (test) {test_loss:.3f}")
-    ax.set(xlabel="epoch", ylabel="nats per token", title="Note-token LSTM language model")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def piano_roll_figure(rolls: dict[str, list[str]]) -> plt.Figure:
     """Each token sequence as bars of pitch over time in quarters, one panel per sequence."""
     fig, axes = plt.subplots(len(rolls), 1, figsize=(9, 2.6 * len(rolls)), squeeze=False)
@@ -190,20 +181,11 @@ class MelodyPredictor:
         self.length, self.temperature, self.bpm, self.seed = length, temperature, bpm, seed
         self.pip_requirements = ["music21"]
 
-    def _column(self, frame: pd.DataFrame, name: str, default) -> list:
-        if name not in frame:
-            return [default] * len(frame)
-        return [default if v is None or (isinstance(v, float) and v != v) else v for v in frame[name]]
-
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if not isinstance(inputs, pd.DataFrame):
-            inputs = pd.DataFrame({"prefix": np.ravel(np.asarray(inputs, dtype=object))})
-        frame = inputs
-        if "prefix" not in frame:
-            raise ValueError(f"expected a 'prefix' column, got columns {list(frame.columns)}")
-        prefixes = [str(p).split() for p in self._column(frame, "prefix", "")]
-        lengths = [int(n) for n in self._column(frame, "length", self.length)]
-        temperatures = [float(t) for t in self._column(frame, "temperature", self.temperature)]
+        frame = as_frame(inputs, ["prefix"])
+        prefixes = [str(p).split() for p in column_values(frame, "prefix", "")]
+        lengths = [int(n) for n in column_values(frame, "length", self.length)]
+        temperatures = [float(t) for t in column_values(frame, "temperature", self.temperature)]
         nll, counts = sequence_nll(self.model, [encode(self.vocab, p) for p in prefixes], torch.device("cpu"),
                                    self.vocab.pad_id)
         solos = [p + generate(self.model, self.vocab, p, n, t, self.seed + i) if n > 0 else p
@@ -241,10 +223,8 @@ class JazzLSTM(Project):
             notes = mm.transpose_to_c(notes) if d.transpose else notes
             pieces[path.relative_to(root).as_posix()] = mm.melody_tokens(notes, d.grid, d.max_steps)
         names = sorted(pieces)
-        order = np.random.default_rng(settings.seed).permutation(len(names))
-        n_test, n_val = (max(1, round(f * len(names))) for f in (settings.split.test, settings.split.val))
-        split = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-        files = {k: [names[i] for i in sorted(idx)] for k, idx in split.items()}
+        split = random_split(len(names), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        files = {k: [names[i] for i in idx] for k, idx in split.items()}
         tokens = {k: [pieces[f] for f in fs] for k, fs in files.items()}
         vocab = build_vocab(tokens["train"], d.min_count)
         return MelodySplits(vocab, tokens["train"], tokens["val"], tokens["test"], files)
@@ -257,7 +237,7 @@ class JazzLSTM(Project):
                      checkpoint_dir=checkpoint_dir, resume=True, progress=False)
         history, best_epoch = result.as_rows(), result.best_epoch
         torch.save(model.state_dict(), checkpoint_dir / "note_lstm.pt")
-        info = {"best_epoch": best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
+        info = {"best_epoch": best_epoch, "parameters": count_parameters(model),
                 "vocabulary": len(data.vocab), **data.sizes()}
         return Trained(model.cpu(), pd.DataFrame(history), info)
 
@@ -272,7 +252,12 @@ class JazzLSTM(Project):
                    "bigram_smoothing": bigram_k, "loss_below_unigram": unigram - loss, "loss_below_bigram": bigram - loss,
                    **sample_metrics(samples, data)}
         solo = samples[0]
-        figures = {"loss_curve": loss_figure(trained.history, unigram, bigram, loss),
+        loss_panel = Panel({"train_loss": "train", "val_loss": "validation"}, "nats per token",
+                           "Note-token LSTM language model", references={
+                               f"unigram baseline (test) {unigram:.3f}": unigram,
+                               f"bigram baseline (test) {bigram:.3f}": bigram, f"LSTM (test) {loss:.3f}": loss},
+                           legend={"fontsize": 8})
+        figures = {"loss_curve": training_curves(trained.history, [loss_panel], marker=".", figsize=(6, 4)),
                    "piano_roll": piano_roll_figure({f"generated solo (temperature {g.temperature:g})": solo,
                                                     f"a training piece ({data.files['train'][0]})": data.train[0]})}
         table = pd.DataFrame({"sample": range(len(samples)), "tokens": [" ".join(s) for s in samples]})

@@ -16,6 +16,8 @@ from pydantic import Field, model_validator
 
 from components.conformal.calibration import ConformalSettings
 from components.data.formats import temperatures
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
@@ -108,16 +110,10 @@ def fit_figure(splits: TemperatureSplits, model: LinearNeuron) -> plt.Figure:
     return fig
 
 
-def training_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.semilogy(history["epoch"], history["train_loss"])
-    a.set(xlabel="epoch", ylabel="MSE (log scale)", title="Training loss")
-    b.plot(history["epoch"], history["weight"], label="w (-> 1.8)")
-    b.plot(history["epoch"], history["bias"] / 10, label="b / 10 (-> 3.2)")
-    b.set(xlabel="epoch", title="Parameters")
-    b.legend()
-    fig.tight_layout()
-    return fig
+TRAINING_CURVES = (
+    Panel({"train_loss": None}, "MSE (log scale)", "Training loss", yscale="log"),
+    Panel({"weight": "w (-> 1.8)", "bias / 10": "b / 10 (-> 3.2)"}, "", "Parameters"),
+)
 
 
 def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -152,10 +148,10 @@ class LinearRegression(Project):
 
     def prepare(self, settings: LinearRegressionSettings) -> TemperatureSplits:
         table = self._table(settings)
-        order = np.random.default_rng(settings.seed).permutation(len(table))
-        n_test = max(1, int(round(settings.split.test * len(table))))
-        n_cal = int(round(settings.conformal.calibration * len(table))) if settings.conformal else 0
-        test, cal, train = order[:n_test], order[n_test:n_test + n_cal], order[n_test + n_cal:]
+        calibration = settings.conformal.calibration if settings.conformal else 0
+        held_out = {"test": settings.split.test, "calibration": calibration}
+        # Unsorted: full-batch gradient descent sums the rows in this order, and the fit stays bit-for-bit as before.
+        test, cal, train = random_split(len(table), held_out, settings.seed, sort=False).values()
         X, y, lines = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy(), table["line"].to_numpy()
         return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test], lines[train], lines[cal])
 
@@ -172,7 +168,9 @@ class LinearRegression(Project):
         pred = model.predict(data.X_test)
         metrics = {**regression_metrics(data.y_test, pred), "weight": float(model.coef_[0]),
                    "bias": float(model.intercept_)}
-        figures = {"fit": fit_figure(data, model), "training_curves": training_figure(trained.history)}
+        # b / 10: w and b on one scale, so both can be seen reaching 1.8 and 32.
+        history = trained.history.assign(**{"bias / 10": trained.history["bias"] / 10})
+        figures = {"fit": fit_figure(data, model), "training_curves": training_curves(history, TRAINING_CURVES)}
         tables = {"history": trained.history,
                   "test_predictions": pd.DataFrame({"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred})}
         return Evaluation(metrics, figures, tables)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from pydantic import Field
 
 from components.data.formats import catvnoncat
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.catvnoncat import BinaryImageSet
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation, classification_report, served_classifier_metrics
 from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
@@ -38,14 +38,6 @@ class LogisticTrainSettings(Section):
 class LogisticRegressionSettings(ProjectSettings):
     data: BinaryImageDataSettings = BinaryImageDataSettings()
     train: LogisticTrainSettings = LogisticTrainSettings()
-
-
-def cost_figure(costs: pd.DataFrame, lr: float) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(costs["iteration"], costs["cost"], marker=".")
-    ax.set(xlabel="iteration", ylabel="cost", title=f"Cost curve (learning rate {lr:g})")
-    fig.tight_layout()
-    return fig
 
 
 class LogisticRegression(Project):
@@ -87,7 +79,9 @@ class LogisticRegression(Project):
         proba = trained.model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, trained.model.classes_)
         evaluation.metrics["train_accuracy"] = trained.info["train_accuracy"]
-        evaluation.figures["cost_curve"] = cost_figure(trained.history, settings.train.lr)
+        cost = Panel({"cost": None}, "cost", f"Cost curve (learning rate {settings.train.lr:g})")
+        evaluation.figures["cost_curve"] = training_curves(trained.history, [cost], x="iteration", marker=".",
+                                                           figsize=(5, 3.5))
         evaluation.tables["cost_curve"] = trained.history
         return evaluation
 

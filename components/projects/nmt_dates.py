@@ -24,13 +24,17 @@ from pydantic import Field
 from torch.utils.data import TensorDataset
 
 from components.data.formats import date_pairs
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD
@@ -151,18 +155,11 @@ def baseline_metrics(train: list[str], test: list[str]) -> dict[str, float]:
             "baseline_char_accuracy": translation_metrics([per_position] * len(test), test)["char_accuracy"]}
 
 
-def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="cross-entropy per character", title="Loss", yscale="log")
-    a.legend()
-    b.plot(history["epoch"], history["val_char_accuracy"], label="per character")
-    b.plot(history["epoch"], history["val_exact_match"], label="exact match (whole date)")
-    b.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy", ylim=(0, 1.02))
-    b.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
+TRAINING_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "cross-entropy per character", "Loss", yscale="log"),
+    Panel({"val_char_accuracy": "per character", "val_exact_match": "exact match (whole date)"},
+          "validation accuracy", "Accuracy", ylim=(0, 1.02), legend={"loc": "lower right"}),
+)
 
 
 def attention_figure(humans: list[str], result: Translation) -> plt.Figure:
@@ -201,12 +198,7 @@ class DatePredictor:
         self.model, self.codec = model.cpu().eval(), codec
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "human" not in inputs:
-                raise ValueError(f"expected a 'human' column, got columns {list(inputs.columns)}")
-            inputs = inputs["human"]
-        humans = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                  for v in np.ravel(np.asarray(inputs, dtype=object))]
+        humans = as_text_list(inputs, "human")
         result = translate(self.model, self.codec, humans)
         return pd.DataFrame({"human": humans, "machine": result.machine, "score": result.score})
 
@@ -234,10 +226,9 @@ class NmtDates(Project):
     def prepare(self, settings: NmtDatesSettings) -> DateSplits:
         table = date_pairs.read_pairs(settings.data_dir / settings.data.file)[["line", *date_pairs.COLUMNS]]
         table["human"] = table["human"].map(date_pairs.normalize)
-        order = np.random.default_rng(settings.seed).permutation(len(table))
-        n_test, n_val = (max(1, round(f * len(table))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: table.iloc[np.sort(idx)].reset_index(drop=True)  # noqa: E731
-        return DateSplits(pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
+        split = random_split(len(table), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        pick = lambda part: table.iloc[split[part]].reset_index(drop=True)  # noqa: E731
+        return DateSplits(pick("train"), pick("val"), pick("test"))
 
     def network(self, settings: NmtDatesSettings) -> DateTranslator:
         m = settings.model
@@ -263,7 +254,7 @@ class NmtDates(Project):
             result = fit(model, task, tensors(data.train), tensors(data.val), t, device, seed=settings.seed,
                          on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": sum(p.numel() for p in model.parameters()), **data.sizes()}
+                "parameters": count_parameters(model), **data.sizes()}
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Evaluation:
@@ -277,7 +268,7 @@ class NmtDates(Project):
         # A spread of inputs for the maps: evenly over the test split, so several formats show up
         shown = np.linspace(0, len(humans) - 1, min(settings.attention_examples, len(humans))).astype(int)
         examples = translate(trained.model, codec, [humans[i] for i in shown])
-        figures = {"training_curves": curves_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history, TRAINING_CURVES),
                    "attention_maps": attention_figure([humans[i] for i in shown], examples)}
         tables = {"history": trained.history,
                   "test_predictions": predictions.sort_values(["correct", "score"]).reset_index(drop=True)}

@@ -19,11 +19,12 @@ from pydantic import Field
 
 from components.data.samples import digit_images
 from components.data.formats.images import load_images, scan_image_folder
+from components.data.splits import stratified_split
 from components.evaluation.report import ChildRun, Evaluation
 from components.scratch.cnn import ConvClassifier
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.projects.base import Capability, Trained
-from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits, stratified_split
+from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits
 
 
 class ConvBlockSettings(Section):

@@ -19,7 +19,9 @@ from pydantic import Field
 
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
-from components.evaluation.report import ChildRun, Evaluation, classification_report, history_figure, served_classifier_metrics
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
+from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
 from components.scratch.gradcheck import relative_error, sampled_numerical_gradient
@@ -126,6 +128,11 @@ def gradient_check(model: DenseClassifier, X: np.ndarray, y: np.ndarray, coordin
     return errors
 
 
+def accuracy_panel(result: ArmResult) -> Panel:
+    return Panel({"train_accuracy": "train", "val_accuracy": "validation"}, "accuracy",
+                 f"{result.arm.group}: {result.arm.name}")
+
+
 def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for r in results:
@@ -138,17 +145,6 @@ def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
     b.set(xlabel="epoch", ylabel="accuracy", title=f"{group}: validation accuracy"
           + (" (dashed: training)" if group == "regularization" else ""))
     a.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def arm_figure(result: ArmResult) -> plt.Figure:
-    h = pd.DataFrame(result.history)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot(h["epoch"], h["train_accuracy"], label="train")
-    ax.plot(h["epoch"], h["val_accuracy"], label="validation")
-    ax.set(xlabel="epoch", ylabel="accuracy", title=f"{result.arm.group}: {result.arm.name}")
-    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -174,8 +170,8 @@ class NumpyDNN(Project):
 
     def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
         X, y, X_test, y_test = load_mnist(settings.data_dir)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        val, train = order[:settings.data.val_size], order[settings.data.val_size:]
+        # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
+        val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
         return IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test)
 
     def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:
@@ -198,7 +194,7 @@ class NumpyDNN(Project):
         model = trained.model
         proba = model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, model.classes_)
-        evaluation.figures["training_curves"] = history_figure(trained.history)
+        evaluation.figures["training_curves"] = training_curves(trained.history)
         evaluation.tables["history"] = trained.history
         g, t = settings.gradcheck, settings.train
         errors = gradient_check(model, data.X_val[:g.samples], data.y_val[:g.samples], g.coordinates, settings.seed,
@@ -222,7 +218,7 @@ class NumpyDNN(Project):
             history = pd.DataFrame(r.history).rename(columns={"epoch": "step"})
             evaluation.children.append(ChildRun(
                 f"{r.arm.group}: {r.arm.name}", {"group": r.arm.group, "arm": r.arm.name, **r.params}, r.metrics,
-                history, {"curves": arm_figure(r)}))
+                history, {"curves": training_curves(pd.DataFrame(r.history), [accuracy_panel(r)], figsize=(4.5, 3.2))}))
             rows.append({"group": r.arm.group, "arm": r.arm.name, **r.metrics})
         for group in dict.fromkeys(r.arm.group for r in results):
             evaluation.figures[f"compare_{group}"] = comparison_figure(group, [r for r in results if r.arm.group == group])

@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from components.data.formats import name_lines
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, compare_curves, training_curves
 from components.evaluation.report import ChildRun, Evaluation
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 
 CellName = Literal["rnn", "gru", "lstm"]
 
@@ -107,29 +109,6 @@ def sample_figures(model: CharLanguageModel, names: NameSplits, s: SamplingSetti
     }
 
 
-def loss_figure(history: pd.DataFrame, unigram: float, bigram: float, test_loss: float, cell: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    ax.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    ax.axhline(unigram, color="grey", ls="--", label=f"unigram baseline (test) {unigram:.3f}")
-    ax.axhline(bigram, color="grey", ls=":", label=f"bigram baseline (test) {bigram:.3f}")
-    ax.axhline(test_loss, color="k", lw=0.8, label=f"{cell} (test) {test_loss:.3f}")
-    ax.set(xlabel="epoch", ylabel="nats per character", title=f"Character-level {cell.upper()} language model")
-    ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    return fig
-
-
-def cells_figure(curves: dict[str, pd.DataFrame]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, history in curves.items():
-        ax.plot(history["epoch"], history["val_loss"], marker="o", label=name)
-    ax.set(xlabel="epoch", ylabel="validation nats per character", title="RNN vs GRU vs LSTM")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 class CharLMPredictor:
     """Served model: a column ``prefix`` (strings; "" for a fresh name) -> ``name``, a sampled name starting
     with the prefix, and ``score``, the input read as a whole name in mean nats per character (lower = more
@@ -139,12 +118,7 @@ class CharLMPredictor:
         self.model, self.temperature, self.lowercase, self.seed = model, temperature, lowercase, seed
 
     def _prefixes(self, inputs) -> list[str]:
-        if isinstance(inputs, pd.DataFrame):
-            if "prefix" not in inputs:
-                raise ValueError(f"expected a 'prefix' column, got columns {list(inputs.columns)}")
-            inputs = inputs["prefix"]
-        values = ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
-        return [v.strip().lower() if self.lowercase else v.strip() for v in values]
+        return [v.strip().lower() if self.lowercase else v.strip() for v in as_text_list(inputs, "prefix")]
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         prefixes = self._prefixes(inputs)
@@ -175,10 +149,8 @@ class NumpyRNN(Project):
     def prepare(self, settings: NumpyRNNSettings) -> NameSplits:
         lines = name_lines.read_lines(settings.data_dir / settings.data.file)
         names = name_lines.names_table(lines, settings.data.lowercase)["name"].to_numpy()
-        order = np.random.default_rng(settings.seed).permutation(len(names))
-        n_test, n_val = (max(1, round(f * len(names))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: names[np.sort(idx)].tolist()  # noqa: E731
-        return NameSplits(pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test]))
+        split = random_split(len(names), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        return NameSplits(*(names[split[part]].tolist() for part in ("train", "val", "test")))
 
     def train(self, data: NameSplits, settings: NumpyRNNSettings, *, on_epoch, checkpoint_dir: Path) -> CharLMTrained:
         def numeric(row: dict) -> None:  # MLflow metrics are numbers; the epoch's sample goes to the history table
@@ -209,9 +181,16 @@ class NumpyRNN(Project):
             curves[cell] = history
             children.append(ChildRun(f"cell={cell}", {"cell": cell, "hidden_size": settings.model.hidden_size},
                                      arm_metrics, history.drop(columns="sample").rename(columns={"epoch": "step"})))
-        figures = {"loss_curve": loss_figure(trained.history, unigram, bigram, loss, settings.model.cell)}
+        served = settings.model.cell
+        loss_panel = Panel({"train_loss": "train", "val_loss": "validation"}, "nats per character",
+                           f"Character-level {served.upper()} language model", references={
+                               f"unigram baseline (test) {unigram:.3f}": unigram,
+                               f"bigram baseline (test) {bigram:.3f}": bigram, f"{served} (test) {loss:.3f}": loss},
+                           legend={"fontsize": 8, "loc": "center right"})
+        figures = {"loss_curve": training_curves(trained.history, [loss_panel], marker="o", figsize=(6, 4))}
         if len(curves) > 1:
-            figures["cells"] = cells_figure(curves)
+            figures["cells"] = compare_curves(curves, Panel({"val_loss": None}, "validation nats per character",
+                                                            "RNN vs GRU vs LSTM"))
         return Evaluation(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
 
     def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:

@@ -24,13 +24,17 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import babi
 from components.data.vocab import Vocab, tokenize
-from components.evaluation.report import Evaluation, history_figure
+from components.data.splits import random_split
+from components.evaluation.plots import training_curves
+from components.evaluation.report import Evaluation
 from components.models.token_encoder import PointerReader
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_frame
 
 
 class BabiDataSettings(Section):
@@ -163,10 +167,8 @@ class BabiPredictor:
     def __init__(self, model: torch.nn.Module, vocab: Vocab, max_sentences: int):
         self.model, self.vocab, self.max_sentences = model.cpu().eval(), vocab, max_sentences
 
-    def predict_frame(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        missing = {"story", "question"} - set(inputs.columns)
-        if missing:
-            raise ValueError(f"expected columns 'story' and 'question', missing {sorted(missing)}")
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        inputs = as_frame(inputs, {"story": "the statements as one text", "question": "text"})
         rows = [(split_sentences(str(s)), str(q)) for s, q in zip(inputs["story"], inputs["question"])]
         x, words = encode_batch(rows, self.vocab, self.max_sentences)
         probs = pointer_probs(self.model, x)
@@ -205,10 +207,8 @@ class QaBabi(Project):
         for task in d.tasks:
             train += babi.read_task(settings.data_dir, task, "train")
             test += babi.read_task(settings.data_dir, task, "test")
-        order = np.random.default_rng(settings.seed).permutation(len(train))
-        n_val = max(1, int(round(d.val * len(train))))
-        splits = {"train": [train[i] for i in np.sort(order[n_val:])], "val": [train[i] for i in np.sort(order[:n_val])],
-                  "test": test}
+        split = random_split(len(train), {"val": d.val}, settings.seed)
+        splits = {"train": [train[i] for i in split["train"]], "val": [train[i] for i in split["val"]], "test": test}
         texts = [s for q in splits["train"] for s in (*q.story[-d.max_story_sentences:], q.question)]
         data = BabiData(Vocab.build(texts, "word"), d.max_story_sentences)
         for split, qs in splits.items():
@@ -233,7 +233,7 @@ class QaBabi(Project):
         result = fit(model, ClassificationTask(), data.dataset("train"), data.dataset("val"), settings.train,
                      resolve_device(settings.device), seed=settings.seed, on_epoch=on_epoch,
                      checkpoint_dir=checkpoint_dir, resume=True, progress=False)
-        info = {"best_epoch": result.best_epoch, "parameters": sum(p.numel() for p in model.parameters()),
+        info = {"best_epoch": result.best_epoch, "parameters": count_parameters(model),
                 "vocabulary": len(data.vocab), **{f"{s}_size": len(v) for s, v in data.y.items()}}
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
@@ -245,7 +245,7 @@ class QaBabi(Project):
         common = Counter(q.answer.lower() for q in data.questions["train"]).most_common(1)[0][0]
         metrics |= {f"baseline_{k}": v for k, v in accuracies([common] * len(questions), questions).items()}
         metrics["test_questions"] = float(len(questions))
-        figures = {"training_curves": history_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history),
                    "pointer_distribution": pointer_figure(probs, data, predicted)}
         table = pd.DataFrame({"task": [babi.short_name(q.task) for q in questions],
                               "line": [q.line for q in questions], "question": [q.question for q in questions],

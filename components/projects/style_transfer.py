@@ -31,12 +31,14 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from components.data.formats import style_images
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.settings import ProjectSettings, Section
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_frame
 
 
 class StyleDataSettings(Section):
@@ -157,8 +159,7 @@ class StylePredictor:
         return ["efficientnet-lite-pytorch==0.1.0"] if self.net.backbone == "efficientnet_lite0" else []
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if not isinstance(inputs, pd.DataFrame) or not {"content", "style"} <= set(inputs.columns):
-            raise ValueError("expected a DataFrame with columns 'content' (base64 image) and 'style' (style name)")
+        inputs = as_frame(inputs, {"content": "base64 image", "style": "style name"})
         unknown = sorted(set(inputs["style"]) - set(self.styles))
         if unknown:
             raise ValueError(f"unknown style(s) {unknown}; this model knows {sorted(self.styles)}")
@@ -174,13 +175,8 @@ class StylePredictor:
         return pd.concat([frame, pair_costs(self.net, self.objective, content, style, out)], axis=1)
 
 
-def loss_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
-    for ax, name in zip(axes, ("content", "style", "total")):
-        ax.plot(history["step"], history[f"{name}_cost"])
-        ax.set(xlabel="step", ylabel=f"{name} cost (mean over pairs)", yscale="log", title=f"{name.capitalize()} cost")
-    fig.tight_layout()
-    return fig
+COST_CURVES = tuple(Panel({f"{name}_cost": None}, f"{name} cost (mean over pairs)", f"{name.capitalize()} cost",
+                          yscale="log") for name in ("content", "style", "total"))
 
 
 def grid_figure(content, style, outputs, pairs) -> plt.Figure:
@@ -264,7 +260,7 @@ class StyleTransfer(Project):
         table = pd.DataFrame({"content": [p[0] for p in data.pairs], "style": [p[1] for p in data.pairs]})
         table = pd.concat([table, final, trained.initial.add_prefix("initial_"),
                            plain[["style_cost"]].rename(columns={"style_cost": "content_image_style_cost"})], axis=1)
-        figures = {"loss_curves": loss_figure(trained.history),
+        figures = {"loss_curves": training_curves(trained.history, COST_CURVES, x="step", figsize=(11, 3.3)),
                    "stylised": grid_figure(content, style, trained.outputs, data.pairs)}
         return Evaluation(metrics, figures, {"history": trained.history, "pairs": table})
 

@@ -22,6 +22,8 @@ from pydantic import Field, model_validator
 
 from components.data.formats import parallel_text
 from components.data.vocab import TokenLevel, Vocab, tokenize
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.transformer import Transformer
 from components.training.seq2seq import encode_pairs, exact_match, teacher_forced_metrics, translate
@@ -30,6 +32,8 @@ from components.training.loop import fit, resolve_device
 from components.training.tasks import Seq2SeqTask
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.models.params import count_parameters
+from components.serving.inputs import as_text_list
 
 
 class ParallelTextSettings(Section):
@@ -99,18 +103,12 @@ def build_model(settings: TransformerSettings, src_vocab: Vocab, tgt_vocab: Voca
                        m.d_ff, m.dropout, max_len, pad_id=Vocab.pad_id)
 
 
-def curves_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="cross-entropy per target token", title="Loss (teacher forcing)")
-    a.legend()
-    b.plot(history["epoch"], history["val_token_accuracy"], label="token accuracy (teacher forcing)")
-    b.plot(history["epoch"], history["val_exact_match"], label="exact match (greedy)")
-    b.set(xlabel="epoch", ylabel="validation", ylim=(0, 1.02), title="Validation accuracy")
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+TRAINING_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "cross-entropy per target token",
+          "Loss (teacher forcing)"),
+    Panel({"val_token_accuracy": "token accuracy (teacher forcing)", "val_exact_match": "exact match (greedy)"},
+          "validation", "Validation accuracy", ylim=(0, 1.02), legend={"fontsize": 8}),
+)
 
 
 @torch.no_grad()
@@ -148,12 +146,7 @@ class TranslationPredictor:
         self.src_vocab, self.tgt_vocab, self.max_len = src_vocab, tgt_vocab, max_len
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "source" not in inputs:
-                raise ValueError(f"expected a 'source' column, got columns {list(inputs.columns)}")
-            inputs = inputs["source"]
-        sources = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                   for v in np.ravel(np.asarray(inputs, dtype=object))]
+        sources = as_text_list(inputs, "source")
         targets = translate(self.model, sources, self.src_vocab, self.tgt_vocab, self.max_len, torch.device("cpu"))
         return pd.DataFrame({"source": sources, "target": targets})
 
@@ -181,10 +174,8 @@ class TransformerProject(Project):
         pairs = parallel_text.read_pairs(settings.data_dir / d.file, self.rules(settings))
         # A pair listed twice would otherwise land in train and test at once.
         pairs = pairs.drop_duplicates(ignore_index=True)
-        order = np.random.default_rng(settings.seed).permutation(len(pairs))
-        n_test, n_val = (max(1, round(f * len(pairs))) for f in (settings.split.test, settings.split.val))
-        pick = lambda idx: pairs.iloc[np.sort(idx)].reset_index(drop=True)  # noqa: E731
-        train, val, test = pick(order[n_test + n_val:]), pick(order[n_test:n_test + n_val]), pick(order[:n_test])
+        split = random_split(len(pairs), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
+        train, val, test = (pairs.iloc[split[part]].reset_index(drop=True) for part in ("train", "val", "test"))
         return PairSplits(train, val, test, Vocab.build(train["source"], d.source_tokens, d.lowercase),
                           Vocab.build(train["target"], d.target_tokens, d.lowercase))
 
@@ -208,7 +199,7 @@ class TransformerProject(Project):
         torch.save({"model": model.state_dict(), "src_vocab": data.src_vocab.tokens,
                     "tgt_vocab": data.tgt_vocab.tokens}, checkpoint_dir / "best.pt")
         info = {"best_epoch": best_epoch, "epochs_run": len(history), "device": device.type,
-                "parameters": sum(p.numel() for p in model.parameters()),
+                "parameters": count_parameters(model),
                 "source_vocabulary": len(data.src_vocab), "target_vocabulary": len(data.tgt_vocab), **data.sizes()}
         return Trained(model, pd.DataFrame(history), info)
 
@@ -227,7 +218,7 @@ class TransformerProject(Project):
                    "constant_baseline_exact_match": float(np.mean([normalize(t) == constant for t in targets]))}
         i = min(settings.decoding.attention_example, len(sources) - 1)
         weights = cross_attention(model, sources[i], predictions[i], data.src_vocab, data.tgt_vocab)
-        figures = {"training_curves": curves_figure(trained.history),
+        figures = {"training_curves": training_curves(trained.history, TRAINING_CURVES),
                    "cross_attention": attention_figure(weights, sources[i], predictions[i], data.src_vocab,
                                                        data.tgt_vocab)}
         tables = {"history": trained.history,

@@ -29,14 +29,18 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 
 
 class TriggerDataSettings(Section):
@@ -111,11 +115,10 @@ def step_labels(ends: list[list[float]], steps: int, settings: TriggerWordSettin
 
 
 def split_files(count: int, split: SplitSettings, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Recordings of one folder split by file, at least one each where there are three."""
-    order = rng.permutation(count)
-    n_test = max(1, round(split.test * count)) if count >= 3 else 0
-    n_val = max(1, round(split.val * count)) if count >= 3 else 0
-    return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    """Recordings of one folder split by file, at least one each where there are three (fewer all train).
+    Unsorted: clips are mixed from the files in this order."""
+    sizes = {"test": split.test, "val": split.val} if count >= 3 else {"test": 0, "val": 0}
+    return random_split(count, sizes, rng, sort=False)
 
 
 @dataclass
@@ -165,11 +168,7 @@ class TriggerWordPredictor:
         return out
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "wav_base64" not in inputs:
-                raise ValueError(f"expected a 'wav_base64' column, got columns {list(inputs.columns)}")
-            inputs = inputs["wav_base64"]
-        encoded = [str(v) for v in np.ravel(np.asarray(inputs, dtype=object))]
+        encoded = as_text_list(inputs, "wav_base64")
         rows = []
         with torch.no_grad():
             for p in self.probabilities([self._wave(e) for e in encoded]):
@@ -255,7 +254,7 @@ class TriggerWord(Project):
         finally:
             torch.set_num_threads(before)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "steps": steps,
-                "parameters": sum(p.numel() for p in detector.parameters()),
+                "parameters": count_parameters(detector),
                 "positive_step_share": float(data.labels["train"].float().mean()), **data.sizes()}
         return Trained(detector.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
@@ -273,7 +272,7 @@ class TriggerWord(Project):
                                                                            for t in truth],
                               "detected": frame["triggers"], "max_probability": frame["max_probability"]})
         shown = [i for i, t in enumerate(truth) if t][:2] or [0]
-        figures = {"loss_curves": loss_figure(trained.history),
+        figures = {"loss_curves": training_curves(trained.history, LOSS_CURVES),
                    "test_clips": clips_figure(data, proba, shown, settings)}
         return Evaluation(metrics, figures, {"history": trained.history, "test_detections": table})
 
@@ -290,18 +289,10 @@ class TriggerWord(Project):
 # --- figures ---------------------------------------------------------------------------------------------------
 
 
-def loss_figure(history: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], label="train")
-    a.plot(history["epoch"], history["val_loss"], label="validation")
-    a.set(xlabel="epoch", ylabel="weighted cross-entropy per step", title="Loss")
-    a.legend()
-    b.plot(history["epoch"], history["val_step_accuracy"])
-    b.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy per step")
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "weighted cross-entropy per step", "Loss"),
+    Panel({"val_step_accuracy": None}, "accuracy", "Validation accuracy per step"),
+)
 
 
 def clips_figure(data: TriggerData, proba: np.ndarray, shown: list[int], settings: TriggerWordSettings):

@@ -23,12 +23,16 @@ from pydantic import Field, model_validator
 
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.unet import UNet
+from components.models.params import count_parameters
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_images, resize_images
 
 
 class SegmentationDataSettings(Section):
@@ -102,13 +106,8 @@ class SegmentationPredictor:
         self.classes, self.image_size = tuple(classes), image_size
 
     def masks(self, images) -> list[np.ndarray]:
-        images = np.asarray(images, dtype=np.uint8)
-        if images.ndim == 3:
-            images = images[None]
-        size = (self.image_size, self.image_size)
-        resized = np.stack([x if x.shape[:2] == size else
-                            np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR)) for x in images])
-        predicted = predict_masks(self.model, resized)
+        images = as_images(images)
+        predicted = predict_masks(self.model, resize_images(images, self.image_size))
         # Back to each input's own size; nearest neighbour keeps every pixel a real class index.
         return [m if m.shape == x.shape[:2] else np.asarray(Image.fromarray(m).resize(x.shape[1::-1], Image.NEAREST))
                 for m, x in zip(predicted, images)]
@@ -128,16 +127,10 @@ def majority_baseline(data: SegmentationSplits) -> dict[str, float]:
     return segmentation_metrics(data.Y_test, np.full_like(data.Y_test, majority), data.classes)
 
 
-def loss_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="pixel cross-entropy", title="Loss")
-    a.legend()
-    b.plot(history["epoch"], history["val_pixel_accuracy"], marker="o")
-    b.set(xlabel="epoch", ylabel="pixel accuracy", title="Validation pixel accuracy")
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "pixel cross-entropy", "Loss"),
+    Panel({"val_pixel_accuracy": None}, "pixel accuracy", "Validation pixel accuracy"),
+)
 
 
 def examples_figure(images, truth, predicted, classes, names) -> plt.Figure:
@@ -190,9 +183,8 @@ class UNetSegmentation(Project):
     def prepare(self, settings: UNetSegmentationSettings) -> SegmentationSplits:
         manifest = masks_io.scan_pairs(settings.data_dir)
         X, Y = masks_io.load_pairs(settings.data_dir, manifest, settings.data.image_size)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
-        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
+                                        settings.seed).values()
         return SegmentationSplits(resolve_classes(settings), X[train], Y[train], X[val], Y[val], X[test], Y[test],
                                   manifest["name"].to_numpy()[test].tolist())
 
@@ -207,7 +199,7 @@ class UNetSegmentation(Project):
                      SegmentationDataset(data.X_val, data.Y_val), settings.train, resolve_device(settings.device),
                      seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": sum(p.numel() for p in model.parameters()), "widths": list(settings.model.widths),
+                "parameters": count_parameters(model), "widths": list(settings.model.widths),
                 **data.sizes()}
         return Trained(model, pd.DataFrame(result.as_rows()), info)
 
@@ -224,7 +216,7 @@ class UNetSegmentation(Project):
                                   "iou": [metrics.get(f"iou_{c}", np.nan) for c in data.classes],
                                   "baseline_iou": [baseline.get(f"iou_{c}", 0.0) for c in data.classes]})
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": loss_figure(trained.history),
+        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
                    "test_predictions": examples_figure(data.X_test[:n], data.Y_test[:n], predicted[:n], data.classes,
                                                        data.names_test[:n]),
                    "per_class_iou": iou_figure(per_class)}

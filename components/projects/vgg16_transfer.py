@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from components.data.formats.csv_metadata import grouped_split, read_image_csv, validate_image_csv
+from components.data.formats.csv_metadata import read_image_csv, validate_image_csv
 from components.data.samples.fashion import write_driver_layout
 from components.data.formats.images import load_images
+from components.data.splits import grouped_split
 from components.validation.expectations import ValidationReport
 from components.projects.image_classification import ImageDataSettings, ImageSplits
 from components.projects.transfer_learning import TransferProject, TransferSettings

@@ -26,6 +26,7 @@ from components.scratch.debias import analogy_answers, hard_debias, unit
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 
 
 class GloveDataSettings(Section):
@@ -94,11 +95,7 @@ class DebiasedEmbeddings:
         self.index = {w: i for i, w in enumerate(self.words)}
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        if isinstance(inputs, pd.DataFrame):
-            if "word" not in inputs:
-                raise ValueError(f"expected a 'word' column, got columns {list(inputs.columns)}")
-            inputs = inputs["word"]
-        words = [str(w).strip().lower() for w in np.ravel(np.asarray(inputs, dtype=object))]
+        words = [w.strip().lower() for w in as_text_list(inputs, "word")]
         rows = np.array([self.index.get(w, -1) for w in words], dtype=np.int64)
         known = rows >= 0
         vectors = np.full((len(words), self.vectors.shape[1]), np.nan, dtype=np.float32)

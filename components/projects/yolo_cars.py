@@ -21,18 +21,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from pydantic import Field, model_validator
 
 from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
+from components.data.splits import random_split
+from components.evaluation.plots import Panel, training_curves
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.evaluation.report import Evaluation
 from components.models.yolo import TinyYOLO
+from components.models.params import count_parameters
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
 from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_images, resize_images
 
 
 class BoxDataSettings(Section):
@@ -109,12 +112,8 @@ class DetectionPredictor:
         self.classes, self.image_size, self.decode = tuple(classes), image_size, decode
 
     def predict_frame(self, images) -> pd.DataFrame:
-        images = np.asarray(images, dtype=np.uint8)
-        if images.ndim == 3:
-            images = images[None]
-        size = (self.image_size, self.image_size)
-        resized = np.stack([x if x.shape[:2] == size else np.asarray(Image.fromarray(x).resize(size, Image.BILINEAR))
-                            for x in images])
+        images = as_images(images)
+        resized = resize_images(images, self.image_size)
         detections = predict_boxes(self.model, BoxBatches.from_arrays(resized, [np.zeros((0, 5))] * len(resized)).images,
                                    self.decode)
         return detections_frame(detections, [(x.shape[1], x.shape[0]) for x in images], self.classes)
@@ -132,16 +131,10 @@ def centre_box_baseline(data: DetectionSplits) -> pd.DataFrame:
                          "x_max": c + w / 2, "y_max": c + h / 2, "class": data.classes[cls], "score": 1.0})
 
 
-def loss_figure(history: pd.DataFrame) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a.plot(history["epoch"], history["train_loss"], marker="o", label="train")
-    a.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    a.set(xlabel="epoch", ylabel="YOLO loss per image", title="Loss", yscale="log")
-    a.legend()
-    b.plot(history["epoch"], history["val_map50"], marker="o")
-    b.set(xlabel="epoch", ylabel="mAP@0.5", title="Validation mAP@0.5", ylim=(0, 1))
-    fig.tight_layout()
-    return fig
+LOSS_CURVES = (
+    Panel({"train_loss": "train", "val_loss": "validation"}, "YOLO loss per image", "Loss", yscale="log"),
+    Panel({"val_map50": None}, "mAP@0.5", "Validation mAP@0.5", ylim=(0, 1)),
+)
 
 
 def examples_figure(images, truth, detections: pd.DataFrame, classes, names, threshold: float) -> plt.Figure:
@@ -202,9 +195,8 @@ class YoloCars(Project):
         names = boxes_io.image_files(settings.data_dir)
         X, boxes = boxes_io.load_detection_set(settings.data_dir, names, boxes_io.read_boxes(settings.data_dir),
                                                classes, settings.data.image_size)
-        order = np.random.default_rng(settings.seed).permutation(len(X))
-        n_test, n_val = (max(1, round(f * len(X))) for f in (settings.split.test, settings.split.val))
-        test, val, train = (np.sort(idx) for idx in np.split(order, [n_test, n_test + n_val]))
+        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
+                                        settings.seed).values()
         pick = lambda idx: [boxes[i] for i in idx]  # noqa: E731
         return DetectionSplits(classes, X[train], pick(train), X[val], pick(val), X[test], pick(test),
                                [names[i] for i in test])
@@ -229,7 +221,7 @@ class YoloCars(Project):
                      BoxBatches.from_arrays(data.X_val, data.boxes_val), settings.train, resolve_device(settings.device),
                      seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
         info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": sum(p.numel() for p in model.parameters()), "grid": size // model.stride,
+                "parameters": count_parameters(model), "grid": size // model.stride,
                 "anchors_px": np.round(anchors * size, 1).tolist(), **data.sizes()}
         return Trained(model.cpu(), pd.DataFrame(result.as_rows()), info)
 
@@ -250,7 +242,7 @@ class YoloCars(Project):
                                   "ap50": [metrics.get(f"ap50_{c}", np.nan) for c in data.classes],
                                   "baseline_ap50": [baseline.get(f"ap50_{c}", np.nan) for c in data.classes]})
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": loss_figure(trained.history),
+        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
                    "test_detections": examples_figure(data.X_test[:n], data.boxes_test[:n], detections, data.classes,
                                                       data.names_test[:n], settings.operating_threshold),
                    "precision_recall": pr_figure(curve, metrics)}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from components.serving.inputs import as_float_matrix, as_image_batch
+
 
 class RegressionPredictor:
     """Celsius values, shape (n,) or (n, 1) -> a ``fahrenheit`` column (named by ``target``); with a conformal
@@ -28,31 +30,13 @@ class RegressionPredictor:
         return ["mapie"] if self.conformal is not None else []
 
     def predict_frame(self, inputs) -> pd.DataFrame:
-        x = np.asarray(inputs, dtype=np.float64).reshape(-1)
+        x = as_float_matrix(inputs, [self.feature])[:, 0]
         frame = pd.DataFrame({self.feature: x, self.target: self.model.predict(x)})
         if self.conformal is not None:
             _, intervals = self.conformal.predict_intervals(x[:, None])
             level = self.conformal.at(self.confidence)
             frame["lower"], frame["upper"] = intervals[:, 0, level], intervals[:, 1, level]
         return frame
-
-
-def fit_images(images, shape: tuple[int, ...]) -> np.ndarray:
-    """uint8 images (N, H, W) or (N, H, W, C), any size -> uint8 (N, *shape); shape is (h, w) or (h, w, 3)."""
-    from PIL import Image
-
-    images = np.asarray(images)
-    if images.ndim == len(shape):
-        images = images[None]
-    if images.shape[1:] == tuple(shape):
-        return images.astype(np.uint8)
-    mode = "RGB" if len(shape) == 3 else "L"
-    out = np.empty((len(images), *shape), dtype=np.uint8)
-    for i, image in enumerate(images.astype(np.uint8)):
-        if image.ndim == 3 and image.shape[2] == 1:
-            image = image[..., 0]
-        out[i] = np.asarray(Image.fromarray(image).convert(mode).resize((shape[1], shape[0]), Image.BILINEAR))
-    return out
 
 
 class ImagePredictor:
@@ -62,7 +46,8 @@ class ImagePredictor:
         self.model, self.shape, self.class_names = model, tuple(shape), dict(class_names or {})
 
     def predict_frame(self, images) -> pd.DataFrame:
-        proba = self.model.predict_proba(fit_images(images, self.shape))
+        channels = self.shape[2] if len(self.shape) == 3 else None  # (h, w): grey
+        proba = self.model.predict_proba(as_image_batch(images, self.shape[:2], channels))
         names = [str(self.class_names.get(c, c)) for c in self.model.classes_.tolist()]
         frame = pd.DataFrame({"label": np.asarray(names)[proba.argmax(1)], "probability": proba.max(1)})
         for j, name in enumerate(names):

@@ -3,8 +3,9 @@
     <root>/driver_imgs_list.csv       subject,classname,img      (p002,c0,img_44733.jpg)
     <root>/imgs/train/<classname>/<img>
 
-and the split that keeps each subject (driver) in one part only: a model that saw a driver in training would
-otherwise be scored on the same person's photos, and the test figure would measure recognition of people.
+and which subjects two parts of a split share (none, for ``components.data.splits.grouped_split``): a model that
+saw a driver in training would otherwise be scored on the same person's photos, and the test figure would
+measure recognition of people.
 """
 
 from __future__ import annotations
@@ -37,35 +38,6 @@ def read_image_csv(root: str | Path, csv_name: str = "driver_imgs_list.csv",
         table["path"] = table["classname"].fillna("").str.cat(table["img"].fillna(""), sep="/")
         table["exists"] = [(root / images_dir / p).is_file() for p in table["path"]]
     return table
-
-
-def grouped_split(groups: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Indices per split with every group (subject) in exactly one split; the remainder goes to 'train'.
-
-    Groups are shuffled, then each named split takes whole groups until it holds its fraction of the rows
-    (at least one group each), so the fractions are met as closely as whole groups allow.
-    """
-    groups = np.asarray(groups)
-    names = np.unique(groups)
-    if len(names) < len(fractions) + 1:
-        raise DataFormatError(f"a split grouped by subject needs at least {len(fractions) + 1} subjects "
-                         f"(one per part), found {len(names)}: {', '.join(map(str, names))}")
-    order = np.random.default_rng(seed).permutation(names)
-    sizes = pd.Series(groups).value_counts()
-    assigned: dict[str, list] = {name: [] for name in [*fractions, "train"]}
-    position = 0
-    for k, (name, fraction) in enumerate(fractions.items()):
-        target, taken = fraction * len(groups), 0
-        reserve = len(fractions) - k  # one group for each part still to fill, and one for train
-        while position < len(order) - reserve:
-            size = sizes[order[position]]
-            if assigned[name] and abs(taken + size - target) >= abs(taken - target):
-                break
-            assigned[name].append(order[position])
-            taken += size
-            position += 1
-    assigned["train"] = list(order[position:])
-    return {name: np.flatnonzero(np.isin(groups, members)) for name, members in assigned.items()}
 
 
 def subject_overlap(groups: np.ndarray, split: dict[str, np.ndarray]) -> dict[tuple[str, str], set]:
