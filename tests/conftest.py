@@ -29,6 +29,25 @@ def pytest_configure(config):
     config._dlfolio_services = services
 
 
+# The tiers, from cheapest to dearest (markers in pyproject.toml). `make test-fast` runs unit + contract.
+TIERS = ("unit", "contract", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: a test without a tier must not slip out unseen
+def pytest_collection_modifyitems(config, items):
+    """Fail collection unless every test has exactly one tier: a test without one would silently fall out of
+    `make test-fast` or be counted twice in the budget, and nobody would notice."""
+    wrong = []
+    for item in items:
+        tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
+        if len(tiers) != 1:
+            wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one tier marker of {', '.join(TIERS)} (module `pytestmark` or per test):\n"
+            + "\n".join(wrong))
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(getattr(config, "_dlfolio_services", ""), ignore_errors=True)
 

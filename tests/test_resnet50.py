@@ -12,6 +12,8 @@ import yaml
 from components.models import build_model
 from components.models.resnet import ConvBlock, IdentityBlock, ResNet50
 
+pytestmark = pytest.mark.unit
+
 
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

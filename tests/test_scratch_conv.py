@@ -13,6 +13,8 @@ from components.scratch.conv import (avg_pool_backward, avg_pool_forward, conv_b
                                      max_pool_backward, max_pool_forward)
 from components.scratch.gradcheck import numerical_gradient, relative_error
 
+pytestmark = pytest.mark.unit
+
 TOL = 1e-7
 
 

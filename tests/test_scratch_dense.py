@@ -13,6 +13,8 @@ from components.scratch.logistic import LogisticRegressionNet, propagate
 from components.scratch.losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
 from components.scratch.optim import OPTIMIZERS, Adam, decayed_lr, make_optimizer
 
+pytestmark = pytest.mark.unit
+
 TOL = 1e-7
 
 

@@ -13,6 +13,8 @@ from components.scratch.charlm import (CharLanguageModel, CharRNN, Vocabulary, b
 from components.scratch.gradcheck import numerical_gradient, relative_error
 from components.scratch.rnn import CELLS, get_cell, sequence_backward, sequence_forward
 
+pytestmark = pytest.mark.unit
+
 TOL = 1e-7
 N, D, H = 3, 4, 5
 

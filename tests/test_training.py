@@ -13,6 +13,8 @@ from components.training.device_data import BatchAugment, ImageTensorDataset, No
 from components.models import build_model
 from components.training.loop import TrainConfig, fit
 
+pytestmark = pytest.mark.unit
+
 
 def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int = 0):
     """uint8 images whose class shows as a bright quadrant (so flips and small shifts keep it learnable)."""

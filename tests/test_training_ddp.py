@@ -18,6 +18,8 @@ from components.training.augment import ArrayDataset, normalize
 from components.training.device_data import ImageTensorDataset
 from components.training.loop import TrainConfig, fit
 
+pytestmark = pytest.mark.unit
+
 CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.02, patience=100)
 
 

@@ -14,6 +14,8 @@ from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundE
 from components.training.loop import TrainConfig
 from components.training.transfer import TransferConfig, fit_transfer, pooled_features
 
+pytestmark = pytest.mark.unit
+
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 

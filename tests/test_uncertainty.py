@@ -8,6 +8,8 @@ import pytest
 from components.evaluation.uncertainty import (expected_entropy, mutual_information, predictive_entropy, reliability_figure,
                                     reliability_table)
 
+pytestmark = pytest.mark.unit
+
 
 def test_entropy_is_zero_for_certain_and_log_c_for_uniform_predictions():
     certain = np.tile(np.eye(4)[[0, 2]], (5, 1, 1))  # T=5 passes, 2 inputs, 4 classes
