@@ -27,6 +27,14 @@ def pytest_configure(config):
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     config._dlfolio_services = services
+    # Under pytest-xdist each worker would start as many BLAS/OpenMP threads as there are cores: two workers on two
+    # cores then fight over them (a 1-epoch CNN ran several times slower). Share the cores out instead; set before
+    # torch or numpy is imported, since both read these at import.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
 
 
 # The tiers, from cheapest to dearest (markers in pyproject.toml). `make test-fast` runs unit + contract.
@@ -55,8 +63,9 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def prefect_server():
     """A real Prefect API server for the session (started on first use only)."""
-    import flows  # noqa: F401
     from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401
 
     with prefect_test_harness(server_startup_timeout=180):
         yield

@@ -9,8 +9,7 @@ from modAL.models import ActiveLearner
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from components.active.loop import PoolLearner, initial_indices, label_efficiency, simulate
-from components.active.strategies import (STRATEGIES, bald_scores, make_strategy, power_top_k,
-                                         variation_ratio_scores)
+from components.active.strategies import STRATEGIES, bald_scores, make_strategy, power_top_k, variation_ratio_scores
 
 
 class TableClassifier(ClassifierMixin, BaseEstimator):

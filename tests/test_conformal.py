@@ -140,7 +140,9 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
     for i, level in enumerate(levels):
         m = interval_metrics(intervals[:, :, i], y[test])
         low, high = coverage_band(N_CAL, N_TEST, level)
-        assert low <= m["coverage"] <= high, f"{method} at {level}: coverage {m['coverage']:.4f} not in [{low:.4f}, {high:.4f}]"
+        assert low <= m["coverage"] <= high, (
+            f"{method} at {level}: coverage {m['coverage']:.4f} not in [{low:.4f}, {high:.4f}]"
+        )
         widths.append(m["mean_width"])
     assert np.all(np.diff(widths) > 0)
 
@@ -170,7 +172,9 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
     assert report.metrics["conformal_absolute_90_mean_width"] == pytest.approx(4.9, rel=0.1)
     assert report.served.predict_intervals(np.array([[20.0]]))[1].shape == (1, 2, 2)
     leaked = SimpleNamespace(**{**vars(data), "ids_cal": np.r_[lines[cal][:-1], lines[0]]})
-    with pytest.raises(CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"):
+    with pytest.raises(
+        CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"
+    ):
         run_conformal(model, leaked, ConformalSettings(methods=("absolute",)))
 
 
@@ -188,8 +192,11 @@ def test_calibrating_on_images_used_for_early_stopping_is_refused():
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(30, 16, 16, 3), dtype=np.uint8)
     check_unseen(images[20:], {"training": images[:10], "validation": images[10:20]})  # disjoint: fine
-    with pytest.raises(CalibrationOverlapError, match=r"5 of 15 calibration rows also occur in the validation data "
-                                                      r"\(identical content; first calibration rows: \['with_mask/15.png'"):
+    with pytest.raises(
+        CalibrationOverlapError,
+        match=r"5 of 15 calibration rows also occur in the validation data "
+        r"\(identical content; first calibration rows: \['with_mask/15.png'",
+    ):
         check_unseen(images[15:], {"training": images[:10], "validation": images[10:20]},
                      names_cal=[f"with_mask/{i}.png" for i in range(15, 30)])
 
@@ -237,7 +244,9 @@ def conformal_run(prefect_server, tmp_path_factory, sample_data):
     section.pop("active_learning", None)
     section["train"] = {**section["train"], "epochs": 3}
     section["conformal"] = {"methods": ["lac"], "confidence_levels": [0.9, 0.8], "calibration": 0.15}
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
     return project_pipeline(project="face-mask", root=str(root))
 
 
@@ -287,7 +296,9 @@ def test_the_registered_model_serves_the_prediction_set_at_the_configured_confid
     picks = np.r_[0:20, len(manifest) - 20:len(manifest)]
     out = model.predict(load_images(root, manifest, 64)[picks])
     assert list(out.columns) == ["label", "probability", "p_with_mask", "p_without_mask", "prediction_set", "set_size"]
-    assert all(set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"]))
+    assert all(
+        set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"])
+    )
     truth = manifest["label"].to_numpy()[picks]
     assert np.mean([t in s for t, s in zip(truth, out["prediction_set"])]) >= 0.75
     singletons = out["set_size"] == 1  # a one-label set is the model's own prediction

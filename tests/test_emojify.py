@@ -11,8 +11,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data.formats import emoji_csv
-from components.data.formats import glove_text
+from components.data.formats import emoji_csv, glove_text
 from components.data.formats.images import MissingDataError
 from components.models.emojify import AveragedEmbeddingClassifier, EmojifyLSTM
 from components.projects import get_project
@@ -48,7 +47,9 @@ def test_sample_is_a_sentence_label_csv_with_five_balanced_emoji_and_determinist
 
 @pytest.mark.unit
 def test_the_course_layout_without_header_reads_the_same(tmp_path):
-    (tmp_path / "train_emoji.csv").write_text('never talk to me again,3\nI am proud of your achievements,2,,\n"food, please",4\n')
+    (tmp_path / "train_emoji.csv").write_text(
+        'never talk to me again,3\nI am proud of your achievements,2,,\n"food, please",4\n'
+    )
     table = emoji_csv.read_emoji_csv(tmp_path / "train_emoji.csv")
     assert table["line"].tolist() == [1, 2, 3] and table["label"].tolist() == ["3", "2", "4"]
     assert table["sentence"].tolist() == ["never talk to me again", "I am proud of your achievements", "food, please"]
@@ -56,7 +57,16 @@ def test_the_course_layout_without_header_reads_the_same(tmp_path):
 
 @pytest.mark.unit
 def test_tokenize_splits_like_glove():
-    assert emoji_csv.tokenize("I didn't like it, John's pizza!") == ["i", "did", "n't", "like", "it", "john", "'s", "pizza"]
+    assert emoji_csv.tokenize("I didn't like it, John's pizza!") == [
+        "i",
+        "did",
+        "n't",
+        "like",
+        "it",
+        "john",
+        "'s",
+        "pizza",
+    ]
 
 
 @pytest.mark.unit

@@ -12,7 +12,6 @@ from components.data.formats.images import load_images, scan_image_folder
 from components.validation.expectations import DataValidationError
 
 
-
 @pytest.fixture(scope="module")
 def trained_run(prefect_server, tmp_path_factory, sample_data):
     """One real run of the default face-mask configuration, shared by the assertions below."""
@@ -25,7 +24,9 @@ def trained_run(prefect_server, tmp_path_factory, sample_data):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = {**params["projects"]["face-mask"], "data_dir": str(sample_data("face-mask"))}
     section.pop("conformal", None), section.pop("active_learning", None)  # their own tests cover those stages
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
     result = project_pipeline(project="face-mask", root=str(root))
     return root, result
 

@@ -9,7 +9,6 @@ import zipfile
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -17,11 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
-from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
 from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, masked_mse
 from components.projects import get_project, settings_schemas
 from components.projects.facial_keypoints import conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
+from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
 from components.validation.expectations import DataValidationError
 
 PROJECT = "facial-keypoints"

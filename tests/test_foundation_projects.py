@@ -18,7 +18,6 @@ from components.validation.expectations import DataValidationError
 from tests.conftest import REPO
 
 
-
 @pytest.fixture(autouse=True)
 def close_figures():
     """Evaluations return open matplotlib figures (the flow closes them after logging); so do these tests."""
@@ -85,7 +84,9 @@ def test_temperature_csv_is_validated_row_by_row(tmp_path, sample_data):
 def test_temperature_loader_names_missing_columns_and_files(tmp_path):
     (tmp_path / "temperatures.csv").write_text("c,f\n1,33.8\n")
     project = get_project("linear-regression")
-    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['celsius', 'fahrenheit'\]; found \['c', 'f'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"missing column\(s\) \['celsius', 'fahrenheit'\]; found \['c', 'f'\]"
+    ):
         project.validate(settings_for("linear-regression", tmp_path))
     with pytest.raises(MissingDataError, match="dlfolio data linear-regression"):
         project.validate(settings_for("linear-regression", tmp_path / "nowhere"))
@@ -158,7 +159,9 @@ def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
     shutil.copy(sample_data("logistic-regression") / "test_catvnoncat.h5", tmp_path)
     with h5py.File(tmp_path / "train_catvnoncat.h5", "w") as fh:
         fh["images"] = np.zeros((3, 64, 64, 3), np.uint8)
-    with pytest.raises(DataValidationError, match=r"missing dataset\(s\) \['train_set_x', 'train_set_y', 'list_classes'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"missing dataset\(s\) \['train_set_x', 'train_set_y', 'list_classes'\]"
+    ):
         get_project("logistic-regression").validate(settings_for("logistic-regression", tmp_path))
     with h5py.File(tmp_path / "train_catvnoncat.h5", "w") as fh:
         fh["train_set_x"] = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
@@ -235,7 +238,9 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     NumpyDNN()._compare(evaluation, data, small)
     by_name = {child.name: child for child in evaluation.children}
     assert len(by_name) == 4 + 5 + 3 + 4
-    assert {"compare_init", "compare_optimizer", "compare_regularization", "compare_lr_decay"} <= set(evaluation.figures)
+    assert {"compare_init", "compare_optimizer", "compare_regularization", "compare_lr_decay"} <= set(
+        evaluation.figures
+    )
     for child in evaluation.children:
         assert len(child.history) == child.params["epochs"] and "val_accuracy" in child.metrics
     # behaviour the notebooks teach: zeros never break symmetry (chance level); He init learns

@@ -54,8 +54,13 @@ def test_a_midi_file_from_another_writer_reads_as_its_first_parts_top_line(tmp_p
     from music21 import chord, note, stream
 
     melody, bass = stream.Part(), stream.Part()
-    for element in [note.Note("C5", quarterLength=1), note.Note("E5", quarterLength=2),
-                    chord.Chord(["C5", "G5"], quarterLength=1), note.Rest(quarterLength=1), note.Note("D5", quarterLength=0.5)]:
+    for element in [
+        note.Note("C5", quarterLength=1),
+        note.Note("E5", quarterLength=2),
+        chord.Chord(["C5", "G5"], quarterLength=1),
+        note.Rest(quarterLength=1),
+        note.Note("D5", quarterLength=0.5),
+    ]:
         melody.append(element)
     bass.append(note.Note("C3", quarterLength=5.5))
     stream.Score([melody, bass]).write("midi", fp=tmp_path / "two_parts.mid")  # music21's score writer, not ours
@@ -173,7 +178,9 @@ def test_note_lstm_beats_the_unigram_baseline_and_samples_like_its_training_musi
 def test_run_logs_curves_a_piano_roll_and_the_generated_solo_as_midi(jazz_run, tmp_path):
     root, r = jazz_run
     client = MlflowClient()
-    assert {"plots/loss_curve.png", "plots/piano_roll.png"} <= {a.path for a in client.list_artifacts(r["run_id"], "plots")}
+    assert {"plots/loss_curve.png", "plots/piano_roll.png"} <= {
+        a.path for a in client.list_artifacts(r["run_id"], "plots")
+    }
     solo = mlflow.artifacts.download_artifacts(f"runs:/{r['run_id']}/files/generated_solo.mid", dst_path=str(tmp_path))
     samples = pd.read_csv(root / "outputs" / "jazz-lstm" / "plots" / "samples.csv")
     assert mm.read_melody(solo) == mm.token_notes(samples["tokens"][0].split())  # the first sample, note for note

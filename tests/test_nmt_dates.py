@@ -20,8 +20,15 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.data.formats.date_pairs import (FORMATS, PairRules, generate_pairs, human_date, read_pairs, validate_pairs,
-                                        write_pairs)
+from components.data.formats.date_pairs import (
+    FORMATS,
+    PairRules,
+    generate_pairs,
+    human_date,
+    read_pairs,
+    validate_pairs,
+    write_pairs,
+)
 from components.data.formats.images import MissingDataError
 from components.models.date_attention import PAD, AdditiveAttention, DateTranslator
 from components.projects import get_project
@@ -84,8 +91,12 @@ def test_a_tsv_file_reads_like_the_csv(tmp_path):
 @pytest.mark.unit
 def test_bad_pairs_fail_validation_naming_their_lines(tmp_path):
     good = generate_pairs(120, seed=3)
-    bad = pd.DataFrame({"human": ["", "3 mai 1979 ü", "31 feb 2001", "a" * 31, good["human"][0].upper(), "x"],
-                        "machine": ["2001-01-01", "1979-05-03", "2001-02-31", "2001-01-02", good["machine"][0], "2001-1-3"]})
+    bad = pd.DataFrame(
+        {
+            "human": ["", "3 mai 1979 ü", "31 feb 2001", "a" * 31, good["human"][0].upper(), "x"],
+            "machine": ["2001-01-01", "1979-05-03", "2001-02-31", "2001-01-02", good["machine"][0], "2001-1-3"],
+        }
+    )
     path = tmp_path / "dates.csv"
     write_pairs(pd.concat([good, bad], ignore_index=True), path)
     with pytest.raises(DataValidationError) as err:
@@ -187,7 +198,9 @@ def nmt_run(prefect_server, tmp_path_factory, sample_data):
     root = tmp_path_factory.mktemp("nmt-dates-root")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = deep_merge(params["projects"]["nmt-dates"], SMALL) | {"data_dir": str(sample_data("nmt-dates"))}
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"nmt-dates": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"nmt-dates": section}})
+    )
     return root, project_pipeline(project="nmt-dates", root=str(root))
 
 

@@ -78,8 +78,8 @@ def test_names_sample_is_one_lowercase_census_name_per_line_and_deterministic(sa
 
 @pytest.mark.unit
 def test_a_broken_digit_folder_fails_validation_naming_the_files(project_root):
-    from components.settings import load_project_settings
     from components.projects import settings_schemas
+    from components.settings import load_project_settings
 
     root = project_root("numpy-cnn", copy_data=True)
     data = root / "data" / "numpy-cnn"

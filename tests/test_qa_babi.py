@@ -42,7 +42,9 @@ def test_a_task_file_is_read_into_questions_with_their_story_so_far(tmp_path):
 @pytest.mark.unit
 def test_sample_is_two_generated_tasks_in_the_babi_format_and_deterministic(sample_data, tmp_path):
     root = sample_data("qa-babi")
-    assert sorted(p.name for p in root.iterdir()) == sorted(f"{t}_{s}.txt" for t in babi.TASKS for s in ("test", "train"))
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        f"{t}_{s}.txt" for t in babi.TASKS for s in ("test", "train")
+    )
     text = (root / "qa1_single-supporting-fact_train.txt").read_text()
     assert text.startswith("1 ") and "\t" in text.splitlines()[2]
     for task in babi.TASKS:

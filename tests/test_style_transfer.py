@@ -23,8 +23,15 @@ from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects import get_project, settings_schemas
 from components.projects.style_transfer import decode_image, encode_png, feature_net, objective, pair_costs
 from components.settings import load_project_settings
-from components.training.style_transfer import (Objective, OptimiseConfig, content_cost, gram_matrix, layer_style_cost,
-                                       style_cost, stylise)
+from components.training.style_transfer import (
+    Objective,
+    OptimiseConfig,
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    stylise,
+)
 from components.validation.expectations import DataValidationError
 
 PROJECT = "style-transfer"
@@ -129,7 +136,10 @@ def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their
     torch.save(reference.state_dict(), tmp_path / "vgg19-dcbb9e9d.pth")
     net = FeatureNet("vgg19", weights=tmp_path / "vgg19-dcbb9e9d.pth")
     x = torch.rand(1, 3, 32, 32)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     torch.testing.assert_close(net(x, ["conv5_4"])["conv5_4"], reference.features[:36]((x - mean) / std))
     content_layer, style_layers = DEFAULT_LAYERS["vgg19"]
     feats = net(torch.rand(2, 3, 64, 64), [content_layer, *style_layers])
@@ -229,7 +239,10 @@ def test_registered_model_serves_stylised_images_and_its_score_equals_the_pipeli
     assert not np.array_equal(images[1], style_images.square(rocket, 64))  # restyled, not echoed
     spec, settings = load_settings(PROJECT, "params.yaml", root)
     data = spec.prepare(settings)
-    small_rocket, stain = style_images.square(rocket, 64), data.style[data.style_names.index("immunohistochemistry.png")]
+    small_rocket, stain = (
+        style_images.square(rocket, 64),
+        data.style[data.style_names.index("immunohistochemistry.png")],
+    )
     plain = pair_costs(feature_net(settings), objective(settings), small_rocket[None], stain[None], small_rocket[None])
     assert out["style_cost"][1] < 0.7 * plain["style_cost"][0]  # 10 steps already move it towards the style
     with pytest.raises(Exception, match="unknown style"):

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.tracking import sweep
 from components.projects import settings_schemas
 from components.settings import SettingsError
+from components.tracking import sweep
 
 PARAMS = """\
 # a sweep test's parameters: the comments must survive --write-best
@@ -142,7 +142,10 @@ def test_a_real_sweep_runs_children_under_one_parent_picks_the_best_and_writes_i
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == 4
     by_name = {c.data.tags["mlflow.runName"]: c for c in children}
-    good, slow = by_name["train.lr=0.3 data.file=temperatures.csv"], by_name["train.lr=1.0e-06 data.file=temperatures.csv"]
+    good, slow = (
+        by_name["train.lr=0.3 data.file=temperatures.csv"],
+        by_name["train.lr=1.0e-06 data.file=temperatures.csv"],
+    )
     assert good.info.status == slow.info.status == "FINISHED"
     assert good.data.params["train.lr"] == "0.3" and slow.data.params["train.lr"] == "1e-06"
     assert good.data.metrics["test_rmse"] < 2.0 < 20.0 < slow.data.metrics["test_rmse"]

@@ -7,10 +7,9 @@ import pytest
 import torch
 import torchvision
 
-from components.training import augment
 from components.models import build_model
-from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier,
-                                        normalization)
+from components.models.transfer import BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier, normalization
+from components.training import augment
 from components.training.loop import TrainConfig
 from components.training.transfer import TransferConfig, fit_transfer, pooled_features
 

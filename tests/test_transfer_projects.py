@@ -10,14 +10,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.training import augment
 from components.data.formats.csv_metadata import grouped_split, subject_overlap
 from components.models.transfer import normalization
-from components.projects import get_project
+from components.projects import get_project, settings_schemas
 from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
-from components.projects import settings_schemas
 from components.tracking.runs import directory_md5
+from components.training import augment
 from components.validation.expectations import DataValidationError
 
 
@@ -39,7 +38,9 @@ def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
     sizes = data.sizes()
     total = sizes["train"] + sizes["val"] + sizes["test"]
     assert sizes["train"] / total == pytest.approx(0.8, abs=0.05)
-    assert sizes["val"] / total == pytest.approx(0.1, abs=0.05) and sizes["test"] / total == pytest.approx(0.1, abs=0.05)
+    assert sizes["val"] / total == pytest.approx(0.1, abs=0.05) and sizes["test"] / total == pytest.approx(
+        0.1, abs=0.05
+    )
     assert set(data.y_test) == {f"c{i}" for i in range(10)}  # each driver was photographed in every class
 
 
@@ -167,7 +168,9 @@ def run_flow(root, project):
 
 
 @pytest.mark.e2e
-def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(prefect_server, project_root):
+def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(
+    prefect_server, project_root
+):
     root = project_root("face-mask-transfer", {
         "data": {"image_size": 32},
         "train": {"epochs": 2, "batch_size": 16, "lr": 0.03},

@@ -21,8 +21,7 @@ from torch import nn
 from components.data.formats.images import MissingDataError
 from components.data.formats.parallel_text import PairRules, number_words, read_lines, read_pairs, validate_pairs
 from components.data.vocab import Vocab
-from components.models.transformer import (MultiHeadAttention, PositionalEncoding, Transformer, causal_mask,
-                                           padding_mask)
+from components.models.transformer import MultiHeadAttention, PositionalEncoding, Transformer, causal_mask, padding_mask
 from components.projects import get_project
 from components.projects.transformer import TransformerSettings
 from components.validation.expectations import DataValidationError
@@ -59,7 +58,9 @@ def test_sample_is_a_deterministic_tsv_of_digits_and_their_words(sample_data, tm
     assert len(lines) == 5000 and all(line.count("\t") == 1 for line in lines)
     assert "347\tthree hundred forty seven" in lines and "0\tzero" in lines
     pairs = read_pairs(path, PairRules())
-    assert pairs["source"].is_unique and all(number_words(int(s)) == t for s, t in pairs.head(200).itertuples(index=False))
+    assert pairs["source"].is_unique and all(
+        number_words(int(s)) == t for s, t in pairs.head(200).itertuples(index=False)
+    )
     assert pairs["source"].str.len().max() == 6  # numbers up to 999,999
     get_project("transformer").make_sample(tmp_path)
     assert (tmp_path / "pairs.tsv").read_bytes() == path.read_bytes()

@@ -19,10 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel, mel_filterbank
+from components.metrics.trigger import detection_runs, detection_scores, match_detections
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects import get_project
 from components.projects.trigger_word import TriggerWordSettings, step_labels, step_times
-from components.metrics.trigger import detection_runs, detection_scores, match_detections
 from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
@@ -60,7 +60,9 @@ def test_a_broken_wav_a_wrong_rate_and_an_empty_folder_fail_validation_by_name(s
     root = tmp_path / "raw_data"
     shutil.copytree(sample_data("trigger-word"), root)
     (root / "negatives" / "000_action_en-us_150_35.wav").write_bytes(b"not a wav file")
-    samples, _, _ = trigger_audio.read_wav(root / "activates" / sorted(p.name for p in (root / "activates").iterdir())[0])
+    samples, _, _ = trigger_audio.read_wav(
+        root / "activates" / sorted(p.name for p in (root / "activates").iterdir())[0]
+    )
     (root / "activates" / "zz_8khz.wav").write_bytes(trigger_audio.encode_wav(samples[::2, 0], 8000))
     (root / "activates" / "zz_long.wav").write_bytes(trigger_audio.encode_wav(np.zeros(16000 * 3), 16000))
     for p in (root / "backgrounds").iterdir():

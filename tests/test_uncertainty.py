@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.evaluation.uncertainty import (expected_entropy, mutual_information, predictive_entropy, reliability_figure,
-                                    reliability_table)
+from components.evaluation.uncertainty import (
+    expected_entropy,
+    mutual_information,
+    predictive_entropy,
+    reliability_figure,
+    reliability_table,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -56,14 +61,18 @@ def mc_run(sample_data, tmp_path_factory):
     from components.projects import get_project
 
     project = get_project("mnist-mc-dropout")
-    section = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["projects"][project.name]
+    section = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["projects"][
+        project.name
+    ]
     section.update(data_dir=str(sample_data(project.name)), device="cpu")
     section["data"] = {**section["data"], "train_limit": 6000, "test_limit": 1000}
     section["train"] = {**section["train"], "epochs": 4}
     section["uncertainty"] = {**section["uncertainty"], "passes": 20, "max_inputs": 600}
     settings = project.Settings.model_validate(section)
     data = project.prepare(settings)
-    trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path_factory.mktemp("mc-checkpoints"))
+    trained = project.train(
+        data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path_factory.mktemp("mc-checkpoints")
+    )
     return project, settings, data, trained, project.evaluate(trained, data, settings)
 
 

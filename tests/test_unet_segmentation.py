@@ -16,9 +16,9 @@ from PIL import Image
 
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples.segmentation import CLASSES
+from components.metrics.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
 from components.models.unet import UNet
 from components.projects import get_project, settings_schemas
-from components.metrics.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
 from components.settings import load_project_settings
 from components.validation.expectations import DataValidationError
 
@@ -112,7 +112,7 @@ def test_each_decoder_level_convolves_its_skip_concatenated_with_the_upsampled_f
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         reference = net(x)
-        for level, block in enumerate(net.down):
+        for level in range(len(net.down)):
             # Zero only the skip half of what the decoder block at this level convolves, [skip, upsampled]:
             # the encoder feature arriving sideways must matter on its own.
             skips_only = net.decode[len(net.down) - 1 - level][0].register_forward_pre_hook(

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from components.data.samples import happy_house as happy_house_sample
-from components.data.samples import signs as signs_sample
 from components.data.formats.arrays import ArrayFormatError
 from components.data.formats.h5_images import load_h5_parts, read_h5_split
 from components.data.formats.images import MissingDataError
+from components.data.samples import happy_house as happy_house_sample
+from components.data.samples import signs as signs_sample
 from components.projects import get_project
 from components.projects.base import Project
 from components.validation.expectations import DataValidationError
@@ -79,7 +79,9 @@ def test_h5_loader_names_a_missing_key_and_a_wrong_shape(tmp_path):
         fh["train_set_x"] = np.zeros((4, 64, 64), np.uint8)  # no channel axis
         fh["train_set_y"] = np.zeros(4, np.int64)
         fh["list_classes"] = np.array([0, 1])
-    with pytest.raises(ArrayFormatError, match=r"train_set_x has shape \(4, 64, 64\); expected \(m, height, width, 3\)"):
+    with pytest.raises(
+        ArrayFormatError, match=r"train_set_x has shape \(4, 64, 64\); expected \(m, height, width, 3\)"
+    ):
         read_h5_split(bad, "train")
     with pytest.raises(MissingDataError, match="test_happy.h5: file not found"):
         read_h5_split(tmp_path / "test_happy.h5", "test")

@@ -14,8 +14,7 @@ from components.data import word_lists
 from components.data.formats import glove_text
 from components.data.formats.images import MissingDataError
 from components.projects import get_project
-from components.scratch.debias import (analogy_answers, bias_direction, cosine_similarity, equalize, neutralize,
-                                       unit)
+from components.scratch.debias import analogy_answers, bias_direction, cosine_similarity, equalize, neutralize, unit
 from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 

@@ -23,8 +23,8 @@ from components.metrics.detection import average_precision, batched_nms, box_iou
 from components.models.yolo import TinyYOLO, decode, encode_targets, yolo_loss
 from components.projects import get_project, settings_schemas
 from components.settings import load_project_settings
-from components.validation.expectations import DataValidationError
 from components.training.detection import flip_horizontally
+from components.validation.expectations import DataValidationError
 
 PROJECT = "yolo-cars"
 SMALL = {  # a smaller input and net: ~30 s of training on one free core
@@ -182,7 +182,9 @@ def test_a_flip_mirrors_the_image_and_its_boxes_together():
     flipped, moved = flip_horizontally(images, boxes, torch.tensor([True, False]))
     assert torch.equal(flipped[0, 0, 2:4, 5:7], torch.ones(2, 2)) and flipped[0].sum() == images[0].sum()
     torch.testing.assert_close(moved[0, 0], torch.tensor([5 / 8, 2 / 8, 7 / 8, 4 / 8, 0]))
-    assert torch.equal(moved[0, 1], boxes[0, 1]) and torch.equal(moved[1], boxes[1]) and torch.equal(flipped[1], images[1])
+    assert (
+        torch.equal(moved[0, 1], boxes[0, 1]) and torch.equal(moved[1], boxes[1]) and torch.equal(flipped[1], images[1])
+    )
 
 
 @pytest.mark.unit
