@@ -45,10 +45,10 @@ run: data
 	dvc metrics show
 
 # Tiers are pytest markers (pyproject.toml): unit, contract, integration, e2e. Two workers on a 2-core machine;
-# --dist loadfile keeps each test module on one worker, so a module's shared pipeline run (a module fixture)
-# happens once and each worker starts the session's Prefect server only if its modules need it.
+# --dist loadgroup with one group per test module (tests/conftest.py) keeps a module on one worker, so its shared
+# pipeline run (a module fixture) happens once; the independent contract tests spread over both workers.
 PYTEST_WORKERS ?= 2
-PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: setup
 	ruff check .
