@@ -68,8 +68,8 @@ SHRINK: dict[str, dict] = {
 }
 # Projects whose full sample takes seconds to write or to train on: make_sample(out_dir, tiny=True) writes a few
 # dozen examples in the same format instead.
-TINY_SAMPLE = {"numpy-dnn", "resnet50", "vgg16-transfer", "nmt-dates", "unet-segmentation", "jazz-lstm", "yolo-cars",
-               "facial-keypoints"}
+TINY_SAMPLE = {"face-mask", "face-mask-transfer", "numpy-dnn", "resnet50", "vgg16-transfer", "nmt-dates",
+               "unet-segmentation", "jazz-lstm", "yolo-cars", "facial-keypoints"}
 
 
 # The served model of these projects is not the evaluated one, so its score differs by design (absolute margin):

@@ -147,6 +147,20 @@ def test_mnist_missing_files_are_named(tmp_path):
 
 
 @pytest.mark.unit
+def test_a_tiny_fashion_sample_is_the_first_items_of_the_real_files_in_the_same_idx_format(tmp_path):
+    from components.data.formats.idx import FASHION_MNIST, FILES, copy_fashion_mnist, load_mnist, read_idx
+
+    assert copy_fashion_mnist(tmp_path / "a", limit=50) == {"train": 50, "test": 10}
+    copy_fashion_mnist(tmp_path / "b", limit=50)
+    X, y, X_test, y_test = load_mnist(tmp_path / "a")  # read back through MNIST's own loader
+    assert X.shape == (50, 28, 28) and X_test.shape == (10, 28, 28) and len(y) == 50 and len(y_test) == 10
+    np.testing.assert_array_equal(X, read_idx(FASHION_MNIST / FILES["train_images"])[:50])
+    np.testing.assert_array_equal(y_test, read_idx(FASHION_MNIST / FILES["test_labels"])[:10])
+    for name in FILES.values():  # deterministic bytes (gzip without a timestamp), as every sample is
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.unit
 def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
     project, settings = settings_for("mnist-dnn", sample_data("mnist-dnn"),
                                      data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3})
