@@ -132,7 +132,7 @@ def test_logistic_sample_has_the_catvnoncat_layout(sample_data):
         assert set(fh) == {"test_set_x", "test_set_y", "list_classes"} and len(fh["test_set_y"]) == 50
 
 
-@pytest.mark.unit
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_logistic_regression_learns_faces_vs_non_faces(sample_data, tmp_path):
     project = get_project("logistic-regression")
     settings = settings_for("logistic-regression", sample_data("logistic-regression"), train={"iterations": 400})
@@ -173,7 +173,7 @@ def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
 
 # ---- autodiff-mlp ---------------------------------------------------------------------------------------
 
-@pytest.mark.unit
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_autodiff_mlp_learns_digits_from_the_image_folder(sample_data, tmp_path):
     project = get_project("autodiff-mlp")
     root = sample_data("autodiff-mlp")
@@ -207,7 +207,7 @@ def fashion_subset(tmp_path_factory):
                                full.X_test[:2000], full.y_test[:2000])
 
 
-@pytest.mark.unit
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
     settings, data = fashion_subset
     project = get_project("numpy-dnn")

@@ -123,7 +123,7 @@ def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(projec
     assert (trained.model.predict(data.X_train) == data.y_train).mean() >= 0.85
 
 
-@pytest.mark.unit
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_input_has(project_root):
     """Inference-mode BatchNorm must normalise as training-mode BatchNorm did, or the network is another one.
 

@@ -160,7 +160,7 @@ def test_a_tiny_fashion_sample_is_the_first_items_of_the_real_files_in_the_same_
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-@pytest.mark.unit
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
     project, settings = settings_for("mnist-dnn", sample_data("mnist-dnn"),
                                      data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3})
