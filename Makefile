@@ -45,10 +45,9 @@ run: data
 	dvc metrics show
 
 # Tiers are pytest markers (pyproject.toml): unit, contract, integration, e2e. Two workers on a 2-core machine;
-# --dist loadgroup with one group per test module (tests/conftest.py) keeps a module on one worker, so its shared
-# pipeline run (a module fixture) happens once; the independent contract tests spread over both workers.
+# --dist loadfile keeps a test module on one worker, so its shared pipeline run (a module fixture) happens once.
 PYTEST_WORKERS ?= 2
-PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: setup
 	ruff check .

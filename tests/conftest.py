@@ -39,7 +39,6 @@ def pytest_configure(config):
 
 # The tiers, from cheapest to dearest (markers in pyproject.toml). `make test-fast` runs unit + contract.
 TIERS = ("unit", "contract", "integration", "e2e")
-UNGROUPED_MODULES = {"test_contract"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: a test without a tier must not slip out unseen
@@ -51,10 +50,6 @@ def pytest_collection_modifyitems(config, items):
         tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
         if len(tiers) != 1:
             wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
-        # pytest-xdist (--dist loadgroup): a module's tests stay on one worker, so its module-scoped fixtures (most
-        # are one shared pipeline run) are built once; the contract tests are independent, so they spread out.
-        if item.module.__name__.rpartition(".")[2] not in UNGROUPED_MODULES:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     if wrong:
         raise pytest.UsageError(
             f"every test needs exactly one tier marker of {', '.join(TIERS)} (module `pytestmark` or per test):\n"
