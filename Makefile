@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    set up, write the offline samples, run every project pipeline through `dvc repro`
-#   make test   set up and run the test suite (what .ci/run calls)
+#   make test   set up, lint, and run the whole test suite (what .ci/run calls)
+#   make test-fast  unit + contract tiers only: seconds per project, no services
 # Everything installs into .venv from constraints.txt, so installs are reproducible.
 
 VENV ?= .venv
@@ -12,12 +13,13 @@ export PATH := $(BIN):$(PATH)
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-deps data run test ui clean
+.PHONY: help setup system-deps data run lint test test-fast ui clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    set up and run every project pipeline (dvc repro)"
-	@echo "make test   set up and run the tests"
+	@echo "make test   set up, lint and run every test (what CI runs)"
+	@echo "make test-fast  the unit and contract tiers (no Prefect, no MLflow, no whole pipelines)"
 	@echo "make ui     open the MLflow UI on http://127.0.0.1:5000 and Prefect's (address printed)"
 
 system-deps:
@@ -47,8 +49,19 @@ run: data
 	[ $$status -ne 0 ] || dvc metrics show; \
 	exit $$status
 
-test: setup
-	pytest -q
+# Tiers are pytest markers (pyproject.toml): unit, contract, integration, e2e. Two workers on a 2-core machine;
+# --dist loadfile keeps a test module on one worker, so its shared pipeline run (a module fixture) happens once.
+PYTEST_WORKERS ?= 2
+PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+lint: setup
+	ruff check .
+
+test: lint
+	$(PYTEST)
+
+test-fast: setup
+	$(PYTEST) -m "unit or contract"
 
 # Prefect's UI (flow runs) stays up in the background after Ctrl-C (`dlfolio server stop`); MLflow's runs until then.
 ui: setup

@@ -27,6 +27,33 @@ def pytest_configure(config):
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     config._dlfolio_services = services
+    # Under pytest-xdist each worker would start as many BLAS/OpenMP threads as there are cores: two workers on two
+    # cores then fight over them (a 1-epoch CNN ran several times slower). Share the cores out instead; set before
+    # torch or numpy is imported, since both read these at import.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+
+
+# The tiers, from cheapest to dearest (markers in pyproject.toml). `make test-fast` runs unit + contract.
+TIERS = ("unit", "contract", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: a test without a tier must not slip out unseen
+def pytest_collection_modifyitems(config, items):
+    """Fail collection unless every test has exactly one tier: a test without one would silently fall out of
+    `make test-fast` or be counted twice in the budget, and nobody would notice."""
+    wrong = []
+    for item in items:
+        tiers = sorted({m.name for m in item.iter_markers() if m.name in TIERS})
+        if len(tiers) != 1:
+            wrong.append(f"  {item.nodeid}: {', '.join(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(
+            f"every test needs exactly one tier marker of {', '.join(TIERS)} (module `pytestmark` or per test):\n"
+            + "\n".join(wrong))
 
 
 def pytest_unconfigure(config):
@@ -36,8 +63,9 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def prefect_server():
     """A real Prefect API server for the session (started on first use only)."""
-    import flows  # noqa: F401
     from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401
 
     with prefect_test_harness(server_startup_timeout=180):
         yield

@@ -9,8 +9,7 @@ from modAL.models import ActiveLearner
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from components.active.loop import PoolLearner, initial_indices, label_efficiency, simulate
-from components.active.strategies import (STRATEGIES, bald_scores, make_strategy, power_top_k,
-                                         variation_ratio_scores)
+from components.active.strategies import STRATEGIES, bald_scores, make_strategy, power_top_k, variation_ratio_scores
 
 
 class TableClassifier(ClassifierMixin, BaseEstimator):
@@ -45,6 +44,7 @@ def query(strategy: str, n: int, proba=None, samples=None) -> set[int]:
 POOL_PROBA = [[0.99, 0.01], [0.5, 0.5], [0.9, 0.1], [0.55, 0.45], [0.05, 0.95], [0.8, 0.2]]
 
 
+@pytest.mark.unit
 def test_margin_least_confident_and_entropy_pick_the_ambiguous_points():
     assert query("margin", 2, POOL_PROBA) == {1, 3}
     assert query("least_confident", 2, POOL_PROBA) == {1, 3}
@@ -54,6 +54,7 @@ def test_margin_least_confident_and_entropy_pick_the_ambiguous_points():
     assert query("least_confident", 1, three) == {0}
 
 
+@pytest.mark.unit
 def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_uniform():
     # item 0: the passes disagree (half certain of class 0, half of class 1) - epistemic uncertainty
     # item 1: every pass says 50/50 - aleatoric noise that more labels would not remove
@@ -74,6 +75,7 @@ def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_unifo
     assert 0 in query("variation_ratios", 1, samples=samples)
 
 
+@pytest.mark.unit
 def test_max_entropy_and_mc_margin_rank_by_the_mean_of_the_passes_not_by_one_pass():
     # item 0: every pass is sure, but of different classes - the mean is 50/50, the most ambiguous
     # item 1: every pass says 70/30 - ambiguous in every pass, but less so on average than item 0
@@ -89,6 +91,7 @@ def test_max_entropy_and_mc_margin_rank_by_the_mean_of_the_passes_not_by_one_pas
     assert query("margin", 1, proba=samples[0]) == {1}
 
 
+@pytest.mark.unit
 def test_power_bald_skips_agreeing_items_and_draws_in_proportion_to_the_bald_score():
     disagree, agree = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.9, 0.1]]
     samples = np.array([[disagree[t % 2]] * 3 + [agree[t % 2]] * 3 for t in range(4)])  # items 0-2 vs 3-5
@@ -99,6 +102,7 @@ def test_power_bald_skips_agreeing_items_and_draws_in_proportion_to_the_bald_sco
     assert np.mean(np.array(first) == 0) == pytest.approx(0.75, abs=0.03)  # p = 3 / (3 + 1)
 
 
+@pytest.mark.unit
 def test_power_bald_spreads_a_batch_where_top_k_always_takes_the_same_items():
     scores = np.linspace(1.0, 1.2, 50)  # many near-equal scores: top-k's pick hinges on tiny differences
     rng = np.random.default_rng(0)
@@ -107,12 +111,14 @@ def test_power_bald_spreads_a_batch_where_top_k_always_takes_the_same_items():
     assert all(len(set(b)) == 5 for b in batches)
 
 
+@pytest.mark.unit
 def test_random_is_seeded_and_picks_distinct_pool_items():
     proba = np.full((50, 2), 0.5)
     first, again = query("random", 10, proba), query("random", 10, proba)
     assert first == again and len(first) == 10 and max(first) < 50
 
 
+@pytest.mark.unit
 def test_initial_set_is_stratified():
     y = np.repeat(np.arange(4), [50, 30, 10, 3])
     idx = initial_indices(y, 12, seed=0)
@@ -122,6 +128,7 @@ def test_initial_set_is_stratified():
         initial_indices(y, 3, seed=0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("strategy", ["random", "margin"])
 def test_labelled_set_grows_and_pool_shrinks_by_n_instances_per_round(strategy):
     from sklearn.linear_model import LogisticRegression
@@ -142,6 +149,7 @@ def test_labelled_set_grows_and_pool_shrinks_by_n_instances_per_round(strategy):
         pool.teach(chosen[:1], y[chosen[:1]])
 
 
+@pytest.mark.unit
 def test_simulate_takes_one_query_size_per_round():
     from sklearn.linear_model import LogisticRegression
 
@@ -155,6 +163,7 @@ def test_simulate_takes_one_query_size_per_round():
         simulate(LogisticRegression(), "margin", X, y, X, y, initial=6, query_size=[5, 5, 20], rounds=2)
 
 
+@pytest.mark.unit
 def test_label_efficiency_divides_labels_needed_by_randoms():
     import pandas as pd
 
@@ -189,6 +198,7 @@ def fashion_run(fashion, strategy, warm_start=False):
                     seed=0, candidates=200, warm_start=warm_start)
 
 
+@pytest.mark.unit
 def test_bald_loop_on_fashion_mnist_learns_and_the_same_seed_picks_the_same_items(fashion):
     first, again = fashion_run(fashion, "bald"), fashion_run(fashion, "bald")
     assert [r.labels for r in first.rounds] == [30, 50, 70]
@@ -196,12 +206,14 @@ def test_bald_loop_on_fashion_mnist_learns_and_the_same_seed_picks_the_same_item
     assert first.rounds[-1].accuracy > 0.4  # ten classes: chance is 0.1
 
 
+@pytest.mark.unit
 def test_variation_ratios_loop_with_warm_start_learns(fashion):
     curve = fashion_run(fashion, "variation_ratios", warm_start=True)
     assert [r.labels for r in curve.rounds] == [30, 50, 70]
     assert curve.rounds[-1].accuracy > 0.4
 
 
+@pytest.mark.unit
 def test_gal_cnn_is_the_papers_network():
     import torch
 
@@ -214,6 +226,7 @@ def test_gal_cnn_is_the_papers_network():
     assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.25, 0.5]
 
 
+@pytest.mark.unit
 def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_are(fashion):
     from components.projects.image_classification import ModelSettings
     from components.settings import TrainSettings
@@ -238,6 +251,7 @@ def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_
     assert acc_400 > 0.6  # ten classes: chance is 0.1; the prior does not stop it learning
 
 
+@pytest.mark.unit
 def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):
     from components.projects.image_classification import ModelSettings
     from components.settings import TrainSettings
@@ -255,6 +269,7 @@ def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_th
     assert (est.predict(X[:20]) == y[:20]).mean() > 0.8  # it saw all 20, not the 10 a 1-per-class holdout leaves
 
 
+@pytest.mark.unit
 def test_strategy_names_match_the_settings_schema():
     from typing import get_args
 
@@ -268,6 +283,7 @@ def test_strategy_names_match_the_settings_schema():
 SMALL_AL = {"strategies": ["bald"], "initial_size": 10, "query_size": 5, "rounds": 1, "mc_samples": 3, "epochs": 2}
 
 
+@pytest.mark.integration
 def test_pipeline_logs_a_child_run_per_round_a_curve_and_the_efficiency_ratio(prefect_server, project_root):
     from mlflow.tracking import MlflowClient
 
@@ -299,6 +315,7 @@ def fill_in(queries, truth=lambda item: item.split("/")[0]):
     return table
 
 
+@pytest.mark.unit
 def test_label_export_import_round_trip_continues_the_loop(project_root, run_cli, tmp_path):
     import json
 
@@ -324,6 +341,7 @@ def test_label_export_import_round_trip_continues_the_loop(project_root, run_cli
     assert len(second) == 5 and not set(second["item"]) & set(state["labelled"])  # the next batch is new
 
 
+@pytest.mark.unit
 def test_bad_label_files_are_rejected_naming_the_rows(project_root, run_cli, tmp_path):
     import json
 

@@ -69,6 +69,7 @@ def blobs():
     return model, X[:2000], X[cal], y[cal], X[test], y[test]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("method,randomized,exact", [
     ("lac", False, True), ("aps", True, True), ("raps", True, True),
     ("aps", False, False), ("raps", False, False), ("top_k", False, False),
@@ -88,6 +89,7 @@ def test_coverage_lies_within_the_binomial_band_of_the_target(blobs, method, ran
             assert coverage <= high, f"{method} at {level}: coverage {coverage:.4f} above {high:.4f}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("method", ["lac", "aps", "raps", "top_k"])
 def test_sets_shrink_as_the_confidence_level_drops(blobs, method):
     model, X_train, X_cal, y_cal, X_test, _ = blobs
@@ -119,6 +121,7 @@ class QuantileLinear:
         return self.line_.predict(X)[:, None] + np.quantile(self.residuals_, quantiles)[None, :]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("method", ["absolute", "cqr"])
 def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
     rng = np.random.default_rng(1)
@@ -137,11 +140,14 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
     for i, level in enumerate(levels):
         m = interval_metrics(intervals[:, :, i], y[test])
         low, high = coverage_band(N_CAL, N_TEST, level)
-        assert low <= m["coverage"] <= high, f"{method} at {level}: coverage {m['coverage']:.4f} not in [{low:.4f}, {high:.4f}]"
+        assert low <= m["coverage"] <= high, (
+            f"{method} at {level}: coverage {m['coverage']:.4f} not in [{low:.4f}, {high:.4f}]"
+        )
         widths.append(m["mean_width"])
     assert np.all(np.diff(widths) > 0)
 
 
+@pytest.mark.unit
 def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_overlap_by_row_id():
     """The conformal stage on the linear-regression project's own scikit-learn-style model: Celsius values
     repeat legitimately (rounded to 0.01 C), so the splits carry CSV line numbers and overlap is checked on those."""
@@ -166,10 +172,13 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
     assert report.metrics["conformal_absolute_90_mean_width"] == pytest.approx(4.9, rel=0.1)
     assert report.served.predict_intervals(np.array([[20.0]]))[1].shape == (1, 2, 2)
     leaked = SimpleNamespace(**{**vars(data), "ids_cal": np.r_[lines[cal][:-1], lines[0]]})
-    with pytest.raises(CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"):
+    with pytest.raises(
+        CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"
+    ):
         run_conformal(model, leaked, ConformalSettings(methods=("absolute",)))
 
 
+@pytest.mark.unit
 def test_calibrating_on_rows_the_model_was_trained_on_is_refused(blobs):
     model, X_train, X_cal, y_cal, _, _ = blobs
     leaked = np.concatenate([X_cal[:100], X_train[[3, 7]]])
@@ -178,16 +187,21 @@ def test_calibrating_on_rows_the_model_was_trained_on_is_refused(blobs):
         calibrate_classifier(model, leaked, np.r_[y_cal[:100], 0, 0], seen={"training": X_train})
 
 
+@pytest.mark.unit
 def test_calibrating_on_images_used_for_early_stopping_is_refused():
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(30, 16, 16, 3), dtype=np.uint8)
     check_unseen(images[20:], {"training": images[:10], "validation": images[10:20]})  # disjoint: fine
-    with pytest.raises(CalibrationOverlapError, match=r"5 of 15 calibration rows also occur in the validation data "
-                                                      r"\(identical content; first calibration rows: \['with_mask/15.png'"):
+    with pytest.raises(
+        CalibrationOverlapError,
+        match=r"5 of 15 calibration rows also occur in the validation data "
+        r"\(identical content; first calibration rows: \['with_mask/15.png'",
+    ):
         check_unseen(images[15:], {"training": images[:10], "validation": images[10:20]},
                      names_cal=[f"with_mask/{i}.png" for i in range(15, 30)])
 
 
+@pytest.mark.unit
 def test_repeated_values_are_no_overlap_when_rows_carry_ids():
     x = np.array([[20.0], [25.0], [20.0], [30.0]])  # 20 C measured twice: a real repeat, not a leak
     with pytest.raises(CalibrationOverlapError):
@@ -195,6 +209,7 @@ def test_repeated_values_are_no_overlap_when_rows_carry_ids():
     check_unseen(x[2:], {"training": x[:2]}, ids_cal=[2, 3], ids_seen={"training": [0, 1]})
 
 
+@pytest.mark.unit
 def test_settings_name_what_is_inconsistent():
     from pydantic import ValidationError
 
@@ -205,6 +220,7 @@ def test_settings_name_what_is_inconsistent():
     assert ConformalSettings(methods=("aps", "lac"), confidence_levels=(0.95, 0.9)).served == ("aps", 0.95)
 
 
+@pytest.mark.unit
 def test_binary_problems_ask_for_lac_by_name():
     proba = np.array([[0.7, 0.3], [0.2, 0.8]] * 10)
     with pytest.raises(ValueError, match="two-class problems with 'lac' only"):
@@ -228,10 +244,13 @@ def conformal_run(prefect_server, tmp_path_factory, sample_data):
     section.pop("active_learning", None)
     section["train"] = {**section["train"], "epochs": 3}
     section["conformal"] = {"methods": ["lac"], "confidence_levels": [0.9, 0.8], "calibration": 0.15}
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
     return project_pipeline(project="face-mask", root=str(root))
 
 
+@pytest.mark.unit
 def test_the_calibration_split_is_disjoint_and_leaves_test_and_validation_alone(sample_data):
     from components.projects import get_project
 
@@ -246,7 +265,7 @@ def test_the_calibration_split_is_disjoint_and_leaves_test_and_validation_alone(
     check_unseen(held.X_cal, {"training": held.X_train, "validation": held.X_val, "test": held.X_test})
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(conformal_run):
     client = MlflowClient()
     run = client.get_run(conformal_run["run_id"])
@@ -265,7 +284,7 @@ def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(c
     assert "class_coverage_90_with_mask" in child.data.metrics
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_registered_model_serves_the_prediction_set_at_the_configured_confidence(conformal_run, sample_data):
     from components.data.formats.images import load_images, scan_image_folder
 
@@ -277,7 +296,9 @@ def test_the_registered_model_serves_the_prediction_set_at_the_configured_confid
     picks = np.r_[0:20, len(manifest) - 20:len(manifest)]
     out = model.predict(load_images(root, manifest, 64)[picks])
     assert list(out.columns) == ["label", "probability", "p_with_mask", "p_without_mask", "prediction_set", "set_size"]
-    assert all(set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"]))
+    assert all(
+        set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"])
+    )
     truth = manifest["label"].to_numpy()[picks]
     assert np.mean([t in s for t, s in zip(truth, out["prediction_set"])]) >= 0.75
     singletons = out["set_size"] == 1  # a one-label set is the model's own prediction

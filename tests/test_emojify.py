@@ -11,8 +11,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.data.formats import emoji_csv
-from components.data.formats import glove_text
+from components.data.formats import emoji_csv, glove_text
 from components.data.formats.images import MissingDataError
 from components.models.emojify import AveragedEmbeddingClassifier, EmojifyLSTM
 from components.projects import get_project
@@ -30,6 +29,7 @@ SMALL = {  # a smaller LSTM for fewer epochs; the averaged baseline keeps its se
 # --- the CSV format and the sample ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_a_sentence_label_csv_with_five_balanced_emoji_and_deterministic(sample_data, tmp_path):
     root = sample_data("emojify")
     text = (root / "emoji.csv").read_text()
@@ -45,17 +45,31 @@ def test_sample_is_a_sentence_label_csv_with_five_balanced_emoji_and_determinist
         assert (tmp_path / name).read_bytes() == (root / name).read_bytes()
 
 
+@pytest.mark.unit
 def test_the_course_layout_without_header_reads_the_same(tmp_path):
-    (tmp_path / "train_emoji.csv").write_text('never talk to me again,3\nI am proud of your achievements,2,,\n"food, please",4\n')
+    (tmp_path / "train_emoji.csv").write_text(
+        'never talk to me again,3\nI am proud of your achievements,2,,\n"food, please",4\n'
+    )
     table = emoji_csv.read_emoji_csv(tmp_path / "train_emoji.csv")
     assert table["line"].tolist() == [1, 2, 3] and table["label"].tolist() == ["3", "2", "4"]
     assert table["sentence"].tolist() == ["never talk to me again", "I am proud of your achievements", "food, please"]
 
 
+@pytest.mark.unit
 def test_tokenize_splits_like_glove():
-    assert emoji_csv.tokenize("I didn't like it, John's pizza!") == ["i", "did", "n't", "like", "it", "john", "'s", "pizza"]
+    assert emoji_csv.tokenize("I didn't like it, John's pizza!") == [
+        "i",
+        "did",
+        "n't",
+        "like",
+        "it",
+        "john",
+        "'s",
+        "pizza",
+    ]
 
 
+@pytest.mark.unit
 def test_a_broken_csv_fails_validation_naming_the_lines(tmp_path, sample_data):
     vocabulary = set(glove_text.read_glove(sample_data("emojify") / "glove.6B.50d.txt").words)
     path = tmp_path / "emoji.csv"
@@ -70,6 +84,7 @@ def test_a_broken_csv_fails_validation_naming_the_lines(tmp_path, sample_data):
     assert "each emoji has at least 2 sentences" in message and "fork_and_knife" in message
 
 
+@pytest.mark.unit
 def test_a_row_with_extra_columns_or_a_missing_file_says_where(tmp_path):
     (tmp_path / "emoji.csv").write_text("sentence,label\ni love you,0\ni,love,you,0\n")
     with pytest.raises(DataValidationError, match=r"line 3: 'i,love,you,0'"):
@@ -81,12 +96,14 @@ def test_a_row_with_extra_columns_or_a_missing_file_says_where(tmp_path):
 # --- the models ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_encode_skips_unknown_words_and_pads_with_zero():
     index = {"i": 1, "love": 2, "you": 3}
     tokens = encode(["I love qwzx you", "you you you you you you"], index, max_words=4)
     assert tokens.tolist() == [[1, 2, 3, 0], [3, 3, 3, 3]]
 
 
+@pytest.mark.unit
 def test_the_average_model_is_softmax_of_the_mean_word_vector():
     vectors = torch.cat([torch.zeros(1, 4), torch.randn(5, 4)])
     model = AveragedEmbeddingClassifier(vectors, classes=3)
@@ -96,6 +113,7 @@ def test_the_average_model_is_softmax_of_the_mean_word_vector():
     assert not model.embedding.weight.requires_grad  # GloVe stays frozen
 
 
+@pytest.mark.unit
 def test_the_lstm_reads_each_sentence_to_its_own_end_and_ignores_padding():
     torch.manual_seed(0)
     vectors = torch.cat([torch.zeros(1, 6), torch.randn(8, 6)])
@@ -116,7 +134,7 @@ def emojify_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "emojify", sample_data("emojify"), SMALL)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_both_models_learn_far_above_chance_and_the_served_lstm_reads_negations(emojify_run):
     _, r = emojify_run
     assert r["chance"] == pytest.approx(0.2)
@@ -126,7 +144,7 @@ def test_both_models_learn_far_above_chance_and_the_served_lstm_reads_negations(
     assert r["negation_sentences"] >= 10 and r["negation_accuracy_lstm"] >= 0.7
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_each_arm_is_a_child_run_and_the_confusion_matrix_is_logged(emojify_run):
     root, r = emojify_run
     client = MlflowClient()
@@ -143,7 +161,7 @@ def test_each_arm_is_a_child_run_and_the_confusion_matrix_is_logged(emojify_run)
     assert len(predictions) == 240 and {"predicted_average", "predicted_lstm"} <= set(predictions.columns)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_lstm_is_registered_and_serves_sentences(emojify_run):
     root, r = emojify_run
     assert MlflowClient().get_model_version_by_alias("emojify", "challenger").version == r["model_version"]

@@ -3,10 +3,13 @@
 import hashlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from components.data.samples import face_mask as face_mask_sample
 from components.data.formats.images import load_images, scan_image_folder
+from components.data.samples import face_mask as face_mask_sample
+
+pytestmark = pytest.mark.unit
 
 
 def tree_digest(root):

@@ -11,8 +11,6 @@ from mlflow.tracking import MlflowClient
 from components.data.formats.images import load_images, scan_image_folder
 from components.validation.expectations import DataValidationError
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def trained_run(prefect_server, tmp_path_factory, sample_data):
@@ -26,11 +24,14 @@ def trained_run(prefect_server, tmp_path_factory, sample_data):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = {**params["projects"]["face-mask"], "data_dir": str(sample_data("face-mask"))}
     section.pop("conformal", None), section.pop("active_learning", None)  # their own tests cover those stages
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
     result = project_pipeline(project="face-mask", root=str(root))
     return root, result
 
 
+@pytest.mark.e2e
 def test_flow_learns_far_above_chance(trained_run):
     _, result = trained_run
     # Two balanced classes: chance is 0.5. The default CPU configuration reaches ~0.9 on the sample.
@@ -38,6 +39,7 @@ def test_flow_learns_far_above_chance(trained_run):
     assert result["roc_auc"] >= 0.90
 
 
+@pytest.mark.integration
 def test_run_is_tracked_with_provenance_params_metrics_and_plots(trained_run):
     _, result = trained_run
     client = MlflowClient()
@@ -53,6 +55,7 @@ def test_run_is_tracked_with_provenance_params_metrics_and_plots(trained_run):
     assert report["success"] is True
 
 
+@pytest.mark.integration
 def test_new_version_is_registered_as_challenger_and_serves_predictions(trained_run, sample_data):
     _, result = trained_run
     client = MlflowClient()
@@ -70,6 +73,7 @@ def test_new_version_is_registered_as_challenger_and_serves_predictions(trained_
     assert model.metadata.signature is not None
 
 
+@pytest.mark.integration
 def test_outputs_for_dvc_are_written(trained_run):
     root, result = trained_run
     out = root / "outputs" / "face-mask"
@@ -79,6 +83,7 @@ def test_outputs_for_dvc_are_written(trained_run):
     assert not (root / "outputs" / ".face-mask.partial").exists()
 
 
+@pytest.mark.integration
 def test_bad_data_fails_at_validation_marks_the_run_failed_and_registers_nothing(prefect_server, project_root):
     from flows.pipeline import project_pipeline
 
@@ -103,6 +108,7 @@ def test_bad_data_fails_at_validation_marks_the_run_failed_and_registers_nothing
     assert not (root / "outputs" / ".face-mask.partial").exists()
 
 
+@pytest.mark.integration
 def test_missing_data_directory_stops_the_cli_with_a_clear_message(prefect_server, project_root, run_cli):
     root = project_root("face-mask", copy_data=True)
     shutil.rmtree(root / "data" / "face-mask")

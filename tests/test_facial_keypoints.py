@@ -9,7 +9,6 @@ import zipfile
 
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -22,6 +21,7 @@ from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, maske
 from components.projects import get_project, settings_schemas
 from components.projects.facial_keypoints import KeypointTrainSettings, conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
+from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
 from components.validation.expectations import DataValidationError
 
 PROJECT = "facial-keypoints"
@@ -34,6 +34,7 @@ SMALL = {  # the default net, 8 epochs instead of 20: ~35 s of training on one f
 # --- sample and validation --------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_kaggles_training_csv_with_most_rows_holding_only_the_four_common_keypoints(sample_data, tmp_path):
     path = sample_data(PROJECT) / "training.zip"
     with zipfile.ZipFile(path) as archive:
@@ -60,6 +61,7 @@ def test_sample_is_kaggles_training_csv_with_most_rows_holding_only_the_four_com
     assert (tmp_path / "b" / "training.zip").read_bytes() == (tmp_path / "training.zip").read_bytes()
 
 
+@pytest.mark.unit
 def test_a_broken_file_fails_validation_naming_each_bad_line(sample_data, project_root):
     root = project_root(PROJECT)
     frame = fk.read_table(sample_data(PROJECT) / "training.zip")
@@ -88,6 +90,7 @@ def test_a_broken_file_fails_validation_naming_each_bad_line(sample_data, projec
         get_project(PROJECT).validate(settings)
 
 
+@pytest.mark.unit
 def test_too_few_complete_faces_fail_and_a_missing_file_says_where_to_get_it(project_root, tmp_path):
     root = project_root(PROJECT, overrides={"data": {"min_complete_rows": 5000}})
     settings = load_project_settings(root / "params.yaml", PROJECT, settings_schemas())
@@ -97,6 +100,7 @@ def test_too_few_complete_faces_fail_and_a_missing_file_says_where_to_get_it(pro
         get_project(PROJECT).validate(settings.model_copy(update={"data_dir": tmp_path / "nothing"}))
 
 
+@pytest.mark.unit
 def test_specialist_groups_must_name_known_keypoints_with_their_mirror_partners(project_root):
     with pytest.raises(SettingsError, match="unknown keypoints \\['third_eye'\\]"):
         root = project_root(PROJECT, overrides={"specialists": {"eyes": ["left_eye_center", "third_eye"]}})
@@ -112,6 +116,7 @@ def test_specialist_groups_must_name_known_keypoints_with_their_mirror_partners(
 # --- model, loss, augmentation and intervals --------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_flipping_mirrors_x_and_swaps_left_and_right_columns_and_twice_is_identity():
     mirror = torch.as_tensor(fk.mirrored_keypoint_order())
     image = torch.zeros(1, 1, 96, 96)
@@ -132,6 +137,7 @@ def test_flipping_mirrors_x_and_swaps_left_and_right_columns_and_twice_is_identi
         "mouth_right_corner"
 
 
+@pytest.mark.unit
 def test_masked_mse_ignores_missing_keypoints_and_sends_them_no_gradient():
     predicted = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
     target = torch.tensor([[1.5, float("nan"), 2.0], [float("nan"), float("nan"), 8.0]])
@@ -142,6 +148,7 @@ def test_masked_mse_ignores_missing_keypoints_and_sends_them_no_gradient():
     assert predicted.grad[1, 2] != 0
 
 
+@pytest.mark.unit
 def test_the_net_maps_96x96_faces_to_30_coordinates_inside_the_image():
     net = KeypointCNN(widths=(4, 8), context=(8, 8)).eval()
     out = net(torch.rand(3, 1, 96, 96))
@@ -152,6 +159,7 @@ def test_the_net_maps_96x96_faces_to_30_coordinates_inside_the_image():
     assert (net.centres * 48 + 48).tolist()[:2] == [3.5, 11.5]
 
 
+@pytest.mark.unit
 def test_nesterov_schedule_lowers_the_learning_rate_and_raises_momentum_linearly():
     net = torch.nn.Linear(2, 2)
     config = KeypointTrainSettings(epochs=5, optimizer="nesterov", lr=0.03, lr_end=0.01, momentum=0.9,
@@ -174,6 +182,7 @@ def test_nesterov_schedule_lowers_the_learning_rate_and_raises_momentum_linearly
     assert optimizer.param_groups[0]["momentum"] == pytest.approx(0.98)
 
 
+@pytest.mark.unit
 def test_conformal_half_width_is_the_right_order_statistic_of_the_present_residuals():
     truth = np.column_stack([np.arange(1.0, 10.0), [np.nan] * 7 + [1.0, 2.0], np.zeros(9)])
     predicted = np.zeros_like(truth)
@@ -184,6 +193,7 @@ def test_conformal_half_width_is_the_right_order_statistic_of_the_present_residu
     assert conformal_half_widths(predicted, truth, 0.5)[0] == 5.0  # ceil(10 * 0.5) = 5th
 
 
+@pytest.mark.unit
 def test_specialists_train_a_net_per_keypoint_group_and_report_as_child_runs(project_root, tmp_path):
     from dataclasses import fields
 
@@ -221,7 +231,7 @@ def pipeline_run(prefect_server, tmp_path_factory, sample_data):
     return root, project_pipeline(project=PROJECT, root=str(root))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_net_beats_the_mean_position_by_far_with_calibrated_intervals(pipeline_run):
     root, result = pipeline_run
     assert result["baseline_rmse"] > 5
@@ -236,7 +246,7 @@ def test_the_net_beats_the_mean_position_by_far_with_calibrated_intervals(pipeli
     assert (root / "outputs" / PROJECT / "plots" / "per_keypoint.csv").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_serves_coordinates_with_intervals_and_its_score_equals_the_pipeline_metric(
         pipeline_run, sample_data):
     from flows.promotion import load_settings

@@ -18,7 +18,6 @@ from components.validation.expectations import DataValidationError
 from tests.conftest import REPO
 
 
-
 @pytest.fixture(autouse=True)
 def close_figures():
     """Evaluations return open matplotlib figures (the flow closes them after logging); so do these tests."""
@@ -57,6 +56,7 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("project", ["linear-regression", "logistic-regression", "autodiff-mlp"])
 def test_samples_are_byte_identical_on_every_run(project, tmp_path, sample_data):
     get_project(project).make_sample(tmp_path / "again")
@@ -65,6 +65,7 @@ def test_samples_are_byte_identical_on_every_run(project, tmp_path, sample_data)
 
 # ---- linear-regression ----------------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_temperature_csv_is_validated_row_by_row(tmp_path, sample_data):
     root = tmp_path / "data"
     root.mkdir()
@@ -79,16 +80,19 @@ def test_temperature_csv_is_validated_row_by_row(tmp_path, sample_data):
     assert "celsius in [-273.15" in message and "line 8" in message
 
 
+@pytest.mark.unit
 def test_temperature_loader_names_missing_columns_and_files(tmp_path):
     (tmp_path / "temperatures.csv").write_text("c,f\n1,33.8\n")
     project = get_project("linear-regression")
-    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['celsius', 'fahrenheit'\]; found \['c', 'f'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"missing column\(s\) \['celsius', 'fahrenheit'\]; found \['c', 'f'\]"
+    ):
         project.validate(settings_for("linear-regression", tmp_path))
     with pytest.raises(MissingDataError, match="dlfolio data linear-regression"):
         project.validate(settings_for("linear-regression", tmp_path / "nowhere"))
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_linear_regression_flow_end_to_end(prefect_server, project_root):
     import mlflow
 
@@ -115,6 +119,7 @@ def test_linear_regression_flow_end_to_end(prefect_server, project_root):
 
 # ---- logistic-regression --------------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_logistic_sample_has_the_catvnoncat_layout(sample_data):
     import h5py
 
@@ -127,6 +132,7 @@ def test_logistic_sample_has_the_catvnoncat_layout(sample_data):
         assert set(fh) == {"test_set_x", "test_set_y", "list_classes"} and len(fh["test_set_y"]) == 50
 
 
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_logistic_regression_learns_faces_vs_non_faces(sample_data, tmp_path):
     project = get_project("logistic-regression")
     settings = settings_for("logistic-regression", sample_data("logistic-regression"), train={"iterations": 400})
@@ -144,6 +150,7 @@ def test_logistic_regression_learns_faces_vs_non_faces(sample_data, tmp_path):
     assert list(frame.columns) == ["label", "probability", "p_non-face", "p_face"]
 
 
+@pytest.mark.unit
 def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
     import shutil
 
@@ -152,7 +159,9 @@ def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
     shutil.copy(sample_data("logistic-regression") / "test_catvnoncat.h5", tmp_path)
     with h5py.File(tmp_path / "train_catvnoncat.h5", "w") as fh:
         fh["images"] = np.zeros((3, 64, 64, 3), np.uint8)
-    with pytest.raises(DataValidationError, match=r"missing dataset\(s\) \['train_set_x', 'train_set_y', 'list_classes'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"missing dataset\(s\) \['train_set_x', 'train_set_y', 'list_classes'\]"
+    ):
         get_project("logistic-regression").validate(settings_for("logistic-regression", tmp_path))
     with h5py.File(tmp_path / "train_catvnoncat.h5", "w") as fh:
         fh["train_set_x"] = np.random.default_rng(0).integers(0, 255, (40, 32, 32, 3), dtype=np.uint8)
@@ -164,6 +173,7 @@ def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
 
 # ---- autodiff-mlp ---------------------------------------------------------------------------------------
 
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_autodiff_mlp_learns_digits_from_the_image_folder(sample_data, tmp_path):
     project = get_project("autodiff-mlp")
     root = sample_data("autodiff-mlp")
@@ -197,6 +207,7 @@ def fashion_subset(tmp_path_factory):
                                full.X_test[:2000], full.y_test[:2000])
 
 
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
     settings, data = fashion_subset
     project = get_project("numpy-dnn")
@@ -213,6 +224,7 @@ def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
     assert frame["label"].isin(settings.data.class_names).all()
 
 
+@pytest.mark.unit
 def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     from components.projects.numpy_dnn import NumpyDNN
 
@@ -226,7 +238,9 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     NumpyDNN()._compare(evaluation, data, small)
     by_name = {child.name: child for child in evaluation.children}
     assert len(by_name) == 4 + 5 + 3 + 4
-    assert {"compare_init", "compare_optimizer", "compare_regularization", "compare_lr_decay"} <= set(evaluation.figures)
+    assert {"compare_init", "compare_optimizer", "compare_regularization", "compare_lr_decay"} <= set(
+        evaluation.figures
+    )
     for child in evaluation.children:
         assert len(child.history) == child.params["epochs"] and "val_accuracy" in child.metrics
     # behaviour the notebooks teach: zeros never break symmetry (chance level); He init learns
@@ -237,6 +251,7 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     assert len(evaluation.tables["comparisons"]) == 16
 
 
+@pytest.mark.unit
 def test_numpy_dnn_names_missing_idx_files(tmp_path):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
     with pytest.raises(MissingDataError, match="train-labels-idx1-ubyte.gz"):
@@ -245,6 +260,7 @@ def test_numpy_dnn_names_missing_idx_files(tmp_path):
 
 # ---- promotion ---------------------------------------------------------------------------------------------
 
+@pytest.mark.integration
 @pytest.mark.parametrize("project, overrides", [
     ("linear-regression", {"train": {"log_every": 100}}),
     ("logistic-regression", {"train": {"iterations": 300}}),

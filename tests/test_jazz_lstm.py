@@ -30,6 +30,7 @@ SMALL = {  # ~10 s of training on the 150 chorale melodies (the default trains a
 # --- the real format and the sample ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_a_folder_of_bach_soprano_midi_files_written_the_same_every_run(sample_data, tmp_path):
     root = sample_data("jazz-lstm")
     files = mm.midi_files(root)
@@ -48,12 +49,18 @@ def test_sample_is_a_folder_of_bach_soprano_midi_files_written_the_same_every_ru
     assert all(a.read_bytes() == f.read_bytes() for a, f in zip(again, files))
 
 
+@pytest.mark.unit
 def test_a_midi_file_from_another_writer_reads_as_its_first_parts_top_line(tmp_path):
     from music21 import chord, note, stream
 
     melody, bass = stream.Part(), stream.Part()
-    for element in [note.Note("C5", quarterLength=1), note.Note("E5", quarterLength=2),
-                    chord.Chord(["C5", "G5"], quarterLength=1), note.Rest(quarterLength=1), note.Note("D5", quarterLength=0.5)]:
+    for element in [
+        note.Note("C5", quarterLength=1),
+        note.Note("E5", quarterLength=2),
+        chord.Chord(["C5", "G5"], quarterLength=1),
+        note.Rest(quarterLength=1),
+        note.Note("D5", quarterLength=0.5),
+    ]:
         melody.append(element)
     bass.append(note.Note("C3", quarterLength=5.5))
     stream.Score([melody, bass]).write("midi", fp=tmp_path / "two_parts.mid")  # music21's score writer, not ours
@@ -61,6 +68,7 @@ def test_a_midi_file_from_another_writer_reads_as_its_first_parts_top_line(tmp_p
     assert mm.melody_tokens(notes) == ["72/1", "76/2", "79/1", "R/1", "74/0.5"]  # the chord's top note; no bass
 
 
+@pytest.mark.unit
 def test_tokens_written_as_midi_read_back_as_the_same_notes(tmp_path):
     tokens = ["R/1", "67/0.5", "<unk>", "R/0.25", "R/0.25", "69/1.5", "71/0.25", "R/2"]
     mm.write_midi(tokens, tmp_path / "solo.mid")
@@ -71,6 +79,7 @@ def test_tokens_written_as_midi_read_back_as_the_same_notes(tmp_path):
     assert mm.write_midi(tokens) == (tmp_path / "solo.mid").read_bytes()
 
 
+@pytest.mark.unit
 def test_a_key_estimate_moves_a_g_major_tune_up_to_c_and_a_d_minor_tune_down_to_a_minor():
     g_major = mm.token_notes("67/1 71/1 74/1 78/0.5 79/1 72/1 69/1 66/0.5 67/2".split())
     assert [n.pitch for n in mm.transpose_to_c(g_major)] == [p + 5 for p in [67, 71, 74, 78, 79, 72, 69, 66, 67]]
@@ -78,6 +87,7 @@ def test_a_key_estimate_moves_a_g_major_tune_up_to_c_and_a_d_minor_tune_down_to_
     assert mm.transpose_to_c(d_minor)[0].pitch == 57  # D4 -> A3: the tonic moves by a fifth down
 
 
+@pytest.mark.unit
 def test_broken_short_out_of_range_and_zero_length_files_fail_validation_by_name(tmp_path, sample_data):
     for f in mm.midi_files(sample_data("jazz-lstm"))[:3]:
         (tmp_path / f.name).write_bytes(f.read_bytes())
@@ -100,6 +110,7 @@ def test_broken_short_out_of_range_and_zero_length_files_fail_validation_by_name
 # --- the model ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_lstm_scores_a_sequence_the_same_whole_step_by_step_and_padded_in_a_batch():
     torch.manual_seed(0)
     model = NoteLSTM(vocab_size=12, embed_dim=8, hidden_size=16).eval()
@@ -119,6 +130,7 @@ def test_lstm_scores_a_sequence_the_same_whole_step_by_step_and_padded_in_a_batc
     assert nll[0] == pytest.approx(-logp[torch.arange(8), ids[0, 1:]].sum().item(), rel=1e-5)
 
 
+@pytest.mark.unit
 def test_sampling_is_greedy_at_temperature_zero_never_draws_banned_ids_and_is_seeded():
     torch.manual_seed(1)
     model = NoteLSTM(vocab_size=10, embed_dim=8, hidden_size=16)
@@ -132,6 +144,7 @@ def test_sampling_is_greedy_at_temperature_zero_never_draws_banned_ids_and_is_se
     assert drawn == model.sample([1], 300, 2.0, banned=(0, 1, 2), generator=torch.Generator().manual_seed(0))
 
 
+@pytest.mark.unit
 def test_training_windows_predict_every_target_once_and_the_baselines_count():
     seq = list(range(1, 12))  # 10 targets
     parts = windows([seq], 4)
@@ -150,7 +163,7 @@ def jazz_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "jazz-lstm", sample_data("jazz-lstm"), SMALL)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_note_lstm_beats_the_unigram_baseline_and_samples_like_its_training_music(jazz_run):
     _, r = jazz_run
     # unigram ~3.5 nats/token on the transposed chorales, bigram ~2.5; this small net reaches ~2.2
@@ -161,11 +174,13 @@ def test_note_lstm_beats_the_unigram_baseline_and_samples_like_its_training_musi
     assert r["sample_pitch_class_distance"] < 0.25
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_run_logs_curves_a_piano_roll_and_the_generated_solo_as_midi(jazz_run, tmp_path):
     root, r = jazz_run
     client = MlflowClient()
-    assert {"plots/loss_curve.png", "plots/piano_roll.png"} <= {a.path for a in client.list_artifacts(r["run_id"], "plots")}
+    assert {"plots/loss_curve.png", "plots/piano_roll.png"} <= {
+        a.path for a in client.list_artifacts(r["run_id"], "plots")
+    }
     solo = mlflow.artifacts.download_artifacts(f"runs:/{r['run_id']}/files/generated_solo.mid", dst_path=str(tmp_path))
     samples = pd.read_csv(root / "outputs" / "jazz-lstm" / "plots" / "samples.csv")
     assert mm.read_melody(solo) == mm.token_notes(samples["tokens"][0].split())  # the first sample, note for note
@@ -174,7 +189,7 @@ def test_run_logs_curves_a_piano_roll_and_the_generated_solo_as_midi(jazz_run, t
     assert len(client.get_metric_history(r["run_id"], "val_loss")) >= 8
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_continues_prefixes_as_midi_and_rescores_to_the_test_loss(jazz_run, tmp_path):
     root, r = jazz_run
     assert MlflowClient().get_model_version_by_alias("jazz-lstm", "challenger").version == r["model_version"]

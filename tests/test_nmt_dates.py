@@ -20,8 +20,15 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.data.formats.date_pairs import (FORMATS, PairRules, generate_pairs, human_date, read_pairs, validate_pairs,
-                                        write_pairs)
+from components.data.formats.date_pairs import (
+    FORMATS,
+    PairRules,
+    generate_pairs,
+    human_date,
+    read_pairs,
+    validate_pairs,
+    write_pairs,
+)
 from components.data.formats.images import MissingDataError
 from components.models.date_attention import PAD, AdditiveAttention, DateTranslator
 from components.projects import get_project
@@ -35,6 +42,7 @@ SMALL = {"train": {"epochs": 4}}  # val exact match ~0.99 after 4 epochs; the de
 # --- the sample: real format, deterministic, many ways of writing a date ----------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_a_deterministic_csv_of_human_and_iso_dates(sample_data, tmp_path):
     path = sample_data("nmt-dates") / "dates.csv"
     assert path.read_text().splitlines()[0] == "human,machine"
@@ -48,6 +56,7 @@ def test_sample_is_a_deterministic_csv_of_human_and_iso_dates(sample_data, tmp_p
     assert hashlib.md5((tmp_path / "dates.csv").read_bytes()).hexdigest() == hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("template, human", [
     ("{d} {Month} {yyyy}", "3 May 1979"), ("{weekday} {d} {month} {yyyy}", "thursday 3 may 1979"),
     ("{m}/{d}/{yy}", "5/3/79"), ("{Month} {d}, {yyyy}", "May 3, 1979"), ("{dd}.{mm}.{yy}", "03.05.79"),
@@ -57,6 +66,7 @@ def test_human_formats_write_the_date_as_people_do(template, human):
     assert human_date(dt.date(1979, 5, 3), template) == human
 
 
+@pytest.mark.unit
 def test_two_digit_years_are_unambiguous_in_the_sample():
     pairs = generate_pairs(2000, seed=1)
     short = pairs[pairs["human"].str.fullmatch(r"\d+/\d+/\d\d")]
@@ -65,6 +75,7 @@ def test_two_digit_years_are_unambiguous_in_the_sample():
     assert ((years >= 50) == short["machine"].str.startswith("19")).all()
 
 
+@pytest.mark.unit
 def test_a_tsv_file_reads_like_the_csv(tmp_path):
     pairs = generate_pairs(150, seed=2)
     write_pairs(pairs, tmp_path / "dates.tsv")
@@ -77,10 +88,15 @@ def test_a_tsv_file_reads_like_the_csv(tmp_path):
 # --- validation names what is wrong, and where ------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_bad_pairs_fail_validation_naming_their_lines(tmp_path):
     good = generate_pairs(120, seed=3)
-    bad = pd.DataFrame({"human": ["", "3 mai 1979 ü", "31 feb 2001", "a" * 31, good["human"][0].upper(), "x"],
-                        "machine": ["2001-01-01", "1979-05-03", "2001-02-31", "2001-01-02", good["machine"][0], "2001-1-3"]})
+    bad = pd.DataFrame(
+        {
+            "human": ["", "3 mai 1979 ü", "31 feb 2001", "a" * 31, good["human"][0].upper(), "x"],
+            "machine": ["2001-01-01", "1979-05-03", "2001-02-31", "2001-01-02", good["machine"][0], "2001-1-3"],
+        }
+    )
     path = tmp_path / "dates.csv"
     write_pairs(pd.concat([good, bad], ignore_index=True), path)
     with pytest.raises(DataValidationError) as err:
@@ -96,6 +112,7 @@ def test_bad_pairs_fail_validation_naming_their_lines(tmp_path):
     assert "real calendar date" in message and "ISO date" in message
 
 
+@pytest.mark.unit
 def test_missing_columns_and_files_say_what_is_missing(tmp_path):
     path = tmp_path / "dates.csv"
     path.write_text("text,iso\n3 may 1979,1979-05-03\n")
@@ -108,12 +125,14 @@ def test_missing_columns_and_files_say_what_is_missing(tmp_path):
 # --- the model parts --------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_codec_pads_marks_unknown_characters_and_cuts_to_tx():
     codec = CharCodec("abc ", length=5)
     ids = codec.encode(["Ab", "c?a", "abcabcabc"])
     assert ids.tolist() == [[2, 3, PAD, PAD, PAD], [4, 1, 2, PAD, PAD], [2, 3, 4, 2, 3]]
 
 
+@pytest.mark.unit
 def test_attention_is_a_distribution_over_the_real_input_characters():
     torch.manual_seed(0)
     model = DateTranslator(input_vocab=12, output_vocab=11, output_length=10)
@@ -131,6 +150,7 @@ def test_attention_is_a_distribution_over_the_real_input_characters():
     assert torch.isfinite(empty_logits).all() and (empty_alpha[0, :, 0] == 1).all()
 
 
+@pytest.mark.unit
 def test_translation_does_not_depend_on_how_much_padding_follows():
     torch.manual_seed(0)
     model = DateTranslator(input_vocab=12, output_vocab=11).eval()
@@ -142,6 +162,7 @@ def test_translation_does_not_depend_on_how_much_padding_follows():
     torch.testing.assert_close(wa, wb[:, :, :9])
 
 
+@pytest.mark.unit
 def test_attention_gradients_match_finite_differences():
     torch.manual_seed(0)
     attention = AdditiveAttention(state=3, keys=4, hidden=5).double()
@@ -151,6 +172,7 @@ def test_attention_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(lambda s, a: attention(s, a, mask), (s, a))
 
 
+@pytest.mark.unit
 def test_translation_metrics_count_whole_dates_and_characters():
     m = translation_metrics(["1979-05-03", "1979-05-04", "1979-13-01"], ["1979-05-03", "1979-05-03", "1979-12-01"])
     assert m["exact_match"] == pytest.approx(1 / 3)
@@ -176,11 +198,13 @@ def nmt_run(prefect_server, tmp_path_factory, sample_data):
     root = tmp_path_factory.mktemp("nmt-dates-root")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = deep_merge(params["projects"]["nmt-dates"], SMALL) | {"data_dir": str(sample_data("nmt-dates"))}
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"nmt-dates": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"nmt-dates": section}})
+    )
     return root, project_pipeline(project="nmt-dates", root=str(root))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_translates_dates_far_better_than_any_input_blind_guess(nmt_run):
     _, result = nmt_run
     assert result["exact_match"] >= 0.9, result  # the most common training date gets ~0 of the test dates
@@ -189,7 +213,7 @@ def test_translates_dates_far_better_than_any_input_blind_guess(nmt_run):
     assert result["valid_date_fraction"] >= 0.95
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_run_logs_curves_and_attention_maps(nmt_run):
     root, result = nmt_run
     client = MlflowClient()
@@ -201,7 +225,7 @@ def test_run_logs_curves_and_attention_maps(nmt_run):
     assert len(predictions) == 1000 and predictions["correct"].mean() == pytest.approx(result["exact_match"])
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_serves_iso_dates_and_rescores_to_the_pipeline_metric(nmt_run):
     root, result = nmt_run
     assert MlflowClient().get_model_version_by_alias("nmt-dates", "challenger").version == result["model_version"]

@@ -53,6 +53,7 @@ def run_pipeline(root, project: str, data_dir, overrides: dict) -> dict:
 # --- samples and validation -------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_digits_sample_is_an_image_folder_of_real_8x8_grayscale_digits(sample_data):
     root = sample_data("numpy-cnn")
     files = sorted(root.glob("*/*.png"))
@@ -65,6 +66,7 @@ def test_digits_sample_is_an_image_folder_of_real_8x8_grayscale_digits(sample_da
     assert all(digest(f) == digest(root.parent / "digits-again" / f.relative_to(root)) for f in files[::97])
 
 
+@pytest.mark.unit
 def test_names_sample_is_one_lowercase_census_name_per_line_and_deterministic(sample_data, tmp_path):
     path = sample_data("numpy-rnn") / "names.txt"
     names = read_lines(path)
@@ -74,9 +76,10 @@ def test_names_sample_is_one_lowercase_census_name_per_line_and_deterministic(sa
     assert (tmp_path / "names.txt").read_bytes() == path.read_bytes()
 
 
+@pytest.mark.unit
 def test_a_broken_digit_folder_fails_validation_naming_the_files(project_root):
-    from components.settings import load_project_settings
     from components.projects import settings_schemas
+    from components.settings import load_project_settings
 
     root = project_root("numpy-cnn", copy_data=True)
     data = root / "data" / "numpy-cnn"
@@ -90,6 +93,7 @@ def test_a_broken_digit_folder_fails_validation_naming_the_files(project_root):
     assert "3/notes.txt" in message and "x/0001.png" in message and "duplicate" in message
 
 
+@pytest.mark.unit
 def test_a_bad_names_file_fails_validation_naming_the_lines(tmp_path):
     path = tmp_path / "names.txt"
     path.write_text("anna\n\nbob3\nanna\n" + "".join(f"{'ab' * (i % 5 + 1)}{chr(97 + i % 26)}x\n" for i in range(20)))
@@ -102,6 +106,7 @@ def test_a_bad_names_file_fails_validation_naming_the_lines(tmp_path):
     assert "at least 100 names" in message
 
 
+@pytest.mark.unit
 def test_names_loader_errors_say_what_and_where(tmp_path):
     with pytest.raises(MissingDataError, match="dlfolio data numpy-rnn"):
         read_lines(tmp_path / "missing.txt")
@@ -112,7 +117,6 @@ def test_names_loader_errors_say_what_and_where(tmp_path):
 
 # --- numpy-cnn end to end ---------------------------------------------------------------------------------
 
-pipeline = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +125,7 @@ def cnn_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "numpy-cnn", sample_data("numpy-cnn"), CNN_SMALL)
 
 
-@pipeline
+@pytest.mark.e2e
 def test_numpy_cnn_learns_digits_far_above_chance_and_compares_pooling(cnn_run):
     _, result = cnn_run
     assert result["accuracy"] >= 0.9  # chance 0.1; the default (bigger, longer) configuration reaches ~0.97
@@ -134,7 +138,7 @@ def test_numpy_cnn_learns_digits_far_above_chance_and_compares_pooling(cnn_run):
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 6
 
 
-@pipeline
+@pytest.mark.integration
 def test_numpy_cnn_model_is_registered_and_serves_digit_images(cnn_run, sample_data):
     root, result = cnn_run
     version = MlflowClient().get_model_version_by_alias("numpy-cnn", "challenger")
@@ -158,7 +162,7 @@ def rnn_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "numpy-rnn", sample_data("numpy-rnn"), RNN_SMALL)
 
 
-@pipeline
+@pytest.mark.e2e
 def test_char_lm_beats_the_unigram_baseline_and_samples_mostly_new_names(rnn_run):
     _, result = rnn_run
     # unigram ~2.8 nats/char on the census names; 3 epochs of a 32-unit LSTM reach ~2.1
@@ -168,7 +172,7 @@ def test_char_lm_beats_the_unigram_baseline_and_samples_mostly_new_names(rnn_run
     assert result["loss_rnn"] < result["unigram_loss"]
 
 
-@pipeline
+@pytest.mark.integration
 def test_char_lm_run_logs_loss_curve_samples_and_a_cell_comparison(rnn_run):
     root, result = rnn_run
     client = MlflowClient()
@@ -185,7 +189,7 @@ def test_char_lm_run_logs_loss_curve_samples_and_a_cell_comparison(rnn_run):
     assert [c.info.run_name for c in children] == ["cell=rnn"]
 
 
-@pipeline
+@pytest.mark.integration
 def test_char_lm_is_registered_and_completes_prefixes(rnn_run):
     root, result = rnn_run
     assert MlflowClient().get_model_version_by_alias("numpy-rnn", "challenger").version == result["model_version"]

@@ -74,6 +74,7 @@ def tags(client, version) -> dict[str, str]:
     return client.get_model_version(PROJECT, str(version)).tags
 
 
+@pytest.mark.integration
 def test_the_scheduled_flow_promotes_a_retrained_better_version(versions, client):
     decision = versions["scheduled_promotion"]
     assert decision["outcome"] == "promoted"
@@ -84,6 +85,7 @@ def test_the_scheduled_flow_promotes_a_retrained_better_version(versions, client
     assert decision["champion_score"] == pytest.approx(versions["results"]["weak"]["f1"], abs=1e-6)
 
 
+@pytest.mark.integration
 def test_a_better_candidate_is_promoted_and_the_decision_recorded(versions, client, run_cli):
     client.delete_registered_model_alias(PROJECT, "champion")
     root = str(versions["root"])
@@ -103,6 +105,7 @@ def test_a_better_candidate_is_promoted_and_the_decision_recorded(versions, clie
     assert tags(client, versions["weak"])["promotion.replaced_by"] == versions["strong"]
 
 
+@pytest.mark.integration
 def test_a_worse_candidate_is_refused_with_the_reason(versions, client, run_cli):
     set_champion(client, versions["strong"])
 
@@ -116,6 +119,7 @@ def test_a_worse_candidate_is_refused_with_the_reason(versions, client, run_cli)
     assert "not better" in recorded["promotion.reason"]
 
 
+@pytest.mark.integration
 def test_force_overrides_the_gate_and_records_why(versions, client, run_cli):
     set_champion(client, versions["strong"])
     root = str(versions["root"])
@@ -134,6 +138,7 @@ def test_force_overrides_the_gate_and_records_why(versions, client, run_cli):
     assert "rollback drill" in recorded["promotion.reason"] and "not better" in recorded["promotion.reason"]
 
 
+@pytest.mark.integration
 def test_the_gate_scores_on_the_data_as_it_is_now(versions, client, run_cli, tmp_path):
     from components.tracking.registry import compare
 
@@ -154,6 +159,7 @@ def test_the_gate_scores_on_the_data_as_it_is_now(versions, client, run_cli, tmp
     assert (code == 0) == compare(candidate, champion_, "f1", True)[0]
 
 
+@pytest.mark.integration
 def test_two_racing_promotions_leave_one_champion_chosen_on_fresh_reads(versions, client):
     from components.tracking import registry
     from flows.promotion import load_settings
@@ -188,6 +194,7 @@ def test_two_racing_promotions_leave_one_champion_chosen_on_fresh_reads(versions
     assert weak.outcome == "refused" or tags(client, versions["weak"])["promotion.replaced_by"] == versions["strong"]
 
 
+@pytest.mark.integration
 def test_models_lists_versions_aliases_metrics_and_decisions(versions, client, run_cli):
     set_champion(client, versions["strong"])
 
@@ -200,6 +207,7 @@ def test_models_lists_versions_aliases_metrics_and_decisions(versions, client, r
     assert "champion" not in aliases[versions["weak"]].split(",")
 
 
+@pytest.mark.unit
 def test_compare_needs_strictly_better_in_the_metric_direction():
     from components.tracking.registry import compare
 
@@ -209,6 +217,7 @@ def test_compare_needs_strictly_better_in_the_metric_direction():
     assert compare(0.1, 0.2, "rmse", False)[0] and not compare(0.2, 0.1, "rmse", False)[0]
 
 
+@pytest.mark.integration
 def test_promoting_the_champion_again_changes_nothing_and_a_missing_version_is_an_error(versions, client, run_cli):
     set_champion(client, versions["strong"])
     root = str(versions["root"])

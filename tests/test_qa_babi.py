@@ -27,6 +27,7 @@ STORY = "1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is 
 # --- the task file format and the sample -----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_a_task_file_is_read_into_questions_with_their_story_so_far(tmp_path):
     path = tmp_path / "qa1_single-supporting-fact_train.txt"
     path.write_text(STORY)
@@ -38,9 +39,12 @@ def test_a_task_file_is_read_into_questions_with_their_story_so_far(tmp_path):
     assert first.task == "qa1_single-supporting-fact" and all(q.answer_in_story for q in (first, second, third))
 
 
+@pytest.mark.unit
 def test_sample_is_two_generated_tasks_in_the_babi_format_and_deterministic(sample_data, tmp_path):
     root = sample_data("qa-babi")
-    assert sorted(p.name for p in root.iterdir()) == sorted(f"{t}_{s}.txt" for t in babi.TASKS for s in ("test", "train"))
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        f"{t}_{s}.txt" for t in babi.TASKS for s in ("test", "train")
+    )
     text = (root / "qa1_single-supporting-fact_train.txt").read_text()
     assert text.startswith("1 ") and "\t" in text.splitlines()[2]
     for task in babi.TASKS:
@@ -52,6 +56,7 @@ def test_sample_is_two_generated_tasks_in_the_babi_format_and_deterministic(samp
     assert all((tmp_path / p.name).read_bytes() == p.read_bytes() for p in root.iterdir())
 
 
+@pytest.mark.unit
 def test_a_broken_task_file_fails_validation_naming_file_and_lines(tmp_path):
     path = tmp_path / "qa1_single-supporting-fact_train.txt"
     path.write_text("1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\n3 Where is Mary? \tbathroom\t4\n"
@@ -71,6 +76,7 @@ def test_a_broken_task_file_fails_validation_naming_file_and_lines(tmp_path):
 # --- the model -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_encoding_puts_question_first_and_counts_sentences_back_from_the_question():
     vocab = Vocab.build(["mary moved to the bathroom .", "where is mary ?"], "word")
     x, words = encode_batch([(["Mary moved to the bathroom.", "John went home."], "Where is Mary?")], vocab, 5)
@@ -85,6 +91,7 @@ def test_encoding_puts_question_first_and_counts_sentences_back_from_the_questio
         "Mary moved to the bathroom.", "John went home.", "Where?"]
 
 
+@pytest.mark.unit
 def test_the_pointer_only_points_into_the_story_and_ignores_trailing_padding():
     torch.manual_seed(0)
     model = PointerReader(20, d_model=16, heads=2, layers=1, d_ff=32, dropout=0.0).eval()
@@ -106,7 +113,7 @@ def babi_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "qa-babi", sample_data("qa-babi"), SMALL)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_reader_answers_far_above_the_most_frequent_answer(babi_run):
     _, r = babi_run
     assert r["baseline_accuracy"] < 0.3 and r["test_questions"] == 500
@@ -114,7 +121,7 @@ def test_the_reader_answers_far_above_the_most_frequent_answer(babi_run):
     assert r["accuracy_qa1"] == r["accuracy"] >= 0.75 and r["accuracy"] >= r["baseline_accuracy"] + 0.5
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_reader_is_registered_serves_stories_and_scores_as_evaluated(babi_run):
     root, r = babi_run
     assert MlflowClient().get_model_version_by_alias("qa-babi", "challenger").version == r["model_version"]

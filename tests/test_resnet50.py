@@ -12,16 +12,20 @@ import yaml
 from components.models import build_model
 from components.models.resnet import ConvBlock, IdentityBlock, ResNet50
 
+# A project trained through its own stages with a learning threshold is e2e; the rest are units.
+
 
 def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@pytest.mark.unit
 def test_parameter_count_is_torchvisions_at_1000_classes():
     ours, theirs = ResNet50(num_classes=1000), torchvision.models.resnet50(weights=None)
     assert count(ours) == count(theirs) == 25_557_032
 
 
+@pytest.mark.unit
 def test_same_network_as_torchvision_weight_for_weight():
     """Loading torchvision's weights tensor by tensor (in order) gives the same outputs: same architecture."""
     torch.manual_seed(0)
@@ -35,6 +39,7 @@ def test_same_network_as_torchvision_weight_for_weight():
         torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.unit
 def test_identity_block_keeps_the_shape_and_conv_block_changes_it():
     x = torch.randn(1, 256, 8, 8)
     assert IdentityBlock(256, (64, 64, 256))(x).shape == x.shape
@@ -42,6 +47,7 @@ def test_identity_block_keeps_the_shape_and_conv_block_changes_it():
     assert not hasattr(IdentityBlock(256, (64, 64, 256)), "shortcut")  # the shortcut of an identity block is x
 
 
+@pytest.mark.e2e
 def test_resnet50_project_validates_prepares_and_learns_on_a_small_slice(sample_data, tmp_path):
     """A shrunk run (120 images): the training loss falls steeply. The default run's test accuracy is in the
     README (well above the 1/6 of chance); training the full net for it takes minutes, too long for a test."""

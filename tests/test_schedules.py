@@ -36,6 +36,7 @@ def write_params(root, data_dir, schedules: dict[str, object]) -> None:
                                                       "projects": {"face-mask": section}}))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cron", GOOD)
 def test_valid_cron_strings_load_and_prefect_accepts_them(cron):
     from prefect.client.schemas.schedules import CronSchedule
@@ -44,6 +45,7 @@ def test_valid_cron_strings_load_and_prefect_accepts_them(cron):
     assert CronSchedule(cron=cron).cron == cron  # what we accept, the scheduler accepts too
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cron,why", BAD.items())
 def test_a_bad_cron_string_is_rejected_with_its_yaml_path(tmp_path, cron, why):
     write_params(tmp_path, tmp_path / "data", {"face-mask": cron})
@@ -56,6 +58,7 @@ def test_a_bad_cron_string_is_rejected_with_its_yaml_path(tmp_path, cron, why):
     assert why in message
 
 
+@pytest.mark.unit
 def test_a_project_without_schedule_gets_no_deployment(tmp_path):
     from flows.schedules import build_deployments
 
@@ -63,6 +66,7 @@ def test_a_project_without_schedule_gets_no_deployment(tmp_path):
     assert build_deployments("params.yaml", tmp_path) == []
 
 
+@pytest.mark.integration
 def test_deployments_are_built_from_params_and_registered_with_their_cron(tmp_path, prefect_server):
     from prefect.client.orchestration import get_client
 
@@ -83,6 +87,7 @@ def test_deployments_are_built_from_params_and_registered_with_their_cron(tmp_pa
     assert stored.schedules[0].active and stored.parameters["project"] == "face-mask"
 
 
+@pytest.mark.unit
 def test_schedule_list_shows_next_runs_and_a_bad_cron_exits_with_the_path(tmp_path, run_cli):
     write_params(tmp_path, tmp_path / "data", {"face-mask": "30 6 * * mon-fri"})
     code, out, _ = run_cli("schedule", "--list", "--root", str(tmp_path))

@@ -10,6 +10,8 @@ from components.scratch.dense import DenseNet
 from components.scratch.gradcheck import numerical_gradient, relative_error
 from components.scratch.losses import softmax_cross_entropy
 
+pytestmark = pytest.mark.unit
+
 TOL = 1e-7
 
 # Smooth operations only, with their domains kept valid: a random graph of them is differentiable everywhere.

@@ -9,9 +9,17 @@ import torch
 import torch.nn.functional as F
 
 from components.scratch.cnn import ConvBlock, ConvClassifier, ConvNet, as_images
-from components.scratch.conv import (avg_pool_backward, avg_pool_forward, conv_backward, conv_forward,
-                                     max_pool_backward, max_pool_forward)
+from components.scratch.conv import (
+    avg_pool_backward,
+    avg_pool_forward,
+    conv_backward,
+    conv_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
 from components.scratch.gradcheck import numerical_gradient, relative_error
+
+pytestmark = pytest.mark.unit
 
 TOL = 1e-7
 
@@ -22,7 +30,9 @@ def check(analytic: np.ndarray, f, x: np.ndarray) -> float:
     return error
 
 
-@pytest.mark.parametrize("stride,pad,kernel", [(1, 0, (3, 3)), (1, 1, (3, 3)), (2, 1, (3, 2)), (2, 2, (5, 5)), (3, 0, (2, 2))])
+@pytest.mark.parametrize(
+    "stride,pad,kernel", [(1, 0, (3, 3)), (1, 1, (3, 3)), (2, 1, (3, 2)), (2, 2, (5, 5)), (3, 0, (2, 2))]
+)
 def test_conv_forward_equals_torch_and_backward_equals_finite_differences(stride, pad, kernel):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6))

@@ -13,6 +13,8 @@ from components.scratch.logistic import LogisticRegressionNet, propagate
 from components.scratch.losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
 from components.scratch.optim import OPTIMIZERS, Adam, decayed_lr, make_optimizer
 
+pytestmark = pytest.mark.unit
+
 TOL = 1e-7
 
 
@@ -79,7 +81,9 @@ def test_inverted_dropout_keeps_the_expected_activation():
 def test_whole_network_gradients_with_l2_and_dropout(activation, output):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(7, 5))
-    y = {"softmax": rng.integers(0, 3, 7), "sigmoid": rng.integers(0, 2, (7, 3)), "linear": rng.normal(size=(7, 3))}[output]
+    y = {"softmax": rng.integers(0, 3, 7), "sigmoid": rng.integers(0, 2, (7, 3)), "linear": rng.normal(size=(7, 3))}[
+        output
+    ]
     net = DenseNet((5, 6, 4, 3), activation, output, "xavier", seed=1)
     # Non-zero biases: with zero biases a sample whose inputs to a layer are all dropped sits exactly on ReLU's
     # kink (z = 0), where finite differences see only a one-sided slope.
@@ -150,7 +154,13 @@ def test_learning_rate_decay_schedules():
     assert decayed_lr(0.1, 4, "none") == 0.1
     assert decayed_lr(0.1, 4, "inverse_time", rate=0.5) == pytest.approx(0.1 / 3)
     assert decayed_lr(0.1, 2, "exponential", rate=0.5) == pytest.approx(0.1 * np.exp(-1))
-    assert [decayed_lr(1.0, e, "step", rate=1.0, interval=2) for e in range(5)] == [1, 1, 0.5, 0.5, pytest.approx(1 / 3)]
+    assert [decayed_lr(1.0, e, "step", rate=1.0, interval=2) for e in range(5)] == [
+        1,
+        1,
+        0.5,
+        0.5,
+        pytest.approx(1 / 3),
+    ]
     with pytest.raises(ValueError, match="unknown learning-rate decay"):
         decayed_lr(0.1, 1, "cosine")
 
@@ -194,7 +204,9 @@ def test_linear_neuron_recovers_the_conversion_and_calibrates_with_mapie():
     f = 1.8 * c + 32 + rng.normal(0, 1.5, 600)
     model = LinearNeuron().fit(c[:200, None], f[:200])
     assert model.coef_[0] == pytest.approx(1.8, abs=0.01) and model.intercept_ == pytest.approx(32, abs=0.5)
-    conformal = SplitConformalRegressor(model, confidence_level=0.9, prefit=True).conformalize(c[200:400, None], f[200:400])
+    conformal = SplitConformalRegressor(model, confidence_level=0.9, prefit=True).conformalize(
+        c[200:400, None], f[200:400]
+    )
     _, intervals = conformal.predict_interval(c[400:, None])
     covered = (intervals[:, 0, 0] <= f[400:]) & (f[400:] <= intervals[:, 1, 0])
     assert 0.82 <= covered.mean() <= 0.97

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from components.scratch.charlm import (CharLanguageModel, CharRNN, Vocabulary, bigram_loss, clip_by_global_norm,
-                                       sequence_cross_entropy, unigram_loss)
+from components.scratch.charlm import (
+    CharLanguageModel,
+    CharRNN,
+    Vocabulary,
+    bigram_loss,
+    clip_by_global_norm,
+    sequence_cross_entropy,
+    unigram_loss,
+)
 from components.scratch.gradcheck import numerical_gradient, relative_error
 from components.scratch.rnn import CELLS, get_cell, sequence_backward, sequence_forward
+
+pytestmark = pytest.mark.unit
 
 TOL = 1e-7
 N, D, H = 3, 4, 5
@@ -144,7 +153,9 @@ NAMES = ["anna", "anne", "ann", "hanna", "hannah", "joanna", "joanne", "jo", "jo
 
 @pytest.fixture(scope="module")
 def small_model():
-    return CharLanguageModel(cell="lstm", hidden_size=16, lr=2e-2, epochs=30, batch_size=8, seed=0).fit(NAMES, NAMES[:4])
+    return CharLanguageModel(cell="lstm", hidden_size=16, lr=2e-2, epochs=30, batch_size=8, seed=0).fit(
+        NAMES, NAMES[:4]
+    )
 
 
 def test_training_lowers_the_loss_below_the_unigram_baseline(small_model):

@@ -6,6 +6,8 @@ import yaml
 from components.projects import settings_schemas
 from components.settings import SettingsError, load_all_settings, load_project_settings
 
+pytestmark = pytest.mark.unit
+
 GOOD = {
     "defaults": {"seed": 3, "device": "cpu"},
     "projects": {"face-mask": {"data_dir": "data/face-mask", "data": {"classes": ["a", "b"]},

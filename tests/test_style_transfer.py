@@ -23,8 +23,15 @@ from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects import get_project, settings_schemas
 from components.projects.style_transfer import decode_image, encode_png, feature_net, objective, pair_costs
 from components.settings import load_project_settings
-from components.training.style_transfer import (Objective, OptimiseConfig, content_cost, gram_matrix, layer_style_cost,
-                                       style_cost, stylise)
+from components.training.style_transfer import (
+    Objective,
+    OptimiseConfig,
+    content_cost,
+    gram_matrix,
+    layer_style_cost,
+    style_cost,
+    stylise,
+)
 from components.validation.expectations import DataValidationError
 
 PROJECT = "style-transfer"
@@ -47,6 +54,7 @@ def digest(path) -> str:
 # --- sample and validation --------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_content_and_style_folders_of_real_photos_and_deterministic(sample_data, tmp_path):
     root = sample_data(PROJECT)
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
@@ -63,6 +71,7 @@ def test_sample_is_content_and_style_folders_of_real_photos_and_deterministic(sa
     assert len(pairs) == 6 and set(pairs["style"]) == {"brick.png", "immunohistochemistry.png"}  # all x all
 
 
+@pytest.mark.unit
 def test_a_broken_folder_fails_validation_naming_each_bad_file_and_pairs_line(project_root):
     root = project_root(PROJECT, copy_data=True)
     data = root / "data" / PROJECT
@@ -81,6 +90,7 @@ def test_a_broken_folder_fails_validation_naming_each_bad_file_and_pairs_line(pr
     assert "astronaut.png,brick.png" not in message
 
 
+@pytest.mark.unit
 def test_an_empty_style_folder_fails_validation(project_root):
     root = project_root(PROJECT, copy_data=True)
     for p in (root / "data" / PROJECT / "style").iterdir():
@@ -93,12 +103,14 @@ def test_an_empty_style_folder_fails_validation(project_root):
 # --- costs against hand computations ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_gram_matrix_is_the_unrolled_activations_times_their_transpose():
     a = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [-1.0, 2.0]]]])  # (1, C=2, 2, 2)
     # A = [[1, 2, 3, 4], [0, 1, -1, 2]]: G = [[1+4+9+16, 0+2-3+8], [., 0+1+1+4]]
     np.testing.assert_allclose(gram_matrix(a)[0].numpy(), [[30.0, 7.0], [7.0, 6.0]])
 
 
+@pytest.mark.unit
 def test_content_and_style_costs_match_the_formulas_worked_by_hand():
     a_s = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [-1.0, 2.0]]]])  # Gram [[30, 7], [7, 6]]
     a_g = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.0], [0.0, 0.0]]]])  # Gram [[2, 2], [2, 4]]
@@ -115,6 +127,7 @@ def test_content_and_style_costs_match_the_formulas_worked_by_hand():
 # --- feature nets -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their_sizes(tmp_path):
     # RANDOM weights in the file: this checks the file path and shapes only (no VGG-19 ImageNet weights offline).
     import torchvision
@@ -123,7 +136,10 @@ def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their
     torch.save(reference.state_dict(), tmp_path / "vgg19-dcbb9e9d.pth")
     net = FeatureNet("vgg19", weights=tmp_path / "vgg19-dcbb9e9d.pth")
     x = torch.rand(1, 3, 32, 32)
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     torch.testing.assert_close(net(x, ["conv5_4"])["conv5_4"], reference.features[:36]((x - mean) / std))
     content_layer, style_layers = DEFAULT_LAYERS["vgg19"]
     feats = net(torch.rand(2, 3, 64, 64), [content_layer, *style_layers])
@@ -137,6 +153,7 @@ def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their
         FeatureNet("efficientnet_lite0", weights=tmp_path / "vgg19-dcbb9e9d.pth")
 
 
+@pytest.mark.unit
 def test_efficientnet_lite0_layers_are_its_pretrained_stem_and_blocks():
     net = FeatureNet("efficientnet_lite0", weights="imagenet")
     feats = net(torch.rand(1, 3, 64, 64), ["stem", "block0", "block2", "block4", "block7", "block15"])
@@ -148,6 +165,7 @@ def test_efficientnet_lite0_layers_are_its_pretrained_stem_and_blocks():
     assert not torch.equal(random.stages[0][0].weight, net.stages[0][0].weight)  # the package's weights loaded
 
 
+@pytest.mark.unit
 def test_each_pair_is_optimised_as_if_alone_in_its_batch():
     rng = np.random.default_rng(0)
     content, style = (rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8) for _ in range(2))
@@ -160,6 +178,7 @@ def test_each_pair_is_optimised_as_if_alone_in_its_batch():
     assert np.abs(batch[:1].astype(int) - alone.astype(int)).max() <= 1
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("optimizer, lr", [("adam", 0.05), ("lbfgs", 1.0)])
 def test_both_optimisers_lower_the_style_cost_of_the_pixels(optimizer, lr):
     rng = np.random.default_rng(1)
@@ -186,7 +205,7 @@ def pipeline_run(prefect_server, tmp_path_factory, sample_data):
     return root, project_pipeline(project=PROJECT, root=str(root))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_style_cost_falls_far_below_its_start_and_below_the_content_images(pipeline_run):
     root, result = pipeline_run
     assert result["style_cost_ratio"] < 0.3, result  # 30 steps at 64 px: ~0.15 of the noisy start
@@ -203,7 +222,7 @@ def test_style_cost_falls_far_below_its_start_and_below_the_content_images(pipel
     assert len(pairs) == 6 and (pairs["style_cost"] < pairs["initial_style_cost"]).all()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_serves_stylised_images_and_its_score_equals_the_pipeline_metric(pipeline_run, sample_data):
     from flows.promotion import load_settings
 
@@ -220,7 +239,10 @@ def test_registered_model_serves_stylised_images_and_its_score_equals_the_pipeli
     assert not np.array_equal(images[1], style_images.square(rocket, 64))  # restyled, not echoed
     spec, settings = load_settings(PROJECT, "params.yaml", root)
     data = spec.prepare(settings)
-    small_rocket, stain = style_images.square(rocket, 64), data.style[data.style_names.index("immunohistochemistry.png")]
+    small_rocket, stain = (
+        style_images.square(rocket, 64),
+        data.style[data.style_names.index("immunohistochemistry.png")],
+    )
     plain = pair_costs(feature_net(settings), objective(settings), small_rocket[None], stain[None], small_rocket[None])
     assert out["style_cost"][1] < 0.7 * plain["style_cost"][0]  # 10 steps already move it towards the style
     with pytest.raises(Exception, match="unknown style"):

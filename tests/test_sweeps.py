@@ -12,9 +12,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from components.tracking import sweep
 from components.projects import settings_schemas
 from components.settings import SettingsError
+from components.tracking import sweep
 
 PARAMS = """\
 # a sweep test's parameters: the comments must survive --write-best
@@ -41,6 +41,7 @@ def params_file(tmp_path, sample_data):
 # --- the grid and its checks -------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_set_values_are_yaml_and_several_sets_multiply_into_the_grid():
     assert sweep.parse_set("train.lr=1e-6,0.01,0.1") == ("train.lr", [1e-6, 0.01, 0.1])  # 1e-6 is a number
     assert sweep.parse_set("model.hidden=[64, 32],[128]") == ("model.hidden", [[64, 32], [128]])
@@ -57,6 +58,7 @@ def test_set_values_are_yaml_and_several_sets_multiply_into_the_grid():
         sweep.parse_set("train.lr")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("setting, message", [
     ("train.lrr=0.1", "projects.linear-regression.train.lrr: unknown key (known keys here: epochs, log_every, lr, "
                       "standardize)"),
@@ -73,6 +75,7 @@ def test_a_bad_override_is_reported_with_its_yaml_path_before_anything_runs(para
     assert message in str(error.value)
 
 
+@pytest.mark.unit
 def test_the_cli_refuses_a_bad_grid_without_starting_a_run(params_file, run_cli):
     code, out, err = run_cli("sweep", "linear-regression", "--set", "train.lr=0.1,oops",
                              "--root", str(params_file.parent))
@@ -80,6 +83,7 @@ def test_the_cli_refuses_a_bad_grid_without_starting_a_run(params_file, run_cli)
     assert not (params_file.parent / "mlruns").exists() and not (params_file.parent / "outputs").exists()
 
 
+@pytest.mark.unit
 def test_failed_and_diverged_runs_are_rows_of_the_table_and_never_the_best():
     configs = [{"train.lr": 10.0}, {"train.lr": 0.1}, {"train.lr": 1.0}, {"train.lr": 0.01}]
     results = [{"overrides": configs[0], "status": "ok", "metrics": {"rmse": math.nan}},
@@ -97,6 +101,7 @@ def test_failed_and_diverged_runs_are_rows_of_the_table_and_never_the_best():
     assert sweep.metric_goal("val_loss", "accuracy", True) is False and sweep.metric_goal("f1", "accuracy", True)
 
 
+@pytest.mark.unit
 def test_write_best_changes_only_the_swept_values_and_keeps_comments(params_file):
     before = params_file.read_text()
     sweep.write_best(params_file, "linear-regression", {"train.lr": 0.3, "split.test": 0.25, "seed": 4})
@@ -116,6 +121,7 @@ def test_write_best_changes_only_the_swept_values_and_keeps_comments(params_file
 # --- a real sweep -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_real_sweep_runs_children_under_one_parent_picks_the_best_and_writes_it_back(
         prefect_server, params_file, run_cli):
     client = MlflowClient()
@@ -136,7 +142,10 @@ def test_a_real_sweep_runs_children_under_one_parent_picks_the_best_and_writes_i
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == 4
     by_name = {c.data.tags["mlflow.runName"]: c for c in children}
-    good, slow = by_name["train.lr=0.3 data.file=temperatures.csv"], by_name["train.lr=1.0e-06 data.file=temperatures.csv"]
+    good, slow = (
+        by_name["train.lr=0.3 data.file=temperatures.csv"],
+        by_name["train.lr=1.0e-06 data.file=temperatures.csv"],
+    )
     assert good.info.status == slow.info.status == "FINISHED"
     assert good.data.params["train.lr"] == "0.3" and slow.data.params["train.lr"] == "1e-06"
     assert good.data.metrics["test_rmse"] < 2.0 < 20.0 < slow.data.metrics["test_rmse"]

@@ -15,6 +15,8 @@ from components.settings import TrainSettings
 from components.training.loop import fit
 from components.training.tasks import ClassificationTask
 
+pytestmark = pytest.mark.unit
+
 
 def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int = 0):
     """uint8 images whose class shows as a bright quadrant (so flips and small shifts keep it learnable)."""

@@ -20,6 +20,8 @@ from components.settings import TrainSettings
 from components.training.loop import fit
 from components.training.tasks import ClassificationTask
 
+pytestmark = pytest.mark.unit
+
 CONFIG = TrainSettings(epochs=3, batch_size=16, lr=0.02, patience=100)
 
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 import torchvision
 
-from components.training import augment
 from components.models import build_model
-from components.models.transfer import (BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier,
-                                        normalization)
+from components.models.transfer import BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier, normalization
 from components.settings import TrainSettings
+from components.training import augment
 from components.training.transfer import TransferConfig, fit_transfer, pooled_features
+
+pytestmark = pytest.mark.unit
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

@@ -14,11 +14,11 @@ from components.training import augment
 from components.data.formats.csv_metadata import subject_overlap
 from components.data.splits import grouped_split
 from components.models.transfer import normalization
-from components.projects import get_project
+from components.projects import get_project, settings_schemas
 from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
-from components.projects import settings_schemas
 from components.tracking.runs import directory_md5
+from components.training import augment
 from components.validation.expectations import DataValidationError
 
 
@@ -28,6 +28,7 @@ def settings_for(root, project):
 
 # --- vgg16-transfer: CSV metadata, split grouped by subject -------------------------------------------------------
 
+@pytest.mark.unit
 def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
     root = project_root("vgg16-transfer")
     settings = settings_for(root, "vgg16-transfer")
@@ -39,10 +40,13 @@ def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
     sizes = data.sizes()
     total = sizes["train"] + sizes["val"] + sizes["test"]
     assert sizes["train"] / total == pytest.approx(0.8, abs=0.05)
-    assert sizes["val"] / total == pytest.approx(0.1, abs=0.05) and sizes["test"] / total == pytest.approx(0.1, abs=0.05)
+    assert sizes["val"] / total == pytest.approx(0.1, abs=0.05) and sizes["test"] / total == pytest.approx(
+        0.1, abs=0.05
+    )
     assert set(data.y_test) == {f"c{i}" for i in range(10)}  # each driver was photographed in every class
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", range(5))
 def test_grouped_split_never_leaks_a_group_whatever_the_group_sizes(seed):
     rng = np.random.default_rng(seed)
@@ -53,6 +57,7 @@ def test_grouped_split_never_leaks_a_group_whatever_the_group_sizes(seed):
     assert all(len(idx) for idx in split.values())
 
 
+@pytest.mark.unit
 def test_vgg16_validation_names_bad_rows_and_stray_files(project_root):
     root = project_root("vgg16-transfer", copy_data=True)
     data_dir = root / "data" / "vgg16-transfer"
@@ -71,6 +76,7 @@ def test_vgg16_validation_names_bad_rows_and_stray_files(project_root):
     assert "c4/stray.png" in message  # a truncated file that no row lists
 
 
+@pytest.mark.unit
 def test_vgg16_csv_without_its_columns_is_refused(project_root):
     root = project_root("vgg16-transfer", copy_data=True)
     (root / "data" / "vgg16-transfer" / "driver_imgs_list.csv").write_text("driver,label,file\np001,c0,img_1.png\n")
@@ -78,6 +84,7 @@ def test_vgg16_csv_without_its_columns_is_refused(project_root):
         get_project("vgg16-transfer").validate(settings_for(root, "vgg16-transfer"))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("project", ["vgg16-transfer", "mobilenetv2-transfer"])
 def test_offline_samples_are_the_same_bytes_every_time(project, tmp_path):
     spec = get_project(project)
@@ -86,10 +93,12 @@ def test_offline_samples_are_the_same_bytes_every_time(project, tmp_path):
     assert directory_md5(tmp_path / "a") == directory_md5(tmp_path / "b")
 
 
+@pytest.mark.unit
 def test_face_mask_transfer_reuses_the_face_mask_sample_byte_for_byte(sample_data):
     assert directory_md5(sample_data("face-mask-transfer")) == directory_md5(sample_data("face-mask"))
 
 
+@pytest.mark.unit
 def test_too_small_an_input_for_the_backbone_is_a_settings_error(project_root):
     from components.settings import SettingsError
 
@@ -113,6 +122,7 @@ def test_a_comparison_arm_is_the_main_estimator_with_the_arms_changes_only(proje
 
 # --- mobilenetv2-transfer from scratch: no ImageNet weights offline ------------------------------------------------
 
+@pytest.mark.e2e
 def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(project_root, tmp_path):
     root = project_root("mobilenetv2-transfer")
     settings = settings_for(root, "mobilenetv2-transfer")
@@ -128,6 +138,7 @@ def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(projec
     assert (trained.model.predict(data.X_train) == data.y_train).mean() >= 0.85
 
 
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_input_has(project_root):
     """Inference-mode BatchNorm must normalise as training-mode BatchNorm did, or the network is another one.
 
@@ -172,8 +183,10 @@ def run_flow(root, project):
     return project_pipeline(project=project, root=str(root))
 
 
-@pytest.mark.slow
-def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(prefect_server, project_root):
+@pytest.mark.e2e
+def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(
+    prefect_server, project_root
+):
     root = project_root("face-mask-transfer", {
         "data": {"image_size": 32},
         "train": {"epochs": 2, "batch_size": 16, "lr": 0.03},
@@ -217,7 +230,7 @@ def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
     (data_dir / "driver_imgs_list.csv").write_text("\n".join(rows) + "\n")
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
     root = project_root("vgg16-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}}, copy_data=True)
     shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
@@ -230,7 +243,7 @@ def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, pr
     assert [c for c in out.columns if c.startswith("p_")] == [f"p_c{i}" for i in range(10)]
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_mobilenetv2_flow_registers_a_model_that_the_gate_promotes(prefect_server, project_root, run_cli):
     root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}})
     result = run_flow(root, "mobilenetv2-transfer")

@@ -21,8 +21,7 @@ from torch import nn
 from components.data.formats.images import MissingDataError
 from components.data.formats.parallel_text import PairRules, number_words, read_lines, read_pairs, validate_pairs
 from components.data.vocab import Vocab
-from components.models.transformer import (MultiHeadAttention, PositionalEncoding, Transformer, causal_mask,
-                                           padding_mask)
+from components.models.transformer import MultiHeadAttention, PositionalEncoding, Transformer, causal_mask, padding_mask
 from components.projects import get_project
 from components.projects.transformer import TransformerSettings
 from components.validation.expectations import DataValidationError
@@ -37,6 +36,7 @@ SMALL = {  # a quarter of the default width and one layer each side: ~20 s of CP
 # --- data: the real format, the sample, validation --------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_numbers_are_written_in_english_words_without_and_or_hyphens():
     assert number_words(0) == "zero"
     assert number_words(13) == "thirteen"
@@ -51,18 +51,22 @@ def test_numbers_are_written_in_english_words_without_and_or_hyphens():
         number_words(1_000_000)
 
 
+@pytest.mark.unit
 def test_sample_is_a_deterministic_tsv_of_digits_and_their_words(sample_data, tmp_path):
     path = sample_data("transformer") / "pairs.tsv"
     lines = read_lines(path)
     assert len(lines) == 5000 and all(line.count("\t") == 1 for line in lines)
     assert "347\tthree hundred forty seven" in lines and "0\tzero" in lines
     pairs = read_pairs(path, PairRules())
-    assert pairs["source"].is_unique and all(number_words(int(s)) == t for s, t in pairs.head(200).itertuples(index=False))
+    assert pairs["source"].is_unique and all(
+        number_words(int(s)) == t for s, t in pairs.head(200).itertuples(index=False)
+    )
     assert pairs["source"].str.len().max() == 6  # numbers up to 999,999
     get_project("transformer").make_sample(tmp_path)
     assert (tmp_path / "pairs.tsv").read_bytes() == path.read_bytes()
 
 
+@pytest.mark.unit
 def test_tatoeba_style_lines_with_an_attribution_column_and_crlf_are_read(tmp_path):
     path = tmp_path / "fra.txt"
     rows = [f"Go {i}.\tVa {i} !\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}" for i in range(5)]
@@ -72,6 +76,7 @@ def test_tatoeba_style_lines_with_an_attribution_column_and_crlf_are_read(tmp_pa
     assert pairs.iloc[3].tolist() == ["Go 3.", "Va 3 !"]
 
 
+@pytest.mark.unit
 def test_a_bad_pairs_file_fails_validation_naming_the_lines(tmp_path):
     good = [f"{n}\t{number_words(n)}" for n in range(20)]
     bad = ["no tab on this line", "12\t", "\ttwelve", "1234567\tone million two hundred ..."]
@@ -88,6 +93,7 @@ def test_a_bad_pairs_file_fails_validation_naming_the_lines(tmp_path):
     assert "line 1:" not in message and "line 8:" not in message  # good lines are not named
 
 
+@pytest.mark.unit
 def test_loader_errors_say_what_and_where(tmp_path):
     with pytest.raises(MissingDataError, match="dlfolio data transformer"):
         read_lines(tmp_path / "missing.tsv")
@@ -96,6 +102,7 @@ def test_loader_errors_say_what_and_where(tmp_path):
         read_lines(tmp_path / "latin1.tsv")
 
 
+@pytest.mark.unit
 def test_vocabulary_comes_from_training_text_with_specials_first_and_unknowns_mapped():
     words = Vocab.build(["three hundred", "three thousand"], "word")
     assert words.tokens[:4] == ("<pad>", "<bos>", "<eos>", "<unk>") and words.tokens[4] == "three"  # most frequent
@@ -106,6 +113,7 @@ def test_vocabulary_comes_from_training_text_with_specials_first_and_unknowns_ma
     assert words.normalize("  Three   HUNDRED ") == "three hundred"
 
 
+@pytest.mark.unit
 def test_heads_must_divide_the_model_width(tmp_path):
     with pytest.raises(ValueError, match="divisible by heads"):
         TransformerSettings(data_dir=tmp_path, model={"d_model": 30, "heads": 4})
@@ -124,6 +132,7 @@ def torch_mha_with_our_weights(ours: MultiHeadAttention, d_model: int, heads: in
     return theirs.eval()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("masks", ["none", "padding", "causal", "causal+padding"])
 def test_multi_head_attention_equals_torch_multihead_attention(masks):
     torch.manual_seed(0)
@@ -147,6 +156,7 @@ def test_multi_head_attention_equals_torch_multihead_attention(masks):
     torch.testing.assert_close(weights, expected_weights, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.unit
 def test_cross_attention_over_a_padded_memory_equals_torch_too():
     torch.manual_seed(1)
     ours = MultiHeadAttention(16, 2).eval()
@@ -160,6 +170,7 @@ def test_cross_attention_over_a_padded_memory_equals_torch_too():
     assert weights[1, :, :, 3:].abs().max() == 0  # no attention on padding
 
 
+@pytest.mark.unit
 def test_positional_encoding_is_the_sinusoid_formula():
     d_model = 16
     pe = PositionalEncoding(d_model, max_len=50)
@@ -178,6 +189,7 @@ def tiny_transformer() -> Transformer:
                        d_ff=32, dropout=0.0, max_len=20).eval()
 
 
+@pytest.mark.unit
 def test_causal_mask_keeps_future_target_tokens_out_of_earlier_predictions():
     model = tiny_transformer()
     src = torch.tensor([[4, 5, 6, 7, 2]])
@@ -203,6 +215,7 @@ def test_causal_mask_keeps_future_target_tokens_out_of_earlier_predictions():
     assert (grad[:4] > 0).all() and (grad[4:] == 0).all()
 
 
+@pytest.mark.unit
 def test_padding_the_source_changes_no_output():
     model = tiny_transformer()
     src, tgt = torch.tensor([[4, 5, 6, 2]]), torch.tensor([[1, 7, 8, 9]])
@@ -210,6 +223,7 @@ def test_padding_the_source_changes_no_output():
     torch.testing.assert_close(model(padded, tgt), model(src, tgt), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.unit
 def test_greedy_decoding_picks_the_argmax_of_its_own_prefix_and_stops_at_eos():
     model = tiny_transformer()
     src = torch.tensor([[4, 5, 6, 2], [7, 8, 2, 0]])
@@ -243,7 +257,7 @@ def transformer_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, sample_data("transformer"), SMALL)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_shrunk_transformer_learns_to_translate_numbers_into_words(transformer_run):
     root, result = transformer_run
     # A constant answer gets 0; the default configuration reaches ~0.99 exact match.
@@ -258,7 +272,7 @@ def test_shrunk_transformer_learns_to_translate_numbers_into_words(transformer_r
     assert len(predictions) == 500 and predictions["correct"].mean() == pytest.approx(result["exact_match"])
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_transformer_serves_translations_and_rescores_the_same(transformer_run):
     from flows.promotion import load_settings
 

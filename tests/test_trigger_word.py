@@ -19,10 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel, mel_filterbank
+from components.metrics.trigger import detection_runs, detection_scores, match_detections
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects import get_project
 from components.projects.trigger_word import TriggerWordSettings, step_labels, step_times
-from components.metrics.trigger import detection_runs, detection_scores, match_detections
 from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
@@ -40,6 +40,7 @@ def settings(**overrides) -> TriggerWordSettings:
 # --- the raw_data layout and its sample --------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_the_raw_data_layout_of_16khz_mono_speech_and_noise_and_deterministic(sample_data, tmp_path):
     root = sample_data("trigger-word")
     manifest = trigger_audio.scan_raw_data(root)
@@ -54,11 +55,14 @@ def test_sample_is_the_raw_data_layout_of_16khz_mono_speech_and_noise_and_determ
     assert all(digest(root / p) == digest(tmp_path / "again" / p) for p in manifest["path"])
 
 
+@pytest.mark.unit
 def test_a_broken_wav_a_wrong_rate_and_an_empty_folder_fail_validation_by_name(sample_data, tmp_path):
     root = tmp_path / "raw_data"
     shutil.copytree(sample_data("trigger-word"), root)
     (root / "negatives" / "000_action_en-us_150_35.wav").write_bytes(b"not a wav file")
-    samples, _, _ = trigger_audio.read_wav(root / "activates" / sorted(p.name for p in (root / "activates").iterdir())[0])
+    samples, _, _ = trigger_audio.read_wav(
+        root / "activates" / sorted(p.name for p in (root / "activates").iterdir())[0]
+    )
     (root / "activates" / "zz_8khz.wav").write_bytes(trigger_audio.encode_wav(samples[::2, 0], 8000))
     (root / "activates" / "zz_long.wav").write_bytes(trigger_audio.encode_wav(np.zeros(16000 * 3), 16000))
     for p in (root / "backgrounds").iterdir():
@@ -72,6 +76,7 @@ def test_a_broken_wav_a_wrong_rate_and_an_empty_folder_fail_validation_by_name(s
     assert "each folder holds at least 1 WAV file" in message and "backgrounds" in message
 
 
+@pytest.mark.unit
 def test_a_missing_espeak_ng_names_the_debian_package(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match="Debian package `espeak-ng`"):
@@ -81,6 +86,7 @@ def test_a_missing_espeak_ng_names_the_debian_package(monkeypatch):
 # --- clips, labels and features --------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_mixed_clips_are_seeded_and_place_triggers_where_their_labels_say():
     rate = 1000
     words = {"activates": [np.full(200, 0.5, np.float32)], "negatives": [np.full(100, -0.5, np.float32)],
@@ -96,6 +102,7 @@ def test_mixed_clips_are_seeded_and_place_triggers_where_their_labels_say():
             assert np.all(np.abs(clip[end - 200:end] / 32767 - 0.5) < 0.02)
 
 
+@pytest.mark.unit
 def test_a_step_is_labelled_one_in_the_label_window_after_each_trigger_end():
     s = settings(clips={"label_seconds": 0.4})
     times = step_times(97, s)
@@ -106,6 +113,7 @@ def test_a_step_is_labelled_one_in_the_label_window_after_each_trigger_end():
     assert len(ones) == 20 and ones.min() > 1.0 and ones.max() <= 3.4 and not np.any((ones > 1.4) & (ones <= 3.0))
 
 
+@pytest.mark.unit
 def test_log_mel_matches_a_direct_numpy_computation_and_has_a_frame_every_hop():
     config = LogMel(rate=8000, n_fft=256, hop=80, mels=20)
     bank = mel_filterbank(8000, 256, 20, f_min=config.f_min)
@@ -122,6 +130,7 @@ def test_log_mel_matches_a_direct_numpy_computation_and_has_a_frame_every_hop():
 # --- the detector ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_the_detector_gives_one_logit_per_strided_step_and_is_causal():
     torch.manual_seed(0)
     model = TriggerWordDetector(mels=16, channels=8, kernel=15, stride=4, hidden=8).eval()
@@ -135,6 +144,7 @@ def test_the_detector_gives_one_logit_per_strided_step_and_is_causal():
     assert not torch.allclose(model(changed)[:, -1], out[:, -1])
 
 
+@pytest.mark.unit
 def test_two_class_cross_entropy_is_the_per_step_binary_cross_entropy_and_gradients_flow():
     torch.manual_seed(0)
     detector = TriggerWordDetector(mels=8, channels=8, kernel=5, stride=2, hidden=8)
@@ -148,6 +158,7 @@ def test_two_class_cross_entropy_is_the_per_step_binary_cross_entropy_and_gradie
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in detector.parameters())
 
 
+@pytest.mark.unit
 def test_normalisation_is_kept_in_buffers_and_standardises_each_mel_bin():
     model = TriggerWordDetector(mels=4)
     features = torch.randn(10, 4, 50) * torch.tensor([1.0, 2, 3, 4])[:, None] + 7
@@ -160,6 +171,7 @@ def test_normalisation_is_kept_in_buffers_and_standardises_each_mel_bin():
 # --- detections --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_detections_are_runs_above_threshold_matched_once_within_the_window():
     p = np.array([0, .9, .8, 0, .7, 0, 0, 0, .6, .2, 0])
     assert detection_runs(p, 0.5, merge_gap=0) == [(1, 2), (4, 4), (8, 8)]
@@ -183,7 +195,7 @@ def trigger_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "trigger-word", sample_data("trigger-word"), SMALL)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_detector_finds_unseen_voices_far_above_the_all_zero_baseline(trigger_run):
     _, r = trigger_run
     assert r["baseline_detection_f1"] == 0 and r["test_triggers"] >= 50
@@ -195,7 +207,7 @@ def test_the_detector_finds_unseen_voices_far_above_the_all_zero_baseline(trigge
     assert len(client.get_metric_history(r["run_id"], "val_step_accuracy")) == SMALL["train"]["epochs"]
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_registered_model_serves_trigger_times_from_wav_bytes(trigger_run, sample_data):
     root, r = trigger_run
     assert MlflowClient().get_model_version_by_alias("trigger-word", "challenger").version == r["model_version"]

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.evaluation.uncertainty import (expected_entropy, mutual_information, predictive_entropy, reliability_figure,
-                                    reliability_table)
+from components.evaluation.uncertainty import (
+    expected_entropy,
+    mutual_information,
+    predictive_entropy,
+    reliability_figure,
+    reliability_table,
+)
+
+# The mc_run tests train mnist-mc-dropout through its own stages (minutes on 2 cores): e2e; the rest are units.
 
 
+@pytest.mark.unit
 def test_entropy_is_zero_for_certain_and_log_c_for_uniform_predictions():
     certain = np.tile(np.eye(4)[[0, 2]], (5, 1, 1))  # T=5 passes, 2 inputs, 4 classes
     uniform = np.full((5, 2, 4), 0.25)
@@ -16,6 +24,7 @@ def test_entropy_is_zero_for_certain_and_log_c_for_uniform_predictions():
     assert np.allclose(predictive_entropy(uniform), np.log(4))
 
 
+@pytest.mark.unit
 def test_mutual_information_measures_disagreement_between_passes():
     # Every pass is sure, but half the passes say class 0 and half class 1: all uncertainty is epistemic.
     disagree = np.stack([np.eye(2)[[0]]] * 5 + [np.eye(2)[[1]]] * 5)
@@ -28,6 +37,7 @@ def test_mutual_information_measures_disagreement_between_passes():
     assert np.allclose(mutual_information(agree), 0, atol=1e-9)
 
 
+@pytest.mark.unit
 def test_reliability_table_and_ece_tell_calibrated_from_overconfident():
     rng = np.random.default_rng(0)
     n = 20000
@@ -54,17 +64,22 @@ def mc_run(sample_data, tmp_path_factory):
     from components.projects import get_project
 
     project = get_project("mnist-mc-dropout")
-    section = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["projects"][project.name]
+    section = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["projects"][
+        project.name
+    ]
     section.update(data_dir=str(sample_data(project.name)), device="cpu")
     section["data"] = {**section["data"], "train_limit": 6000, "test_limit": 1000}
     section["train"] = {**section["train"], "epochs": 4}
     section["uncertainty"] = {**section["uncertainty"], "passes": 20, "max_inputs": 600}
     settings = project.Settings.model_validate(section)
     data = project.prepare(settings)
-    trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path_factory.mktemp("mc-checkpoints"))
+    trained = project.train(
+        data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path_factory.mktemp("mc-checkpoints")
+    )
     return project, settings, data, trained, project.evaluate(trained, data, settings)
 
 
+@pytest.mark.e2e
 def test_mc_dropout_is_more_uncertain_out_of_distribution(mc_run):
     _, _, _, _, evaluation = mc_run
     m = evaluation.metrics
@@ -79,6 +94,7 @@ def test_mc_dropout_is_more_uncertain_out_of_distribution(mc_run):
     assert 0 <= m["ece"] < 0.2
 
 
+@pytest.mark.e2e
 def test_mc_passes_vary_but_repeat_under_the_seed(mc_run):
     _, _, data, trained, _ = mc_run
     est = trained.model
@@ -90,6 +106,7 @@ def test_mc_passes_vary_but_repeat_under_the_seed(mc_run):
     assert np.array_equal(est.predict_proba(data.X_test[:50]), est.predict_proba(data.X_test[:50]))
 
 
+@pytest.mark.e2e
 def test_served_predictions_carry_their_uncertainty(mc_run):
     project, settings, data, trained, _ = mc_run
     predictor, example = project.predictor(trained, data, settings)

@@ -16,9 +16,9 @@ from PIL import Image
 
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples.segmentation import CLASSES
+from components.metrics.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
 from components.models.unet import UNet
 from components.projects import get_project, settings_schemas
-from components.metrics.segmentation import SegmentationDataset, iou_per_class, segmentation_metrics
 from components.settings import load_project_settings
 from components.validation.expectations import DataValidationError
 
@@ -37,6 +37,7 @@ def digest(path) -> str:
 # --- sample and validation --------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_images_and_class_index_masks_paired_by_name_and_deterministic(sample_data, tmp_path):
     root = sample_data(PROJECT)
     images, masks = sorted((root / "images").glob("*.png")), sorted((root / "masks").glob("*.png"))
@@ -52,6 +53,7 @@ def test_sample_is_images_and_class_index_masks_paired_by_name_and_deterministic
     assert (tmp_path / "classes.txt").read_bytes() == (root / "classes.txt").read_bytes()
 
 
+@pytest.mark.unit
 def test_a_broken_folder_fails_validation_naming_each_bad_file(project_root):
     root = project_root(PROJECT, copy_data=True)
     data = root / "data" / PROJECT
@@ -71,6 +73,7 @@ def test_a_broken_folder_fails_validation_naming_each_bad_file(project_root):
     assert "images/0007.png / masks/0007.png (cannot decode" in message
 
 
+@pytest.mark.unit
 def test_class_shares_must_be_plausible_and_classes_txt_must_agree_with_params(project_root):
     root = project_root(PROJECT, overrides={"data": {"min_class_share": 0.05}})
     settings = load_project_settings(root / "params.yaml", PROJECT, settings_schemas())
@@ -83,6 +86,7 @@ def test_class_shares_must_be_plausible_and_classes_txt_must_agree_with_params(p
         get_project(PROJECT).validate(settings)
 
 
+@pytest.mark.unit
 def test_served_masks_round_trip_through_base64_png():
     mask = np.random.default_rng(0).integers(0, 23, size=(12, 20)).astype(np.uint8)
     np.testing.assert_array_equal(masks_io.decode_mask(masks_io.encode_mask(mask)), mask)
@@ -91,6 +95,7 @@ def test_served_masks_round_trip_through_base64_png():
 # --- model and metric units -------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("widths", [(4, 8), (4, 8, 16), (4, 8, 16, 32)])
 @pytest.mark.parametrize("size", [(32, 32), (37, 50)])
 def test_unet_logits_have_the_input_size_for_every_depth(widths, size):
@@ -100,13 +105,14 @@ def test_unet_logits_have_the_input_size_for_every_depth(widths, size):
     assert all(isinstance(up, torch.nn.ConvTranspose2d) for up in net.up)
 
 
+@pytest.mark.unit
 def test_each_decoder_level_convolves_its_skip_concatenated_with_the_upsampled_features():
     net = UNet(num_classes=3, widths=(4, 8, 16)).eval()
     assert [block[0].in_channels for block in net.decode] == [2 * 8, 2 * 4]  # [skip, upsampled] at 8 and 4 ch
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         reference = net(x)
-        for level, block in enumerate(net.down):
+        for level in range(len(net.down)):
             # Zero only the skip half of what the decoder block at this level convolves, [skip, upsampled]:
             # the encoder feature arriving sideways must matter on its own.
             skips_only = net.decode[len(net.down) - 1 - level][0].register_forward_pre_hook(
@@ -117,6 +123,7 @@ def test_each_decoder_level_convolves_its_skip_concatenated_with_the_upsampled_f
         assert torch.allclose(net(x), reference)
 
 
+@pytest.mark.unit
 def test_flips_move_image_and_mask_together():
     image = np.zeros((1, 8, 8, 3), np.uint8)
     image[0, :, :2] = 255  # a bright stripe on the left ...
@@ -132,6 +139,7 @@ def test_flips_move_image_and_mask_together():
     assert 0 < flipped < 20
 
 
+@pytest.mark.unit
 def test_iou_is_intersection_over_union_per_class_and_mean_skips_absent_classes():
     truth = np.array([[0, 0, 1, 1]])
     predicted = np.array([[0, 1, 1, 1]])
@@ -157,7 +165,7 @@ def pipeline_run(prefect_server, tmp_path_factory, sample_data):
     return root, project_pipeline(project=PROJECT, root=str(root))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_unet_beats_the_majority_class_baseline_and_logs_curves_and_masks(pipeline_run):
     root, result = pipeline_run
     # predicting background everywhere: mean IoU ~0.83 / 5 classes ~ 0.17
@@ -172,7 +180,7 @@ def test_unet_beats_the_majority_class_baseline_and_logs_curves_and_masks(pipeli
     assert (root / "outputs" / PROJECT / "plots" / "per_class_iou.csv").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_serves_masks_and_its_score_equals_the_pipeline_metric(pipeline_run, sample_data):
     from flows.promotion import load_settings
 

@@ -7,6 +7,8 @@ import pytest
 from components.data.formats.images import MissingDataError
 from components.validation.expectations import DataValidationError, ImageRules, validate_image_folder
 
+pytestmark = pytest.mark.unit
+
 RULES = ImageRules(classes=("with_mask", "without_mask"), min_size=24, max_size=4096, min_per_class=20,
                    min_class_share=0.2)
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from components.data.samples import happy_house as happy_house_sample
-from components.data.samples import signs as signs_sample
 from components.data.formats.arrays import ArrayFormatError
 from components.data.formats.h5_images import load_h5_parts, read_h5_split
 from components.data.formats.images import MissingDataError
+from components.data.samples import happy_house as happy_house_sample
+from components.data.samples import signs as signs_sample
 from components.projects import get_project
 from components.projects.base import Project
 from components.validation.expectations import DataValidationError
@@ -40,6 +40,7 @@ def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("generate, stem", [(happy_house_sample.generate, "happy"), (signs_sample.generate, "signs")])
 def test_h5_samples_are_byte_identical_on_every_run(tmp_path, generate, stem):
     first, second = tmp_path / "a", tmp_path / "b"
@@ -48,6 +49,7 @@ def test_h5_samples_are_byte_identical_on_every_run(tmp_path, generate, stem):
     assert set(digest(first)) == {f"train_{stem}.h5", f"test_{stem}.h5"}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("project_name, stem, shape, classes", [
     ("happy-house", "happy", (64, 64, 3), [0, 1]),
     ("resnet50", "signs", (64, 64, 3), [0, 1, 2, 3, 4, 5]),
@@ -64,6 +66,7 @@ def test_h5_samples_have_the_course_layout(sample_data, project_name, stem, shap
         assert counts.min() > 0.5 * counts.max()  # every class present and roughly balanced
 
 
+@pytest.mark.unit
 def test_h5_loader_names_a_missing_key_and_a_wrong_shape(tmp_path):
     bad = tmp_path / "train_happy.h5"
     with h5py.File(bad, "w") as fh:
@@ -76,12 +79,15 @@ def test_h5_loader_names_a_missing_key_and_a_wrong_shape(tmp_path):
         fh["train_set_x"] = np.zeros((4, 64, 64), np.uint8)  # no channel axis
         fh["train_set_y"] = np.zeros(4, np.int64)
         fh["list_classes"] = np.array([0, 1])
-    with pytest.raises(ArrayFormatError, match=r"train_set_x has shape \(4, 64, 64\); expected \(m, height, width, 3\)"):
+    with pytest.raises(
+        ArrayFormatError, match=r"train_set_x has shape \(4, 64, 64\); expected \(m, height, width, 3\)"
+    ):
         read_h5_split(bad, "train")
     with pytest.raises(MissingDataError, match="test_happy.h5: file not found"):
         read_h5_split(tmp_path / "test_happy.h5", "test")
 
 
+@pytest.mark.unit
 def test_h5_labels_stored_as_a_row_vector_are_read(tmp_path):
     with h5py.File(tmp_path / "test_signs.h5", "w") as fh:
         fh["test_set_x"] = np.ones((3, 64, 64, 3), np.uint8)
@@ -90,6 +96,7 @@ def test_h5_labels_stored_as_a_row_vector_are_read(tmp_path):
     assert read_h5_split(tmp_path / "test_signs.h5", "test").labels.tolist() == [0, 5, 2]
 
 
+@pytest.mark.unit
 def test_validation_names_the_file_and_the_label_that_is_wrong(sample_data, tmp_path):
     folder = tmp_path / "happy"
     shutil.copytree(sample_data("happy-house"), folder)
@@ -112,6 +119,7 @@ VISION_PROJECTS = ["mnist-dnn", "mnist-mc-dropout", "happy-house", "resnet50", "
                    "vgg16-transfer", "face-mask-transfer"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("project_name", VISION_PROJECTS)
 def test_every_vision_project_can_score_a_registered_model_for_the_promotion_gate(project_name):
     # `dlfolio promote` scores champion and challenger with Project.score; the base class refuses. The flow that
@@ -121,6 +129,7 @@ def test_every_vision_project_can_score_a_registered_model_for_the_promotion_gat
     assert project.primary_metric in {"accuracy", "precision", "recall", "f1", "roc_auc"} and project.higher_is_better
 
 
+@pytest.mark.unit
 def test_mnist_validation_passes_on_the_sample_and_fails_on_a_missing_label(sample_data):
     project, settings = settings_for("mnist-dnn", sample_data("mnist-dnn"))
     report = project.validate(settings)
@@ -130,12 +139,28 @@ def test_mnist_validation_passes_on_the_sample_and_fails_on_a_missing_label(samp
         project.validate(settings)
 
 
+@pytest.mark.unit
 def test_mnist_missing_files_are_named(tmp_path):
     project, settings = settings_for("mnist-dnn", tmp_path)
     with pytest.raises(MissingDataError, match="missing IDX file.*train-images-idx3-ubyte"):
         project.validate(settings)
 
 
+@pytest.mark.unit
+def test_a_tiny_fashion_sample_is_the_first_items_of_the_real_files_in_the_same_idx_format(tmp_path):
+    from components.data.formats.idx import FASHION_MNIST, FILES, copy_fashion_mnist, load_mnist, read_idx
+
+    assert copy_fashion_mnist(tmp_path / "a", limit=50) == {"train": 50, "test": 10}
+    copy_fashion_mnist(tmp_path / "b", limit=50)
+    X, y, X_test, y_test = load_mnist(tmp_path / "a")  # read back through MNIST's own loader
+    assert X.shape == (50, 28, 28) and X_test.shape == (10, 28, 28) and len(y) == 50 and len(y_test) == 10
+    np.testing.assert_array_equal(X, read_idx(FASHION_MNIST / FILES["train_images"])[:50])
+    np.testing.assert_array_equal(y_test, read_idx(FASHION_MNIST / FILES["test_labels"])[:10])
+    for name in FILES.values():  # deterministic bytes (gzip without a timestamp), as every sample is
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
     project, settings = settings_for("mnist-dnn", sample_data("mnist-dnn"),
                                      data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3})
@@ -148,7 +173,7 @@ def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
     assert accuracy > 0.75, accuracy  # 10 classes: chance is 0.1; the full default run reaches 0.88+
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_happy_house_flow_learns_registers_and_serves(prefect_server, project_root, sample_data):
     import mlflow
     from mlflow.tracking import MlflowClient

@@ -14,8 +14,7 @@ from components.data import word_lists
 from components.data.formats import glove_text
 from components.data.formats.images import MissingDataError
 from components.projects import get_project
-from components.scratch.debias import (analogy_answers, bias_direction, cosine_similarity, equalize, neutralize,
-                                       unit)
+from components.scratch.debias import analogy_answers, bias_direction, cosine_similarity, equalize, neutralize, unit
 from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
@@ -30,6 +29,7 @@ def glove(sample_data):
 # --- the GloVe text format ---------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_a_glove_text_file_of_real_vectors_and_deterministic(sample_data, tmp_path, glove):
     path = sample_data("word-debias") / FILE
     first = path.read_text().split("\n", 1)[0].split(" ")
@@ -42,12 +42,14 @@ def test_sample_is_a_glove_text_file_of_real_vectors_and_deterministic(sample_da
     assert (tmp_path / FILE).read_bytes() == path.read_bytes()
 
 
+@pytest.mark.unit
 def test_king_minus_man_plus_woman_is_queen(glove):
     u = glove.normalized()
     q = np.array([[u.index["man"], u.index["king"], u.index["woman"]]])
     assert u.words[analogy_answers(u.vectors, q)[0]] == "queen"
 
 
+@pytest.mark.unit
 def test_a_broken_glove_file_fails_validation_naming_the_lines(tmp_path):
     rng = np.random.default_rng(0)
     lines = [glove_text.format_line(f"w{i}", rng.normal(size=4)) for i in range(8)]
@@ -66,6 +68,7 @@ def test_a_broken_glove_file_fails_validation_naming_the_lines(tmp_path):
     assert [o.failing for o in missing] == [["nurse"]]  # w0 is there; the word the project needs is not
 
 
+@pytest.mark.unit
 def test_glove_loader_errors_say_what_and_where(tmp_path):
     with pytest.raises(MissingDataError, match="dlfolio data"):
         glove_text.read_glove(tmp_path / "missing.txt")
@@ -81,6 +84,7 @@ def test_glove_loader_errors_say_what_and_where(tmp_path):
 # --- the geometry ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_cosine_similarity_is_the_angle_between_vectors():
     assert cosine_similarity(np.array([1.0, 0]), np.array([3.0, 0])) == pytest.approx(1)
     assert cosine_similarity(np.array([1.0, 0]), np.array([0, 2.0])) == pytest.approx(0)
@@ -88,6 +92,7 @@ def test_cosine_similarity_is_the_angle_between_vectors():
     assert cosine_similarity(np.array([1.0, 0]), np.array([1.0, 1])) == pytest.approx(np.sqrt(0.5))
 
 
+@pytest.mark.unit
 def test_analogy_excludes_the_question_words_and_takes_the_nearest_other():
     v = unit(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 1], [0, 1, 0.9]], dtype=float))
     # b - a + c = (0,1,1): word 3 exactly; excluding it (as a question word) the answer is its neighbour 4.
@@ -95,6 +100,7 @@ def test_analogy_excludes_the_question_words_and_takes_the_nearest_other():
     assert analogy_answers(v, np.array([[0, 1, 3]]))[0] == 4
 
 
+@pytest.mark.unit
 def test_bias_direction_points_from_the_first_words_to_the_second(glove):
     u = glove.normalized()
     pairs = np.array([[u.index[m], u.index[f]] for m, f in word_lists.DEFINITIONAL_PAIRS])
@@ -106,6 +112,7 @@ def test_bias_direction_points_from_the_first_words_to_the_second(glove):
     assert cosine_similarity(g, difference) > 0.7  # the PCA direction and woman - man agree
 
 
+@pytest.mark.unit
 def test_neutralize_removes_the_component_along_g_and_keeps_unit_length():
     rng = np.random.default_rng(1)
     g, e = unit(rng.normal(size=50)), unit(rng.normal(size=(5, 50)))
@@ -115,6 +122,7 @@ def test_neutralize_removes_the_component_along_g_and_keeps_unit_length():
     assert abs(neutralize(e[0], g) @ g) < 1e-12  # one vector too
 
 
+@pytest.mark.unit
 def test_equalize_makes_a_pair_symmetric_and_equidistant_from_neutral_words():
     rng = np.random.default_rng(2)
     g = unit(rng.normal(size=50))
@@ -136,7 +144,7 @@ def debias_run(prefect_server, tmp_path_factory, sample_data):
     return root, run_pipeline(root, "word-debias", sample_data("word-debias"), {})
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_debias_zeroes_occupations_on_g_and_keeps_the_geometry(debias_run):
     _, r = debias_run
     assert r["neutral_projection_before"] > 0.1 and r["neutral_projection"] < 1e-6
@@ -146,7 +154,7 @@ def test_debias_zeroes_occupations_on_g_and_keeps_the_geometry(debias_run):
     assert r["occupation_similarity_kept"] > 0.9  # occupations keep their similarities to each other
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_debias_run_logs_the_projection_figure_and_tables(debias_run):
     root, r = debias_run
     client = MlflowClient()
@@ -157,7 +165,7 @@ def test_debias_run_logs_the_projection_figure_and_tables(debias_run):
     assert table.set_index("word").loc["homemaker", "before"] > 0.2 > table["after"].abs().max()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_debiased_embeddings_are_registered_and_serve_words(debias_run):
     root, r = debias_run
     assert MlflowClient().get_model_version_by_alias("word-debias", "challenger").version == r["model_version"]

@@ -23,8 +23,8 @@ from components.metrics.detection import average_precision, batched_nms, box_iou
 from components.models.yolo import TinyYOLO, decode, encode_targets, yolo_loss
 from components.projects import get_project, settings_schemas
 from components.settings import load_project_settings
-from components.validation.expectations import DataValidationError
 from components.training.detection import flip_horizontally
+from components.validation.expectations import DataValidationError
 
 PROJECT = "yolo-cars"
 SMALL = {  # a smaller input and net: ~30 s of training on one free core
@@ -42,6 +42,7 @@ def digest(path) -> str:
 # --- sample, loader and validation -------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_sample_is_an_image_folder_and_a_pixel_box_csv_and_deterministic(sample_data, tmp_path):
     root = sample_data(PROJECT)
     header = (root / "boxes.csv").read_text().splitlines()[0]
@@ -60,6 +61,7 @@ def test_sample_is_an_image_folder_and_a_pixel_box_csv_and_deterministic(sample_
     assert all(digest(tmp_path / "images" / n) == digest(root / "images" / n) for n in images[::53])
 
 
+@pytest.mark.unit
 def test_loader_reads_kaggle_and_udacity_column_names(tmp_path):
     (tmp_path / "images").mkdir()
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "images" / "a.jpg")
@@ -74,6 +76,7 @@ def test_loader_reads_kaggle_and_udacity_column_names(tmp_path):
     np.testing.assert_allclose(targets[0], [[0.75, 1.5, 15, 15, 0]])
 
 
+@pytest.mark.unit
 def test_a_broken_box_table_fails_validation_naming_the_csv_line_and_image(project_root):
     root = project_root(PROJECT, copy_data=True)
     data = root / "data" / PROJECT
@@ -107,6 +110,7 @@ def random_boxes(n: int, seed: int) -> torch.Tensor:
     return torch.cat([xy, xy + 2 + torch.rand(n, 2, generator=g) * 30], 1)
 
 
+@pytest.mark.unit
 def test_iou_and_nms_agree_with_torchvision():
     a, b = random_boxes(50, 0), random_boxes(30, 1)
     torch.testing.assert_close(box_iou(a, b), torchvision.ops.box_iou(a, b))
@@ -119,6 +123,7 @@ def test_iou_and_nms_agree_with_torchvision():
     assert len(nms(a, scores, 0.1)) < len(nms(a, scores, 0.7))  # it really suppresses
 
 
+@pytest.mark.unit
 def test_average_precision_on_a_hand_made_case():
     # two true cars in image 0, one in image 1; detections by score: hit, miss, duplicate of the first hit, hit
     truth = [np.array([[0, 0, 10, 10, 0], [20, 20, 30, 30, 0]], np.float32), np.array([[0, 0, 10, 10, 0]], np.float32)]
@@ -135,6 +140,7 @@ def test_average_precision_on_a_hand_made_case():
     assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 1.0])) == 1.0
 
 
+@pytest.mark.unit
 def test_kmeans_anchors_find_the_box_shapes():
     rng = np.random.default_rng(0)
     wh = np.concatenate([rng.normal([0.1, 0.05], 0.005, (100, 2)), rng.normal([0.4, 0.3], 0.01, (100, 2))])
@@ -144,6 +150,7 @@ def test_kmeans_anchors_find_the_box_shapes():
 # --- model units -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_grid_output_shape_and_yolov2_targets_decode_back_to_the_true_boxes():
     anchors = torch.tensor([[0.2, 0.1], [0.4, 0.3]])
     net = TinyYOLO(num_classes=2, anchors=anchors, widths=(4, 8, 8, 8)).eval()
@@ -167,6 +174,7 @@ def test_grid_output_shape_and_yolov2_targets_decode_back_to_the_true_boxes():
     assert raw.grad[..., [0, 1, 2, 3, 5, 6]][~t["obj"]].abs().max() == 0
 
 
+@pytest.mark.unit
 def test_a_flip_mirrors_the_image_and_its_boxes_together():
     images = torch.zeros(2, 3, 8, 8)
     images[:, :, 2:4, 1:3] = 1  # an object in columns 1..2
@@ -174,9 +182,12 @@ def test_a_flip_mirrors_the_image_and_its_boxes_together():
     flipped, moved = flip_horizontally(images, boxes, torch.tensor([True, False]))
     assert torch.equal(flipped[0, 0, 2:4, 5:7], torch.ones(2, 2)) and flipped[0].sum() == images[0].sum()
     torch.testing.assert_close(moved[0, 0], torch.tensor([5 / 8, 2 / 8, 7 / 8, 4 / 8, 0]))
-    assert torch.equal(moved[0, 1], boxes[0, 1]) and torch.equal(moved[1], boxes[1]) and torch.equal(flipped[1], images[1])
+    assert (
+        torch.equal(moved[0, 1], boxes[0, 1]) and torch.equal(moved[1], boxes[1]) and torch.equal(flipped[1], images[1])
+    )
 
 
+@pytest.mark.unit
 def test_the_predictor_returns_boxes_in_the_pixels_of_each_input_image():
     from components.projects.yolo_cars import DetectionPredictor
     from components.training.detection import DecodeConfig
@@ -210,7 +221,7 @@ def pipeline_run(prefect_server, tmp_path_factory, sample_data):
     return root, project_pipeline(project=PROJECT, root=str(root))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_detector_is_far_better_than_a_centre_box_and_logs_curves_and_detections(pipeline_run):
     root, result = pipeline_run
     assert result["baseline_map50"] < 0.1  # one mean-sized box at the centre rarely overlaps a car by IoU 0.5
@@ -224,7 +235,7 @@ def test_the_detector_is_far_better_than_a_centre_box_and_logs_curves_and_detect
     assert (root / "outputs" / PROJECT / "plots" / "per_class_ap.csv").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_registered_model_serves_detection_rows_and_its_score_equals_the_pipeline_metric(pipeline_run):
     from flows.promotion import load_settings
 

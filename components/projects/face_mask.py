@@ -13,5 +13,5 @@ class FaceMask(ImageClassificationProject):
     summary = "Face-mask detector: custom CNN with BatchNorm, AdamW, LR schedule, clipping (image folder)"
     primary_metric = "f1"
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return face_mask_sample.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return face_mask_sample.generate(out_dir, faces=30 if tiny else None)

@@ -247,8 +247,8 @@ class FacialKeypoints(Project):
     higher_is_better = False
     Settings = FacialKeypointsSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return facial_keypoints_sample.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return facial_keypoints_sample.generate(out_dir, rows=120) if tiny else facial_keypoints_sample.generate(out_dir)
 
     def validate(self, settings: FacialKeypointsSettings) -> ValidationReport:
         path = fk.resolve_file(settings.data_dir, settings.data.file)

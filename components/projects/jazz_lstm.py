@@ -206,8 +206,8 @@ class JazzLSTM(Project):
     higher_is_better = False
     Settings = JazzLSTMSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return mm.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return mm.generate(out_dir, count=20) if tiny else mm.generate(out_dir)
 
     def validate(self, settings: JazzLSTMSettings) -> ValidationReport:
         d = settings.data

@@ -210,8 +210,8 @@ class NmtDates(Project):
     primary_metric = "exact_match"
     Settings = NmtDatesSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return date_pairs.generate(out_dir, DatePairsDataSettings().file)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return date_pairs.generate(out_dir, DatePairsDataSettings().file, **({"n": 1000} if tiny else {}))
 
     def rules(self, settings: NmtDatesSettings) -> date_pairs.PairRules:
         d = settings.data

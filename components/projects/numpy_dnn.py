@@ -155,8 +155,8 @@ class NumpyDNN(Project):
     summary = "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
     Settings = NumpyDNNSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return copy_fashion_mnist(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return copy_fashion_mnist(out_dir, limit=1200 if tiny else None)
 
     def validate(self, settings: NumpyDNNSettings) -> ValidationReport:
         files = find_idx_files(settings.data_dir)

@@ -13,5 +13,5 @@ class ResNet50Signs(H5ImageProject):
     summary = "ResNet-50 (identity + conv blocks, torchvision's 25.6M parameters) on SIGNS h5 (train_signs.h5 / test_signs.h5)"
     stem = "signs"
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return signs_sample.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return signs_sample.generate(out_dir, per_class=30 if tiny else None)

@@ -168,8 +168,8 @@ class UNetSegmentation(Project):
     primary_metric = "mean_iou"
     Settings = UNetSegmentationSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return segmentation_sample.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return segmentation_sample.generate(out_dir, count=60) if tiny else segmentation_sample.generate(out_dir)
 
     def rules(self, settings: UNetSegmentationSettings) -> masks_io.SegmentationRules:
         d = settings.data

@@ -46,8 +46,8 @@ class Vgg16Transfer(TransferProject):
     summary = "VGG16 transfer learning on CSV-labelled images (c0-c9), split grouped by subject (State Farm layout)"
     Settings = Vgg16Settings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return write_driver_layout(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir)
 
     def validate(self, settings: Vgg16Settings) -> ValidationReport:
         d = settings.data

@@ -180,8 +180,8 @@ class YoloCars(Project):
     primary_metric = "map50"
     Settings = YoloCarsSettings
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return car_scenes_sample.generate(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        return car_scenes_sample.generate(out_dir, count=80) if tiny else car_scenes_sample.generate(out_dir)
 
     def rules(self, settings: YoloCarsSettings) -> boxes_io.BoxRules:
         d = settings.data

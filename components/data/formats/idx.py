@@ -59,8 +59,22 @@ def load_mnist(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return tuple(read_idx(files[k]) for k in ("train_images", "train_labels", "test_images", "test_labels"))
 
 
-def copy_fashion_mnist(out_dir: str | Path) -> dict[str, int]:
-    """Copy the Fashion-MNIST IDX files (same format as MNIST) into ``out_dir``, byte for byte."""
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file, gzipped when ``path`` ends in .gz (mtime 0: the same bytes every run)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path = Path(path)
+    with path.open("wb") as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+                fh.write(header + array.tobytes())
+        else:
+            raw.write(header + array.tobytes())
+
+
+def copy_fashion_mnist(out_dir: str | Path, limit: int | None = None) -> dict[str, int]:
+    """Copy the Fashion-MNIST IDX files (same format as MNIST) into ``out_dir``, byte for byte; with ``limit``,
+    only the first ``limit`` training and ``limit // 5`` test items (a tiny sample for quick tests)."""
     if not all((FASHION_MNIST / name).is_file() for name in FILES.values()):
         raise MissingDataError(
             f"Fashion-MNIST not found in {FASHION_MNIST}: install the Debian package "
@@ -68,6 +82,11 @@ def copy_fashion_mnist(out_dir: str | Path) -> dict[str, int]:
             f"in {out_dir}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in FILES.values():
-        shutil.copyfile(FASHION_MNIST / name, out_dir / name)
-    return {"train": 60000, "test": 10000}
+    if limit is None:
+        for name in FILES.values():
+            shutil.copyfile(FASHION_MNIST / name, out_dir / name)
+        return {"train": 60000, "test": 10000}
+    counts = {"train": limit, "test": max(1, limit // 5)}
+    for key, name in FILES.items():
+        write_idx(out_dir / name, read_idx(FASHION_MNIST / name)[:counts[key.split("_")[0]]])
+    return counts

@@ -84,14 +84,15 @@ def tint(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(gray[..., None].astype(float) * t, 0, 255).round().astype(np.uint8)
 
 
-def generate(out_dir: str | Path, variants: int = 2, seed: int = 0) -> dict[str, int]:
-    """Write the sample under ``out_dir`` (replacing what is there); returns the count per class."""
+def generate(out_dir: str | Path, variants: int = 2, seed: int = 0, faces: int | None = None) -> dict[str, int]:
+    """Write the sample under ``out_dir`` (replacing what is there); returns the count per class. ``faces`` keeps
+    only the first that many faces (a tiny sample for quick tests)."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     counts = {"with_mask": 0, "without_mask": 0}
     rng = np.random.default_rng(seed)
-    for i, face in enumerate(real_faces()):
+    for i, face in enumerate(real_faces()[:faces]):
         for label in ("without_mask", "with_mask"):
             for v in range(variants):
                 img = tint(face, rng)

@@ -35,8 +35,9 @@ def render(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(paper * (1 - alpha) + pen * alpha, 0, 255).round().astype(np.uint8)
 
 
-def generate(out_dir: str | Path, test_share: float = 0.1, seed: int = 0) -> dict[str, int]:
-    """Write train_signs.h5 and test_signs.h5 under ``out_dir`` (replacing it); returns the image counts."""
+def generate(out_dir: str | Path, test_share: float = 0.1, seed: int = 0, per_class: int | None = None) -> dict[str, int]:
+    """Write train_signs.h5 and test_signs.h5 under ``out_dir`` (replacing it); returns the image counts.
+    ``per_class`` keeps only the first that many digits of each class (a tiny sample for quick tests)."""
     from sklearn.datasets import load_digits
 
     out_dir = Path(out_dir)
@@ -45,6 +46,9 @@ def generate(out_dir: str | Path, test_share: float = 0.1, seed: int = 0) -> dic
     digits = load_digits()
     keep = digits.target <= max(CLASSES)
     images, labels = digits.images[keep], digits.target[keep].astype(np.int64)
+    if per_class is not None:
+        take = np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in CLASSES]))
+        images, labels = images[take], labels[take]
     rng = np.random.default_rng(seed)
     rendered = np.stack([render(d, rng) for d in images])
     test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:int(round(test_share * (labels == c).sum()))]
