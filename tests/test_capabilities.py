@@ -28,6 +28,8 @@ from components.settings import (
 )
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.unit
+
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 CONFORMAL = {Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS}
 

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.unit
+
 HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations")
 COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule", "ui", "label", "sweep", "stages",
             "server"]
@@ -17,6 +19,7 @@ COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule",
 PROBE = """
 import sys
 from flows.cli import main
+
 try:
     main(sys.argv[1:])
 except SystemExit as exit:

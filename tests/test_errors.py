@@ -25,6 +25,7 @@ EXPECTED_ERRORS = [  # (module, class, the built-in base callers may still catch
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("module", "name", "builtin"), EXPECTED_ERRORS, ids=[e[1] for e in EXPECTED_ERRORS])
 def test_every_expected_error_is_a_dlfolio_error_and_keeps_its_builtin_base(module, name, builtin):
     import importlib
@@ -33,6 +34,7 @@ def test_every_expected_error_is_a_dlfolio_error_and_keeps_its_builtin_base(modu
     assert issubclass(cls, DlfolioError) and issubclass(cls, builtin)
 
 
+@pytest.mark.unit
 def test_a_file_in_the_wrong_format_is_a_dlfolio_error_naming_the_file(tmp_path):
     from components.data.formats.idx import read_idx
 
@@ -49,6 +51,7 @@ def dlfolio(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(script), *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
+@pytest.mark.unit
 def test_an_unknown_project_is_one_line_and_exit_2():
     done = dlfolio("run", "no-such-project")
     assert done.returncode == 2
@@ -56,7 +59,7 @@ def test_an_unknown_project_is_one_line_and_exit_2():
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(prefect_server, project_root):
     """The real CLI against the real Prefect server: Prefect's own task and flow failure records (two tracebacks
     and four copies of the message) stay off the terminal; the MLflow run still ends FAILED with the reason."""

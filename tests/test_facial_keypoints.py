@@ -21,7 +21,6 @@ from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, maske
 from components.projects import get_project, settings_schemas
 from components.projects.facial_keypoints import KeypointTrainSettings, conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
-from components.training.keypoints import KeypointTrainConfig, make_optimizer, set_schedule
 from components.validation.expectations import DataValidationError
 
 PROJECT = "facial-keypoints"

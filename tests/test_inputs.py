@@ -8,6 +8,8 @@ import pytest
 
 from components.serving.inputs import as_float_matrix, as_frame, as_image_batch, as_images, as_text_list, column_values
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("inputs", [
     ["3 may 1979", "", "tue 4 jan"],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from torch import nn
 
 from components.models.params import count_parameters
+
+pytestmark = pytest.mark.unit
 
 
 def test_counts_weights_and_biases_of_every_layer():

@@ -9,6 +9,8 @@ import pytest
 
 from components.evaluation.plots import Panel, compare_curves, confusion_figure, roc_figure, training_curves
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def history():

@@ -55,6 +55,7 @@ def flow_runs(api_url: str) -> list[dict]:
         return json.loads(response.read())
 
 
+@pytest.mark.unit
 def test_status_without_a_server_says_so_and_a_stale_state_file_is_dropped(home):
     from flows.server import STATE_FILE, find_server
 
@@ -67,7 +68,7 @@ def test_status_without_a_server_says_so_and_a_stale_state_file_is_dropped(home)
     assert not (home / STATE_FILE).exists()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_runs_share_one_background_server_whose_database_holds_them_until_stopped(home, project_root):
     root = project_root("linear-regression", {"train": {"epochs": 20}})
     port = free_port()

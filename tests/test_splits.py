@@ -7,6 +7,8 @@ import pytest
 
 from components.data.splits import grouped_split, random_split, stratified_split
 
+pytestmark = pytest.mark.unit
+
 
 def assert_partition(split: dict[str, np.ndarray], count: int) -> None:
     together = np.concatenate(list(split.values()))

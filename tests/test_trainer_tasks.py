@@ -21,6 +21,8 @@ from components.training.loop import fit
 from components.training.tasks import ClassificationTask, SegmentationTask, Seq2SeqTask, TokenLMTask
 from tests.test_trainer_parity import setup_seq2seq, setup_token_lm
 
+pytestmark = pytest.mark.unit
+
 CPU = torch.device("cpu")
 REPO = Path(__file__).resolve().parents[1]
 

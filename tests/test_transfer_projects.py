@@ -18,7 +18,6 @@ from components.projects import get_project, settings_schemas
 from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
 from components.tracking.runs import directory_md5
-from components.training import augment
 from components.validation.expectations import DataValidationError
 
 
@@ -107,6 +106,7 @@ def test_too_small_an_input_for_the_backbone_is_a_settings_error(project_root):
         settings_for(root, "face-mask-transfer")
 
 
+@pytest.mark.unit
 def test_a_comparison_arm_is_the_main_estimator_with_the_arms_changes_only(project_root):
     from components.projects.face_mask_transfer import arm_estimator
 
