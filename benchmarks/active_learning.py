@@ -44,16 +44,40 @@ from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 HEADING = "## Active learning"
 PRESETS = {  # CPU default: about 20 minutes on 2 cores; --large: Gal et al. (2017)-sized, for a GPU
-    "default": dict(pool=3000, test=2000, initial=20, schedule=((25, 14),), mc_samples=10, candidates=500,
-                    epochs=20, batch_size=32, seeds=3, fractions=(0.85, 0.9), model={}, network="mc_dropout_cnn",
-                    prior_l2=0.0),
+    "default": dict(
+        pool=3000,
+        test=2000,
+        initial=20,
+        schedule=((25, 14),),
+        mc_samples=10,
+        candidates=500,
+        epochs=20,
+        batch_size=32,
+        seeds=3,
+        fractions=(0.85, 0.9),
+        model={},
+        network="mc_dropout_cnn",
+        prior_l2=0.0,
+    ),
     # Gal et al. (2017)'s protocol and network's dropout rates: 10 labels a round, T = 20 passes over 2,000 random
     # pool candidates, 50 epochs, dropout 0.25 after the convolutions and 0.5 before the last layer. Past 1,020
     # labels, rounds of 50 and then 250, so that random reaches the 95% target within the budget (it had not at
     # 2,020 labels: 0.861 against a target of 0.866).
-    "large": dict(pool=20000, test=10000, initial=20, schedule=((10, 100), (50, 20), (250, 4)), mc_samples=20,
-                  candidates=2000, epochs=50, batch_size=64, seeds=3, fractions=(0.9, 0.95),
-                  model=dict(conv_dropout=0.25, dropout=0.5), network="mc_dropout_cnn", prior_l2=0.0),
+    "large": dict(
+        pool=20000,
+        test=10000,
+        initial=20,
+        schedule=((10, 100), (50, 20), (250, 4)),
+        mc_samples=20,
+        candidates=2000,
+        epochs=50,
+        batch_size=64,
+        seeds=3,
+        fractions=(0.9, 0.95),
+        model=dict(conv_dropout=0.25, dropout=0.5),
+        network="mc_dropout_cnn",
+        prior_l2=0.0,
+    ),
 }
 
 
@@ -66,13 +90,35 @@ def describe(schedule) -> str:
     return ", then ".join(f"{rounds} rounds of {size}" for size, rounds in schedule)
 
 
-def estimator(epochs: int, batch_size: int, seed: int, device: str, model: dict, network: str = "mc_dropout_cnn",
-              prior_l2: float = 0.0) -> TorchImageClassifier:
-    train = TrainSettings(epochs=epochs, batch_size=batch_size, lr=3e-3, weight_decay=0.0 if prior_l2 else 1e-4,
-                          schedule="onecycle", amp=False)
-    return TorchImageClassifier(model=ModelSettings(name=network, kwargs=model), train=train, val_fraction=0.0,
-                                augmentation="none", mean=(0.286,), std=(0.353,), device=device, seed=seed,
-                                progress=False, prior_l2=prior_l2)
+def estimator(
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    device: str,
+    model: dict,
+    network: str = "mc_dropout_cnn",
+    prior_l2: float = 0.0,
+) -> TorchImageClassifier:
+    train = TrainSettings(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=3e-3,
+        weight_decay=0.0 if prior_l2 else 1e-4,
+        schedule="onecycle",
+        amp=False,
+    )
+    return TorchImageClassifier(
+        model=ModelSettings(name=network, kwargs=model),
+        train=train,
+        val_fraction=0.0,
+        augmentation="none",
+        mean=(0.286,),
+        std=(0.353,),
+        device=device,
+        seed=seed,
+        progress=False,
+        prior_l2=prior_l2,
+    )
 
 
 def load(data_dir: Path, pool: int, test: int, seed: int = 0):
@@ -87,14 +133,28 @@ def one_run(job: dict) -> pd.DataFrame:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"],
-                    job["prior_l2"])
+    est = estimator(
+        job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"], job["prior_l2"]
+    )
     started = time.perf_counter()
-    curve = simulate(est, job["strategy"], X, y, X_test, y_test, initial=job["initial"],
-                     query_size=query_sizes(job["schedule"]), n_samples=job["mc_samples"], seed=job["seed"],
-                     candidates=job["candidates"])
-    print(f"{job['strategy']:>16} seed {job['seed']}: {curve.rounds[-1].labels} labels -> "
-          f"acc {curve.rounds[-1].accuracy:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
+    curve = simulate(
+        est,
+        job["strategy"],
+        X,
+        y,
+        X_test,
+        y_test,
+        initial=job["initial"],
+        query_size=query_sizes(job["schedule"]),
+        n_samples=job["mc_samples"],
+        seed=job["seed"],
+        candidates=job["candidates"],
+    )
+    print(
+        f"{job['strategy']:>16} seed {job['seed']}: {curve.rounds[-1].labels} labels -> "
+        f"acc {curve.rounds[-1].accuracy:.3f} ({time.perf_counter() - started:.0f}s)",
+        flush=True,
+    )
     return curve.frame()
 
 
@@ -103,8 +163,9 @@ def full_accuracy(job: dict) -> float:
 
     torch.set_num_threads(job["threads"])
     X, y, X_test, y_test = load(job["data_dir"], job["pool"], job["test"])
-    est = estimator(job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"],
-                    job["prior_l2"])
+    est = estimator(
+        job["epochs"], job["batch_size"], job["seed"], job["device"], job["model"], job["network"], job["prior_l2"]
+    )
     return float(est.fit(X, y).score(X_test, y_test))
 
 
@@ -143,41 +204,48 @@ def machine(device: str) -> str:
 def markdown(summary: pd.DataFrame, full: list[float], cfg: dict, args, minutes: float, where: str) -> str:
     strategies = list(dict.fromkeys(summary["strategy"]))
     fractions = cfg["fractions"]
-    head = "| strategy | " + " | ".join(
-        f"labels to {f:.0%} of all-label acc. | ratio to random" for f in fractions) + " |"
+    head = (
+        "| strategy | " + " | ".join(f"labels to {f:.0%} of all-label acc. | ratio to random" for f in fractions) + " |"
+    )
     lines = [head, "|" + " --- |" * (1 + 2 * len(fractions))]
     for s in strategies:
         cells = []
         for f in fractions:
             row = summary[(summary["strategy"] == s) & (summary["fraction"] == f)].iloc[0]
-            labels = ("not reached" if row["reached"] == 0 else
-                      f"{row['labels_mean']:.0f} ± {row['labels_std']:.0f}" +
-                      ("" if row["reached"] == row["runs"] else f" ({row['reached']}/{row['runs']} runs)"))
+            labels = (
+                "not reached"
+                if row["reached"] == 0
+                else f"{row['labels_mean']:.0f} ± {row['labels_std']:.0f}"
+                + ("" if row["reached"] == row["runs"] else f" ({row['reached']}/{row['runs']} runs)")
+            )
             cells += [labels, format_ratio(row)]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     budget = cfg["initial"] + sum(query_sizes(cfg["schedule"]))
-    dropout = (f", dropout {cfg['model']['conv_dropout']} / {cfg['model']['dropout']}" if cfg["model"] else "")
+    dropout = f", dropout {cfg['model']['conv_dropout']} / {cfg['model']['dropout']}" if cfg["model"] else ""
     if cfg["prior_l2"]:
         dropout += f", weight prior c / N with c = {cfg['prior_l2']:g} on the dense layers instead of weight decay"
-    return "\n".join([
-        preset_heading(args), "",
-        f"`{command_line(args)}` on Fashion-MNIST "
-        f"(offline stand-in for MNIST): pool of {cfg['pool']} training images, {cfg['test']} test images, "
-        f"{cfg['initial']} stratified initial labels, {describe(cfg['schedule'])} "
-        f"(budget {budget} labels), MC-dropout CNN (`{cfg['network']}`{dropout}) retrained from scratch on all its labels for "
-        f"{cfg['epochs']} epochs (batch {cfg['batch_size']}) each round, T = {cfg['mc_samples']} MC passes over {cfg['candidates']} random pool candidates "
-        f"per round, {cfg['seeds']} seeds (mean ± std over seeds).",
-        "",
-        f"All-label accuracy (same model on the whole pool): {np.mean(full):.3f} ± {np.std(full):.3f}. "
-        "Targets are fractions of it; ratio = labels the strategy needed / labels random needed (same seed); "
-        "below 1 is better.",
-        "",
-        *lines,
-        "",
-        f"Ran on {where}, {args.workers} worker(s), {minutes:.0f} min wall. "
-        f"Curves: `benchmarks/results/{stem(args)}_curves.csv` and `.png`, table: `{stem(args)}_summary.csv`.",
-        "",
-    ])
+    return "\n".join(
+        [
+            preset_heading(args),
+            "",
+            f"`{command_line(args)}` on Fashion-MNIST "
+            f"(offline stand-in for MNIST): pool of {cfg['pool']} training images, {cfg['test']} test images, "
+            f"{cfg['initial']} stratified initial labels, {describe(cfg['schedule'])} "
+            f"(budget {budget} labels), MC-dropout CNN (`{cfg['network']}`{dropout}) retrained from scratch on all its labels for "
+            f"{cfg['epochs']} epochs (batch {cfg['batch_size']}) each round, T = {cfg['mc_samples']} MC passes over {cfg['candidates']} random pool candidates "
+            f"per round, {cfg['seeds']} seeds (mean ± std over seeds).",
+            "",
+            f"All-label accuracy (same model on the whole pool): {np.mean(full):.3f} ± {np.std(full):.3f}. "
+            "Targets are fractions of it; ratio = labels the strategy needed / labels random needed (same seed); "
+            "below 1 is better.",
+            "",
+            *lines,
+            "",
+            f"Ran on {where}, {args.workers} worker(s), {minutes:.0f} min wall. "
+            f"Curves: `benchmarks/results/{stem(args)}_curves.csv` and `.png`, table: `{stem(args)}_summary.csv`.",
+            "",
+        ]
+    )
 
 
 def command_line(args) -> str:
@@ -185,8 +253,16 @@ def command_line(args) -> str:
     parts = ["python benchmarks/active_learning.py"] + (["--large"] if args.large else [])
     if list(args.strategies) != ["random", *[s for s in STRATEGIES if s != "random"]]:
         parts += ["--strategies", *args.strategies]
-    parts += [f"--{flag} {value}" for flag, value in (("network", args.network), ("prior", args.prior),
-                                                       ("mc-samples", args.mc_samples), ("tag", args.tag)) if value]
+    parts += [
+        f"--{flag} {value}"
+        for flag, value in (
+            ("network", args.network),
+            ("prior", args.prior),
+            ("mc-samples", args.mc_samples),
+            ("tag", args.tag),
+        )
+        if value
+    ]
     return " ".join(parts)
 
 
@@ -212,8 +288,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, help="number of seeds (preset's unless given)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--mc-samples", type=int, help="T, the MC-dropout passes (preset's unless given)")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="only the given strategies: no random run, no all-label reference (to add curves to a run)")
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="only the given strategies: no random run, no all-label reference (to add curves to a run)",
+    )
     p.add_argument("--workers", type=int, default=1, help="runs in parallel processes")
     p.add_argument("--network", help="model to train (preset's unless given), e.g. gal_cnn")
     p.add_argument("--prior", type=float, help="c of the c / N weight prior (TorchImageClassifier.prior_l2)")
@@ -222,8 +301,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", type=Path, default=FASHION_MNIST)
     p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    p.add_argument("--from-curves", type=Path, metavar="DIR",
-                   help="no training: rebuild the table from DIR/<stem>_{curves.csv,full.json}")
+    p.add_argument(
+        "--from-curves",
+        type=Path,
+        metavar="DIR",
+        help="no training: rebuild the table from DIR/<stem>_{curves.csv,full.json}",
+    )
     args = p.parse_args(argv)
     cfg = dict(PRESETS["large" if args.large else "default"])
     if args.seeds is not None:
@@ -253,8 +336,12 @@ def main(argv=None) -> int:
     summary = efficiency_table(curves, float(np.mean(full)), cfg["fractions"])
     curves.to_csv(args.out / f"{stem(args)}_curves.csv", index=False)
     summary.to_csv(args.out / f"{stem(args)}_summary.csv", index=False)
-    fig = learning_curve_figure(curves, float(np.mean(full)), cfg["fractions"],
-                                title="Fashion-MNIST: test accuracy against labels (mean ± std over seeds)")
+    fig = learning_curve_figure(
+        curves,
+        float(np.mean(full)),
+        cfg["fractions"],
+        title="Fashion-MNIST: test accuracy against labels (mean ± std over seeds)",
+    )
     fig.savefig(args.out / f"{stem(args)}_curves.png", dpi=110)
     text = markdown(summary, full, cfg, args, minutes, where)
     write_section(args.results, text, preset_heading(args))
@@ -267,12 +354,32 @@ def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
     run cut short by a time limit still leaves every finished curve (rebuild the table with --from-curves)."""
     device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
     threads = max(1, (os.cpu_count() or 1) // args.workers) if _cuda() or args.workers > 1 else 1
-    base = dict(data_dir=args.data_dir, pool=cfg["pool"], test=cfg["test"], epochs=cfg["epochs"],
-                batch_size=cfg["batch_size"], model=cfg["model"], network=cfg["network"], prior_l2=cfg["prior_l2"],
-                device=args.device, threads=threads)
+    base = dict(
+        data_dir=args.data_dir,
+        pool=cfg["pool"],
+        test=cfg["test"],
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        model=cfg["model"],
+        network=cfg["network"],
+        prior_l2=cfg["prior_l2"],
+        device=args.device,
+        threads=threads,
+    )
     seeds = range(args.first_seed, args.first_seed + cfg["seeds"])
-    jobs = [dict(base, strategy=s, seed=seed, initial=cfg["initial"], schedule=cfg["schedule"],
-                 mc_samples=cfg["mc_samples"], candidates=cfg["candidates"]) for seed in seeds for s in args.strategies]
+    jobs = [
+        dict(
+            base,
+            strategy=s,
+            seed=seed,
+            initial=cfg["initial"],
+            schedule=cfg["schedule"],
+            mc_samples=cfg["mc_samples"],
+            candidates=cfg["candidates"],
+        )
+        for seed in seeds
+        for s in args.strategies
+    ]
     full_jobs = [] if args.no_baseline else [dict(base, seed=seed) for seed in seeds]
     started = time.perf_counter()
     frames: list[pd.DataFrame] = []
@@ -281,8 +388,9 @@ def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
     def save() -> None:
         if frames:
             pd.concat(frames, ignore_index=True).to_csv(args.out / f"{stem(args)}_curves.csv", index=False)
-        meta = dict(full=full, minutes=(time.perf_counter() - started) / 60, workers=args.workers,
-                    where=machine(device))
+        meta = dict(
+            full=full, minutes=(time.perf_counter() - started) / 60, workers=args.workers, where=machine(device)
+        )
         (args.out / f"{stem(args)}_full.json").write_text(json.dumps(meta))
 
     if args.workers > 1:
@@ -301,8 +409,12 @@ def run_all(args, cfg: dict) -> tuple[pd.DataFrame, list[float]]:
             save()
     order = {s: i for i, s in enumerate(args.strategies)}
     curves = pd.concat(frames, ignore_index=True)
-    curves = curves.sort_values(["seed", "strategy", "round"], key=lambda c: c.map(order) if c.name == "strategy"
-                                else c, kind="stable", ignore_index=True)
+    curves = curves.sort_values(
+        ["seed", "strategy", "round"],
+        key=lambda c: c.map(order) if c.name == "strategy" else c,
+        kind="stable",
+        ignore_index=True,
+    )
     return curves, full
 
 

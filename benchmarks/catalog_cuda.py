@@ -34,17 +34,24 @@ def run_one(name: str, data_root: Path) -> dict:
     data = project.prepare(settings)
     prepared = time.perf_counter()
     with tempfile.TemporaryDirectory() as checkpoints:
-        trained = project.train(data, settings, on_epoch=lambda row: epochs.append(dict(row)),
-                                checkpoint_dir=Path(checkpoints))
+        trained = project.train(
+            data, settings, on_epoch=lambda row: epochs.append(dict(row)), checkpoint_dir=Path(checkpoints)
+        )
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     trained_at = time.perf_counter()
     evaluation = project.evaluate(trained, data, settings)
     metric = project.primary_metric
-    return {"project": name, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "prepare_s": round(prepared - started, 1), "train_s": round(trained_at - prepared, 1),
-            "evaluate_s": round(time.perf_counter() - trained_at, 1), "epochs": len(epochs),
-            "metric": metric, "value": float(evaluation.metrics[metric])}
+    return {
+        "project": name,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "prepare_s": round(prepared - started, 1),
+        "train_s": round(trained_at - prepared, 1),
+        "evaluate_s": round(time.perf_counter() - trained_at, 1),
+        "epochs": len(epochs),
+        "metric": metric,
+        "value": float(evaluation.metrics[metric]),
+    }
 
 
 def main(argv=None) -> int:
@@ -66,8 +73,11 @@ def main(argv=None) -> int:
             f.write(json.dumps(row) + "\n")
     print("\n| project | device | train s | epochs | metric |\n| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| `{r['project']}` | error: {r['error']} | | | |" if "error" in r else
-              f"| `{r['project']}` | {r['device']} | {r['train_s']} | {r['epochs']} | {r['metric']} {r['value']:.4f} |")
+        print(
+            f"| `{r['project']}` | error: {r['error']} | | | |"
+            if "error" in r
+            else f"| `{r['project']}` | {r['device']} | {r['train_s']} | {r['epochs']} | {r['metric']} {r['value']:.4f} |"
+        )
     return 0 if all("error" not in r for r in rows) else 1
 
 

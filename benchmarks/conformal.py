@@ -44,9 +44,17 @@ def small_cnn():
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
 
 
 def train_and_predict(data_dir: Path, epochs: int, seed: int) -> dict[str, np.ndarray]:
@@ -68,16 +76,28 @@ def train_and_predict(data_dir: Path, epochs: int, seed: int) -> dict[str, np.nd
     model = small_cnn()
     device = resolve_device("auto")
     started = time.perf_counter()
-    result = fit(model, ClassificationTask(), train_set, val_set,
-                 TrainSettings(epochs=epochs, batch_size=128, lr=3e-3, weight_decay=1e-4, patience=epochs, amp=False),
-                 device, seed=seed, progress=False)
+    result = fit(
+        model,
+        ClassificationTask(),
+        train_set,
+        val_set,
+        TrainSettings(epochs=epochs, batch_size=128, lr=3e-3, weight_decay=1e-4, patience=epochs, amp=False),
+        device,
+        seed=seed,
+        progress=False,
+    )
     seconds = time.perf_counter() - started
     loader = torch.utils.data.DataLoader(TensorDataset(to_tensor(X_test)), batch_size=1000)
     proba = torch.softmax(predict_logits(model, loader, device, amp=False).double(), dim=1).numpy()
     seen = np.isin(row_hashes(X_test), row_hashes(X))
-    return {"proba": proba / proba.sum(1, keepdims=True), "y": y_test.astype(np.int64), "seen": seen,
-            "train_seconds": np.array(seconds), "epochs_run": np.array(len(result.history)),
-            "device": np.array("CUDA" if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)")}
+    return {
+        "proba": proba / proba.sum(1, keepdims=True),
+        "y": y_test.astype(np.int64),
+        "seen": seen,
+        "train_seconds": np.array(seconds),
+        "epochs_run": np.array(len(result.history)),
+        "device": np.array("CUDA" if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"),
+    }
 
 
 def cached(data_dir: Path, epochs: int, seed: int, retrain: bool) -> dict[str, np.ndarray]:
@@ -95,15 +115,23 @@ def run_splits(proba: np.ndarray, y: np.ndarray, splits: int, seed: int) -> pd.D
     rows = []
     for split in range(splits):
         order = rng.permutation(len(y))
-        cal, test = order[: len(y) // 2], order[len(y) // 2:]
+        cal, test = order[: len(y) // 2], order[len(y) // 2 :]
         for method, randomized in VARIANTS:
             calibrator = ConformalClassifier(classes, method, LEVELS, randomized, random_state=split).fit(
-                proba[cal], y[cal])
+                proba[cal], y[cal]
+            )
             sets = calibrator.predict_sets(proba[test])
             for i, level in enumerate(LEVELS):
-                rows.append({"split": split, "method": method + (" (randomized)" if randomized else ""),
-                             "confidence": level, "n_cal": len(cal), "n_test": len(test),
-                             **set_metrics(sets[:, :, i], y[test], classes)})
+                rows.append(
+                    {
+                        "split": split,
+                        "method": method + (" (randomized)" if randomized else ""),
+                        "confidence": level,
+                        "n_cal": len(cal),
+                        "n_test": len(test),
+                        **set_metrics(sets[:, :, i], y[test], classes),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -117,13 +145,24 @@ def predicted_sd(n: int, m: int, confidence: float) -> float:
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     g = runs.groupby(["confidence", "method"], sort=False)
-    summary = g.agg(coverage_mean=("coverage", "mean"), coverage_sd=("coverage", "std"),
-                    size_mean=("mean_set_size", "mean"), size_sd=("mean_set_size", "std"),
-                    singleton=("singleton_rate", "mean"), empty=("empty_rate", "mean"),
-                    n_cal=("n_cal", "first"), n_test=("n_test", "first")).reset_index()
-    summary["predicted_sd"] = [predicted_sd(int(r.n_cal if not r.method.startswith("raps") else
-                                                r.n_cal - math.ceil(0.2 * r.n_cal)), int(r.n_test), r.confidence)
-                               for r in summary.itertuples()]
+    summary = g.agg(
+        coverage_mean=("coverage", "mean"),
+        coverage_sd=("coverage", "std"),
+        size_mean=("mean_set_size", "mean"),
+        size_sd=("mean_set_size", "std"),
+        singleton=("singleton_rate", "mean"),
+        empty=("empty_rate", "mean"),
+        n_cal=("n_cal", "first"),
+        n_test=("n_test", "first"),
+    ).reset_index()
+    summary["predicted_sd"] = [
+        predicted_sd(
+            int(r.n_cal if not r.method.startswith("raps") else r.n_cal - math.ceil(0.2 * r.n_cal)),
+            int(r.n_test),
+            r.confidence,
+        )
+        for r in summary.itertuples()
+    ]
     aps = summary[summary["method"] == "aps"].set_index("confidence")["size_mean"]
     summary["size_vs_aps"] = summary["size_mean"] / summary["confidence"].map(aps)
     summary["within_1pt"] = (summary["coverage_mean"] - summary["confidence"]).abs() <= 0.01
@@ -132,20 +171,24 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(summary: pd.DataFrame, meta: dict) -> str:
     lines = [
-        HEADING, "",
+        HEADING,
+        "",
         f"Fashion-MNIST, {meta['splits']} random calibration/test splits of the {meta['pool']} test images not seen "
         f"in training (test images whose bytes repeat a training image are dropped: {meta['dropped']}); "
         f"{meta['n_cal']} calibrate, {meta['n_test']} measure. Model: a small CNN (2 conv + 2 dense layers, "
         f"{meta['epochs']} epochs with `training.fit`, {meta['train_seconds']:.0f} s on {meta['device']}), test accuracy "
         f"{meta['accuracy']:.3f}. Mean ± sd over splits; *predicted sd* is the Beta-binomial spread derived in "
-        f"tests/test_conformal.py. `python benchmarks/conformal.py` ({meta['seconds']:.0f} s, {meta['machine']}).", "",
+        f"tests/test_conformal.py. `python benchmarks/conformal.py` ({meta['seconds']:.0f} s, {meta['machine']}).",
+        "",
         "| confidence | method | coverage | predicted sd | within 1 pt | mean set size | size / APS | singletons | empty sets |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in summary.itertuples():
-        lines.append(f"| {r.confidence:.0%} | {r.method} | {r.coverage_mean:.4f} ± {r.coverage_sd:.4f} | "
-                     f"{r.predicted_sd:.4f} | {'yes' if r.within_1pt else 'no'} | {r.size_mean:.3f} ± {r.size_sd:.3f} | "
-                     f"{r.size_vs_aps:.2f} | {r.singleton:.3f} | {r.empty:.3f} |")
+        lines.append(
+            f"| {r.confidence:.0%} | {r.method} | {r.coverage_mean:.4f} ± {r.coverage_sd:.4f} | "
+            f"{r.predicted_sd:.4f} | {'yes' if r.within_1pt else 'no'} | {r.size_mean:.3f} ± {r.size_sd:.3f} | "
+            f"{r.size_vs_aps:.2f} | {r.singleton:.3f} | {r.empty:.3f} |"
+        )
     for note in meta["notes"]:
         lines += ["", note]
     return "\n".join(lines)
@@ -159,7 +202,7 @@ def write_section(path: Path, text: str) -> None:
         body = body.rstrip("\n") + "\n\n" + text
     else:
         end = body.find("\n## ", start + len(HEADING))
-        body = body[:start] + text + (body[end + 1:] if end >= 0 else "")
+        body = body[:start] + text + (body[end + 1 :] if end >= 0 else "")
     path.write_text(body.rstrip("\n") + "\n")
 
 
@@ -198,12 +241,20 @@ def main(argv=None) -> int:
         "whole labels and over-covers wherever the target falls between two k. (Unrandomized APS scores were "
         "tried as a fix: with a confident model they push the threshold to ~1 and sets to 5+ labels.)",
     ]
-    meta = {"splits": args.splits, "pool": int(keep.sum()), "dropped": int((~keep).sum()),
-            "n_cal": len(y) // 2, "n_test": len(y) - len(y) // 2, "epochs": int(cache["epochs_run"]),
-            "train_seconds": float(cache["train_seconds"]),
-            "device": str(cache["device"]),
-            "accuracy": float((proba.argmax(1) == y).mean()), "seconds": time.perf_counter() - started,
-            "machine": f"{platform.machine()}, {platform.python_version()}", "notes": notes}
+    meta = {
+        "splits": args.splits,
+        "pool": int(keep.sum()),
+        "dropped": int((~keep).sum()),
+        "n_cal": len(y) // 2,
+        "n_test": len(y) - len(y) // 2,
+        "epochs": int(cache["epochs_run"]),
+        "train_seconds": float(cache["train_seconds"]),
+        "device": str(cache["device"]),
+        "accuracy": float((proba.argmax(1) == y).mean()),
+        "seconds": time.perf_counter() - started,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "notes": notes,
+    }
     section = markdown(summary, meta)
     write_section(args.results, section)
     print(section)

@@ -20,10 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.training import augment  # noqa: E402
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
 from components.projects.image_classification import ModelSettings  # noqa: E402
 from components.settings import TrainSettings  # noqa: E402
+from components.training import augment  # noqa: E402
 from components.training.estimators import TorchImageClassifier  # noqa: E402
 
 
@@ -35,15 +35,29 @@ class PerImageClassifier(TorchImageClassifier):
 
 
 def measure(cls, X, y, X_test, y_test, policy: str, epochs: int, device: str) -> dict:
-    est = cls(model=ModelSettings(name="mc_dropout_cnn"), train=TrainSettings(epochs=epochs, batch_size=256, lr=3e-3),
-              augmentation=policy, val_fraction=0.0, mean=(0.286,), std=(0.353,), device=device, progress=False)
+    est = cls(
+        model=ModelSettings(name="mc_dropout_cnn"),
+        train=TrainSettings(epochs=epochs, batch_size=256, lr=3e-3),
+        augmentation=policy,
+        val_fraction=0.0,
+        mean=(0.286,),
+        std=(0.353,),
+        device=device,
+        progress=False,
+    )
     started = time.perf_counter()
     est.fit(X, y)
     wall = time.perf_counter() - started
     steady = [e["train_seconds"] for e in est.fit_result_.history[1:]]
-    return {"path": cls.__name__, "policy": policy, "device": device, "epochs": epochs,
-            "train_img_per_s": round(len(X) * len(steady) / sum(steady)), "fit_seconds": round(wall, 2),
-            "test_accuracy": round(float(est.score(X_test, y_test)), 4)}
+    return {
+        "path": cls.__name__,
+        "policy": policy,
+        "device": device,
+        "epochs": epochs,
+        "train_img_per_s": round(len(X) * len(steady) / sum(steady)),
+        "fit_seconds": round(wall, 2),
+        "test_accuracy": round(float(est.score(X_test, y_test)), 4),
+    }
 
 
 def main(argv=None) -> int:
@@ -55,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     X, y, X_test, y_test = load_mnist(args.data_dir)
-    X, y, X_test = X[:args.limit, ..., None], y[:args.limit], X_test[..., None]
+    X, y, X_test = X[: args.limit, ..., None], y[: args.limit], X_test[..., None]
     rows = []
     for policy in ("none", "affine"):
         for cls in (TorchImageClassifier, PerImageClassifier):

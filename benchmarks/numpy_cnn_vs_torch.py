@@ -81,8 +81,13 @@ def bench(shape, repeats: int, rng: np.random.Generator) -> dict:
     ours, theirs = numpy_step(), [g.numpy() for g in torch_step()]
     error = max(float(np.max(np.abs(a - t)) / (np.max(np.abs(t)) + 1e-12)) for a, t in zip(ours, theirs))
     t_np, t_torch = median_seconds([numpy_step, torch_step], repeats)
-    return {"shape": shape, "numpy_ms": 1e3 * t_np, "torch_ms": 1e3 * t_torch, "ratio": t_np / t_torch,
-            "max_rel_diff": error}
+    return {
+        "shape": shape,
+        "numpy_ms": 1e3 * t_np,
+        "torch_ms": 1e3 * t_torch,
+        "ratio": t_np / t_torch,
+        "max_rel_diff": error,
+    }
 
 
 def load_average() -> float | None:
@@ -95,11 +100,14 @@ def load_average() -> float | None:
 def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     cpus = os.cpu_count()
     busy = max(x for x in (load_before, load_after) if x is not None) if load_before is not None else None
-    shared = (f" Load average {load_before:.1f} before / {load_after:.1f} after on {cpus} cores: other jobs shared "
-              "the cores, so the times are inflated and noisy (the two libraries alternate, so both see the same load, "
-              "but on the day of the table reruns under this load moved single ratios by up to 3x: rerun on a quiet "
-              "machine for firm numbers)."
-              if busy is not None and busy > 0.5 * (cpus or 1) else "")
+    shared = (
+        f" Load average {load_before:.1f} before / {load_after:.1f} after on {cpus} cores: other jobs shared "
+        "the cores, so the times are inflated and noisy (the two libraries alternate, so both see the same load, "
+        "but on the day of the table reruns under this load moved single ratios by up to 3x: rerun on a quiet "
+        "machine for firm numbers)."
+        if busy is not None and busy > 0.5 * (cpus or 1)
+        else ""
+    )
     lines = [
         HEADING,
         "",
@@ -114,12 +122,18 @@ def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     ]
     for r in rows:
         n, c, h, w, f, k, s, p = r["shape"]
-        lines.append(f"| {n} x {c} x {h} x {w} | {f} x {k} x {k} | {s} | {p} | {r['numpy_ms']:.2f} | "
-                     f"{r['torch_ms']:.2f} | {r['ratio']:.1f}x | {r['max_rel_diff']:.1e} |")
-    lines += ["", "numpy-cnn copies every window into one matrix (im2col: a strided view, then one copy) and multiplies "
-              "once; its backward scatters the window gradients back with a loop over the k x k kernel offsets. "
-              "*max rel. diff*: the largest difference between the two libraries' output and gradients, relative "
-              "to torch's largest value (float32 rounding).", ""]
+        lines.append(
+            f"| {n} x {c} x {h} x {w} | {f} x {k} x {k} | {s} | {p} | {r['numpy_ms']:.2f} | "
+            f"{r['torch_ms']:.2f} | {r['ratio']:.1f}x | {r['max_rel_diff']:.1e} |"
+        )
+    lines += [
+        "",
+        "numpy-cnn copies every window into one matrix (im2col: a strided view, then one copy) and multiplies "
+        "once; its backward scatters the window gradients back with a loop over the k x k kernel offsets. "
+        "*max rel. diff*: the largest difference between the two libraries' output and gradients, relative "
+        "to torch's largest value (float32 rounding).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -146,8 +160,11 @@ def main(argv=None) -> int:
     for shape in SHAPES:
         rows.append(bench(shape, args.repeats, rng))
         r = rows[-1]
-        print(f"{shape}: numpy {r['numpy_ms']:.2f} ms, torch {r['torch_ms']:.2f} ms, x{r['ratio']:.1f}, "
-              f"diff {r['max_rel_diff']:.1e}", flush=True)
+        print(
+            f"{shape}: numpy {r['numpy_ms']:.2f} ms, torch {r['torch_ms']:.2f} ms, x{r['ratio']:.1f}, "
+            f"diff {r['max_rel_diff']:.1e}",
+            flush=True,
+        )
     text = table(rows, args.repeats, load_before, load_average())
     print(text)
     if not args.no_write:

@@ -40,11 +40,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
 
+from components.models.cnn import MaskCNN  # noqa: E402
+from components.settings import TrainSettings  # noqa: E402
 from components.training import distributed  # noqa: E402
 from components.training.augment import ArrayDataset, train_transform  # noqa: E402
 from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize  # noqa: E402
-from components.models.cnn import MaskCNN  # noqa: E402
-from components.settings import TrainSettings  # noqa: E402
 from components.training.loop import fit  # noqa: E402
 from components.training.tasks import ClassificationTask  # noqa: E402
 
@@ -56,10 +56,18 @@ def fashion_cnn() -> nn.Module:
     def block(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
-    return nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2),     # 28 -> 14
-                         *block(32, 64), *block(64, 64), nn.MaxPool2d(2),    # 14 -> 7
-                         *block(64, 128), nn.MaxPool2d(2),                   # 7 -> 3
-                         nn.Flatten(), nn.Linear(128 * 9, 10))
+    return nn.Sequential(
+        *block(1, 32),
+        *block(32, 32),
+        nn.MaxPool2d(2),  # 28 -> 14
+        *block(32, 64),
+        *block(64, 64),
+        nn.MaxPool2d(2),  # 14 -> 7
+        *block(64, 128),
+        nn.MaxPool2d(2),  # 7 -> 3
+        nn.Flatten(),
+        nn.Linear(128 * 9, 10),
+    )
 
 
 MODELS = {  # name -> (builder, image side, per-GPU batch)
@@ -112,14 +120,24 @@ def reference_loop(build, side, batch, device, steps, warmup, compile_model=Fals
     return steps * batch / (time.perf_counter() - started)
 
 
-def trainer_throughput(build, train_set, side, global_batch, device, epochs, compile_model=False,
-                       num_workers=0) -> float:
+def trainer_throughput(
+    build, train_set, side, global_batch, device, epochs, compile_model=False, num_workers=0
+) -> float:
     """``fit`` for ``epochs`` epochs; images/s over all ranks from the epochs after the first (warm-up, compile)."""
     blank = np.zeros((8, side, side, 3), np.uint8), np.zeros(8, np.int64)  # a tiny validation set: ~free
     val_set = ImageTensorDataset(*blank) if hasattr(train_set, "get_batch") else ArrayDataset(*blank)
-    config = TrainSettings(epochs=epochs, batch_size=global_batch, lr=0.1, optimizer="sgd", momentum=0.9,
-                           grad_clip=None, schedule="constant", patience=10**6, compile=compile_model,
-                           num_workers=num_workers)
+    config = TrainSettings(
+        epochs=epochs,
+        batch_size=global_batch,
+        lr=0.1,
+        optimizer="sgd",
+        momentum=0.9,
+        grad_clip=None,
+        schedule="constant",
+        patience=10**6,
+        compile=compile_model,
+        num_workers=num_workers,
+    )
     model = build()
     result = fit(model, ClassificationTask(), train_set, val_set, config, device, progress=False)
     _, world = distributed.rank_and_world()
@@ -130,8 +148,10 @@ def trainer_throughput(build, train_set, side, global_batch, device, epochs, com
 
 def synthetic_images(n, side, classes, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, (n, side, side, 3), dtype=torch.uint8, generator=g),
-            torch.randint(0, classes, (n,), generator=g))
+    return (
+        torch.randint(0, 256, (n, side, side, 3), dtype=torch.uint8, generator=g),
+        torch.randint(0, classes, (n,), generator=g),
+    )
 
 
 class JpegDataset:
@@ -177,13 +197,17 @@ def read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as fh:
         data = fh.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data[4 + 4 * ndim:], dtype=np.uint8).reshape(shape).copy()
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data[4 + 4 * ndim :], dtype=np.uint8).reshape(shape).copy()
 
 
 def load_fashion_mnist(root: Path):
-    files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-             "t10k-labels-idx1-ubyte.gz"]
+    files = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
     return [read_idx(root / f) for f in files]
 
 
@@ -193,8 +217,10 @@ def fashion_datasets(root: Path, smoke: bool, augment: bool = False):
         x_train, y_train, x_test, y_test = x_train[:2048], y_train[:2048], x_test[:512], y_test[:512]
     stats = dict(mean=(0.286,), std=(0.353,))  # Fashion-MNIST's pixel mean and std
     aug = BatchAugment(flip=True, translate=0.06, **stats) if augment else BatchAugment(flip=False, **stats)
-    return (ImageTensorDataset(x_train, y_train, augment=aug, normalize=Normalize(**stats)),
-            ImageTensorDataset(x_test, y_test, normalize=Normalize(**stats)))
+    return (
+        ImageTensorDataset(x_train, y_train, augment=aug, normalize=Normalize(**stats)),
+        ImageTensorDataset(x_test, y_test, normalize=Normalize(**stats)),
+    )
 
 
 def time_to_accuracy(root: Path, device, smoke: bool, target: float, epoch_options, batch: int, lr: float):
@@ -204,27 +230,45 @@ def time_to_accuracy(root: Path, device, smoke: bool, target: float, epoch_optio
     rows = []
     for epochs in [1, *epoch_options]:
         torch.manual_seed(0)
-        config = TrainSettings(epochs=epochs, batch_size=batch, lr=lr, weight_decay=5e-4, grad_clip=None,
-                               schedule="onecycle", patience=10**6)
+        config = TrainSettings(
+            epochs=epochs,
+            batch_size=batch,
+            lr=lr,
+            weight_decay=5e-4,
+            grad_clip=None,
+            schedule="onecycle",
+            patience=10**6,
+        )
         started = time.perf_counter()
         result = fit(fashion_cnn(), ClassificationTask(), train, test, config, device, progress=False)
         wall = time.perf_counter() - started
         if epochs == 1 and len(rows) == 0 and epoch_options:
             rows.append(None)  # the warm-up run
             continue
-        rows.append(dict(section="fashion_mnist", epochs=epochs, batch=batch, lr=lr,
-                         test_accuracy=round(result.history[-1]["val_accuracy"], 4),
-                         train_seconds=round(sum(e["train_seconds"] for e in result.history), 3),
-                         seconds_with_eval=round(sum(e["seconds"] for e in result.history), 3),
-                         fit_wall_seconds=round(wall, 3), reached=result.history[-1]["val_accuracy"] >= target))
+        rows.append(
+            dict(
+                section="fashion_mnist",
+                epochs=epochs,
+                batch=batch,
+                lr=lr,
+                test_accuracy=round(result.history[-1]["val_accuracy"], 4),
+                train_seconds=round(sum(e["train_seconds"] for e in result.history), 3),
+                seconds_with_eval=round(sum(e["seconds"] for e in result.history), 3),
+                fit_wall_seconds=round(wall, 3),
+                reached=result.history[-1]["val_accuracy"] >= target,
+            )
+        )
     return [r for r in rows if r is not None]
 
 
 # ---------------------------------------------------------------------------------------------- runs
 def device_info(device) -> dict:
-    info = dict(torch=torch.__version__, torchvision=torchvision.__version__,
-                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                world_size=distributed.rank_and_world()[1])
+    info = dict(
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        world_size=distributed.rank_and_world()[1],
+    )
     if device.type == "cuda":
         info["device"] = torch.cuda.get_device_name(device)
         a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
@@ -281,43 +325,65 @@ def run_single(args, device):
         build, side, batch = MODELS[name]
         if small:
             side, batch = min(side, 64), 8
-        base = dict(section="throughput", model=name, side=side, batch=batch,
-                    flops_per_image=train_flops_per_image(build, side))
+        base = dict(
+            section="throughput", model=name, side=side, batch=batch, flops_per_image=train_flops_per_image(build, side)
+        )
         n = batch * steps_per_epoch
         images, labels = synthetic_images(n, side, 2 if name == "mask_cnn" else 1000)
         big, _ = synthetic_images(n, side * 8 // 7, 1)  # 256 px for 224: room for the random crop
-        for compiled in ([False, True] if (name in args.compile_models and not small) else [False]):
+        for compiled in [False, True] if (name in args.compile_models and not small) else [False]:
             mode = "compiled" if compiled else "eager"
             torch.manual_seed(0)
-            measure({**base, "loop": "reference", "input": "synthetic", "mode": mode},
-                    lambda: reference_loop(build, side, batch, device, steps, warmup, compiled))
+            measure(
+                {**base, "loop": "reference", "input": "synthetic", "mode": mode},
+                lambda: reference_loop(build, side, batch, device, steps, warmup, compiled),
+            )
             # Trainer, synthetic: uint8 images on the GPU, only normalised there.
-            measure({**base, "loop": "trainer", "input": "synthetic", "mode": mode},
-                    lambda: trainer_throughput(build, ImageTensorDataset(images, labels), side, batch, device,
-                                               epochs, compiled))
+            measure(
+                {**base, "loop": "trainer", "input": "synthetic", "mode": mode},
+                lambda: trainer_throughput(
+                    build, ImageTensorDataset(images, labels), side, batch, device, epochs, compiled
+                ),
+            )
             # Trainer, real input path: uint8 images in pinned host memory, random crop + flip on the GPU.
             crop = BatchAugment(output_size=side, crop_scale=(0.35, 1.0), flip=True)
-            real = ImageTensorDataset(big, labels, augment=crop, normalize=Normalize(output_size=side),
-                                      max_device_fraction=0.0)
-            measure({**base, "loop": "trainer", "input": "real:host-uint8+gpu-augment", "mode": mode},
-                    lambda: trainer_throughput(build, real, side, batch, device, epochs, compiled))
+            real = ImageTensorDataset(
+                big, labels, augment=crop, normalize=Normalize(output_size=side), max_device_fraction=0.0
+            )
+            measure(
+                {**base, "loop": "trainer", "input": "real:host-uint8+gpu-augment", "mode": mode},
+                lambda: trainer_throughput(build, real, side, batch, device, epochs, compiled),
+            )
             if not compiled:
+
                 def jpeg_run():
-                    jpeg = JpegDataset(make_jpegs(big, device), labels,
-                                       BatchAugment(output_size=side, crop_scale=(0.35, 1.0), flip=True),
-                                       Normalize(output_size=side))
+                    jpeg = JpegDataset(
+                        make_jpegs(big, device),
+                        labels,
+                        BatchAugment(output_size=side, crop_scale=(0.35, 1.0), flip=True),
+                        Normalize(output_size=side),
+                    )
                     return trainer_throughput(build, jpeg, side, batch, device, epochs, compiled)
 
                 measure({**base, "loop": "trainer", "input": "real:host-jpeg+gpu-decode", "mode": mode}, jpeg_run)
             if name == "resnet50" and not compiled:
                 workers = 0 if small else min(12, os.cpu_count() or 1)
                 per_item = ArrayDataset(big[:, :side, :side].numpy(), labels.numpy(), train_transform("light"))
-                measure({**base, "loop": "trainer", "input": f"per-item:dataloader-{workers}-workers", "mode": mode},
-                        lambda: trainer_throughput(build, per_item, side, batch, device, 2, False, workers))
+                measure(
+                    {**base, "loop": "trainer", "input": f"per-item:dataloader-{workers}-workers", "mode": mode},
+                    lambda: trainer_throughput(build, per_item, side, batch, device, 2, False, workers),
+                )
     if args.data_dir:
         try:
-            for row in time_to_accuracy(Path(args.data_dir), device, small, args.target,
-                                        [2] if small else args.epochs, 128 if small else args.fm_batch, args.fm_lr):
+            for row in time_to_accuracy(
+                Path(args.data_dir),
+                device,
+                small,
+                args.target,
+                [2] if small else args.epochs,
+                128 if small else args.fm_batch,
+                args.fm_lr,
+            ):
                 emit(row, out, info)
         except Exception as error:  # noqa: BLE001
             emit({"section": "fashion_mnist", "error": f"{type(error).__name__}: {error}"[:500]}, out, info)
@@ -336,21 +402,50 @@ def run_ddp(args, device):
     flops = train_flops_per_image(build, side)
     for compiled in args.ddp_modes:
         images, labels = synthetic_images(batch * world * steps_per_epoch, side, 1000)
-        img_s = trainer_throughput(build, ImageTensorDataset(images, labels), side, batch * world, device, epochs,
-                                   compiled == "compiled")
+        img_s = trainer_throughput(
+            build, ImageTensorDataset(images, labels), side, batch * world, device, epochs, compiled == "compiled"
+        )
         if rank == 0:
-            emit(dict(section="ddp", model=name, side=side, per_gpu_batch=batch, gpus=world, mode=compiled,
-                      input="synthetic", img_s=img_s, flops_per_image=flops), out, info)
+            emit(
+                dict(
+                    section="ddp",
+                    model=name,
+                    side=side,
+                    per_gpu_batch=batch,
+                    gpus=world,
+                    mode=compiled,
+                    input="synthetic",
+                    img_s=img_s,
+                    flops_per_image=flops,
+                ),
+                out,
+                info,
+            )
 
 
 def run_fit(args, device):
     """The trainer's entry point, the same on 1 or N GPUs: Fashion-MNIST small CNN, printed per epoch on rank 0."""
     train, test = fashion_datasets(Path(args.data_dir), args.smoke, augment=args.augment)
-    config = TrainSettings(epochs=args.epochs[0], batch_size=128 if args.smoke else args.fm_batch, lr=args.fm_lr,
-                           weight_decay=5e-4, grad_clip=None, compile=args.compile, patience=10**6)
+    config = TrainSettings(
+        epochs=args.epochs[0],
+        batch_size=128 if args.smoke else args.fm_batch,
+        lr=args.fm_lr,
+        weight_decay=5e-4,
+        grad_clip=None,
+        compile=args.compile,
+        patience=10**6,
+    )
     torch.manual_seed(0)
-    result = fit(fashion_cnn(), ClassificationTask(), train, test, config, device, progress=False,
-                 on_epoch=lambda e: print(json.dumps(e), flush=True))
+    result = fit(
+        fashion_cnn(),
+        ClassificationTask(),
+        train,
+        test,
+        config,
+        device,
+        progress=False,
+        on_epoch=lambda e: print(json.dumps(e), flush=True),
+    )
     if distributed.is_main_process():
         print(f"best epoch {result.best_epoch}, test accuracy {result.history[-1]['val_accuracy']:.4f}")
 

@@ -18,8 +18,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.train_throughput import (MODELS, device_info, reference_loop, synthetic_images,  # noqa: E402
-                                         trainer_throughput)
+from benchmarks.train_throughput import (
+    MODELS,
+    device_info,
+    reference_loop,
+    synthetic_images,  # noqa: E402
+    trainer_throughput,
+)
 from components.training.device_data import ImageTensorDataset  # noqa: E402
 
 
@@ -37,11 +42,18 @@ def main(argv=None):
         for repeat in range(args.repeats):
             for loop in ("reference", "trainer"):
                 torch.manual_seed(0)
-                img_s = (reference_loop(build, side, batch, device, 30, 10, compiled) if loop == "reference" else
-                         trainer_throughput(build, ImageTensorDataset(images, labels), side, batch, device, 3,
-                                            compiled))
-                row = {"loop": loop, "mode": "compiled" if compiled else "eager", "repeat": repeat,
-                       "img_s": img_s, **{k: str(v) for k, v in info.items()}}
+                img_s = (
+                    reference_loop(build, side, batch, device, 30, 10, compiled)
+                    if loop == "reference"
+                    else trainer_throughput(build, ImageTensorDataset(images, labels), side, batch, device, 3, compiled)
+                )
+                row = {
+                    "loop": loop,
+                    "mode": "compiled" if compiled else "eager",
+                    "repeat": repeat,
+                    "img_s": img_s,
+                    **{k: str(v) for k, v in info.items()},
+                }
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 torch.cuda.empty_cache()

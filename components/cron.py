@@ -52,8 +52,10 @@ def validate_cron(expression: str) -> str:
         return expression
     parts = text.split()
     if len(parts) != len(FIELDS):
-        raise ValueError(f"cron string {expression!r} has {len(parts)} field(s); expected 5 "
-                         "(minute hour day-of-month month day-of-week) or one of " + ", ".join(sorted(MACROS)))
+        raise ValueError(
+            f"cron string {expression!r} has {len(parts)} field(s); expected 5 "
+            "(minute hour day-of-month month day-of-week) or one of " + ", ".join(sorted(MACROS))
+        )
     for part, (field, low, high, names) in zip(parts, FIELDS):
         try:
             _check_field(part, field, low, high, names)

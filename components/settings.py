@@ -63,7 +63,8 @@ class TrainSettings(Section):
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null disables clipping")
     schedule: Literal["onecycle", "cosine", "constant", "linear"] = Field(
-        "onecycle", description="linear: per epoch, LR from lr to lr_end and momentum from momentum to momentum_end")
+        "onecycle", description="linear: per epoch, LR from lr to lr_end and momentum from momentum to momentum_end"
+    )
     lr_end: float = Field(1e-4, gt=0, description="linear schedule: the LR of the last epoch")
     patience: int = Field(5, ge=1, description="epochs without validation improvement before stopping")
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
@@ -100,8 +101,11 @@ class ProjectSettings(Section):
     def requirements(self) -> Iterator[tuple[str, Capability, str]]:
         """(key, capability, why) for every key of this section that asks its project's code for a capability."""
         if self.schedule is not None:
-            yield "schedule", Capability.PROMOTION_SCORING, \
-                "a scheduled run promotes the retrained model only if score() rates it better than the champion"
+            yield (
+                "schedule",
+                Capability.PROMOTION_SCORING,
+                "a scheduled run promotes the retrained model only if score() rates it better than the champion",
+            )
         for key, value in self:  # the optional stage sections (conformal, active_learning, ...) that are present
             if isinstance(value, Section) and (need := value.requirement()) is not None:
                 yield key, *need
@@ -197,8 +201,9 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(section: Mapping[str, Any], overrides: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
-                    where: str = "") -> dict[str, Any]:
+def apply_overrides(
+    section: Mapping[str, Any], overrides: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, where: str = ""
+) -> dict[str, Any]:
     """A copy of ``section`` with each dotted path (``train.lr``) set to its value; missing sections are created,
     and a top-level section that only ``defaults`` has starts from the defaults' copy (the merge is shallow)."""
     out = copy.deepcopy(dict(section))
@@ -214,8 +219,10 @@ def apply_overrides(section: Mapping[str, Any], overrides: Mapping[str, Any], de
             if child is None:
                 child = node[key] = {}
             if not isinstance(child, dict):
-                raise SettingsError(f"{where}{'.'.join(keys[:depth + 1])}: is a value ({child!r}), not a section, "
-                                    f"so {dotted} cannot be set")
+                raise SettingsError(
+                    f"{where}{'.'.join(keys[: depth + 1])}: is a value ({child!r}), not a section, "
+                    f"so {dotted} cannot be set"
+                )
             node = child
         node[keys[-1]] = copy.deepcopy(value)
     return out
@@ -260,9 +267,13 @@ def load_project_settings(
     missing = [(key, need, why) for key, need, why in settings.requirements() if need not in schema.capabilities]
     if missing:
         declared = ", ".join(sorted(map(str, schema.capabilities))) or "none"
-        raise SettingsError("\n".join(
-            f"{path}: {prefix(key)}.{key}: project {project} cannot {CAPABILITY_ACTIONS[need]} ({why}; "
-            f"its capabilities: {declared})" for key, need, why in missing))
+        raise SettingsError(
+            "\n".join(
+                f"{path}: {prefix(key)}.{key}: project {project} cannot {CAPABILITY_ACTIONS[need]} ({why}; "
+                f"its capabilities: {declared})"
+                for key, need, why in missing
+            )
+        )
     return settings
 
 

@@ -71,7 +71,8 @@ def hide_expected_failures_on_console() -> None:
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler) and not any(
-                isinstance(f, HideExpectedFailures) for f in handler.filters):
+            isinstance(f, HideExpectedFailures) for f in handler.filters
+        ):
             handler.addFilter(HideExpectedFailures())
 
 
@@ -88,8 +89,9 @@ def quiet_third_party_logs() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlfolio", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="dlfolio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in MODULES:
         module.register(sub)

@@ -18,14 +18,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from components.tracking import runs as tracking
 from components.active.stage import run_active_learning
 from components.capabilities import Capability
 from components.conformal.stage import ConformalReport, run_conformal
 from components.evaluation.report import Evaluation
-from components.tracking.outputs import RunOutputs
 from components.projects import Project, Trained, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
+from components.tracking import runs as tracking
+from components.tracking.outputs import RunOutputs
 from components.validation.expectations import DataValidationError, ValidationReport
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
@@ -59,8 +59,13 @@ def active_learning(project: Project, data, settings: ProjectSettings, outputs: 
     logger = get_run_logger()
 
     def on_round(strategy: str, result) -> None:
-        logger.info("active learning %s round %d: %d labels, test accuracy %.4f", strategy, result.round,
-                    result.labels, result.accuracy)
+        logger.info(
+            "active learning %s round %d: %d labels, test accuracy %.4f",
+            strategy,
+            result.round,
+            result.labels,
+            result.accuracy,
+        )
 
     result = run_active_learning(project, data, settings, al, on_round)
     mlflow.log_metrics(result.metrics)
@@ -124,8 +129,16 @@ def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings
 
 
 @task(name="register", cache_policy=NO_CACHE)
-def register(project: Project, trained: Trained, data, settings: ProjectSettings, evaluation: Evaluation,
-             outputs: RunOutputs, tags: dict[str, str], conformal: ConformalReport | None = None):
+def register(
+    project: Project,
+    trained: Trained,
+    data,
+    settings: ProjectSettings,
+    evaluation: Evaluation,
+    outputs: RunOutputs,
+    tags: dict[str, str],
+    conformal: ConformalReport | None = None,
+):
     import joblib
     from mlflow.models import infer_signature
 
@@ -134,25 +147,41 @@ def register(project: Project, trained: Trained, data, settings: ProjectSettings
         # A report exists only for a project declaring CONFORMAL_SETS/INTERVALS, whose predictor is a
         # ConformalServing (tests/test_capabilities.py holds every catalog project to its declaration).
         predictor = predictor.with_conformal(conformal.served, conformal.served_confidence)
-        tags = {**tags, "conformal.method": conformal.served_method,
-                "conformal.confidence": str(conformal.served_confidence)}
+        tags = {
+            **tags,
+            "conformal.method": conformal.served_method,
+            "conformal.confidence": str(conformal.served_confidence),
+        }
     path = outputs.model_dir / "predictor.joblib"
     joblib.dump(predictor, path)
     signature = infer_signature(example, predictor.predict_frame(example))
     metric = evaluation.metrics[project.primary_metric]
     version = tracking.register(
-        project.name, str(COMPONENTS_DIR / "serving" / "pyfunc_model.py"), {"predictor": str(path)}, [str(COMPONENTS_DIR)], example, signature,
+        project.name,
+        str(COMPONENTS_DIR / "serving" / "pyfunc_model.py"),
+        {"predictor": str(path)},
+        [str(COMPONENTS_DIR)],
+        example,
+        signature,
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
         extra_requirements=getattr(predictor, "pip_requirements", []),
     )
-    get_run_logger().info("registered %s version %s with alias '%s'", project.name, version.version, tracking.CHALLENGER)
+    get_run_logger().info(
+        "registered %s version %s with alias '%s'", project.name, version.version, tracking.CHALLENGER
+    )
     return version
 
 
 @flow(name="project-pipeline", flow_run_name="{project}", log_prints=True)
-def project_pipeline(project: str, params: str = "params.yaml", root: str = ".",
-                     overrides: dict[str, Any] | None = None, register_model: bool = True,
-                     parent_run_id: str | None = None, outputs_root: str | None = None) -> dict:
+def project_pipeline(
+    project: str,
+    params: str = "params.yaml",
+    root: str = ".",
+    overrides: dict[str, Any] | None = None,
+    register_model: bool = True,
+    parent_run_id: str | None = None,
+    outputs_root: str | None = None,
+) -> dict:
     """Validate, preprocess, train, evaluate and register one project; returns its test metrics.
 
     A sweep (flows/sweep.py) runs it per configuration: ``overrides`` (dotted path -> value) change the
@@ -167,12 +196,19 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".",
     tracking.configure(root_dir)
     commit, dirty = tracking.git_commit(root_dir)
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
-    tags = {"prefect.flow_run_id": str(flow_run.id), "git.commit": commit, "git.dirty": str(dirty),
-            "data.md5": data_md5, "dvc.data_md5": tracking.dvc_data_md5(root_dir), "project": project}
+    tags = {
+        "prefect.flow_run_id": str(flow_run.id),
+        "git.commit": commit,
+        "git.dirty": str(dirty),
+        "data.md5": data_md5,
+        "dvc.data_md5": tracking.dvc_data_md5(root_dir),
+        "project": project,
+    }
     outputs = RunOutputs(Path(outputs_root) if outputs_root else root_dir / "outputs", project).begin()
     try:
-        with tracking.parent_run(settings.experiment or project, root_dir, flow_run.name or project, tags,
-                                 parent_run_id=parent_run_id) as run:
+        with tracking.parent_run(
+            settings.experiment or project, root_dir, flow_run.name or project, tags, parent_run_id=parent_run_id
+        ) as run:
             tracking.log_params(settings.model_dump(mode="json"))
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
@@ -182,12 +218,21 @@ def project_pipeline(project: str, params: str = "params.yaml", root: str = ".",
             evaluation = evaluate(spec, trained, data, settings)
             outputs.write(evaluation, trained.info, report.to_dict())
             tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write
-            version = register(spec, trained, data, settings, evaluation, outputs,
-                               {"run_id": run.info.run_id, **tags}, conformal) if register_model else None
+            version = (
+                register(
+                    spec, trained, data, settings, evaluation, outputs, {"run_id": run.info.run_id, **tags}, conformal
+                )
+                if register_model
+                else None
+            )
     except BaseException:
         outputs.discard()
         raise
     final = outputs.publish()
     logging.getLogger("dlfolio").info("outputs written to %s", final)
-    return {"project": project, "run_id": run.info.run_id, "model_version": version.version if version else None,
-            **evaluation.metrics}
+    return {
+        "project": project,
+        "run_id": run.info.run_id,
+        "model_version": version.version if version else None,
+        **evaluation.metrics,
+    }

@@ -14,10 +14,10 @@ from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from components.tracking import registry
-from components.tracking import runs as tracking
 from components.projects import Project, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
+from components.tracking import registry
+from components.tracking import runs as tracking
 
 
 def load_settings(project: str, params: str, root: Path) -> tuple[Project, ProjectSettings]:
@@ -35,8 +35,9 @@ def prepare(spec: Project, settings: ProjectSettings):
 
 
 @task(name="gate", cache_policy=NO_CACHE)
-def gate(spec: Project, settings: ProjectSettings, data, version: int | None, force: bool,
-         reason: str | None) -> registry.Decision:
+def gate(
+    spec: Project, settings: ProjectSettings, data, version: int | None, force: bool, reason: str | None
+) -> registry.Decision:
     metric = spec.primary_metric
 
     def score(model) -> float:
@@ -46,13 +47,28 @@ def gate(spec: Project, settings: ProjectSettings, data, version: int | None, fo
         return metrics[metric]
 
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else None
-    return registry.promote(MlflowClient(), spec.name, score, metric=metric, higher_is_better=spec.higher_is_better,
-                            version=version, force=force, reason=reason, data_md5=data_md5)
+    return registry.promote(
+        MlflowClient(),
+        spec.name,
+        score,
+        metric=metric,
+        higher_is_better=spec.higher_is_better,
+        version=version,
+        force=force,
+        reason=reason,
+        data_md5=data_md5,
+    )
 
 
 @flow(name="promote-model", flow_run_name="promote-{project}")
-def promote_model(project: str, version: int | None = None, force: bool = False, reason: str | None = None,
-                  params: str = "params.yaml", root: str = ".") -> dict:
+def promote_model(
+    project: str,
+    version: int | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    params: str = "params.yaml",
+    root: str = ".",
+) -> dict:
     """Move alias `champion` to the candidate (``version`` or alias `challenger`) if it beats the champion on the
     project's current test data, or if ``force`` (with a ``reason``). Returns the decision."""
     root_dir = Path(root).resolve()

@@ -31,7 +31,9 @@ def build_deployments(params: str = "params.yaml", root: str | Path = ".") -> li
     root_dir = Path(root).resolve()
     return [
         retrain_and_promote.to_deployment(
-            name=deployment_name(project), cron=cron, concurrency_limit=1,  # a slow retrain never overlaps itself
+            name=deployment_name(project),
+            cron=cron,
+            concurrency_limit=1,  # a slow retrain never overlaps itself
             parameters={"project": project, "params": params, "root": str(root_dir)},
             description=f"Retrain {project} and promote the new version if it beats the champion ({cron}, UTC).",
             tags=["dlfolio", project],

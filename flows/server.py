@@ -119,7 +119,9 @@ def _free_port(preferred: int) -> int:
     raise ServerStartError("no free TCP port on 127.0.0.1 for the Prefect server")
 
 
-def start_server(home: Path | None = None, port: int | None = None, timeout: float | None = None) -> tuple[Server, bool]:
+def start_server(
+    home: Path | None = None, port: int | None = None, timeout: float | None = None
+) -> tuple[Server, bool]:
     """Find the home's running server or start one; returns (server, whether this call started it)."""
     home = home or prefect_home()
     with _lock(home):
@@ -133,9 +135,25 @@ def start_server(home: Path | None = None, port: int | None = None, timeout: flo
         # Its own session: it outlives this command (that is the point), and `stop` ends its whole group
         # (the API and its services) by this one id.
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--ui", "--analytics-off"],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui",
+                "--analytics-off",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         server = Server(pid=process.pid, port=port, home=str(home))
         # A fresh SQLite database runs its migrations first: ~20 s here, so the same limit as the ephemeral server.
@@ -146,8 +164,10 @@ def start_server(home: Path | None = None, port: int | None = None, timeout: flo
                 if process.poll() is None:
                     _terminate(process.pid)
                 tail = (home / LOG_FILE).read_text(errors="replace").splitlines()[-15:]
-                raise ServerStartError(f"the Prefect server did not start on port {port} within {limit:.0f} s; "
-                                       f"the end of {home / LOG_FILE}:\n" + "\n".join(tail))
+                raise ServerStartError(
+                    f"the Prefect server did not start on port {port} within {limit:.0f} s; "
+                    f"the end of {home / LOG_FILE}:\n" + "\n".join(tail)
+                )
             time.sleep(0.3)
         (home / STATE_FILE).write_text(json.dumps(asdict(server)))
         return server, True

@@ -28,8 +28,11 @@ BY_PATH = ("components/serving/pyfunc_model.py",)
 # What each project leaves in outputs/<p>/plots on its offline sample (components/tracking/outputs.py writes
 # every table of the evaluation as a CSV there). The loss curve of most projects is history.csv (epoch,
 # train_loss); ROC points (roc.csv) come only from two-class classifiers (components/evaluation/report.py).
-LOSS_CURVES = {"logistic-regression": ("cost_curve.csv", "iteration", "cost"),
-               "word-debias": None, "style-transfer": None}  # no epochs: closed form / per-step costs
+LOSS_CURVES = {
+    "logistic-regression": ("cost_curve.csv", "iteration", "cost"),
+    "word-debias": None,
+    "style-transfer": None,
+}  # no epochs: closed form / per-step costs
 DEFAULT_LOSS = ("history.csv", "epoch", "train_loss")
 ROC = {"face-mask", "face-mask-transfer", "happy-house", "logistic-regression"}
 
@@ -62,7 +65,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             base = node.module or ""
             if node.level:  # relative: from the package this module is in
                 package = name.split(".") if is_package else name.split(".")[:-1]
-                package = package[:len(package) - (node.level - 1)]
+                package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, base] if base else package)
             # `from a.b import c` imports a.b, and a.b.c too when c is a module
             targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]

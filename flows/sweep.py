@@ -24,18 +24,25 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from components.tracking import sweep
-from components.tracking import runs as tracking
 from components.projects import get_project, settings_schemas
+from components.tracking import runs as tracking
+from components.tracking import sweep
 from flows.pipeline import project_pipeline
 
 
 @task(name="sweep-config", task_run_name="{name}", cache_policy=NO_CACHE)
-def run_config(project: str, params: str, root: str, overrides: dict[str, Any], name: str, parent_run_id: str,
-               outputs_root: str) -> dict:
+def run_config(
+    project: str, params: str, root: str, overrides: dict[str, Any], name: str, parent_run_id: str, outputs_root: str
+) -> dict:
     return project_pipeline.with_options(flow_run_name=name)(
-        project=project, params=params, root=root, overrides=overrides, register_model=False,
-        parent_run_id=parent_run_id, outputs_root=outputs_root)
+        project=project,
+        params=params,
+        root=root,
+        overrides=overrides,
+        register_model=False,
+        parent_run_id=parent_run_id,
+        outputs_root=outputs_root,
+    )
 
 
 @task(name="write-best", cache_policy=NO_CACHE)
@@ -50,11 +57,19 @@ def child_run_ids(parent_run_id: str, experiment_id: str) -> dict[str, str]:
     return {r.data.tags.get("mlflow.runName", ""): r.info.run_id for r in runs}
 
 
-@flow(name="sweep", flow_run_name="sweep-{project}", log_prints=True,
-      task_runner=ThreadPoolTaskRunner(max_workers=1))  # one configuration at a time; run_sweep(parallel=N)
-def sweep_flow(project: str, grid: dict[str, list[Any]], params: str = "params.yaml", root: str = ".",
-               metric: str | None = None, goal: str | None = None, write_back: bool = False,
-               max_runs: int = 32) -> dict:
+@flow(
+    name="sweep", flow_run_name="sweep-{project}", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1)
+)  # one configuration at a time; run_sweep(parallel=N)
+def sweep_flow(
+    project: str,
+    grid: dict[str, list[Any]],
+    params: str = "params.yaml",
+    root: str = ".",
+    metric: str | None = None,
+    goal: str | None = None,
+    write_back: bool = False,
+    max_runs: int = 32,
+) -> dict:
     """Run ``project``'s pipeline for every configuration in ``grid`` (dotted key -> values; the cartesian
     product), compare them on ``metric`` (default: the project's primary metric) and return the table and
     the best configuration; ``write_back`` writes it into params.yaml."""
@@ -63,27 +78,37 @@ def sweep_flow(project: str, grid: dict[str, list[Any]], params: str = "params.y
     spec = get_project(project)
     configs = sweep.expand_grid(grid)
     if len(configs) > max_runs:
-        raise sweep.SweepError(f"the grid has {len(configs)} configurations, more than max_runs={max_runs}; "
-                               "sweep fewer values or raise --max-runs")
+        raise sweep.SweepError(
+            f"the grid has {len(configs)} configurations, more than max_runs={max_runs}; "
+            "sweep fewer values or raise --max-runs"
+        )
     settings = sweep.validate_configs(root_dir / params, project, configs, settings_schemas())[0]
     metric = metric or spec.primary_metric
     higher = sweep.metric_goal(metric, spec.primary_metric, spec.higher_is_better, goal)
     tracking.configure(root_dir)
     commit, dirty = tracking.git_commit(root_dir)
-    tags = {"prefect.flow_run_id": str(flow_run.id), "git.commit": commit, "git.dirty": str(dirty),
-            "project": project, "sweep": "parent"}
+    tags = {
+        "prefect.flow_run_id": str(flow_run.id),
+        "git.commit": commit,
+        "git.dirty": str(dirty),
+        "project": project,
+        "sweep": "parent",
+    }
     scratch = Path(tempfile.mkdtemp(prefix=f"dlfolio-sweep-{project}-"))  # per-config outputs; MLflow keeps the record
     try:
-        with tracking.parent_run(settings.experiment or project, root_dir, flow_run.name or f"sweep-{project}",
-                                 tags) as run:
+        with tracking.parent_run(
+            settings.experiment or project, root_dir, flow_run.name or f"sweep-{project}", tags
+        ) as run:
             parent_id = run.info.run_id
-            mlflow.log_params({f"sweep.grid.{k}": ",".join(map(sweep.format_value, v)) for k, v in grid.items()}
-                              | {"sweep.metric": metric, "sweep.goal": "max" if higher else "min",
-                                 "sweep.configs": len(configs)})
+            mlflow.log_params(
+                {f"sweep.grid.{k}": ",".join(map(sweep.format_value, v)) for k, v in grid.items()}
+                | {"sweep.metric": metric, "sweep.goal": "max" if higher else "min", "sweep.configs": len(configs)}
+            )
             names = [sweep.label(c) for c in configs]
-            futures = [run_config.submit(project, params, str(root_dir), config, name, parent_id,
-                                         str(scratch / f"{i:03d}"))
-                       for i, (config, name) in enumerate(zip(configs, names))]
+            futures = [
+                run_config.submit(project, params, str(root_dir), config, name, parent_id, str(scratch / f"{i:03d}"))
+                for i, (config, name) in enumerate(zip(configs, names))
+            ]
             results = []
             for config, name, future in zip(configs, names, futures):
                 try:
@@ -102,27 +127,44 @@ def sweep_flow(project: str, grid: dict[str, list[Any]], params: str = "params.y
             tracking.log_figures({"comparison": sweep.comparison_figure(configs, table, metric, higher)}, "sweep")
             best = sweep.best_row(table, metric, higher)
             if best is None:
-                raise sweep.SweepError(f"every configuration failed (the first: {table.loc[0, 'error']}); "
-                                       f"see sweep/comparison.csv of MLflow run {parent_id}")
+                raise sweep.SweepError(
+                    f"every configuration failed (the first: {table.loc[0, 'error']}); "
+                    f"see sweep/comparison.csv of MLflow run {parent_id}"
+                )
             best_config, best_value = configs[best], float(table.loc[best, metric])
             mlflow.log_params({f"best.{k}": sweep.format_value(v) for k, v in best_config.items()})
             mlflow.log_metric(f"best_{metric}", best_value)
             mlflow.set_tags({"sweep.best_run_id": table.loc[best, "run_id"], "sweep.best": names[best]})
-            mlflow.log_text(yaml.safe_dump({"project": project, "metric": metric, "value": best_value,
-                                            "overrides": best_config}, sort_keys=False), "sweep/best_config.yaml")
+            mlflow.log_text(
+                yaml.safe_dump(
+                    {"project": project, "metric": metric, "value": best_value, "overrides": best_config},
+                    sort_keys=False,
+                ),
+                "sweep/best_config.yaml",
+            )
             logger.info("best of %d: %s with %s=%.4g", len(configs), names[best], metric, best_value)
             if write_back:
                 write_best(root_dir / params, project, best_config)
                 mlflow.set_tag("sweep.written_to", str(root_dir / params))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"project": project, "run_id": parent_id, "metric": metric, "higher_is_better": higher,
-            "table": table.to_dict("records"), "best": best_config, "best_value": best_value,
-            "best_run_id": table.loc[best, "run_id"], "written": write_back}
+    return {
+        "project": project,
+        "run_id": parent_id,
+        "metric": metric,
+        "higher_is_better": higher,
+        "table": table.to_dict("records"),
+        "best": best_config,
+        "best_value": best_value,
+        "best_run_id": table.loc[best, "run_id"],
+        "written": write_back,
+    }
 
 
 def run_sweep(project: str, grid: dict[str, list[Any]], parallel: int = 1, **kwargs) -> dict:
     """The sweep with ``parallel`` configurations at a time (threads: each configuration is mostly native
     training code; on a 2-core CPU, 1 is the sensible default)."""
-    runner = sweep_flow if parallel == 1 else sweep_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=parallel))
+    runner = (
+        sweep_flow if parallel == 1 else sweep_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=parallel))
+    )
     return runner(project=project, grid=grid, **kwargs)

@@ -53,7 +53,8 @@ def pytest_collection_modifyitems(config, items):
     if wrong:
         raise pytest.UsageError(
             f"every test needs exactly one tier marker of {', '.join(TIERS)} (module `pytestmark` or per test):\n"
-            + "\n".join(wrong))
+            + "\n".join(wrong)
+        )
 
 
 def pytest_unconfigure(config):
@@ -112,7 +113,8 @@ def project_root(tmp_path, sample_data):
             data = tmp_path / "data" / project
         section["data_dir"] = str(data)
         (tmp_path / "params.yaml").write_text(
-            yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {project: section}}))
+            yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {project: section}})
+        )
         return tmp_path
 
     return make

@@ -59,12 +59,14 @@ def test_bald_is_highest_where_mc_samples_disagree_not_where_they_agree_on_unifo
     # item 0: the passes disagree (half certain of class 0, half of class 1) - epistemic uncertainty
     # item 1: every pass says 50/50 - aleatoric noise that more labels would not remove
     # item 2: every pass is confident in class 0
-    samples = np.array([
-        [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
-        [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
-        [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
-        [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
-    ])
+    samples = np.array(
+        [
+            [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
+            [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
+            [[1.0, 0.0], [0.5, 0.5], [0.95, 0.05]],
+            [[0.0, 1.0], [0.5, 0.5], [0.95, 0.05]],
+        ]
+    )
     scores = bald_scores(samples)
     assert scores[0] == pytest.approx(np.log(2), abs=1e-6)  # the most mutual information two classes allow
     assert scores[1] == pytest.approx(0.0, abs=1e-9)
@@ -80,10 +82,12 @@ def test_max_entropy_and_mc_margin_rank_by_the_mean_of_the_passes_not_by_one_pas
     # item 0: every pass is sure, but of different classes - the mean is 50/50, the most ambiguous
     # item 1: every pass says 70/30 - ambiguous in every pass, but less so on average than item 0
     # item 2: every pass is confident in class 0
-    samples = np.array([
-        [[1.0, 0.0], [0.7, 0.3], [0.95, 0.05]],
-        [[0.0, 1.0], [0.7, 0.3], [0.95, 0.05]],
-    ])
+    samples = np.array(
+        [
+            [[1.0, 0.0], [0.7, 0.3], [0.95, 0.05]],
+            [[0.0, 1.0], [0.7, 0.3], [0.95, 0.05]],
+        ]
+    )
     assert query("max_entropy", 1, samples=samples) == {0}
     assert query("mc_margin", 1, samples=samples) == {0}
     assert query("mc_margin", 2, samples=samples) == {0, 1}
@@ -191,11 +195,29 @@ def fashion_run(fashion, strategy, warm_start=False):
     from components.training.estimators import TorchImageClassifier
 
     X, y, X_test, y_test = fashion
-    est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn"),
-                               train=TrainSettings(epochs=20, batch_size=16, lr=3e-3, amp=False, patience=20),
-                               augmentation="none", mean=(0.286,), std=(0.353,), progress=False)
-    return simulate(est, strategy, X, y, X_test, y_test, initial=30, query_size=20, rounds=2, n_samples=5,
-                    seed=0, candidates=200, warm_start=warm_start)
+    est = TorchImageClassifier(
+        model=ModelSettings(name="mc_dropout_cnn"),
+        train=TrainSettings(epochs=20, batch_size=16, lr=3e-3, amp=False, patience=20),
+        augmentation="none",
+        mean=(0.286,),
+        std=(0.353,),
+        progress=False,
+    )
+    return simulate(
+        est,
+        strategy,
+        X,
+        y,
+        X_test,
+        y_test,
+        initial=30,
+        query_size=20,
+        rounds=2,
+        n_samples=5,
+        seed=0,
+        candidates=200,
+        warm_start=warm_start,
+    )
 
 
 @pytest.mark.unit
@@ -235,10 +257,16 @@ def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_
     X, y, X_test, y_test = fashion
 
     def dense_norm(n, prior):
-        est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn", kwargs={"width": 8}),
-                                   train=TrainSettings(epochs=10, batch_size=16, lr=3e-3, weight_decay=0.0, amp=False),
-                                   val_fraction=0.0, augmentation="none", mean=(0.286,), std=(0.353,), progress=False,
-                                   prior_l2=prior).fit(X[:n], y[:n])
+        est = TorchImageClassifier(
+            model=ModelSettings(name="mc_dropout_cnn", kwargs={"width": 8}),
+            train=TrainSettings(epochs=10, batch_size=16, lr=3e-3, weight_decay=0.0, amp=False),
+            val_fraction=0.0,
+            augmentation="none",
+            mean=(0.286,),
+            std=(0.353,),
+            progress=False,
+            prior_l2=prior,
+        ).fit(X[:n], y[:n])
         weight = est.module_.head[2].weight.detach()  # the hidden dense layer
         return float(weight.pow(2).sum()), est.score(X_test, y_test)
 
@@ -258,9 +286,15 @@ def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_th
     from components.training.estimators import TorchImageClassifier
 
     X, y, _, _ = fashion
-    est = TorchImageClassifier(model=ModelSettings(name="mc_dropout_cnn"),
-                               train=TrainSettings(epochs=30, batch_size=10, lr=3e-3, amp=False), augmentation="none",
-                               val_fraction=0.0, progress=False, mean=(0.286,), std=(0.353,))
+    est = TorchImageClassifier(
+        model=ModelSettings(name="mc_dropout_cnn"),
+        train=TrainSettings(epochs=30, batch_size=10, lr=3e-3, amp=False),
+        augmentation="none",
+        val_fraction=0.0,
+        progress=False,
+        mean=(0.286,),
+        std=(0.353,),
+    )
     est.fit(X[:20], y[:20])
     history = est.fit_result_.history
     assert len(history) == 30 and est.fit_result_.best_epoch == 30 and not est.fit_result_.stopped_early
@@ -350,10 +384,10 @@ def test_bad_label_files_are_rejected_naming_the_rows(project_root, run_cli, tmp
     state_file = root / "labels" / "face-mask" / "state.json"
     before = state_file.read_text()
     table = fill_in(root / "labels" / "face-mask" / "queries.csv")
-    table.loc[1, "label"] = "with_hat"                     # line 3: not a class
-    table.loc[2, "item"] = "with_mask/not-queried.png"     # line 4: unknown item
-    table.loc[3, "label"] = ""                             # line 5: missing label
-    table.loc[4, "item"] = table.loc[0, "item"]            # line 6: repeats line 2
+    table.loc[1, "label"] = "with_hat"  # line 3: not a class
+    table.loc[2, "item"] = "with_mask/not-queried.png"  # line 4: unknown item
+    table.loc[3, "label"] = ""  # line 5: missing label
+    table.loc[4, "item"] = table.loc[0, "item"]  # line 6: repeats line 2
     table.to_csv(tmp_path / "bad.csv", index=False)
     code, out, err = run_cli("label", "import", "face-mask", str(tmp_path / "bad.csv"), "--root", str(root))
     assert code == 2

@@ -46,6 +46,7 @@ def section(project: str, **changes) -> dict:
 
 # --- refusals, each naming its YAML path -------------------------------------------------------------------------
 
+
 def test_conformal_sets_on_a_regressor_project_are_refused_at_the_conformal_key(tmp_path):
     bad = section("linear-regression", conformal={"methods": ["lac"], "calibration": 0.2})
     with pytest.raises(SettingsError) as err:
@@ -53,13 +54,17 @@ def test_conformal_sets_on_a_regressor_project_are_refused_at_the_conformal_key(
     assert str(err.value) == (
         f"{tmp_path / 'params.yaml'}: projects.linear-regression.conformal: project linear-regression cannot serve "
         "conformal sets (methods ['lac'] calibrate a classifier's prediction sets; its capabilities: conformal "
-        "intervals, promotion scoring)")
+        "intervals, promotion scoring)"
+    )
 
 
 def test_conformal_intervals_on_a_classifier_project_are_refused(tmp_path):
     bad = section("face-mask", conformal={"methods": ["absolute"]})
-    with pytest.raises(SettingsError, match=r"projects\.face-mask\.conformal: project face-mask cannot serve "
-                                            r"conformal intervals \(methods \['absolute'\]"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.conformal: project face-mask cannot serve "
+        r"conformal intervals \(methods \['absolute'\]",
+    ):
         load_project_settings(write(tmp_path, "face-mask", bad), "face-mask", settings_schemas())
 
 
@@ -72,20 +77,27 @@ def face_mask_without(*missing: Capability) -> dict[str, ProjectSchema]:
 
 def test_active_learning_on_a_project_that_cannot_run_it_is_refused(tmp_path):
     path = write(tmp_path, "face-mask", section("face-mask"))
-    with pytest.raises(SettingsError, match=r"projects\.face-mask\.active_learning: project face-mask cannot run "
-                                            r"active learning \(the stage simulates"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.active_learning: project face-mask cannot run "
+        r"active learning \(the stage simulates",
+    ):
         load_project_settings(path, "face-mask", face_mask_without(Capability.ACTIVE_LEARNING))
 
 
 def test_a_schedule_needs_promotion_scoring_and_one_in_defaults_is_reported_there(tmp_path):
     path = write(tmp_path, "face-mask", section("face-mask"))
-    with pytest.raises(SettingsError, match=r"projects\.face-mask\.schedule: project face-mask cannot score a "
-                                            r"served model for promotion"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.schedule: project face-mask cannot score a "
+        r"served model for promotion",
+    ):
         load_project_settings(path, "face-mask", face_mask_without(Capability.PROMOTION_SCORING))
     shared = section("face-mask")
     shared.pop("schedule")
-    path.write_text(yaml.safe_dump({"defaults": {**PARAMS["defaults"], "schedule": "0 3 * * 1"},
-                                    "projects": {"face-mask": shared}}))
+    path.write_text(
+        yaml.safe_dump({"defaults": {**PARAMS["defaults"], "schedule": "0 3 * * 1"}, "projects": {"face-mask": shared}})
+    )
     with pytest.raises(SettingsError, match=r"params\.yaml: defaults\.schedule: project face-mask cannot score"):
         load_project_settings(path, "face-mask", face_mask_without(Capability.PROMOTION_SCORING))
 
@@ -96,20 +108,27 @@ def test_every_refusal_of_a_section_is_reported_at_once(tmp_path):
         load_project_settings(path, "face-mask", face_mask_without(*Capability))
     lines = str(err.value).splitlines()
     assert [line.split(": ")[1] for line in lines] == [
-        "projects.face-mask.schedule", "projects.face-mask.conformal", "projects.face-mask.active_learning"]
+        "projects.face-mask.schedule",
+        "projects.face-mask.conformal",
+        "projects.face-mask.active_learning",
+    ]
 
 
 def test_a_comparison_arm_below_its_backbones_minimum_input_size_is_refused_before_anything_trains(tmp_path):
     arms = [{"name": "inception-scratch", "backbone": "inception_v3", "weights": None, "epochs": 1}]
     bad = section("face-mask-transfer")
     bad["compare"] = {**bad["compare"], "arms": [*bad["compare"]["arms"], *arms]}
-    with pytest.raises(SettingsError, match=r"projects\.face-mask-transfer\.compare\.arms\.1\.backbone: images of "
-                                            r"64 px \(data\.image_size\) are too small for inception_v3: it needs "
-                                            r"at least 75 px"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask-transfer\.compare\.arms\.1\.backbone: images of "
+        r"64 px \(data\.image_size\) are too small for inception_v3: it needs "
+        r"at least 75 px",
+    ):
         load_project_settings(write(tmp_path, "face-mask-transfer", bad), "face-mask-transfer", settings_schemas())
     bad["data"] = {**bad["data"], "image_size": 75}  # at its minimum the same arm is fine
-    settings = load_project_settings(write(tmp_path, "face-mask-transfer", bad), "face-mask-transfer",
-                                     settings_schemas())
+    settings = load_project_settings(
+        write(tmp_path, "face-mask-transfer", bad), "face-mask-transfer", settings_schemas()
+    )
     assert settings.compare.arms[1].backbone == "inception_v3"
 
 
@@ -122,7 +141,10 @@ def test_dlfolio_check_fails_within_seconds_naming_the_key(tmp_path, run_cli):
     code, out, err = run_cli("check", "--params", str(tmp_path / "params.yaml"))
     assert time.perf_counter() - started < 10
     assert code == 2 and not out
-    assert "params.yaml: projects.linear-regression.conformal: project linear-regression cannot serve conformal sets" in err
+    assert (
+        "params.yaml: projects.linear-regression.conformal: project linear-regression cannot serve conformal sets"
+        in err
+    )
 
 
 def test_the_repository_params_file_asks_only_for_what_its_projects_declare():
@@ -132,6 +154,7 @@ def test_the_repository_params_file_asks_only_for_what_its_projects_declare():
 
 
 # --- every catalog project's declaration matches its code --------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(PROJECTS))
 def test_declared_promotion_scoring_is_an_overridden_score(name):
@@ -160,7 +183,8 @@ ACTIVE = sorted(n for n, p in PROJECTS.items() if Capability.ACTIVE_LEARNING in 
 
 @pytest.mark.parametrize("name", CONFORMAL_SETS)
 def test_a_project_declaring_conformal_sets_holds_out_a_calibration_split_and_serves_a_conformal_predictor(
-        name, sample_data, tmp_path):
+    name, sample_data, tmp_path
+):
     project = PROJECTS[name]
     settings = settings_with(name, sample_data, tmp_path, conformal={"methods": ["lac"], "calibration": 0.15})
     data = project.prepare(settings)
@@ -188,7 +212,8 @@ def test_the_project_declaring_conformal_intervals_calibrates_and_serves_them(sa
 
 @pytest.mark.parametrize("name", ACTIVE)
 def test_a_project_declaring_active_learning_has_an_estimator_the_rounds_can_clone_and_sample(
-        name, sample_data, tmp_path):
+    name, sample_data, tmp_path
+):
     project = PROJECTS[name]
     settings = settings_with(name, sample_data, tmp_path)
     al = ActiveLearningSettings(epochs=2)
@@ -202,6 +227,9 @@ def test_a_project_declaring_active_learning_has_an_estimator_the_rounds_can_clo
 def test_the_pipeline_has_no_capability_lookups_left():
     """The optional stages go by ``project.capabilities``; finding a capability by probing is what this replaced."""
     source = (REPO / "flows" / "pipeline.py").read_text()
-    for probe in ('hasattr(predictor, "with_conformal")', 'getattr(settings, "conformal"',
-                  'getattr(settings, "active_learning"'):
+    for probe in (
+        'hasattr(predictor, "with_conformal")',
+        'getattr(settings, "conformal"',
+        'getattr(settings, "active_learning"',
+    ):
         assert probe not in source

@@ -13,8 +13,20 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.unit
 
 HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations")
-COMMANDS = ["projects", "data", "check", "run", "promote", "models", "schedule", "ui", "label", "sweep", "stages",
-            "server"]
+COMMANDS = [
+    "projects",
+    "data",
+    "check",
+    "run",
+    "promote",
+    "models",
+    "schedule",
+    "ui",
+    "label",
+    "sweep",
+    "stages",
+    "server",
+]
 
 PROBE = """
 import sys
@@ -31,8 +43,14 @@ print("HEAVY:" + ",".join(sorted(m for m in {heavy!r} if m in sys.modules)), "EX
 def probe(*args: str) -> tuple[str, str]:
     """Run the CLI's main with ``args`` in a fresh interpreter; return (heavy modules it loaded, its exit code)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     last = done.stdout.strip().splitlines()[-1]
     heavy, code = last.split(" ")
     return heavy.removeprefix("HEAVY:"), code.removeprefix("EXIT:")
@@ -49,8 +67,9 @@ def test_command_help_imports_no_heavy_library(command):
 
 def test_the_installed_script_lists_every_command():
     script = Path(sys.executable).with_name("dlfolio")
-    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     assert done.returncode == 0
     for command in COMMANDS:
         assert f"    {command}" in done.stdout

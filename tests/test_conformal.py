@@ -70,15 +70,23 @@ def blobs():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("method,randomized,exact", [
-    ("lac", False, True), ("aps", True, True), ("raps", True, True),
-    ("aps", False, False), ("raps", False, False), ("top_k", False, False),
-])
+@pytest.mark.parametrize(
+    "method,randomized,exact",
+    [
+        ("lac", False, True),
+        ("aps", True, True),
+        ("raps", True, True),
+        ("aps", False, False),
+        ("raps", False, False),
+        ("top_k", False, False),
+    ],
+)
 def test_coverage_lies_within_the_binomial_band_of_the_target(blobs, method, randomized, exact):
     model, X_train, X_cal, y_cal, X_test, y_test = blobs
     levels = (0.8, 0.9, 0.95)
-    calibrator = calibrate_classifier(model, X_cal, y_cal, seen={"training": X_train}, method=method,
-                                      confidence_levels=levels, randomized=randomized)
+    calibrator = calibrate_classifier(
+        model, X_cal, y_cal, seen={"training": X_train}, method=method, confidence_levels=levels, randomized=randomized
+    )
     sets = calibrator.predict_sets(model.predict_proba(X_test))
     n = N_CAL - math.ceil(0.2 * N_CAL) if method == "raps" else N_CAL
     for i, level in enumerate(levels):
@@ -94,8 +102,9 @@ def test_coverage_lies_within_the_binomial_band_of_the_target(blobs, method, ran
 def test_sets_shrink_as_the_confidence_level_drops(blobs, method):
     model, X_train, X_cal, y_cal, X_test, _ = blobs
     levels = (0.6, 0.8, 0.9, 0.95, 0.99)
-    calibrator = calibrate_classifier(model, X_cal, y_cal, seen={"training": X_train}, method=method,
-                                      confidence_levels=levels)
+    calibrator = calibrate_classifier(
+        model, X_cal, y_cal, seen={"training": X_train}, method=method, confidence_levels=levels
+    )
     sets = calibrator.predict_sets(model.predict_proba(X_test))
     sizes = sets.sum(axis=1).mean(axis=0)
     assert sizes[0] < sizes[-1] and np.all(np.diff(sizes) >= 0), f"{method}: mean set sizes {sizes}"
@@ -131,9 +140,16 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
     model = QuantileLinear().fit(x[:n_train], y[:n_train])
     cal, test = slice(n_train, n_train + N_CAL), slice(n_train + N_CAL, None)
     levels = (0.8, 0.9, 0.95)
-    calibrator = calibrate_regressor(model, x[cal], y[cal], seen={"training": x[:n_train]},
-                                     ids_cal=np.arange(len(x))[cal], ids_seen={"training": np.arange(n_train)},
-                                     method=method, confidence_levels=levels)
+    calibrator = calibrate_regressor(
+        model,
+        x[cal],
+        y[cal],
+        seen={"training": x[:n_train]},
+        ids_cal=np.arange(len(x))[cal],
+        ids_seen={"training": np.arange(n_train)},
+        method=method,
+        confidence_levels=levels,
+    )
     point, intervals = calibrator.predict_intervals(x[test])
     assert point.shape == (N_TEST,) and intervals.shape == (N_TEST, 2, len(levels))
     widths = []
@@ -161,8 +177,16 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
     fahrenheit = 1.8 * celsius[:, 0] + 32 + rng.normal(0, 1.5, len(celsius))
     tr, cal, te = slice(0, 200), slice(200, 200 + N_CAL), slice(200 + N_CAL, None)
     lines = np.arange(len(celsius)) + 2  # CSV line numbers: line 1 is the header
-    data = SimpleNamespace(X_train=celsius[tr], y_train=fahrenheit[tr], X_cal=celsius[cal], y_cal=fahrenheit[cal],
-                           X_test=celsius[te], y_test=fahrenheit[te], ids_train=lines[tr], ids_cal=lines[cal])
+    data = SimpleNamespace(
+        X_train=celsius[tr],
+        y_train=fahrenheit[tr],
+        X_cal=celsius[cal],
+        y_cal=fahrenheit[cal],
+        X_test=celsius[te],
+        y_test=fahrenheit[te],
+        ids_train=lines[tr],
+        ids_cal=lines[cal],
+    )
     model = LinearNeuron(epochs=300).fit(data.X_train, data.y_train)
     report = run_conformal(model, data, ConformalSettings(methods=("absolute",), confidence_levels=(0.9, 0.95)))
     for level in (0.9, 0.95):
@@ -182,8 +206,11 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
 def test_calibrating_on_rows_the_model_was_trained_on_is_refused(blobs):
     model, X_train, X_cal, y_cal, _, _ = blobs
     leaked = np.concatenate([X_cal[:100], X_train[[3, 7]]])
-    with pytest.raises(CalibrationOverlapError, match=r"2 of 102 calibration rows also occur in the training data"
-                                                      r".*first calibration rows: \[100, 101\]"):
+    with pytest.raises(
+        CalibrationOverlapError,
+        match=r"2 of 102 calibration rows also occur in the training data"
+        r".*first calibration rows: \[100, 101\]",
+    ):
         calibrate_classifier(model, leaked, np.r_[y_cal[:100], 0, 0], seen={"training": X_train})
 
 
@@ -197,8 +224,11 @@ def test_calibrating_on_images_used_for_early_stopping_is_refused():
         match=r"5 of 15 calibration rows also occur in the validation data "
         r"\(identical content; first calibration rows: \['with_mask/15.png'",
     ):
-        check_unseen(images[15:], {"training": images[:10], "validation": images[10:20]},
-                     names_cal=[f"with_mask/{i}.png" for i in range(15, 30)])
+        check_unseen(
+            images[15:],
+            {"training": images[:10], "validation": images[10:20]},
+            names_cal=[f"with_mask/{i}.png" for i in range(15, 30)],
+        )
 
 
 @pytest.mark.unit
@@ -230,6 +260,7 @@ def test_binary_problems_ask_for_lac_by_name():
 # ---------------------------------------------------------------------------------------------------------------
 # The pipeline: calibrated on its own split, logged to the parent run, served by the registered model.
 
+
 @pytest.fixture(scope="module")
 def conformal_run(prefect_server, tmp_path_factory, sample_data):
     import yaml
@@ -239,8 +270,11 @@ def conformal_run(prefect_server, tmp_path_factory, sample_data):
 
     root = tmp_path_factory.mktemp("conformal-root")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    section = {**params["projects"]["face-mask"], "data_dir": str(sample_data("face-mask")),
-               "experiment": "face-mask-conformal-test"}
+    section = {
+        **params["projects"]["face-mask"],
+        "data_dir": str(sample_data("face-mask")),
+        "experiment": "face-mask-conformal-test",
+    }
     section.pop("active_learning", None)
     section["train"] = {**section["train"], "epochs": 3}
     section["conformal"] = {"methods": ["lac"], "confidence_levels": [0.9, 0.8], "calibration": 0.15}
@@ -293,7 +327,7 @@ def test_the_registered_model_serves_the_prediction_set_at_the_configured_confid
     model = mlflow.pyfunc.load_model(f"models:/face-mask/{conformal_run['model_version']}")
     root = sample_data("face-mask")
     manifest = scan_image_folder(root)
-    picks = np.r_[0:20, len(manifest) - 20:len(manifest)]
+    picks = np.r_[0:20, len(manifest) - 20 : len(manifest)]
     out = model.predict(load_images(root, manifest, 64)[picks])
     assert list(out.columns) == ["label", "probability", "p_with_mask", "p_without_mask", "prediction_set", "set_size"]
     assert all(

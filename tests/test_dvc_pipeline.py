@@ -40,7 +40,7 @@ def test_committed_dvc_yaml_is_the_generated_one():
 
 
 def stage_deps(root):
-    from flows.stages import module_files, code_deps, project_modules
+    from flows.stages import code_deps, module_files, project_modules
 
     modules, projects = module_files(root), project_modules(root)
     return {name: set(code_deps(root, module, modules)) for name, module in projects.items()}
@@ -50,7 +50,10 @@ def test_a_project_module_is_a_dep_of_its_own_stage_and_of_those_that_import_it_
     deps = stage_deps(REPO)
     assert {p for p, d in deps.items() if "components/projects/linear_regression.py" in d} == {"linear-regression"}
     # face-mask-transfer builds on FaceMask (its sample and validation), so it re-runs when face_mask.py changes
-    assert {p for p, d in deps.items() if "components/projects/face_mask.py" in d} == {"face-mask", "face-mask-transfer"}
+    assert {p for p, d in deps.items() if "components/projects/face_mask.py" in d} == {
+        "face-mask",
+        "face-mask-transfer",
+    }
     assert all("flows/pipeline.py" in d and "components/settings.py" in d for d in deps.values())
     assert not any("flows/commands/sweep.py" in d or "flows/stages.py" in d for d in deps.values())
 
@@ -59,7 +62,9 @@ def test_a_new_import_in_one_project_module_changes_only_that_stage(tmp_path):
     copy_code(tmp_path)
     before = stage_deps(tmp_path)
     module = tmp_path / "components" / "projects" / "linear_regression.py"
-    module.write_text(module.read_text() + "\n\ndef _later():\n    from components.scratch import debias  # noqa: F401\n")
+    module.write_text(
+        module.read_text() + "\n\ndef _later():\n    from components.scratch import debias  # noqa: F401\n"
+    )
     after = stage_deps(tmp_path)
     changed = {p for p in before if before[p] != after[p]}
     assert changed == {"linear-regression"}
@@ -76,9 +81,16 @@ def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
     section = params["projects"]["face-mask"]
     section["train"]["epochs"] = 2
     section.pop("conformal", None), section.pop("active_learning", None)
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
-    stages = subprocess.run([sys.executable, "-m", "flows.cli", "stages", "--write", "--root", str(root)], cwd=root,
-                            env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
+    stages = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "stages", "--write", "--root", str(root)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+    )
     assert stages.returncode == 0, stages.stderr  # this root's dvc.yaml: its one project
 
     dvc(root, "init", "--no-scm", "-q")
@@ -101,5 +113,7 @@ def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
     own.write_text(own.read_text().removesuffix("\n# edited\n"))
 
     section["train"]["epochs"] = 1  # a params change re-runs the stage
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
     assert "Running stage 'run-face-mask'" in dvc(root, "repro")

@@ -154,7 +154,8 @@ def test_each_arm_is_a_child_run_and_the_confusion_matrix_is_logged(emojify_run)
     lstm = next(c for c in children if c.info.run_name == "model=lstm")
     assert lstm.data.metrics["test_accuracy"] == pytest.approx(r["accuracy"])
     assert len(client.get_metric_history(lstm.info.run_id, "val_loss")) == len(
-        client.get_metric_history(run.info.run_id, "val_loss"))
+        client.get_metric_history(run.info.run_id, "val_loss")
+    )
     plots = {a.path for a in client.list_artifacts(r["run_id"], "plots")}
     assert {"plots/confusion_matrix.png", "plots/training_curves.png"} <= plots
     predictions = pd.read_csv(root / "outputs" / "emojify" / "plots" / "test_predictions.csv")
@@ -166,8 +167,9 @@ def test_the_lstm_is_registered_and_serves_sentences(emojify_run):
     root, r = emojify_run
     assert MlflowClient().get_model_version_by_alias("emojify", "challenger").version == r["model_version"]
     model = mlflow.pyfunc.load_model("models:/emojify@challenger")
-    out = model.predict(pd.DataFrame({"sentence": ["I love you so much", "we played baseball on sunday",
-                                                   "i want sushi for dinner"]}))
+    out = model.predict(
+        pd.DataFrame({"sentence": ["I love you so much", "we played baseball on sunday", "i want sushi for dinner"]})
+    )
     assert out["name"].tolist() == ["heart", "baseball", "fork_and_knife"]
     assert out["label"].tolist() == [0, 1, 4] and out["emoji"][1] == "\u26be"
     np.testing.assert_allclose(out[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1, atol=1e-5)

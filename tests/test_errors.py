@@ -79,7 +79,7 @@ def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(p
     assert output.count("data validation failed") == 1
     assert output.count("-> with_mask/broken.png") == 1  # the offending file, named once
     assert output.count("expect_column_values_to_be_in_set(decodable) failed: file must decode as an image") == 1
-    message = done.stderr[done.stderr.index("dlfolio: error: "):].splitlines()
+    message = done.stderr[done.stderr.index("dlfolio: error: ") :].splitlines()
     assert message[0] == "dlfolio: error: data validation failed"
     assert "1 of 8 expectations failed" in message[1] and "with_mask/broken.png (cannot decode" in message[2]
     assert len(output.splitlines()) <= 6, output  # Prefect's "Beginning flow run" line, perhaps its UI link, ours

@@ -66,7 +66,7 @@ def test_new_version_is_registered_as_challenger_and_serves_predictions(trained_
     root = sample_data("face-mask")
     manifest = scan_image_folder(root)
     images = load_images(root, manifest, 64)
-    picks = np.r_[0:20, len(images) - 20:len(images)]
+    picks = np.r_[0:20, len(images) - 20 : len(images)]
     out = model.predict(images[picks])
     assert list(out.columns[:2]) == ["label", "probability"]
     assert (out["label"].to_numpy() == manifest["label"].to_numpy()[picks]).mean() >= 0.8

@@ -16,11 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
-from components.training.optim import make_optimizer, make_scheduler
 from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, masked_mse
 from components.projects import get_project, settings_schemas
 from components.projects.facial_keypoints import KeypointTrainSettings, conformal_half_widths, group_columns
 from components.settings import SettingsError, load_project_settings
+from components.training.optim import make_optimizer, make_scheduler
 from components.validation.expectations import DataValidationError
 
 PROJECT = "facial-keypoints"
@@ -105,8 +105,11 @@ def test_specialist_groups_must_name_known_keypoints_with_their_mirror_partners(
         root = project_root(PROJECT, overrides={"specialists": {"eyes": ["left_eye_center", "third_eye"]}})
         load_project_settings(root / "params.yaml", PROJECT, settings_schemas())
     columns, mirror = group_columns(("mouth_left_corner", "mouth_right_corner", "mouth_center_bottom_lip"))
-    assert [fk.COORDINATES[c] for c in columns[::2]] == ["mouth_left_corner_x", "mouth_right_corner_x",
-                                                          "mouth_center_bottom_lip_x"]
+    assert [fk.COORDINATES[c] for c in columns[::2]] == [
+        "mouth_left_corner_x",
+        "mouth_right_corner_x",
+        "mouth_center_bottom_lip_x",
+    ]
     assert mirror.tolist() == [1, 0, 2]
     with pytest.raises(ValueError, match="lacks the mirror partners \\['right_eye_center'\\]"):
         group_columns(("left_eye_center", "nose_tip"))
@@ -132,8 +135,9 @@ def test_flipping_mirrors_x_and_swaps_left_and_right_columns_and_twice_is_identi
     twice_image, twice = flip_horizontally(flipped_image, flipped, mirror)
     assert torch.equal(twice_image, image) and torch.allclose(twice, coords, equal_nan=True)
     order = fk.mirrored_keypoint_order()
-    assert (order[order] == np.arange(15)).all() and fk.KEYPOINTS[order[fk.KEYPOINTS.index("mouth_left_corner")]] == \
-        "mouth_right_corner"
+    assert (order[order] == np.arange(15)).all() and fk.KEYPOINTS[
+        order[fk.KEYPOINTS.index("mouth_left_corner")]
+    ] == "mouth_right_corner"
 
 
 @pytest.mark.unit
@@ -141,7 +145,7 @@ def test_masked_mse_ignores_missing_keypoints_and_sends_them_no_gradient():
     predicted = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
     target = torch.tensor([[1.5, float("nan"), 2.0], [float("nan"), float("nan"), 8.0]])
     loss = masked_mse(predicted, target)
-    assert loss.item() == pytest.approx((0.5 ** 2 + 1.0 ** 2 + 2.0 ** 2) / 3)
+    assert loss.item() == pytest.approx((0.5**2 + 1.0**2 + 2.0**2) / 3)
     loss.backward()
     assert predicted.grad[0, 1] == 0 and predicted.grad[1, 0] == 0 and predicted.grad[1, 1] == 0
     assert predicted.grad[1, 2] != 0
@@ -161,8 +165,9 @@ def test_the_net_maps_96x96_faces_to_30_coordinates_inside_the_image():
 @pytest.mark.unit
 def test_nesterov_schedule_lowers_the_learning_rate_and_raises_momentum_linearly():
     net = torch.nn.Linear(2, 2)
-    config = KeypointTrainSettings(epochs=5, optimizer="nesterov", lr=0.03, lr_end=0.01, momentum=0.9,
-                                   momentum_end=0.98)
+    config = KeypointTrainSettings(
+        epochs=5, optimizer="nesterov", lr=0.03, lr_end=0.01, momentum=0.9, momentum_end=0.98
+    )
     assert config.schedule == "linear"  # the project's default: Nouri's schedule
     optimizer = make_optimizer(net, config, torch.device("cpu"))
     scheduler = make_scheduler(optimizer, config, steps_per_epoch=3)
@@ -199,16 +204,23 @@ def test_specialists_train_a_net_per_keypoint_group_and_report_as_child_runs(pro
     from components.projects.facial_keypoints import KeypointSplits
 
     mouth = ["mouth_left_corner", "mouth_right_corner", "mouth_center_top_lip", "mouth_center_bottom_lip"]
-    root = project_root(PROJECT, overrides={"train": {"epochs": 1}, "examples": 2,
-                                            "specialists": {"mouth": mouth, "eyes": ["left_eye_center",
-                                                                                     "right_eye_center"]}})
+    root = project_root(
+        PROJECT,
+        overrides={
+            "train": {"epochs": 1},
+            "examples": 2,
+            "specialists": {"mouth": mouth, "eyes": ["left_eye_center", "right_eye_center"]},
+        },
+    )
     settings = load_project_settings(root / "params.yaml", PROJECT, settings_schemas())
     spec = get_project(PROJECT)
     full = spec.prepare(settings)
     data = KeypointSplits(*(getattr(full, f.name)[:48] for f in fields(KeypointSplits)))  # one quick epoch
     trained = spec.train(data, settings, on_epoch=lambda row: None, checkpoint_dir=tmp_path)
     assert {name: net.heatmaps.out_channels for name, (net, _) in trained.model.specialists.items()} == {
-        "mouth": 4, "eyes": 2}
+        "mouth": 4,
+        "eyes": 2,
+    }
     children = {c.name: c for c in spec.evaluate(trained, data, settings).children}
     assert sorted(children) == ["specialist-eyes", "specialist-mouth"]
     assert children["specialist-eyes"].params["keypoints"] == "left_eye_center,right_eye_center"
@@ -247,7 +259,8 @@ def test_the_net_beats_the_mean_position_by_far_with_calibrated_intervals(pipeli
 
 @pytest.mark.integration
 def test_registered_model_serves_coordinates_with_intervals_and_its_score_equals_the_pipeline_metric(
-        pipeline_run, sample_data):
+    pipeline_run, sample_data
+):
     from flows.promotion import load_settings
 
     root, result = pipeline_run

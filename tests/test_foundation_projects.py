@@ -65,12 +65,13 @@ def test_samples_are_byte_identical_on_every_run(project, tmp_path, sample_data)
 
 # ---- linear-regression ----------------------------------------------------------------------------------
 
+
 @pytest.mark.unit
 def test_temperature_csv_is_validated_row_by_row(tmp_path, sample_data):
     root = tmp_path / "data"
     root.mkdir()
     lines = (sample_data("linear-regression") / "temperatures.csv").read_text().splitlines()
-    lines[3] = "12.5,warm"       # not a number, line 4
+    lines[3] = "12.5,warm"  # not a number, line 4
     lines[7] = "-300.00,-508.0"  # colder than absolute zero, line 8
     (root / "temperatures.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataValidationError) as err:
@@ -118,6 +119,7 @@ def test_linear_regression_flow_end_to_end(prefect_server, project_root):
 
 
 # ---- logistic-regression --------------------------------------------------------------------------------
+
 
 @pytest.mark.unit
 def test_logistic_sample_has_the_catvnoncat_layout(sample_data):
@@ -173,6 +175,7 @@ def test_logistic_loader_rejects_a_wrong_layout(tmp_path, sample_data):
 
 # ---- autodiff-mlp ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_autodiff_mlp_learns_digits_from_the_image_folder(sample_data, tmp_path):
     project = get_project("autodiff-mlp")
@@ -192,6 +195,7 @@ def test_autodiff_mlp_learns_digits_from_the_image_folder(sample_data, tmp_path)
 
 # ---- numpy-dnn ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fashion_subset(tmp_path_factory):
     """The real Fashion-MNIST files, cut to a few thousand images so the tests stay fast."""
@@ -203,18 +207,27 @@ def fashion_subset(tmp_path_factory):
     settings = settings_for("numpy-dnn", root)
     project.validate(settings)
     full = project.prepare(settings)
-    return settings, IdxSplits(full.X_train[:8000], full.y_train[:8000], full.X_val[:1000], full.y_val[:1000],
-                               full.X_test[:2000], full.y_test[:2000])
+    return settings, IdxSplits(
+        full.X_train[:8000],
+        full.y_train[:8000],
+        full.X_val[:1000],
+        full.y_val[:1000],
+        full.X_test[:2000],
+        full.y_test[:2000],
+    )
 
 
 @pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_numpy_dnn_learns_and_its_gradients_check(fashion_subset, tmp_path):
     settings, data = fashion_subset
     project = get_project("numpy-dnn")
-    small = settings.model_copy(update={
-        "model": settings.model.model_copy(update={"hidden": (64,)}),
-        "train": settings.train.model_copy(update={"epochs": 3, "keep_prob": 0.9, "l2": 0.5}),
-        "comparisons": settings.comparisons.model_copy(update={"enabled": False})})
+    small = settings.model_copy(
+        update={
+            "model": settings.model.model_copy(update={"hidden": (64,)}),
+            "train": settings.train.model_copy(update={"epochs": 3, "keep_prob": 0.9, "l2": 0.5}),
+            "comparisons": settings.comparisons.model_copy(update={"enabled": False}),
+        }
+    )
     trained = project.train(data, small, on_epoch=lambda e: None, checkpoint_dir=tmp_path)
     evaluation = project.evaluate(trained, data, small)
     assert evaluation.metrics["accuracy"] >= 0.75  # ten classes: chance is 0.1 (the full run reaches ~0.88)
@@ -229,8 +242,16 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
     from components.projects.numpy_dnn import NumpyDNN
 
     settings, data = fashion_subset
-    c = settings.comparisons.model_copy(update={"train_size": 2000, "val_size": 500, "epochs": 3, "hidden": (32, 16),
-                                                "regularization_train_size": 300, "regularization_epochs": 20})
+    c = settings.comparisons.model_copy(
+        update={
+            "train_size": 2000,
+            "val_size": 500,
+            "epochs": 3,
+            "hidden": (32, 16),
+            "regularization_train_size": 300,
+            "regularization_epochs": 20,
+        }
+    )
     small = settings.model_copy(update={"comparisons": c})
     from components.evaluation.report import Evaluation
 
@@ -260,15 +281,20 @@ def test_numpy_dnn_names_missing_idx_files(tmp_path):
 
 # ---- promotion ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.integration
-@pytest.mark.parametrize("project, overrides", [
-    ("linear-regression", {"train": {"log_every": 100}}),
-    ("logistic-regression", {"train": {"iterations": 300}}),
-    ("autodiff-mlp", {"train": {"epochs": 2}}),
-    ("numpy-dnn", {"train": {"epochs": 1}, "comparisons": {"enabled": False}}),
-])
+@pytest.mark.parametrize(
+    "project, overrides",
+    [
+        ("linear-regression", {"train": {"log_every": 100}}),
+        ("logistic-regression", {"train": {"iterations": 300}}),
+        ("autodiff-mlp", {"train": {"epochs": 2}}),
+        ("numpy-dnn", {"train": {"epochs": 1}, "comparisons": {"enabled": False}}),
+    ],
+)
 def test_the_gate_scores_the_registered_model_as_the_pipeline_measured_it_and_promotes_it(
-        project, overrides, prefect_server, project_root):
+    project, overrides, prefect_server, project_root
+):
     from mlflow import MlflowClient
 
     from flows.pipeline import project_pipeline

@@ -11,14 +11,18 @@ from components.serving.inputs import as_float_matrix, as_frame, as_image_batch,
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("inputs", [
-    ["3 may 1979", "", "tue 4 jan"],
-    np.array(["3 may 1979", "", "tue 4 jan"]),
-    np.array([["3 may 1979"], [""], ["tue 4 jan"]], dtype=object),
-    pd.Series(["3 may 1979", None, "tue 4 jan"]),
-    pd.DataFrame({"human": ["3 may 1979", np.nan, "tue 4 jan"], "other": [1, 2, 3]}),
-    [b"3 may 1979", None, b"tue 4 jan"],
-], ids=["list", "array", "column-array", "series", "frame", "bytes"])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        ["3 may 1979", "", "tue 4 jan"],
+        np.array(["3 may 1979", "", "tue 4 jan"]),
+        np.array([["3 may 1979"], [""], ["tue 4 jan"]], dtype=object),
+        pd.Series(["3 may 1979", None, "tue 4 jan"]),
+        pd.DataFrame({"human": ["3 may 1979", np.nan, "tue 4 jan"], "other": [1, 2, 3]}),
+        [b"3 may 1979", None, b"tue 4 jan"],
+    ],
+    ids=["list", "array", "column-array", "series", "frame", "bytes"],
+)
 def test_text_comes_out_one_string_per_row_with_empty_cells_as_empty_strings(inputs):
     assert as_text_list(inputs, "human") == ["3 may 1979", "", "tue 4 jan"]
 
@@ -37,11 +41,17 @@ def test_a_frame_comes_from_rows_columns_or_for_one_column_a_plain_list():
 
 
 def test_a_frame_missing_columns_says_which_and_what_they_hold():
-    with pytest.raises(ValueError, match=r"expected columns 'content' \(base64 image\) and 'style' \(style name\), "
-                                         r"missing \['style'\], got columns \['content'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected columns 'content' \(base64 image\) and 'style' \(style name\), "
+        r"missing \['style'\], got columns \['content'\]",
+    ):
         as_frame(pd.DataFrame({"content": ["..."]}), {"content": "base64 image", "style": "style name"})
-    with pytest.raises(ValueError, match=r"expected a DataFrame \(or row dicts\) with columns 'story' and 'question', "
-                                         r"got list"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected a DataFrame \(or row dicts\) with columns 'story' and 'question', "
+        r"got list",
+    ):
         as_frame(["Mary went home."], ["story", "question"])
 
 
@@ -88,11 +98,14 @@ def test_grey_and_colour_images_are_converted_to_the_channels_the_net_takes():
     assert np.array_equal(as_image_batch(rgba, 9, channels=3), rgb)
 
 
-@pytest.mark.parametrize("bad, shown", [
-    (np.zeros(5), r"got shape \(5,\)"),
-    (np.zeros((1, 2, 3, 4, 5)), r"got shape \(1, 2, 3, 4, 5\)"),
-    (["not", "pixels"], "got list that is not numbers"),
-])
+@pytest.mark.parametrize(
+    "bad, shown",
+    [
+        (np.zeros(5), r"got shape \(5,\)"),
+        (np.zeros((1, 2, 3, 4, 5)), r"got shape \(1, 2, 3, 4, 5\)"),
+        (["not", "pixels"], "got list that is not numbers"),
+    ],
+)
 def test_what_is_not_an_image_batch_is_refused_saying_what_is_expected(bad, shown):
     with pytest.raises(ValueError, match=r"expected uint8 images \(N, H, W, 3\) or one image, " + shown):
         as_image_batch(bad, 8)

@@ -41,8 +41,9 @@ def test_sample_is_a_folder_of_bach_soprano_midi_files_written_the_same_every_ru
     from music21 import corpus  # music21's own score parser hears the same soprano line in the corpus file
 
     soprano = corpus.parse("bach/bwv10.7").parts["Soprano"].stripTies().flatten().notes
-    assert mm.melody_tokens(melody) == mm.melody_tokens([mm.Note(n.pitch.midi, float(n.offset), float(n.quarterLength))
-                                                         for n in soprano])
+    assert mm.melody_tokens(melody) == mm.melody_tokens(
+        [mm.Note(n.pitch.midi, float(n.offset), float(n.quarterLength)) for n in soprano]
+    )
     mm.generate(tmp_path, count=5)  # the first five chorales again: byte for byte the same files
     again = sorted(tmp_path.glob("*.mid"))
     assert [f.name for f in again] == [f.name for f in files[:5]]
@@ -72,8 +73,11 @@ def test_a_midi_file_from_another_writer_reads_as_its_first_parts_top_line(tmp_p
 def test_tokens_written_as_midi_read_back_as_the_same_notes(tmp_path):
     tokens = ["R/1", "67/0.5", "<unk>", "R/0.25", "R/0.25", "69/1.5", "71/0.25", "R/2"]
     mm.write_midi(tokens, tmp_path / "solo.mid")
-    assert mm.read_melody(tmp_path / "solo.mid") == mm.token_notes(tokens) == [
-        mm.Note(67, 1.0, 0.5), mm.Note(69, 2.0, 1.5), mm.Note(71, 3.5, 0.25)]
+    assert (
+        mm.read_melody(tmp_path / "solo.mid")
+        == mm.token_notes(tokens)
+        == [mm.Note(67, 1.0, 0.5), mm.Note(69, 2.0, 1.5), mm.Note(71, 3.5, 0.25)]
+    )
     # Back to tokens: leading and trailing silence is not part of a melody, adjacent rests merge.
     assert mm.melody_tokens(mm.read_melody(tmp_path / "solo.mid")) == ["67/0.5", "R/0.5", "69/1.5", "71/0.25"]
     assert mm.write_midi(tokens) == (tmp_path / "solo.mid").read_bytes()
@@ -119,7 +123,7 @@ def test_lstm_scores_a_sequence_the_same_whole_step_by_step_and_padded_in_a_batc
     assert whole.shape == (1, 9, 12)
     state, steps = None, []
     for t in range(9):
-        out, state = model(ids[:, t:t + 1], state)
+        out, state = model(ids[:, t : t + 1], state)
         steps.append(out)
     torch.testing.assert_close(torch.cat(steps, 1), whole)
     seqs = [ids[0].tolist(), ids[0, :4].tolist()]
@@ -194,8 +198,13 @@ def test_registered_model_continues_prefixes_as_midi_and_rescores_to_the_test_lo
     root, r = jazz_run
     assert MlflowClient().get_model_version_by_alias("jazz-lstm", "challenger").version == r["model_version"]
     model = mlflow.pyfunc.load_model("models:/jazz-lstm@challenger")
-    frame = pd.DataFrame({"prefix": ["", "72/1 71/0.5 69/0.5", "72/1 71/0.5 69/0.5"], "length": [16, 8, 0],
-                          "temperature": [1.0, 0.5, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "prefix": ["", "72/1 71/0.5 69/0.5", "72/1 71/0.5 69/0.5"],
+            "length": [16, 8, 0],
+            "temperature": [1.0, 0.5, 1.0],
+        }
+    )
     out = model.predict(frame)
     assert list(out.columns) == ["prefix", "tokens", "midi_base64", "score"]
     tokens = [t.split() for t in out["tokens"]]

@@ -21,9 +21,18 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1600,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1600,1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,9 @@ def pipeline_run(prefect_server, sample_data, tmp_path_factory):
     section = params["projects"]["face-mask"]
     section.update(data_dir=str(sample_data("face-mask")), train={**section["train"], "epochs": 2})
     section.pop("active_learning", None)  # its rounds are not what is tested here, and they cost minutes
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}),
-                                                      "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {"face-mask": section}})
+    )
     result = project_pipeline(project="face-mask", root=str(root))
     client = MlflowClient()
     client.set_registered_model_alias("face-mask", "champion", str(result["model_version"]))
@@ -60,9 +70,14 @@ def mlflow_ui(pipeline_run, tmp_path_factory):
     """`dlfolio ui --port PORT` as a subprocess, on the same store; yields its base URL."""
     port = free_port()
     log = (tmp_path_factory.mktemp("ui-log") / "mlflow-ui.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--port", str(port),
-                             "--root", str(pipeline_run["root"])], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "ui", "--port", str(port), "--root", str(pipeline_run["root"])],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     try:
@@ -92,8 +107,9 @@ def browser(tmp_path_factory):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), \
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
         "the browser test needs Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
@@ -122,27 +138,53 @@ def page_shows(driver, url: str, *texts: str, timeout: float = 90) -> str:
 def test_the_experiment_and_its_run_are_listed(browser, mlflow_ui, pipeline_run):
     run = pipeline_run["run"]
     page_shows(browser, f"{mlflow_ui}/#/experiments", "face-mask")
-    page_shows(browser, f"{mlflow_ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
-               run.info.run_name, run.info.run_id, "test_f1", "train_loss", "train.epochs")
+    page_shows(
+        browser,
+        f"{mlflow_ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
+        run.info.run_name,
+        run.info.run_id,
+        "test_f1",
+        "train_loss",
+        "train.epochs",
+    )
 
 
 def test_the_run_shows_its_plots(browser, mlflow_ui, pipeline_run):
     from selenium.webdriver.common.by import By
 
     run, plots = pipeline_run["run"], pipeline_run["plots"]
-    page_shows(browser, f"{mlflow_ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts",
-               "plots", "tables", "validation")
+    page_shows(
+        browser,
+        f"{mlflow_ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts",
+        "plots",
+        "tables",
+        "validation",
+    )
     browser.find_element(By.XPATH, "//*[normalize-space(text())='plots']").click()  # unfold the folder
     wait_until(browser, lambda body: all(name in body for name in plots))
     browser.find_element(By.XPATH, f"//*[normalize-space(text())='{plots[0]}']").click()
     # The preview is the PNG itself, fetched from the server and decoded by the browser.
-    wait_until(browser, lambda body: f"plots/{plots[0]}" in body and browser.execute_script(
-        "return [...document.images].some(i => i.src.startsWith('blob:') && i.naturalWidth > 100)"))
+    wait_until(
+        browser,
+        lambda body: (
+            f"plots/{plots[0]}" in body
+            and browser.execute_script(
+                "return [...document.images].some(i => i.src.startsWith('blob:') && i.naturalWidth > 100)"
+            )
+        ),
+    )
 
 
 def test_the_registered_model_shows_its_version_aliases_and_tags(browser, mlflow_ui, pipeline_run):
-    page_shows(browser, f"{mlflow_ui}/#/models/face-mask", "face-mask", f"Version {pipeline_run['version']}",
-               "@ champion", "@ challenger", "primary_metric")
+    page_shows(
+        browser,
+        f"{mlflow_ui}/#/models/face-mask",
+        "face-mask",
+        f"Version {pipeline_run['version']}",
+        "@ champion",
+        "@ challenger",
+        "primary_metric",
+    )
 
 
 def wait_until(driver, condition, timeout: float = 60) -> None:
@@ -151,4 +193,5 @@ def wait_until(driver, condition, timeout: float = 60) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout, poll_frequency=0.5).until(
-        lambda d: condition(d.find_element(By.TAG_NAME, "body").text))
+        lambda d: condition(d.find_element(By.TAG_NAME, "body").text)
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from torch import nn
 
 from components.models.params import count_parameters

@@ -57,10 +57,16 @@ def test_sample_is_a_deterministic_csv_of_human_and_iso_dates(sample_data, tmp_p
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("template, human", [
-    ("{d} {Month} {yyyy}", "3 May 1979"), ("{weekday} {d} {month} {yyyy}", "thursday 3 may 1979"),
-    ("{m}/{d}/{yy}", "5/3/79"), ("{Month} {d}, {yyyy}", "May 3, 1979"), ("{dd}.{mm}.{yy}", "03.05.79"),
-])
+@pytest.mark.parametrize(
+    "template, human",
+    [
+        ("{d} {Month} {yyyy}", "3 May 1979"),
+        ("{weekday} {d} {month} {yyyy}", "thursday 3 may 1979"),
+        ("{m}/{d}/{yy}", "5/3/79"),
+        ("{Month} {d}, {yyyy}", "May 3, 1979"),
+        ("{dd}.{mm}.{yy}", "03.05.79"),
+    ],
+)
 def test_human_formats_write_the_date_as_people_do(template, human):
     assert template in FORMATS
     assert human_date(dt.date(1979, 5, 3), template) == human

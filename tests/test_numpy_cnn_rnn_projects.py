@@ -118,7 +118,6 @@ def test_names_loader_errors_say_what_and_where(tmp_path):
 # --- numpy-cnn end to end ---------------------------------------------------------------------------------
 
 
-
 @pytest.fixture(scope="module")
 def cnn_run(prefect_server, tmp_path_factory, sample_data):
     root = tmp_path_factory.mktemp("numpy-cnn-root")
@@ -180,8 +179,9 @@ def test_char_lm_run_logs_loss_curve_samples_and_a_cell_comparison(rnn_run):
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/loss_curve.png", "plots/cells.png"} <= plots
-    samples = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/tables/samples.csv"),
-                          keep_default_na=False)
+    samples = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/tables/samples.csv"), keep_default_na=False
+    )
     assert set(samples["temperature"]) == {0.5, 1.0, 1.5} and len(samples) == 15
     history = pd.read_csv(root / "outputs" / "numpy-rnn" / "plots" / "history.csv")
     assert list(history["epoch"]) == [1, 2, 3] and "sample" in history

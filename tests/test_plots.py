@@ -15,8 +15,15 @@ pytestmark = pytest.mark.unit
 @pytest.fixture
 def history():
     epochs = np.arange(1, 6)
-    return pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs, "val_loss": 1.2 / epochs,
-                         "val_accuracy": 1 - 0.5 / epochs, "val_exact_match": 0.8 - 0.5 / epochs})
+    return pd.DataFrame(
+        {
+            "epoch": epochs,
+            "train_loss": 1 / epochs,
+            "val_loss": 1.2 / epochs,
+            "val_accuracy": 1 - 0.5 / epochs,
+            "val_exact_match": 0.8 - 0.5 / epochs,
+        }
+    )
 
 
 def lines(ax) -> dict[str, list[float]]:
@@ -34,16 +41,26 @@ def test_the_default_is_a_classifiers_losses_and_validation_accuracy(history):
 
 
 def test_panels_set_scale_limits_legend_and_reference_lines(history):
-    panel = Panel({"val_accuracy": "per token", "val_exact_match": "exact match"}, "validation", "Accuracy",
-                  yscale="log", ylim=(0.1, 1.02), references={"baseline 0.300": 0.3, "model (test) 0.700": 0.7},
-                  legend={"fontsize": 8, "loc": "lower right"})
+    panel = Panel(
+        {"val_accuracy": "per token", "val_exact_match": "exact match"},
+        "validation",
+        "Accuracy",
+        yscale="log",
+        ylim=(0.1, 1.02),
+        references={"baseline 0.300": 0.3, "model (test) 0.700": 0.7},
+        legend={"fontsize": 8, "loc": "lower right"},
+    )
     fig = training_curves(history, [panel], marker="o", figsize=(6, 4))
     (ax,) = fig.axes
     assert lines(ax)["baseline 0.300"] == [0.3, 0.3] and lines(ax)["model (test) 0.700"] == [0.7, 0.7]
     assert ax.get_lines()[0].get_marker() == "o"
     assert (ax.get_yscale(), ax.get_ylim(), ax.get_ylabel()) == ("log", (0.1, 1.02), "validation")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["per token", "exact match", "baseline 0.300",
-                                                                   "model (test) 0.700"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "per token",
+        "exact match",
+        "baseline 0.300",
+        "model (test) 0.700",
+    ]
     assert tuple(fig.get_size_inches()) == (6, 4)
     plt.close(fig)
 
@@ -61,8 +78,11 @@ def test_another_x_column_and_one_panel_per_metric(history):
 def test_compare_curves_draws_one_line_per_run_named_by_the_run(history):
     runs = {"rnn": history, "lstm": history.assign(val_loss=history["val_loss"] / 2)}
     fig = compare_curves(runs, Panel({"val_loss": None}, "validation loss", "RNN vs LSTM", references={"target": 0.2}))
-    assert lines(fig.axes[0]) == {"rnn": list(history["val_loss"]), "lstm": list(history["val_loss"] / 2),
-                                  "target": [0.2, 0.2]}
+    assert lines(fig.axes[0]) == {
+        "rnn": list(history["val_loss"]),
+        "lstm": list(history["val_loss"] / 2),
+        "target": [0.2, 0.2],
+    }
     plt.close(fig)
 
 

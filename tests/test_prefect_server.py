@@ -49,8 +49,9 @@ def dlfolio(home: Path, *args: str, port: int | None = None) -> subprocess.Compl
 
 
 def flow_runs(api_url: str) -> list[dict]:
-    request = urllib.request.Request(f"{api_url}/flow_runs/filter", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{api_url}/flow_runs/filter", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

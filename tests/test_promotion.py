@@ -29,8 +29,9 @@ def write_params(root, data_dir, train_overrides: dict) -> None:
     section["train"] = {**section["train"], **train_overrides["train"]}
     section.pop("active_learning", None)  # its rounds are not what is tested here, and they cost minutes
     section["data_dir"] = str(data_dir)
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}),
-                                                      "projects": {PROJECT: section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {PROJECT: section}})
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,13 @@ def versions(prefect_server, sample_data, tmp_path_factory):
     result = retrain_and_promote(project=PROJECT, root=str(root))
     strong = result["pipeline"]
     assert strong["f1"] > weak["f1"] + 0.15, (weak, strong)  # the known order every test relies on
-    return {"root": root, "weak": str(weak["model_version"]), "strong": str(strong["model_version"]),
-            "results": {"weak": weak, "strong": strong}, "scheduled_promotion": result["promotion"]}
+    return {
+        "root": root,
+        "weak": str(weak["model_version"]),
+        "strong": str(strong["model_version"]),
+        "results": {"weak": weak, "strong": strong},
+        "scheduled_promotion": result["promotion"],
+    }
 
 
 @pytest.fixture
@@ -129,8 +135,9 @@ def test_force_overrides_the_gate_and_records_why(versions, client, run_cli):
     assert usage.value.code == 2
     assert champion(client) == versions["strong"]
 
-    code, out, _ = run_cli("promote", PROJECT, "--version", versions["weak"], "--force",
-                           "--reason", "rollback drill", "--root", root)
+    code, out, _ = run_cli(
+        "promote", PROJECT, "--version", versions["weak"], "--force", "--reason", "rollback drill", "--root", root
+    )
     assert code == 0 and "forced" in out and "rollback drill" in out
     assert champion(client) == versions["weak"]
     recorded = tags(client, versions["weak"])
@@ -173,8 +180,13 @@ def test_two_racing_promotions_leave_one_champion_chosen_on_fresh_reads(versions
         try:
             start.wait()
             decisions[version] = registry.promote(
-                MlflowClient(), PROJECT, lambda model: spec.score(model, data, settings)[spec.primary_metric],
-                metric=spec.primary_metric, higher_is_better=spec.higher_is_better, version=version)
+                MlflowClient(),
+                PROJECT,
+                lambda model: spec.score(model, data, settings)[spec.primary_metric],
+                metric=spec.primary_metric,
+                higher_is_better=spec.higher_is_better,
+                version=version,
+            )
         except Exception as exc:  # surfaced below; a thread's exception would otherwise vanish
             errors.append(exc)
 

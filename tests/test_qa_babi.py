@@ -19,9 +19,11 @@ from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 
 SMALL = {"train": {"epochs": 7}}  # the default model, fewer epochs (task 1 only, as by default)
-STORY = "1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary? \tbathroom\t1\n" \
-        "4 Daniel went back to the kitchen.\n5 Where is John? \thallway\t2\n1 Sandra journeyed to the garden.\n" \
-        "2 Where is Sandra? \tgarden\t1\n"
+STORY = (
+    "1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary? \tbathroom\t1\n"
+    "4 Daniel went back to the kitchen.\n5 Where is John? \thallway\t2\n1 Sandra journeyed to the garden.\n"
+    "2 Where is Sandra? \tgarden\t1\n"
+)
 
 
 # --- the task file format and the sample -----------------------------------------------------------------------
@@ -59,8 +61,10 @@ def test_sample_is_two_generated_tasks_in_the_babi_format_and_deterministic(samp
 @pytest.mark.unit
 def test_a_broken_task_file_fails_validation_naming_file_and_lines(tmp_path):
     path = tmp_path / "qa1_single-supporting-fact_train.txt"
-    path.write_text("1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\n3 Where is Mary? \tbathroom\t4\n"
-                    "4 John went to the hallway.\n5 Where is John? \tgarden\t4\n6 Where is Mary? \tbathroom\t1\n")
+    path.write_text(
+        "1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\n3 Where is Mary? \tbathroom\t4\n"
+        "4 John went to the hallway.\n5 Where is John? \tgarden\t4\n6 Where is Mary? \tbathroom\t1\n"
+    )
     with pytest.raises(DataValidationError) as err:
         babi.validate_babi(path)
     message = str(err.value)
@@ -82,13 +86,21 @@ def test_encoding_puts_question_first_and_counts_sentences_back_from_the_questio
     x, words = encode_batch([(["Mary moved to the bathroom.", "John went home."], "Where is Mary?")], vocab, 5)
     tokens, ago, match = x[0]
     words = words[0]
-    assert vocab.decode(tokens[:5].tolist(), ) == "where is mary ?"  # stops at the <eos> separator
+    assert (
+        vocab.decode(
+            tokens[:5].tolist(),
+        )
+        == "where is mary ?"
+    )  # stops at the <eos> separator
     assert ago[:5].tolist() == [-1] * 5 and ago[5:11].tolist() == [1] * 6 and ago[11:].tolist() == [0] * 4
     assert [w for _, w in words][:2] == ["mary", "moved"] and words[4] == (9, "bathroom")
     # "mary" is asked about: it matches (1), and its whole sentence is marked (+2); "is", "?" say nothing
     assert match[5:11].tolist() == [3, 2, 2, 2, 2, 2] and match[11:].tolist() == [0] * 4
     assert split_sentences("Mary moved to the bathroom. John went home.\nWhere?") == [
-        "Mary moved to the bathroom.", "John went home.", "Where?"]
+        "Mary moved to the bathroom.",
+        "John went home.",
+        "Where?",
+    ]
 
 
 @pytest.mark.unit
@@ -128,10 +140,16 @@ def test_the_reader_is_registered_serves_stories_and_scores_as_evaluated(babi_ru
     plots = {a.path for a in MlflowClient().list_artifacts(r["run_id"], "plots")}
     assert {"plots/training_curves.png", "plots/pointer_distribution.png"} <= plots
     model = mlflow.pyfunc.load_model("models:/qa-babi@challenger")
-    out = model.predict(pd.DataFrame({
-        "story": ["Mary moved to the bathroom. John went to the hallway. Mary travelled to the office.",
-                  "Sandra went to the garden. Daniel journeyed to the kitchen."],
-        "question": ["Where is Mary?", "Where is Daniel?"]}))
+    out = model.predict(
+        pd.DataFrame(
+            {
+                "story": [
+                    "Mary moved to the bathroom. John went to the hallway. Mary travelled to the office.",
+                    "Sandra went to the garden. Daniel journeyed to the kitchen.",
+                ],
+                "question": ["Where is Mary?", "Where is Daniel?"],
+            }
+        )
+    )
     assert out["answer"].tolist() == ["office", "kitchen"] and out["confidence"].between(0, 1).all()
-    assert served_score(root, "qa-babi", model) == pytest.approx(
-        {k: r[k] for k in ("accuracy", "accuracy_qa1")})
+    assert served_score(root, "qa-babi", model) == pytest.approx({k: r[k] for k in ("accuracy", "accuracy_qa1")})

@@ -11,8 +11,17 @@ from components.cron import validate_cron
 from components.projects import settings_schemas
 from components.settings import SettingsError, load_project_settings
 
-GOOD = ["0 3 * * 1", "*/15 * * * *", "0 0 1 jan,jul *", "30 6 * * mon-fri", "0 22 * * 0,7", "5 4 1-10/3 * *",
-        "@daily", "@hourly", "@weekly"]
+GOOD = [
+    "0 3 * * 1",
+    "*/15 * * * *",
+    "0 0 1 jan,jul *",
+    "30 6 * * mon-fri",
+    "0 22 * * 0,7",
+    "5 4 1-10/3 * *",
+    "@daily",
+    "@hourly",
+    "@weekly",
+]
 BAD = {
     "61 * * * *": "minute 61 is outside 0-59",
     "0 24 * * *": "hour 24 is outside 0-23",
@@ -32,8 +41,9 @@ def write_params(root, data_dir, schedules: dict[str, object]) -> None:
     section.pop("schedule", None)  # the repository's own schedule is not the one under test
     if "face-mask" in schedules:
         section["schedule"] = schedules["face-mask"]
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}),
-                                                      "projects": {"face-mask": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {"face-mask": section}})
+    )
 
 
 @pytest.mark.unit

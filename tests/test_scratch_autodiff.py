@@ -20,7 +20,7 @@ UNARY = {
     "sigmoid": lambda t: t.sigmoid(),
     "exp": lambda t: (t * 0.3).exp(),
     "log": lambda t: (t * t + 1.0).log(),
-    "square": lambda t: t ** 2,
+    "square": lambda t: t**2,
     "sqrt": lambda t: (t * t + 0.5) ** 0.5,
     "neg": lambda t: -t,
     "T": lambda t: t.T.T,
@@ -42,8 +42,10 @@ def random_graph(seed: int):
     rng = np.random.default_rng(seed)
     shapes = [(4, 3), (1, 3), (3,), (4, 1), (4, 3)]
     leaves = [Tensor(rng.normal(size=shapes[i % len(shapes)])) for i in range(rng.integers(3, 6))]
-    plan = [(rng.choice(list(UNARY)), rng.choice(list(BINARY)), int(rng.integers(len(leaves))))
-            for _ in range(int(rng.integers(4, 9)))]
+    plan = [
+        (rng.choice(list(UNARY)), rng.choice(list(BINARY)), int(rng.integers(len(leaves))))
+        for _ in range(int(rng.integers(4, 9)))
+    ]
     W = Tensor(rng.normal(size=(3, 2)))
     leaves.append(W)
 
@@ -87,7 +89,7 @@ def test_each_operation_alone(op):
         "sum_axis0": lambda: a.sum(axis=0).sum(axis=0, keepdims=True) * a.reshape(12),
         "mean_all": lambda: a.mean() * a.reshape(12),
         "reshape": lambda: a.reshape(4, 3).T.reshape(12),
-        "pow3": lambda: (a ** 3).reshape(12),
+        "pow3": lambda: (a**3).reshape(12),
         "rtruediv": lambda: (1.0 / (a * a + 1.0)).reshape(12),
     }[op]
 
@@ -131,7 +133,7 @@ def test_backward_needs_a_scalar_and_deep_graphs_do_not_recurse():
     for _ in range(5000):
         y = y * 1.0001
     y.backward()
-    assert x.grad == pytest.approx(1.0001 ** 5000)
+    assert x.grad == pytest.approx(1.0001**5000)
 
 
 def test_autodiff_mlp_gradients_equal_the_hand_written_backward_pass():

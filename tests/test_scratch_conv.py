@@ -71,8 +71,11 @@ def test_average_pool_matches_torch_and_spreads_gradient_evenly(size, stride):
 
 def test_whole_network_gradient_conv_relu_pools_dense_softmax_cross_entropy_and_l2():
     rng = np.random.default_rng(3)
-    blocks = [ConvBlock(3, kernel=3, padding=1, pool="max"), ConvBlock(4, kernel=2, stride=1, padding=0, pool="avg"),
-              ConvBlock(2, kernel=1, padding=0, pool="none")]
+    blocks = [
+        ConvBlock(3, kernel=3, padding=1, pool="max"),
+        ConvBlock(4, kernel=2, stride=1, padding=0, pool="avg"),
+        ConvBlock(2, kernel=1, padding=0, pool="none"),
+    ]
     net = ConvNet((2, 8, 8), blocks, hidden=(5,), n_classes=3, seed=0, dtype=np.float64)
     for p in net.params.values():  # nonzero biases, so ReLU kinks sit away from zero inputs
         p += 0.1 * rng.standard_normal(p.shape)
@@ -87,7 +90,7 @@ def test_a_batch_gives_the_same_logits_as_its_samples_one_at_a_time():
     net = ConvNet((1, 8, 8), [ConvBlock(4), ConvBlock(6, pool="avg")], (8,), 10, seed=1)
     X = np.random.default_rng(4).standard_normal((5, 1, 8, 8))
     batch = net.forward(X)[0]
-    single = np.concatenate([net.forward(X[i:i + 1])[0] for i in range(len(X))])
+    single = np.concatenate([net.forward(X[i : i + 1])[0] for i in range(len(X))])
     np.testing.assert_allclose(batch, single, atol=1e-12)
 
 
@@ -107,8 +110,9 @@ def test_classifier_learns_digits_far_above_chance():
     X, y = np.round(digits.images * 255 / 16).astype(np.uint8), digits.target.astype(str)
     order = np.random.default_rng(0).permutation(len(X))
     train, test = order[:1000], order[1000:1400]
-    model = ConvClassifier(blocks=[{"filters": 8}, {"filters": 16, "pool": "avg"}], hidden=(32,), epochs=8, lr=5e-3,
-                           seed=0).fit(X[train], y[train])
+    model = ConvClassifier(
+        blocks=[{"filters": 8}, {"filters": 16, "pool": "avg"}], hidden=(32,), epochs=8, lr=5e-3, seed=0
+    ).fit(X[train], y[train])
     proba = model.predict_proba(X[test])
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-9)
     accuracy = np.mean(model.predict(X[test]) == y[test])

@@ -127,8 +127,9 @@ def test_initialisations_have_their_documented_scale(method, std):
 def test_zero_initialisation_never_breaks_symmetry():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
-    clf = DenseClassifier(hidden=(8,), init="zeros", activation="tanh", optimizer="sgd", lr=0.5, epochs=5,
-                          dtype="float64").fit(X, y)
+    clf = DenseClassifier(
+        hidden=(8,), init="zeros", activation="tanh", optimizer="sgd", lr=0.5, epochs=5, dtype="float64"
+    ).fit(X, y)
     W1 = clf.net_.params["W1"]
     assert np.allclose(W1, W1[:, :1])  # every hidden unit is still the same unit
 
@@ -178,8 +179,17 @@ def digits():
 @pytest.mark.parametrize("optimizer,lr,batch", [("adam", 3e-3, 32), ("momentum", 0.1, 32), ("gd", 0.5, None)])
 def test_dense_classifier_learns_digits(digits, optimizer, lr, batch):
     X, y, X_te, y_te = digits
-    clf = DenseClassifier(hidden=(64,), optimizer=optimizer, lr=lr, batch_size=batch, epochs=15 if batch else 150,
-                          keep_prob=0.9, l2=0.1, decay="inverse_time", decay_rate=0.05).fit(X, y, X_te, y_te)
+    clf = DenseClassifier(
+        hidden=(64,),
+        optimizer=optimizer,
+        lr=lr,
+        batch_size=batch,
+        epochs=15 if batch else 150,
+        keep_prob=0.9,
+        l2=0.1,
+        decay="inverse_time",
+        decay_rate=0.05,
+    ).fit(X, y, X_te, y_te)
     accuracy = (clf.predict(X_te) == y_te).mean()
     assert accuracy > 0.85  # ten classes: chance is 0.1
     assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]

@@ -90,9 +90,15 @@ def test_rnn_and_lstm_cells_equal_torchs_given_the_same_weights(name):
     if name == "rnn":
         expected = torch._VF.rnn_tanh_cell(t(x), t(state[0]), t(p["Wx"].T), t(p["Wh"].T), t(p["b"]), t(np.zeros(H)))
     else:
-        order = lambda a: np.concatenate([a[..., :2 * H], a[..., 3 * H:], a[..., 2 * H:3 * H]], axis=-1)  # noqa: E731
-        expected = torch._VF.lstm_cell(t(x), (t(state[0]), t(state[1])), t(order(p["Wx"]).T), t(order(p["Wh"]).T),
-                                       t(order(p["b"])), t(np.zeros(4 * H)))[0]
+        order = lambda a: np.concatenate([a[..., : 2 * H], a[..., 3 * H :], a[..., 2 * H : 3 * H]], axis=-1)  # noqa: E731
+        expected = torch._VF.lstm_cell(
+            t(x),
+            (t(state[0]), t(state[1])),
+            t(order(p["Wx"]).T),
+            t(order(p["Wh"]).T),
+            t(order(p["b"])),
+            t(np.zeros(4 * H)),
+        )[0]
     np.testing.assert_allclose(ours, expected.numpy(), atol=1e-12)
 
 
@@ -133,7 +139,7 @@ def test_clipping_scales_the_global_norm_down_and_keeps_the_direction():
     grads = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0, 4.0]])}
     before = {k: v.copy() for k, v in grads.items()}
     assert clip_by_global_norm(grads, 1.0) == pytest.approx(5.0)
-    assert np.sqrt(sum(np.sum(g ** 2) for g in grads.values())) == pytest.approx(1.0)
+    assert np.sqrt(sum(np.sum(g**2) for g in grads.values())) == pytest.approx(1.0)
     for k in grads:
         np.testing.assert_allclose(grads[k], before[k] / 5)
     small = {"a": np.array([0.3])}
@@ -147,8 +153,32 @@ def test_baselines_unigram_is_the_character_entropy_and_bigram_uses_context():
     assert bigram_loss(names, names, smoothing=1e-9) == pytest.approx(0, abs=1e-6)
 
 
-NAMES = ["anna", "anne", "ann", "hanna", "hannah", "joanna", "joanne", "jo", "jon", "john", "johnny", "jonas",
-         "mary", "maria", "marie", "mario", "marion", "mark", "marko", "martin", "martina", "nina", "nino", "tina"]
+NAMES = [
+    "anna",
+    "anne",
+    "ann",
+    "hanna",
+    "hannah",
+    "joanna",
+    "joanne",
+    "jo",
+    "jon",
+    "john",
+    "johnny",
+    "jonas",
+    "mary",
+    "maria",
+    "marie",
+    "mario",
+    "marion",
+    "mark",
+    "marko",
+    "martin",
+    "martina",
+    "nina",
+    "nino",
+    "tina",
+]
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ pytestmark = pytest.mark.unit
 
 GOOD = {
     "defaults": {"seed": 3, "device": "cpu"},
-    "projects": {"face-mask": {"data_dir": "data/face-mask", "data": {"classes": ["a", "b"]},
-                               "train": {"epochs": 2}}},
+    "projects": {"face-mask": {"data_dir": "data/face-mask", "data": {"classes": ["a", "b"]}, "train": {"epochs": 2}}},
 }
 
 
@@ -83,12 +82,20 @@ def test_data_dir_defaults_to_data_slash_project_and_a_given_one_wins(tmp_path):
     assert str(load(tmp_path, bare).data_dir) == "/elsewhere/faces"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"widht": 8}, (r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
-                    r"\(known: width, depth, dropout\)$")),
-    ({"width": "wide"}, r"projects\.face-mask\.model\.kwargs\.width: MaskCNN expects int, got 'wide'"),
-    ({"in_channels": 1}, r"projects\.face-mask\.model\.kwargs\.in_channels: set from the data, not params\.yaml"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"widht": 8},
+            (
+                r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
+                r"\(known: width, depth, dropout\)$"
+            ),
+        ),
+        ({"width": "wide"}, r"projects\.face-mask\.model\.kwargs\.width: MaskCNN expects int, got 'wide'"),
+        ({"in_channels": 1}, r"projects\.face-mask\.model\.kwargs\.in_channels: set from the data, not params\.yaml"),
+    ],
+)
 def test_model_kwargs_are_checked_against_the_builders_signature_when_params_load(tmp_path, kwargs, message):
     bad = yaml.safe_load(yaml.safe_dump(GOOD))
     bad["projects"]["face-mask"]["model"] = {"name": "mask_cnn", "kwargs": kwargs}
@@ -99,27 +106,46 @@ def test_model_kwargs_are_checked_against_the_builders_signature_when_params_loa
 def test_an_unknown_model_name_lists_the_known_ones_and_kwargs_are_read_as_the_builder_types_them(tmp_path):
     bad = yaml.safe_load(yaml.safe_dump(GOOD))
     bad["projects"]["face-mask"]["model"] = {"name": "maskcnn"}
-    with pytest.raises(SettingsError, match=r"projects\.face-mask\.model\.name: unknown model 'maskcnn' "
-                                            r"\(known: .*mask_cnn"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.model\.name: unknown model 'maskcnn' "
+        r"\(known: .*mask_cnn",
+    ):
         load(tmp_path, bad)
-    good = {"defaults": GOOD["defaults"],
-            "projects": {"mnist-dnn": {"data": {"labels": [0, 1], "height": 28, "width": 28, "channels": 1,
-                                                "image_size": 28},
-                                       "model": {"name": "mlp", "kwargs": {"hidden": [64, 32]}}}}}
+    good = {
+        "defaults": GOOD["defaults"],
+        "projects": {
+            "mnist-dnn": {
+                "data": {"labels": [0, 1], "height": 28, "width": 28, "channels": 1, "image_size": 28},
+                "model": {"name": "mlp", "kwargs": {"hidden": [64, 32]}},
+            }
+        },
+    }
     assert load(tmp_path, good, "mnist-dnn").model.kwargs == {"hidden": (64, 32)}  # MLP's tuple[int, ...]
 
 
 def test_a_model_that_cannot_take_the_configured_images_is_refused_naming_the_key(tmp_path):
-    happy = {"defaults": GOOD["defaults"],
-             "projects": {"happy-house": {"data": {"labels": [0, 1], "height": 64, "width": 64, "channels": 3,
-                                                   "image_size": 64},
-                                          "model": {"name": "happy_cnn", "kwargs": {"image_size": 32}}}}}
-    with pytest.raises(SettingsError, match=r"projects\.happy-house\.model\.kwargs\.image_size: HappyCNN is built for "
-                                            r"32 px images but the data are resized to 64 px"):
+    happy = {
+        "defaults": GOOD["defaults"],
+        "projects": {
+            "happy-house": {
+                "data": {"labels": [0, 1], "height": 64, "width": 64, "channels": 3, "image_size": 64},
+                "model": {"name": "happy_cnn", "kwargs": {"image_size": 32}},
+            }
+        },
+    }
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.happy-house\.model\.kwargs\.image_size: HappyCNN is built for "
+        r"32 px images but the data are resized to 64 px",
+    ):
         load(tmp_path, happy, "happy-house")
     small = yaml.safe_load(yaml.safe_dump(GOOD))
     small["projects"]["face-mask"]["data"]["image_size"] = 8
     small["projects"]["face-mask"]["data"]["min_size"] = 8
-    with pytest.raises(SettingsError, match=r"projects\.face-mask\.data\.image_size: MaskCNN pools 4 times, so it "
-                                            r"needs images of at least 16 px"):
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.data\.image_size: MaskCNN pools 4 times, so it "
+        r"needs images of at least 16 px",
+    ):
         load(tmp_path, small)

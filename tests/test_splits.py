@@ -20,8 +20,9 @@ def test_random_split_cuts_fractions_rounded_with_at_least_one_row_and_the_rest_
     split = random_split(count, {"test": 0.1, "calibration": 0.05, "val": 0.2}, seed=0)
     assert list(split) == ["test", "calibration", "val", "train"]
     if count >= 10:
-        assert [len(split[k]) for k in ("test", "calibration", "val")] == [max(1, round(f * count))
-                                                                         for f in (0.1, 0.05, 0.2)]
+        assert [len(split[k]) for k in ("test", "calibration", "val")] == [
+            max(1, round(f * count)) for f in (0.1, 0.05, 0.2)
+        ]
     assert_partition(split, count)
     assert all(np.array_equal(idx, np.sort(idx)) for idx in split.values())
 
@@ -48,11 +49,15 @@ def test_a_generator_seed_draws_one_split_after_another():
     assert not np.array_equal(first["test"], second["test"])
 
 
-@pytest.mark.parametrize("split", [
-    lambda seed: random_split(200, {"test": 0.1, "val": 0.1}, seed),
-    lambda seed: stratified_split(np.arange(200) % 3, {"test": 0.1, "val": 0.1}, seed),
-    lambda seed: grouped_split(np.arange(200) // 7, {"test": 0.1, "val": 0.1}, seed),
-], ids=["random", "stratified", "grouped"])
+@pytest.mark.parametrize(
+    "split",
+    [
+        lambda seed: random_split(200, {"test": 0.1, "val": 0.1}, seed),
+        lambda seed: stratified_split(np.arange(200) % 3, {"test": 0.1, "val": 0.1}, seed),
+        lambda seed: grouped_split(np.arange(200) // 7, {"test": 0.1, "val": 0.1}, seed),
+    ],
+    ids=["random", "stratified", "grouped"],
+)
 def test_same_seed_same_split_and_another_seed_another(split):
     a, b, c = split(5), split(5), split(6)
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -70,8 +75,9 @@ def test_stratified_split_keeps_every_class_within_one_example_of_its_fraction(s
         in_class = (labels == c).sum()
         for name, fraction in fractions.items():
             assert abs((labels[split[name]] == c).sum() - fraction * in_class) <= 1, (c, name)
-        assert (labels[split["train"]] == c).sum() >= in_class - sum(max(1, round(f * in_class))
-                                                                     for f in fractions.values())
+        assert (labels[split["train"]] == c).sum() >= in_class - sum(
+            max(1, round(f * in_class)) for f in fractions.values()
+        )
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -58,8 +58,13 @@ def digest(path) -> str:
 def test_sample_is_content_and_style_folders_of_real_photos_and_deterministic(sample_data, tmp_path):
     root = sample_data(PROJECT)
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
-    assert files == ["content/astronaut.png", "content/chelsea.png", "content/coffee.png",
-                     "style/brick.png", "style/immunohistochemistry.png"]
+    assert files == [
+        "content/astronaut.png",
+        "content/chelsea.png",
+        "content/coffee.png",
+        "style/brick.png",
+        "style/immunohistochemistry.png",
+    ]
     with Image.open(root / "content" / "chelsea.png") as im:
         assert im.mode == "RGB" and im.size == (128, 128)
         # the centre crop of scikit-image's real cat photo, not a drawing
@@ -144,8 +149,13 @@ def test_vgg19_loads_its_weights_from_a_file_and_taps_the_papers_layers_at_their
     content_layer, style_layers = DEFAULT_LAYERS["vgg19"]
     feats = net(torch.rand(2, 3, 64, 64), [content_layer, *style_layers])
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "conv1_1": (64, 64, 64), "conv2_1": (128, 32, 32), "conv3_1": (256, 16, 16), "conv4_1": (512, 8, 8),
-        "conv4_2": (512, 8, 8), "conv5_1": (512, 4, 4)}
+        "conv1_1": (64, 64, 64),
+        "conv2_1": (128, 32, 32),
+        "conv3_1": (256, 16, 16),
+        "conv4_1": (512, 8, 8),
+        "conv4_2": (512, 8, 8),
+        "conv5_1": (512, 4, 4),
+    }
     assert all((v >= 0).all() for v in feats.values())  # taps are after the ReLU, as in the paper
     with pytest.raises(ValueError, match="has no layer.*conv6_1"):
         net(x, ["conv6_1"])
@@ -158,8 +168,13 @@ def test_efficientnet_lite0_layers_are_its_pretrained_stem_and_blocks():
     net = FeatureNet("efficientnet_lite0", weights="imagenet")
     feats = net(torch.rand(1, 3, 64, 64), ["stem", "block0", "block2", "block4", "block7", "block15"])
     assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
-        "stem": (32, 32, 32), "block0": (16, 32, 32), "block2": (24, 16, 16), "block4": (40, 8, 8),
-        "block7": (80, 4, 4), "block15": (320, 2, 2)}
+        "stem": (32, 32, 32),
+        "block0": (16, 32, 32),
+        "block2": (24, 16, 16),
+        "block4": (40, 8, 8),
+        "block7": (80, 4, 4),
+        "block15": (320, 2, 2),
+    }
     assert not any(p.requires_grad for p in net.parameters()) and not net.train().training
     random = FeatureNet("efficientnet_lite0", weights=None)
     assert not torch.equal(random.stages[0][0].weight, net.stages[0][0].weight)  # the package's weights loaded
@@ -184,8 +199,9 @@ def test_both_optimisers_lower_the_style_cost_of_the_pixels(optimizer, lr):
     rng = np.random.default_rng(1)
     content, style = (rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for _ in range(2))
     obj = Objective("block2", {"stem": 0.5, "block2": 0.5})
-    images, history = stylise(FeatureNet("efficientnet_lite0"), content, style, obj,
-                              OptimiseConfig(steps=10, lr=lr, optimizer=optimizer))
+    images, history = stylise(
+        FeatureNet("efficientnet_lite0"), content, style, obj, OptimiseConfig(steps=10, lr=lr, optimizer=optimizer)
+    )
     assert (history[-1]["style"] < 0.5 * history[0]["style"]).all(), (history[0], history[-1])
     assert images.dtype == np.uint8 and images.shape == content.shape
 
@@ -231,8 +247,11 @@ def test_registered_model_serves_stylised_images_and_its_score_equals_the_pipeli
     model = mlflow.pyfunc.load_model(f"models:/{PROJECT}@challenger")
     astronaut = np.asarray(Image.open(sample_data(PROJECT) / "content" / "astronaut.png"))  # 128 px, as a user has it
     rocket = skimage.data.rocket()  # a photo the pipeline never saw, 427 x 640
-    out = model.predict(pd.DataFrame({"content": [encode_png(astronaut), encode_png(rocket)],
-                                      "style": ["brick.png", "immunohistochemistry.png"]}))
+    out = model.predict(
+        pd.DataFrame(
+            {"content": [encode_png(astronaut), encode_png(rocket)], "style": ["brick.png", "immunohistochemistry.png"]}
+        )
+    )
     assert list(out["source"]) == ["trained", "optimised"]
     images = [decode_image(t) for t in out["image"]]
     assert all(x.shape == (64, 64, 3) for x in images)

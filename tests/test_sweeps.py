@@ -50,8 +50,11 @@ def test_set_values_are_yaml_and_several_sets_multiply_into_the_grid():
     grid = sweep.parse_sets(["train.lr=0.001,0.01,0.1", "train.batch_size=16,32"])
     configs = sweep.expand_grid(grid)
     assert len(configs) == 6
-    assert configs[:3] == [{"train.lr": 0.001, "train.batch_size": 16}, {"train.lr": 0.001, "train.batch_size": 32},
-                           {"train.lr": 0.01, "train.batch_size": 16}]
+    assert configs[:3] == [
+        {"train.lr": 0.001, "train.batch_size": 16},
+        {"train.lr": 0.001, "train.batch_size": 32},
+        {"train.lr": 0.01, "train.batch_size": 16},
+    ]
     with pytest.raises(SettingsError, match="given twice"):
         sweep.parse_sets(["train.lr=0.1", "train.lr=0.2"])
     with pytest.raises(SettingsError, match="KEY=VALUE"):
@@ -59,17 +62,23 @@ def test_set_values_are_yaml_and_several_sets_multiply_into_the_grid():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("setting, message", [
-    ("train.lrr=0.1", "projects.linear-regression.train.lrr: unknown key (known keys here: epochs, log_every, lr, "
-                      "standardize)"),
-    ("trian.lr=0.1", "projects.linear-regression.trian: unknown key"),
-    ("train.lr=fast", "projects.linear-regression.train.lr: expected float, got 'fast'"),
-    ("train.epochs=1.5", "projects.linear-regression.train.epochs: expected int, got 1.5"),
-    ("train.lr.x=1", "projects.linear-regression.train.lr: is a value (0.02), not a section"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (
+            "train.lrr=0.1",
+            "projects.linear-regression.train.lrr: unknown key (known keys here: epochs, log_every, lr, standardize)",
+        ),
+        ("trian.lr=0.1", "projects.linear-regression.trian: unknown key"),
+        ("train.lr=fast", "projects.linear-regression.train.lr: expected float, got 'fast'"),
+        ("train.epochs=1.5", "projects.linear-regression.train.epochs: expected int, got 1.5"),
+        ("train.lr.x=1", "projects.linear-regression.train.lr: is a value (0.02), not a section"),
+    ],
+)
 def test_a_bad_override_is_reported_with_its_yaml_path_before_anything_runs(params_file, setting, message):
-    configs = sweep.expand_grid(sweep.parse_sets([setting, "train.epochs=10,20"] if "epochs" not in setting
-                                                 else [setting]))
+    configs = sweep.expand_grid(
+        sweep.parse_sets([setting, "train.epochs=10,20"] if "epochs" not in setting else [setting])
+    )
     with pytest.raises(SettingsError) as error:
         sweep.validate_configs(params_file, "linear-regression", configs, settings_schemas())
     assert message in str(error.value)
@@ -77,8 +86,9 @@ def test_a_bad_override_is_reported_with_its_yaml_path_before_anything_runs(para
 
 @pytest.mark.unit
 def test_the_cli_refuses_a_bad_grid_without_starting_a_run(params_file, run_cli):
-    code, out, err = run_cli("sweep", "linear-regression", "--set", "train.lr=0.1,oops",
-                             "--root", str(params_file.parent))
+    code, out, err = run_cli(
+        "sweep", "linear-regression", "--set", "train.lr=0.1,oops", "--root", str(params_file.parent)
+    )
     assert code == 2 and "projects.linear-regression.train.lr: expected float, got 'oops'" in err
     assert not (params_file.parent / "mlruns").exists() and not (params_file.parent / "outputs").exists()
 
@@ -86,10 +96,12 @@ def test_the_cli_refuses_a_bad_grid_without_starting_a_run(params_file, run_cli)
 @pytest.mark.unit
 def test_failed_and_diverged_runs_are_rows_of_the_table_and_never_the_best():
     configs = [{"train.lr": 10.0}, {"train.lr": 0.1}, {"train.lr": 1.0}, {"train.lr": 0.01}]
-    results = [{"overrides": configs[0], "status": "ok", "metrics": {"rmse": math.nan}},
-               {"overrides": configs[1], "status": "ok", "metrics": {"rmse": 2.0, "r2": 0.9}},
-               {"overrides": configs[2], "status": "failed", "error": "FloatingPointError: overflow"},
-               {"overrides": configs[3], "status": "ok", "metrics": {"rmse": 5.0, "r2": 0.5}}]
+    results = [
+        {"overrides": configs[0], "status": "ok", "metrics": {"rmse": math.nan}},
+        {"overrides": configs[1], "status": "ok", "metrics": {"rmse": 2.0, "r2": 0.9}},
+        {"overrides": configs[2], "status": "failed", "error": "FloatingPointError: overflow"},
+        {"overrides": configs[3], "status": "ok", "metrics": {"rmse": 5.0, "r2": 0.5}},
+    ]
     table = sweep.comparison_table(results, "rmse")
     assert list(table["status"]) == ["failed", "ok", "failed", "ok"]
     assert "diverged" in table.loc[0, "error"] and table.loc[2, "error"] == "FloatingPointError: overflow"
@@ -108,11 +120,15 @@ def test_write_best_changes_only_the_swept_values_and_keeps_comments(params_file
     after = params_file.read_text()
     removed = sorted(set(before.splitlines()) - set(after.splitlines()))
     added = sorted(set(after.splitlines()) - set(before.splitlines()))
-    assert removed == ["    split: {test: 0.2}",
-                       "    train: {lr: 0.02, epochs: 80, standardize: true, log_every: 20}  # shrunk for the test"]
-    assert added == ["    seed: 4",  # a key the section did not have: added to it, not to defaults
-                     "    split: {test: 0.25}",
-                     "    train: {lr: 0.3, epochs: 80, standardize: true, log_every: 20}  # shrunk for the test"]
+    assert removed == [
+        "    split: {test: 0.2}",
+        "    train: {lr: 0.02, epochs: 80, standardize: true, log_every: 20}  # shrunk for the test",
+    ]
+    assert added == [
+        "    seed: 4",  # a key the section did not have: added to it, not to defaults
+        "    split: {test: 0.25}",
+        "    train: {lr: 0.3, epochs: 80, standardize: true, log_every: 20}  # shrunk for the test",
+    ]
     section = yaml.safe_load(after)["projects"]["linear-regression"]
     assert section["train"]["lr"] == 0.3 and section["split"]["test"] == 0.25 and section["seed"] == 4
     assert yaml.safe_load(after)["defaults"]["seed"] == 0
@@ -123,19 +139,32 @@ def test_write_best_changes_only_the_swept_values_and_keeps_comments(params_file
 
 @pytest.mark.integration
 def test_a_real_sweep_runs_children_under_one_parent_picks_the_best_and_writes_it_back(
-        prefect_server, params_file, run_cli):
+    prefect_server, params_file, run_cli
+):
     client = MlflowClient()
     versions_before = len(client.search_model_versions("name='linear-regression'"))
     root = params_file.parent
     # lr=1e-6 barely moves the neuron in 80 epochs; 0.3 fits F = 1.8 C + 32. missing.csv raises in validation.
-    code, out, err = run_cli("sweep", "linear-regression", "--set", "train.lr=1e-6,0.3",
-                             "--set", "data.file=temperatures.csv,missing.csv", "--write-best", "--root", str(root))
+    code, out, err = run_cli(
+        "sweep",
+        "linear-regression",
+        "--set",
+        "train.lr=1e-6,0.3",
+        "--set",
+        "data.file=temperatures.csv,missing.csv",
+        "--write-best",
+        "--root",
+        str(root),
+    )
     assert code == 0, err
     assert "best (rmse=" in out and "train.lr=0.3 data.file=temperatures.csv" in out
 
     parent = client.search_runs(
         [client.get_experiment_by_name("linear-regression").experiment_id],
-        "tags.sweep = 'parent'", order_by=["attributes.start_time DESC"], max_results=1)[0]
+        "tags.sweep = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
     assert parent.info.status == "FINISHED"
     assert parent.data.params["sweep.grid.train.lr"] == "1.0e-06,0.3" and parent.data.params["sweep.metric"] == "rmse"
     assert parent.data.params["best.train.lr"] == "0.3"

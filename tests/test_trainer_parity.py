@@ -31,15 +31,20 @@ def setup_detection():
         img = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
         x0, y0 = rng.integers(0, 20, 2)
         side = int(rng.integers(8, 12))
-        img[y0:y0 + side, x0:x0 + side] = 220
+        img[y0 : y0 + side, x0 : x0 + side] = 220
         images.append(img)
         boxes.append(np.array([[x0, y0, x0 + side, y0 + side, 0]], dtype=np.float64))
     images = np.stack(images)
     torch.manual_seed(0)
     model = TinyYOLO(1, [[0.3, 0.3]], widths=(8, 16, 16))
     train, val = BoxBatches.from_arrays(images[:32], boxes[:32]), BoxBatches.from_arrays(images[32:], boxes[32:])
-    kwargs = dict(val_truth=[b.copy() for b in boxes[32:]], classes=("car",), decode_config=DecodeConfig(),
-                  loss_weights={"noobj_weight": 0.5, "box_weight": 5.0}, flip=True)
+    kwargs = dict(
+        val_truth=[b.copy() for b in boxes[32:]],
+        classes=("car",),
+        decode_config=DecodeConfig(),
+        loss_weights={"noobj_weight": 0.5, "box_weight": 5.0},
+        flip=True,
+    )
     return model, train, val, kwargs, dict(epochs=4, batch_size=8, lr=0.01, patience=100)
 
 
@@ -57,8 +62,7 @@ def setup_seq2seq():
     train, val = EncodedPairs(pairs.src[:48], pairs.tgt[:48]), EncodedPairs(pairs.src[48:], pairs.tgt[48:])
     torch.manual_seed(0)
     model = Transformer(12, 12, d_model=16, heads=2, encoder_layers=1, decoder_layers=1, d_ff=32, dropout=0.1)
-    return model, train, val, dict(pad_id=0, label_smoothing=0.1), dict(epochs=4, batch_size=16, lr=0.01,
-                                                                         patience=100)
+    return model, train, val, dict(pad_id=0, label_smoothing=0.1), dict(epochs=4, batch_size=16, lr=0.01, patience=100)
 
 
 def setup_token_lm():
@@ -67,7 +71,9 @@ def setup_token_lm():
     rng = np.random.default_rng(0)
     seqs = []
     for _ in range(30):  # <bos>=1, a repeating pattern of 3..7 with noise, <eos>=2
-        body = [3 + (i % 5) if rng.random() > 0.1 else int(rng.integers(3, 8)) for i in range(int(rng.integers(10, 40)))]
+        body = [
+            3 + (i % 5) if rng.random() > 0.1 else int(rng.integers(3, 8)) for i in range(int(rng.integers(10, 40)))
+        ]
         seqs.append([1, *body, 2])
     torch.manual_seed(0)
     model = NoteLSTM(8, embed_dim=8, hidden_size=16, dropout=0.0, pad_id=0)
@@ -82,8 +88,8 @@ def setup_keypoints():
     for _ in range(n):  # two bright dots (left and right "eye") on noise; a few coordinates missing
         img = rng.integers(0, 40, (96, 96)).astype(np.uint8)
         y0, xl, xr = int(rng.integers(30, 60)), int(rng.integers(15, 40)), int(rng.integers(56, 80))
-        img[y0 - 2:y0 + 3, xl - 2:xl + 3] = 250
-        img[y0 - 2:y0 + 3, xr - 2:xr + 3] = 250
+        img[y0 - 2 : y0 + 3, xl - 2 : xl + 3] = 250
+        img[y0 - 2 : y0 + 3, xr - 2 : xr + 3] = 250
         X.append(img)
         Y.append([xl, y0, xr, y0])
     X, Y = np.stack(X), np.array(Y, dtype=np.float64)
@@ -91,8 +97,16 @@ def setup_keypoints():
     torch.manual_seed(0)
     model = KeypointCNN(outputs=4, widths=(8, 8), context=(8, 8), dropout=(0.0, 0.0))
     mirror = np.array([1, 0])
-    settings = dict(epochs=8, batch_size=16, optimizer="nesterov", lr=0.1, lr_end=0.02, momentum=0.9,
-                    momentum_end=0.95, patience=100)
+    settings = dict(
+        epochs=8,
+        batch_size=16,
+        optimizer="nesterov",
+        lr=0.1,
+        lr_end=0.02,
+        momentum=0.9,
+        momentum_end=0.95,
+        patience=100,
+    )
     return model, (X[:36], Y[:36]), (X[36:], Y[36:]), mirror, settings
 
 
@@ -115,7 +129,16 @@ OLD = {
     "keypoints": {
         "train_loss": [0.12164233, 0.11204509, 0.09778607, 0.08678391, 0.07233731, 0.06799626, 0.06099168, 0.06440666],
         "val_loss": [0.11656275, 0.11612027, 0.11537493, 0.11434595, 0.11304079, 0.11163012, 0.11016164, 0.1087722],
-        "val_rmse": [16.38781771, 16.35668344, 16.304105, 16.23123775, 16.13833907, 16.0373248, 15.93149156, 15.83070266],
+        "val_rmse": [
+            16.38781771,
+            16.35668344,
+            16.304105,
+            16.23123775,
+            16.13833907,
+            16.0373248,
+            15.93149156,
+            15.83070266,
+        ],
     },
 }
 

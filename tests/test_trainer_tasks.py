@@ -29,8 +29,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def seq2seq_run(checkpoint_dir=None, on_epoch=None, resume=False):
     model, train, val, kwargs, settings = setup_seq2seq()
-    return fit(model, Seq2SeqTask(**kwargs), train, val, TrainSettings(**settings), CPU, seed=3, progress=False,
-               checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, resume=resume)
+    return fit(
+        model,
+        Seq2SeqTask(**kwargs),
+        train,
+        val,
+        TrainSettings(**settings),
+        CPU,
+        seed=3,
+        progress=False,
+        checkpoint_dir=checkpoint_dir,
+        on_epoch=on_epoch,
+        resume=resume,
+    )
 
 
 def test_a_seq2seq_run_killed_with_sigkill_resumes_to_the_uninterrupted_history(tmp_path):
@@ -45,8 +56,14 @@ def test_a_seq2seq_run_killed_with_sigkill_resumes_to_the_uninterrupted_history(
                 os.kill(os.getpid(), signal.SIGKILL)
         seq2seq_run(Path({str(tmp_path)!r}), on_epoch=kill)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 2
     torch.manual_seed(999)  # the model is built again with other weights: all must come from the checkpoint
@@ -65,8 +82,17 @@ class Crash(RuntimeError):
 def test_a_token_lm_run_with_the_linear_nesterov_schedule_resumes_where_it_crashed(tmp_path):
     def run(**kw):
         model, train, val, task_kwargs, settings = setup_token_lm()
-        settings = TrainSettings(**{**settings, "optimizer": "nesterov", "schedule": "linear", "lr": 0.5,
-                                    "lr_end": 0.1, "momentum": 0.8, "momentum_end": 0.9})
+        settings = TrainSettings(
+            **{
+                **settings,
+                "optimizer": "nesterov",
+                "schedule": "linear",
+                "lr": 0.5,
+                "lr_end": 0.1,
+                "momentum": 0.8,
+                "momentum_end": 0.9,
+            }
+        )
         return fit(model, TokenLMTask(**task_kwargs), train, val, settings, CPU, seed=1, progress=False, **kw)
 
     straight = run().history
@@ -105,9 +131,16 @@ def test_early_stopping_keeps_the_best_epoch_of_the_monitored_metric_in_its_dire
     weights = {}
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
-    result = fit(model, ScriptedMetric([0.2, 0.1, 0.9, 0.5, 0.4, 0.3, 0.8], mode), data, data,
-                 TrainSettings(epochs=7, batch_size=16, lr=0.05, patience=3), CPU, progress=False,
-                 on_epoch=lambda row: weights.__setitem__(row["epoch"], model.weight.detach().clone()))
+    result = fit(
+        model,
+        ScriptedMetric([0.2, 0.1, 0.9, 0.5, 0.4, 0.3, 0.8], mode),
+        data,
+        data,
+        TrainSettings(epochs=7, batch_size=16, lr=0.05, patience=3),
+        CPU,
+        progress=False,
+        on_epoch=lambda row: weights.__setitem__(row["epoch"], model.weight.detach().clone()),
+    )
     assert result.best_epoch == best
     assert result.stopped_early and len(result.history) == best + 3  # patience 3 after the best
     assert torch.equal(model.weight, weights[best])  # the best epoch's weights, not the last ones
@@ -121,12 +154,19 @@ def test_segmentation_learns_pixel_classes_and_reports_per_pixel_accuracy():
     masks = np.zeros((32, 16, 16), dtype=np.int64)
     for i in range(32):  # a bright square is class 1
         r, c = rng.integers(0, 10, 2)
-        x[i, :, r:r + 6, c:c + 6] += 1.5
-        masks[i, r:r + 6, c:c + 6] = 1
+        x[i, :, r : r + 6, c : c + 6] += 1.5
+        masks[i, r : r + 6, c : c + 6] = 1
     data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(masks))
     torch.manual_seed(0)
-    result = fit(UNet(2, widths=(4, 8)), SegmentationTask(), data, data,
-                 TrainSettings(epochs=6, batch_size=8, lr=0.03, patience=100), CPU, progress=False)
+    result = fit(
+        UNet(2, widths=(4, 8)),
+        SegmentationTask(),
+        data,
+        data,
+        TrainSettings(epochs=6, batch_size=8, lr=0.03, patience=100),
+        CPU,
+        progress=False,
+    )
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < 0.6 * first["train_loss"]
     assert first["val_pixel_accuracy"] < last["val_pixel_accuracy"] <= 1.0  # per pixel: a per-mask count exceeds 1

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from components.training.augment import ArrayDataset, normalize, train_transform
-from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize
 from components.models import build_model
 from components.settings import TrainSettings
+from components.training.augment import ArrayDataset, normalize, train_transform
+from components.training.device_data import BatchAugment, ImageTensorDataset, Normalize
 from components.training.loop import fit
 from components.training.tasks import ClassificationTask
 
@@ -25,13 +25,19 @@ def blobs(n: int, size: int = 8, channels: int = 3, classes: int = 3, seed: int 
     x = rng.integers(0, 80, (n, size, size, channels)).astype(np.uint8)
     half = size // 2
     for label, (r, c) in enumerate([(0, 0), (half, half), (0, half)][:classes]):
-        x[y == label, r:r + half, c:c + half, :] += 150
+        x[y == label, r : r + half, c : c + half, :] += 150
     return x, y
 
 
 def tiny_cnn(channels: int = 3, classes: int = 3, dropout: float = 0.0) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                         nn.Dropout(dropout), nn.Linear(32, classes))
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(32, classes),
+    )
 
 
 @pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16"])
@@ -40,14 +46,23 @@ def test_both_precisions_learn(amp):
     torch.manual_seed(0)
     model = tiny_cnn()
     config = TrainSettings(epochs=8, batch_size=16, lr=0.02, amp=amp, amp_on_cpu=amp, patience=100)
-    result = fit(model, ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"), progress=False)
+    result = fit(
+        model, ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"), progress=False
+    )
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < 0.5 * first["train_loss"]
     assert last["val_accuracy"] >= 0.9  # chance is 1/3
     if amp:  # the bf16 run really ran in bf16: it differs from fp32 beyond rounding of the sum
         torch.manual_seed(0)
-        fp32 = fit(tiny_cnn(), ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config.model_copy(update={"amp": False}),
-                   torch.device("cpu"), progress=False)
+        fp32 = fit(
+            tiny_cnn(),
+            ClassificationTask(),
+            ArrayDataset(x, y),
+            ArrayDataset(x, y),
+            config.model_copy(update={"amp": False}),
+            torch.device("cpu"),
+            progress=False,
+        )
         assert fp32.history[0]["train_loss"] != result.history[0]["train_loss"]
         assert abs(fp32.history[-1]["train_loss"] - last["train_loss"]) < 0.1  # but learns the same
 
@@ -60,8 +75,10 @@ class Crash(RuntimeError):
 def test_resume_continues_the_same_trajectory(tmp_path, batch_dataset):
     x, y = blobs(64)
     if batch_dataset:
-        make = lambda: (ImageTensorDataset(x, y, augment=BatchAugment(flip=True, translate=0.1, brightness=0.2)),  # noqa: E731
-                        ImageTensorDataset(x, y))
+        make = lambda: (
+            ImageTensorDataset(x, y, augment=BatchAugment(flip=True, translate=0.1, brightness=0.2)),  # noqa: E731
+            ImageTensorDataset(x, y),
+        )
     else:
         make = lambda: (ArrayDataset(x, y, train_transform("light")), ArrayDataset(x, y, normalize()))  # noqa: E731
     config = TrainSettings(epochs=4, batch_size=16, lr=0.01, patience=100)
@@ -75,12 +92,28 @@ def test_resume_continues_the_same_trajectory(tmp_path, batch_dataset):
 
     torch.manual_seed(1)
     with pytest.raises(Crash):
-        fit(tiny_cnn(dropout=0.3), ClassificationTask(), *make(), config, torch.device("cpu"), progress=False,
-            checkpoint_dir=tmp_path, on_epoch=crash_after_two)
+        fit(
+            tiny_cnn(dropout=0.3),
+            ClassificationTask(),
+            *make(),
+            config,
+            torch.device("cpu"),
+            progress=False,
+            checkpoint_dir=tmp_path,
+            on_epoch=crash_after_two,
+        )
     assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
     torch.manual_seed(999)  # a different initialisation: everything must come from the checkpoint
-    resumed = fit(tiny_cnn(dropout=0.3), ClassificationTask(), *make(), config, torch.device("cpu"), progress=False,
-                  checkpoint_dir=tmp_path, resume=True)
+    resumed = fit(
+        tiny_cnn(dropout=0.3),
+        ClassificationTask(),
+        *make(),
+        config,
+        torch.device("cpu"),
+        progress=False,
+        checkpoint_dir=tmp_path,
+        resume=True,
+    )
 
     assert [e["epoch"] for e in resumed.history] == [1, 2, 3, 4]
     for a, b in zip(straight.history, resumed.history):
@@ -94,8 +127,10 @@ def test_batch_dataset_reads_the_same_batches_as_the_dataloader():
     config = TrainSettings(epochs=3, batch_size=8, lr=0.01, patience=100)
     mean, std = (0.5,), (0.5,)
     runs = []
-    for data in ((ArrayDataset(x, y, normalize(mean, std)), ArrayDataset(x, y, normalize(mean, std))),
-                 (ImageTensorDataset(x, y), ImageTensorDataset(x, y))):
+    for data in (
+        (ArrayDataset(x, y, normalize(mean, std)), ArrayDataset(x, y, normalize(mean, std))),
+        (ImageTensorDataset(x, y), ImageTensorDataset(x, y)),
+    ):
         torch.manual_seed(0)
         runs.append(fit(tiny_cnn(channels=1), ClassificationTask(), *data, config, torch.device("cpu"), progress=False))
     for a, b in zip(*(r.history for r in runs)):
@@ -136,8 +171,15 @@ def test_mask_cnn_trains_with_sgd_on_batch_dataset():
     torch.manual_seed(0)
     model = build_model("mask_cnn", num_classes=2, width=8, depth=2)
     config = TrainSettings(epochs=6, batch_size=16, lr=0.05, optimizer="sgd", patience=100)
-    result = fit(model, ClassificationTask(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
-                 config, torch.device("cpu"), progress=False)
+    result = fit(
+        model,
+        ClassificationTask(),
+        ImageTensorDataset(x, y, augment=BatchAugment(flip=True)),
+        ImageTensorDataset(x, y),
+        config,
+        torch.device("cpu"),
+        progress=False,
+    )
     assert result.history[-1]["val_accuracy"] >= 0.9
 
 
@@ -146,6 +188,13 @@ def test_cuda_fast_path_trains():
     x, y = blobs(256, size=16)
     torch.manual_seed(0)
     config = TrainSettings(epochs=4, batch_size=64, lr=0.02, patience=100, compile=True)
-    result = fit(tiny_cnn(), ClassificationTask(), ImageTensorDataset(x, y, augment=BatchAugment(flip=True)), ImageTensorDataset(x, y),
-                 config, torch.device("cuda"), progress=False)
+    result = fit(
+        tiny_cnn(),
+        ClassificationTask(),
+        ImageTensorDataset(x, y, augment=BatchAugment(flip=True)),
+        ImageTensorDataset(x, y),
+        config,
+        torch.device("cuda"),
+        progress=False,
+    )
     assert result.history[-1]["val_accuracy"] >= 0.9

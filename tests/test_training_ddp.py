@@ -13,10 +13,10 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from components.settings import TrainSettings
 from components.training import distributed
 from components.training.augment import ArrayDataset, normalize
 from components.training.device_data import ImageTensorDataset
-from components.settings import TrainSettings
 from components.training.loop import fit
 from components.training.tasks import ClassificationTask
 
@@ -54,20 +54,36 @@ def free_port() -> int:
 
 def _worker(rank: int, world: int, port: int, out_dir: str):
     """Three fits in one process group (spawning processes is the slow part): each input path, then a resume."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     ctx = distributed.init_from_env("cpu")  # the same call a torchrun-launched program makes
     out = Path(out_dir)
     try:
         histories = {}
         for kind in ("dataloader", "batch"):
-            result = fit(make_model(), ClassificationTask(), *datasets(kind), CONFIG, ctx.device, progress=False,
-                         checkpoint_dir=out / f"ckpt-{kind}")
+            result = fit(
+                make_model(),
+                ClassificationTask(),
+                *datasets(kind),
+                CONFIG,
+                ctx.device,
+                progress=False,
+                checkpoint_dir=out / f"ckpt-{kind}",
+            )
             histories[kind] = as_tuples(result)
         # Resume from a checkpoint a 1-process run wrote after epoch 1: switching 1 -> 2 processes mid-run.
-        result = fit(make_model(), ClassificationTask(), *datasets("dataloader"), CONFIG, ctx.device, progress=False,
-                     checkpoint_dir=out / "ckpt-resume", resume=True)
+        result = fit(
+            make_model(),
+            ClassificationTask(),
+            *datasets("dataloader"),
+            CONFIG,
+            ctx.device,
+            progress=False,
+            checkpoint_dir=out / "ckpt-resume",
+            resume=True,
+        )
         histories["resumed"] = as_tuples(result)
         torch.save(histories, out / f"history-{rank}.pt")
     finally:
@@ -91,11 +107,23 @@ def stop_after_first_epoch(stats):
 def runs(tmp_path_factory):
     """1-process references, and the histories of both ranks of one 2-process run."""
     tmp = tmp_path_factory.mktemp("ddp")
-    reference = {kind: as_tuples(fit(make_model(), ClassificationTask(), *datasets(kind), CONFIG, torch.device("cpu"), progress=False))
-                 for kind in ("dataloader", "batch")}
+    reference = {
+        kind: as_tuples(
+            fit(make_model(), ClassificationTask(), *datasets(kind), CONFIG, torch.device("cpu"), progress=False)
+        )
+        for kind in ("dataloader", "batch")
+    }
     with pytest.raises(Stop):
-        fit(make_model(), ClassificationTask(), *datasets("dataloader"), CONFIG, torch.device("cpu"), progress=False,
-            checkpoint_dir=tmp / "ckpt-resume", on_epoch=stop_after_first_epoch)
+        fit(
+            make_model(),
+            ClassificationTask(),
+            *datasets("dataloader"),
+            CONFIG,
+            torch.device("cpu"),
+            progress=False,
+            checkpoint_dir=tmp / "ckpt-resume",
+            on_epoch=stop_after_first_epoch,
+        )
     mp.spawn(_worker, args=(2, free_port(), str(tmp)), nprocs=2, join=True)
     return tmp, reference, [torch.load(tmp / f"history-{r}.pt") for r in range(2)]
 

@@ -118,19 +118,23 @@ def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp
     val = augment.ArrayDataset(X[64:], y[64:], augment.normalize(mean, std))
     net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
     pretrained = {k: v.clone() for k, v in net.base.state_dict().items()}
-    config = TransferConfig(head=TrainSettings(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
-                            finetune=TrainSettings(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
-                            finetune_layers=2)
+    config = TransferConfig(
+        head=TrainSettings(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
+        finetune=TrainSettings(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
+        finetune_layers=2,
+    )
     seen = []
 
-    result = fit_transfer(net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path,
-                          progress=False)
+    result = fit_transfer(
+        net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path, progress=False
+    )
 
     assert [e["epoch"] for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
     assert [r["phase"] for r in result.as_rows()] == ["head"] * 4 + ["finetune"] * 2
     top = {f"{n}." for names in net.layer_names[-2:] for n in names}
-    moved = {k for k, v in net.base.state_dict().items()
-             if v.dtype.is_floating_point and not torch.equal(v, pretrained[k])}
+    moved = {
+        k for k, v in net.base.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, pretrained[k])
+    }
     if result.kept == "finetune":
         assert moved and all(any(k.startswith(t) for t in top) for k in moved)
     else:  # fine-tuning did not beat the head phase, so the pretrained base is back untouched

@@ -10,7 +10,6 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.training import augment
 from components.data.formats.csv_metadata import subject_overlap
 from components.data.splits import grouped_split
 from components.models.transfer import normalization
@@ -18,6 +17,7 @@ from components.projects import get_project, settings_schemas
 from components.projects.transfer_learning import transfer_estimator
 from components.settings import load_project_settings
 from components.tracking.runs import directory_md5
+from components.training import augment
 from components.validation.expectations import DataValidationError
 
 
@@ -26,6 +26,7 @@ def settings_for(root, project):
 
 
 # --- vgg16-transfer: CSV metadata, split grouped by subject -------------------------------------------------------
+
 
 @pytest.mark.unit
 def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
@@ -122,6 +123,7 @@ def test_a_comparison_arm_is_the_main_estimator_with_the_arms_changes_only(proje
 
 # --- mobilenetv2-transfer from scratch: no ImageNet weights offline ------------------------------------------------
 
+
 @pytest.mark.e2e
 def test_mobilenetv2_from_scratch_learns_its_sample_at_the_default_params(project_root, tmp_path):
     root = project_root("mobilenetv2-transfer")
@@ -149,8 +151,13 @@ def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_
     """
     settings = settings_for(project_root("mobilenetv2-transfer"), "mobilenetv2-transfer")
     data = get_project("mobilenetv2-transfer").prepare(settings)
-    est = transfer_estimator(settings, train=settings.train.model_copy(update={"epochs": 1, "batch_size": 32}),
-                             finetune=settings.finetune.model_copy(update={"epochs": 1}), device="cpu", progress=False)
+    est = transfer_estimator(
+        settings,
+        train=settings.train.model_copy(update={"epochs": 1, "batch_size": 32}),
+        finetune=settings.finetune.model_copy(update={"epochs": 1}),
+        device="cpu",
+        progress=False,
+    )
     est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
     assert est.fit_result_.phases.keys() == {"head", "finetune"}  # phase 2 runs its lower layers frozen
 
@@ -160,6 +167,7 @@ def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_
         def hook(bn, inputs, output):
             variance = inputs[0].transpose(0, 1).flatten(1).var(dim=1)
             ratios[name] = (variance / bn.running_var).median().item()
+
         return hook
 
     for name, module in est.module_.named_modules():
@@ -177,6 +185,7 @@ def test_after_training_from_scratch_each_batchnorm_divides_by_the_variance_its_
 
 # --- flows end to end -----------------------------------------------------------------------------------------------
 
+
 def run_flow(root, project):
     from flows.pipeline import project_pipeline
 
@@ -187,12 +196,18 @@ def run_flow(root, project):
 def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fewer_epochs(
     prefect_server, project_root
 ):
-    root = project_root("face-mask-transfer", {
-        "data": {"image_size": 32},
-        "train": {"epochs": 2, "batch_size": 16, "lr": 0.03},
-        "finetune": {"layers": 0},  # the two phases have their own test (test_transfer.py); this one is about weights
-        "compare": {"arms": [{"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3}]},
-    }, copy_data=True)
+    root = project_root(
+        "face-mask-transfer",
+        {
+            "data": {"image_size": 32},
+            "train": {"epochs": 2, "batch_size": 16, "lr": 0.03},
+            "finetune": {
+                "layers": 0
+            },  # the two phases have their own test (test_transfer.py); this one is about weights
+            "compare": {"arms": [{"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3}]},
+        },
+        copy_data=True,
+    )
     for image in (root / "data" / "face-mask-transfer").rglob("face*_*.png"):  # half the faces: a faster run
         if int(image.name[4:7]) % 2:
             image.unlink()
@@ -200,8 +215,7 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
 
     client = MlflowClient()
     parent = client.get_run(result["run_id"])
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     scratch = {c.info.run_name: c for c in children}["scratch"]
     pretrained_epochs = len(client.get_metric_history(parent.info.run_id, "val_loss"))
     scratch_epochs = len(client.get_metric_history(scratch.info.run_id, "val_loss"))

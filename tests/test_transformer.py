@@ -150,8 +150,9 @@ def test_multi_head_attention_equals_torch_multihead_attention(masks):
     if attn_mask is not None:
         blocked = attn_mask if blocked is None else blocked | attn_mask
     out, weights = ours(x, x, x, blocked)
-    expected, expected_weights = theirs(x, x, x, key_padding_mask=key_padding, attn_mask=attn_mask,
-                                        need_weights=True, average_attn_weights=False)
+    expected, expected_weights = theirs(
+        x, x, x, key_padding_mask=key_padding, attn_mask=attn_mask, need_weights=True, average_attn_weights=False
+    )
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(weights, expected_weights, atol=1e-5, rtol=1e-5)
 
@@ -185,8 +186,17 @@ def test_positional_encoding_is_the_sinusoid_formula():
 
 def tiny_transformer() -> Transformer:
     torch.manual_seed(0)
-    return Transformer(src_vocab=12, tgt_vocab=15, d_model=16, heads=2, encoder_layers=2, decoder_layers=2,
-                       d_ff=32, dropout=0.0, max_len=20).eval()
+    return Transformer(
+        src_vocab=12,
+        tgt_vocab=15,
+        d_model=16,
+        heads=2,
+        encoder_layers=2,
+        decoder_layers=2,
+        d_ff=32,
+        dropout=0.0,
+        max_len=20,
+    ).eval()
 
 
 @pytest.mark.unit
@@ -197,9 +207,9 @@ def test_causal_mask_keeps_future_target_tokens_out_of_earlier_predictions():
     logits = model(src, tgt)
     for t in range(tgt.size(1) - 1):  # change everything after position t: outputs up to t must not move
         changed = tgt.clone()
-        changed[0, t + 1:] = torch.randint(4, 15, (tgt.size(1) - t - 1,), generator=torch.Generator().manual_seed(t))
-        torch.testing.assert_close(model(src, changed)[:, :t + 1], logits[:, :t + 1], atol=1e-6, rtol=0)
-        assert not torch.allclose(model(src, changed)[:, t + 1:], logits[:, t + 1:])
+        changed[0, t + 1 :] = torch.randint(4, 15, (tgt.size(1) - t - 1,), generator=torch.Generator().manual_seed(t))
+        torch.testing.assert_close(model(src, changed)[:, : t + 1], logits[:, : t + 1], atol=1e-6, rtol=0)
+        assert not torch.allclose(model(src, changed)[:, t + 1 :], logits[:, t + 1 :])
 
     # The same seen through gradients: position 3's output depends on target embeddings 0..3 only.
     embedded = []
@@ -246,8 +256,9 @@ def run_pipeline(root, data_dir, overrides: dict) -> dict:
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = deep_merge(params["projects"]["transformer"], overrides) | {"data_dir": str(data_dir)}
-    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params["defaults"],
-                                                      "projects": {"transformer": section}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"transformer": section}})
+    )
     return project_pipeline(project="transformer", root=str(root))
 
 

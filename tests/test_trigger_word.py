@@ -89,8 +89,11 @@ def test_a_missing_espeak_ng_names_the_debian_package(monkeypatch):
 @pytest.mark.unit
 def test_mixed_clips_are_seeded_and_place_triggers_where_their_labels_say():
     rate = 1000
-    words = {"activates": [np.full(200, 0.5, np.float32)], "negatives": [np.full(100, -0.5, np.float32)],
-             "backgrounds": [np.random.default_rng(0).standard_normal(5000).astype(np.float32)]}
+    words = {
+        "activates": [np.full(200, 0.5, np.float32)],
+        "negatives": [np.full(100, -0.5, np.float32)],
+        "backgrounds": [np.random.default_rng(0).standard_normal(5000).astype(np.float32)],
+    }
     mix = trigger_audio.MixSettings(clip_samples=3000, rate=rate, background_rms=(0.001, 0.001), word_peak=(0.5, 0.5))
     clips, ends = trigger_audio.mix_clips(words, 20, mix, seed=1)
     again, ends_again = trigger_audio.mix_clips(words, 20, mix, seed=1)
@@ -99,7 +102,7 @@ def test_mixed_clips_are_seeded_and_place_triggers_where_their_labels_say():
     for clip, clip_ends in zip(clips, ends):
         for e in clip_ends:  # the 200 samples before each end are the (constant) trigger word
             end = round(e * rate)
-            assert np.all(np.abs(clip[end - 200:end] / 32767 - 0.5) < 0.02)
+            assert np.all(np.abs(clip[end - 200 : end] / 32767 - 0.5) < 0.02)
 
 
 @pytest.mark.unit
@@ -121,7 +124,7 @@ def test_log_mel_matches_a_direct_numpy_computation_and_has_a_frame_every_hop():
     wave = np.sin(2 * np.pi * 440 * np.arange(8000) / 8000).astype(np.float32)
     features = log_mel(wave[None], config)
     assert features.shape == (1, 20, config.frames(8000)) == (1, 20, 101)
-    frame = np.pad(wave, 128, mode="reflect")[80 * 50:80 * 50 + 256] * np.hanning(257)[:-1]  # torch's periodic Hann
+    frame = np.pad(wave, 128, mode="reflect")[80 * 50 : 80 * 50 + 256] * np.hanning(257)[:-1]  # torch's periodic Hann
     expected = np.log(bank @ np.abs(np.fft.rfft(frame)) ** 2 + 1e-6)
     np.testing.assert_allclose(features[0, :, 50].numpy(), expected, rtol=1e-3, atol=1e-3)
     assert features[0, :, 50].argmax() == np.argmax(bank[:, round(440 / 8000 * 256)])  # the 440 Hz band is loudest
@@ -140,7 +143,7 @@ def test_the_detector_gives_one_logit_per_strided_step_and_is_causal():
     changed = x.clone()
     changed[:, :, 300:] += 5  # the future: steps whose window ends before frame 300 must not change
     last_unaffected = (300 - 15) // 4
-    torch.testing.assert_close(model(changed)[:, :last_unaffected + 1], out[:, :last_unaffected + 1])
+    torch.testing.assert_close(model(changed)[:, : last_unaffected + 1], out[:, : last_unaffected + 1])
     assert not torch.allclose(model(changed)[:, -1], out[:, -1])
 
 
@@ -173,7 +176,7 @@ def test_normalisation_is_kept_in_buffers_and_standardises_each_mel_bin():
 
 @pytest.mark.unit
 def test_detections_are_runs_above_threshold_matched_once_within_the_window():
-    p = np.array([0, .9, .8, 0, .7, 0, 0, 0, .6, .2, 0])
+    p = np.array([0, 0.9, 0.8, 0, 0.7, 0, 0, 0, 0.6, 0.2, 0])
     assert detection_runs(p, 0.5, merge_gap=0) == [(1, 2), (4, 4), (8, 8)]
     assert detection_runs(p, 0.5, merge_gap=1) == [(1, 4), (8, 8)]
     assert detection_runs(np.zeros(5)) == []
@@ -218,7 +221,8 @@ def test_the_registered_model_serves_trigger_times_from_wav_bytes(trigger_run, s
     _, s = load_settings("trigger-word", "params.yaml", root)
     data = spec.prepare(s)
     clips = [i for i, e in enumerate(data.ends["test"]) if len(e) == 1][:1] + [
-        i for i, e in enumerate(data.ends["test"]) if not e][:1]
+        i for i, e in enumerate(data.ends["test"]) if not e
+    ][:1]
     wavs = data.test_wavs()
     out = model.predict(pd.DataFrame({"wav_base64": [wavs[i] for i in clips]}))
     assert list(out.columns[:2]) == ["triggers", "n_triggers"] and out["steps"].tolist() == [72, 72]

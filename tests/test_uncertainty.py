@@ -44,7 +44,7 @@ def test_reliability_table_and_ece_tell_calibrated_from_overconfident():
     confidence = rng.uniform(0.5, 1.0, n)
     proba = np.stack([confidence, 1 - confidence], axis=1)
     calibrated_labels = np.where(rng.random(n) < confidence, 0, 1)  # right exactly as often as it claims
-    always_wrong_half = np.where(rng.random(n) < 0.5, 0, 1)         # claims 75% on average, is right 50%
+    always_wrong_half = np.where(rng.random(n) < 0.5, 0, 1)  # claims 75% on average, is right 50%
     table, ece_calibrated = reliability_table(proba, calibrated_labels, bins=10)
     _, ece_overconfident = reliability_table(proba, always_wrong_half, bins=10)
     assert table["count"].sum() == n
@@ -101,8 +101,8 @@ def test_mc_passes_vary_but_repeat_under_the_seed(mc_run):
     a = est.predict_proba_samples(data.X_test[:50], 8)
     b = est.predict_proba_samples(data.X_test[:50], 8)
     assert a.shape == (8, 50, 10)
-    assert np.array_equal(a, b)                         # seeded: same numbers twice
-    assert np.abs(a[0] - a[1]).max() > 1e-3             # dropout really is on: passes differ
+    assert np.array_equal(a, b)  # seeded: same numbers twice
+    assert np.abs(a[0] - a[1]).max() > 1e-3  # dropout really is on: passes differ
     assert np.array_equal(est.predict_proba(data.X_test[:50]), est.predict_proba(data.X_test[:50]))
 
 

@@ -116,8 +116,12 @@ def test_each_decoder_level_convolves_its_skip_concatenated_with_the_upsampled_f
             # Zero only the skip half of what the decoder block at this level convolves, [skip, upsampled]:
             # the encoder feature arriving sideways must matter on its own.
             skips_only = net.decode[len(net.down) - 1 - level][0].register_forward_pre_hook(
-                lambda m, args: (torch.cat([torch.zeros_like(args[0][:, :args[0].shape[1] // 2]),
-                                            args[0][:, args[0].shape[1] // 2:]], 1),))
+                lambda m, args: (
+                    torch.cat(
+                        [torch.zeros_like(args[0][:, : args[0].shape[1] // 2]), args[0][:, args[0].shape[1] // 2 :]], 1
+                    ),
+                )
+            )
             assert not torch.allclose(net(x), reference), f"the skip of level {level} is not used"
             skips_only.remove()
         assert torch.allclose(net(x), reference)

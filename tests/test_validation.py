@@ -9,8 +9,9 @@ from components.validation.expectations import DataValidationError, ImageRules, 
 
 pytestmark = pytest.mark.unit
 
-RULES = ImageRules(classes=("with_mask", "without_mask"), min_size=24, max_size=4096, min_per_class=20,
-                   min_class_share=0.2)
+RULES = ImageRules(
+    classes=("with_mask", "without_mask"), min_size=24, max_size=4096, min_per_class=20, min_class_share=0.2
+)
 
 
 @pytest.fixture
@@ -30,7 +31,10 @@ def test_good_data_passes_every_expectation(data):
     report, manifest = validate_image_folder(data, RULES)
     assert report.success and len(manifest) >= 400
     assert {o.expectation for o in report.outcomes} >= {
-        "expect_column_values_to_be_in_set", "expect_column_values_to_be_between", "expect_column_values_to_be_unique"}
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_unique",
+    }
 
 
 def test_corrupt_image_is_named_with_its_decoder_error(data):

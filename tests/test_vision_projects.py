@@ -50,10 +50,13 @@ def test_h5_samples_are_byte_identical_on_every_run(tmp_path, generate, stem):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("project_name, stem, shape, classes", [
-    ("happy-house", "happy", (64, 64, 3), [0, 1]),
-    ("resnet50", "signs", (64, 64, 3), [0, 1, 2, 3, 4, 5]),
-])
+@pytest.mark.parametrize(
+    "project_name, stem, shape, classes",
+    [
+        ("happy-house", "happy", (64, 64, 3), [0, 1]),
+        ("resnet50", "signs", (64, 64, 3), [0, 1, 2, 3, 4, 5]),
+    ],
+)
 def test_h5_samples_have_the_course_layout(sample_data, project_name, stem, shape, classes):
     folder = sample_data(project_name)
     with h5py.File(folder / f"train_{stem}.h5") as fh:
@@ -72,8 +75,11 @@ def test_h5_loader_names_a_missing_key_and_a_wrong_shape(tmp_path):
     with h5py.File(bad, "w") as fh:
         fh["train_set_x"] = np.zeros((4, 64, 64, 3), np.uint8)
         fh["list_classes"] = np.array([0, 1])
-    with pytest.raises(ArrayFormatError, match=r"train_happy.h5: missing key\(s\) train_set_y; the file holds "
-                                               r"list_classes, train_set_x"):
+    with pytest.raises(
+        ArrayFormatError,
+        match=r"train_happy.h5: missing key\(s\) train_set_y; the file holds "
+        r"list_classes, train_set_x",
+    ):
         read_h5_split(bad, "train")
     with h5py.File(bad, "w") as fh:
         fh["train_set_x"] = np.zeros((4, 64, 64), np.uint8)  # no channel axis
@@ -115,8 +121,15 @@ def test_validation_names_the_file_and_the_label_that_is_wrong(sample_data, tmp_
         project.validate(settings)
 
 
-VISION_PROJECTS = ["mnist-dnn", "mnist-mc-dropout", "happy-house", "resnet50", "mobilenetv2-transfer",
-                   "vgg16-transfer", "face-mask-transfer"]
+VISION_PROJECTS = [
+    "mnist-dnn",
+    "mnist-mc-dropout",
+    "happy-house",
+    "resnet50",
+    "mobilenetv2-transfer",
+    "vgg16-transfer",
+    "face-mask-transfer",
+]
 
 
 @pytest.mark.unit
@@ -162,8 +175,9 @@ def test_a_tiny_fashion_sample_is_the_first_items_of_the_real_files_in_the_same_
 
 @pytest.mark.e2e  # trains the project through its stages to a quality threshold
 def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
-    project, settings = settings_for("mnist-dnn", sample_data("mnist-dnn"),
-                                     data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3})
+    project, settings = settings_for(
+        "mnist-dnn", sample_data("mnist-dnn"), data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3}
+    )
     data = project.prepare(settings)
     assert data.X_train.shape[1:] == (28, 28, 1) and data.sizes() == {"train": 9000, "val": 1000, "test": 2000}
     trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path)

@@ -82,12 +82,14 @@ def test_a_broken_box_table_fails_validation_naming_the_csv_line_and_image(proje
     data = root / "data" / PROJECT
     (data / "images" / "0001.jpg").write_bytes(b"not a jpeg")
     with (data / "boxes.csv").open("a") as fh:
-        fh.write("0002.jpg,80,10,100,30,car\n"  # right edge beyond the 96-px image
-                 "0003.jpg,50,10,40,30,car\n"  # x_min > x_max
-                 "0004.jpg,10,10,40,30,bus\n"  # unknown class
-                 "9999.jpg,10,10,40,30,car\n"  # no such image
-                 "0005.jpg,ten,10,40,30,car\n"  # not a number
-                 "0001.jpg,10,10,40,30,car\n")  # an image that does not decode
+        fh.write(
+            "0002.jpg,80,10,100,30,car\n"  # right edge beyond the 96-px image
+            "0003.jpg,50,10,40,30,car\n"  # x_min > x_max
+            "0004.jpg,10,10,40,30,bus\n"  # unknown class
+            "9999.jpg,10,10,40,30,car\n"  # no such image
+            "0005.jpg,ten,10,40,30,car\n"  # not a number
+            "0001.jpg,10,10,40,30,car\n"
+        )  # an image that does not decode
     n = len((data / "boxes.csv").read_text().splitlines())  # the last line's number
     settings = load_project_settings(root / "params.yaml", PROJECT, settings_schemas())
     with pytest.raises(DataValidationError) as err:
@@ -118,8 +120,9 @@ def test_iou_and_nms_agree_with_torchvision():
     classes = torch.randint(0, 3, (50,), generator=torch.Generator().manual_seed(3))
     for threshold in (0.1, 0.3, 0.5, 0.7):
         assert torch.equal(nms(a, scores, threshold), torchvision.ops.nms(a, scores, threshold))
-        assert torch.equal(batched_nms(a, scores, classes, threshold),
-                           torchvision.ops.batched_nms(a, scores, classes, threshold))
+        assert torch.equal(
+            batched_nms(a, scores, classes, threshold), torchvision.ops.batched_nms(a, scores, classes, threshold)
+        )
     assert len(nms(a, scores, 0.1)) < len(nms(a, scores, 0.7))  # it really suppresses
 
 
@@ -127,9 +130,17 @@ def test_iou_and_nms_agree_with_torchvision():
 def test_average_precision_on_a_hand_made_case():
     # two true cars in image 0, one in image 1; detections by score: hit, miss, duplicate of the first hit, hit
     truth = [np.array([[0, 0, 10, 10, 0], [20, 20, 30, 30, 0]], np.float32), np.array([[0, 0, 10, 10, 0]], np.float32)]
-    detections = pd.DataFrame({"image": [0, 1, 0, 1], "x_min": [0, 50, 1, 0], "y_min": [0, 50, 0, 1],
-                               "x_max": [10, 60, 10, 10], "y_max": [10, 60, 10, 10], "class": "car",
-                               "score": [0.9, 0.8, 0.7, 0.6]})
+    detections = pd.DataFrame(
+        {
+            "image": [0, 1, 0, 1],
+            "x_min": [0, 50, 1, 0],
+            "y_min": [0, 50, 0, 1],
+            "x_max": [10, 60, 10, 10],
+            "y_max": [10, 60, 10, 10],
+            "class": "car",
+            "score": [0.9, 0.8, 0.7, 0.6],
+        }
+    )
     metrics, curve = detection_metrics(detections, truth, ("car", "truck"), operating_threshold=0.75)
     # TP FP FP TP: recall 1/3 1/3 1/3 2/3, precision 1 1/2 1/3 1/2 -> all-point AP = 1/3 * 1 + 1/3 * 1/2
     np.testing.assert_allclose(curve["recall"], [1 / 3, 1 / 3, 1 / 3, 2 / 3])
@@ -250,8 +261,16 @@ def test_registered_model_serves_detection_rows_and_its_score_equals_the_pipelin
     assert ((out["x_min"] < out["x_max"]) & (out["y_min"] < out["y_max"])).all() and out["score"].between(0, 1).all()
     corners = ["x_min", "y_min", "x_max", "y_max"]
     sure = out[out["score"] >= 0.5]
-    best = [box_iou(torch.tensor(row[corners].to_numpy(np.float64)[None]),
-                    torch.tensor(data.boxes_test[int(row["image"])][:, :4], dtype=torch.float64)).max().item()
-            if len(data.boxes_test[int(row["image"])]) else 0.0 for _, row in sure.iterrows()]
+    best = [
+        box_iou(
+            torch.tensor(row[corners].to_numpy(np.float64)[None]),
+            torch.tensor(data.boxes_test[int(row["image"])][:, :4], dtype=torch.float64),
+        )
+        .max()
+        .item()
+        if len(data.boxes_test[int(row["image"])])
+        else 0.0
+        for _, row in sure.iterrows()
+    ]
     assert len(sure) > 0 and np.mean(np.array(best) > 0.5) > 0.5  # most confident detections sit on a real vehicle
     assert spec.score(model, data, settings)["map50"] == pytest.approx(result["map50"])

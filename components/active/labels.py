@@ -50,8 +50,14 @@ class LabelState:
 def write_queries(path: Path, items: list[str], classes, proba: np.ndarray) -> pd.DataFrame:
     """The CSV a person labels: one row per queried item with the model's current guess."""
     classes = np.asarray(classes)
-    table = pd.DataFrame({"item": items, "predicted": classes[proba.argmax(1)].astype(str),
-                          "probability": proba.max(1).round(4), "label": ""})
+    table = pd.DataFrame(
+        {
+            "item": items,
+            "predicted": classes[proba.argmax(1)].astype(str),
+            "probability": proba.max(1).round(4),
+            "label": "",
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
     return table
@@ -107,8 +113,11 @@ class LabelSession:
         self.state_path, self.queries_path = self.dir / "state.json", self.dir / "queries.csv"
         self.data = self.project.prepare(self.settings)
         n = len(self.data.y_train)
-        self.items = list(self.data.paths_train) if getattr(self.data, "paths_train", None) else \
-            [f"train[{i}]" for i in range(n)]
+        self.items = (
+            list(self.data.paths_train)
+            if getattr(self.data, "paths_train", None)
+            else [f"train[{i}]" for i in range(n)]
+        )
         self.index = {item: i for i, item in enumerate(self.items)}
         self.classes = np.unique(self.data.y_train)
 
@@ -118,12 +127,15 @@ class LabelSession:
         state = LabelState.load(self.state_path)
         if state is None:
             start = initial_indices(self.data.y_train, self.al.initial_size, self.settings.seed)
-            state = LabelState(self.project.name, self.al.strategies[0],
-                               {self.items[i]: str(self.data.y_train[i]) for i in start})
+            state = LabelState(
+                self.project.name, self.al.strategies[0], {self.items[i]: str(self.data.y_train[i]) for i in start}
+            )
         unknown = [item for item in [*state.labelled, *state.pending] if item not in self.index]
         if unknown:
-            raise LabelFileError(f"{self.state_path}: items no longer in the training data: {unknown[:5]} "
-                                 f"({len(unknown)} in all); the dataset changed under the labels")
+            raise LabelFileError(
+                f"{self.state_path}: items no longer in the training data: {unknown[:5]} "
+                f"({len(unknown)} in all); the dataset changed under the labels"
+            )
         return state
 
     def _class_value(self, label: str):
@@ -135,9 +147,16 @@ class LabelSession:
 
         idx = np.array([self.index[item] for item in state.labelled])
         y = np.array([self._class_value(label) for label in state.labelled.values()])
-        return PoolLearner(round_estimator(self.project, self.settings, self.al), state.strategy, self.data.X_train,
-                           idx, y, n_samples=self.al.mc_samples, seed=self.settings.seed,
-                           candidates=self.al.candidates)
+        return PoolLearner(
+            round_estimator(self.project, self.settings, self.al),
+            state.strategy,
+            self.data.X_train,
+            idx,
+            y,
+            n_samples=self.al.mc_samples,
+            seed=self.settings.seed,
+            candidates=self.al.candidates,
+        )
 
     def export(self, state: LabelState | None = None, learner=None) -> tuple[pd.DataFrame, LabelState]:
         """Fit on the labels so far, ask the strategy for the next ``query_size`` items, write queries.csv."""
@@ -145,8 +164,12 @@ class LabelSession:
         learner = learner or self._learner(state)
         chosen = learner.query(min(self.al.query_size, len(learner.pool)))
         state.pending = [self.items[i] for i in chosen]
-        table = write_queries(self.queries_path, state.pending, learner.estimator.classes_,
-                              learner.estimator.predict_proba(self.data.X_train[chosen]))
+        table = write_queries(
+            self.queries_path,
+            state.pending,
+            learner.estimator.classes_,
+            learner.estimator.predict_proba(self.data.X_train[chosen]),
+        )
         if not state.history:
             state.history.append(self._score(learner, state))
         state.save(self.state_path)
@@ -156,8 +179,10 @@ class LabelSession:
         """Check a filled-in file against the pending items, add its labels, refit, score, query the next batch."""
         state = self.state()
         if not state.pending:
-            raise LabelFileError(f"{self.project.name}: no items are waiting for labels; run `dlfolio label export "
-                                 f"{self.project.name}` first")
+            raise LabelFileError(
+                f"{self.project.name}: no items are waiting for labels; run `dlfolio label export "
+                f"{self.project.name}` first"
+            )
         answers = read_labels(file, set(state.pending), self.classes)
         state.labelled.update(answers)
         state.pending = [item for item in state.pending if item not in answers]
@@ -167,5 +192,8 @@ class LabelSession:
         return state.history[-1], table, state
 
     def _score(self, learner, state: LabelState) -> dict:
-        return {"round": len(state.history), "labels": len(state.labelled),
-                "test_accuracy": float(learner.learner.score(self.data.X_test, self.data.y_test))}
+        return {
+            "round": len(state.history),
+            "labels": len(state.labelled),
+            "test_accuracy": float(learner.learner.score(self.data.X_test, self.data.y_test)),
+        }

@@ -36,8 +36,8 @@ def initial_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     shuffled = {c: rng.permutation(np.flatnonzero(y == c)) for c in classes}
     quota = {c: min(size // len(classes), len(shuffled[c])) for c in classes}
-    chosen = [shuffled[c][:quota[c]] for c in classes]
-    left = np.concatenate([shuffled[c][quota[c]:] for c in classes])
+    chosen = [shuffled[c][: quota[c]] for c in classes]
+    left = np.concatenate([shuffled[c][quota[c] :] for c in classes])
     chosen.append(rng.choice(left, size=size - sum(quota.values()), replace=False))
     return np.sort(np.concatenate(chosen))
 
@@ -45,8 +45,18 @@ def initial_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:
 class PoolLearner:
     """The labelled set and the unlabelled pool over one array ``X``, with a modAL learner fitted to the labels."""
 
-    def __init__(self, estimator, strategy: str, X: np.ndarray, labelled: np.ndarray, y_labelled: np.ndarray, *,
-                 n_samples: int = 20, seed: int = 0, candidates: int | None = None):
+    def __init__(
+        self,
+        estimator,
+        strategy: str,
+        X: np.ndarray,
+        labelled: np.ndarray,
+        y_labelled: np.ndarray,
+        *,
+        n_samples: int = 20,
+        seed: int = 0,
+        candidates: int | None = None,
+    ):
         self.X = X
         self.strategy = strategy
         self.labelled = np.asarray(labelled, dtype=int)
@@ -55,9 +65,12 @@ class PoolLearner:
             raise ValueError("the labelled indices hold duplicates")
         self.candidates = candidates
         self._rng = np.random.default_rng(seed + 1)
-        self.learner = ActiveLearner(estimator=estimator, query_strategy=make_strategy(strategy, n_samples=n_samples,
-                                                                                      seed=seed),
-                                     X_training=X[self.labelled], y_training=self.y_labelled)
+        self.learner = ActiveLearner(
+            estimator=estimator,
+            query_strategy=make_strategy(strategy, n_samples=n_samples, seed=seed),
+            X_training=X[self.labelled],
+            y_training=self.y_labelled,
+        )
 
     @property
     def pool(self) -> np.ndarray:
@@ -118,11 +131,23 @@ class Curve:
         return pd.DataFrame(rows).assign(strategy=self.strategy, seed=self.seed)
 
 
-def simulate(estimator, strategy: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *,
-             initial: int, query_size: int | Sequence[int], rounds: int | None = None, n_samples: int = 20,
-             warm_start: bool = False,
-             seed: int = 0, candidates: int | None = None,
-             on_round: Callable[[RoundResult], None] | None = None) -> Curve:
+def simulate(
+    estimator,
+    strategy: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    initial: int,
+    query_size: int | Sequence[int],
+    rounds: int | None = None,
+    n_samples: int = 20,
+    warm_start: bool = False,
+    seed: int = 0,
+    candidates: int | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+) -> Curve:
     """Run the loop with the known labels ``y`` as the oracle; accuracy on (X_test, y_test) after every round.
 
     ``estimator`` is cloned, so every strategy starts from the same untrained model and the same seed.
@@ -137,13 +162,19 @@ def simulate(estimator, strategy: str, X: np.ndarray, y: np.ndarray, X_test: np.
         estimator.set_params(warm_start=warm_start)
     started = time.perf_counter()
     labelled = initial_indices(y, initial, seed)
-    pool = PoolLearner(estimator, strategy, X, labelled, y[labelled], n_samples=n_samples, seed=seed,
-                       candidates=candidates)
+    pool = PoolLearner(
+        estimator, strategy, X, labelled, y[labelled], n_samples=n_samples, seed=seed, candidates=candidates
+    )
     curve = Curve(strategy, seed)
 
     def record(round_: int, queried: np.ndarray) -> None:
-        result = RoundResult(round_, len(pool.labelled), float(pool.learner.score(X_test, y_test)),
-                             time.perf_counter() - started, queried.tolist())
+        result = RoundResult(
+            round_,
+            len(pool.labelled),
+            float(pool.learner.score(X_test, y_test)),
+            time.perf_counter() - started,
+            queried.tolist(),
+        )
         curve.rounds.append(result)
         if on_round is not None:
             on_round(result)
@@ -173,8 +204,15 @@ def label_efficiency(curves: pd.DataFrame, target: float, baseline: str = "rando
     rows = []
     for (strategy, seed), run in curves.groupby(["strategy", "seed"], sort=False):
         needed = labels_to_reach(run, target)
-        rows.append({"strategy": strategy, "seed": seed, "needed": needed, "reached": not np.isnan(needed),
-                     "budget": float(run["labels"].max())})
+        rows.append(
+            {
+                "strategy": strategy,
+                "seed": seed,
+                "needed": needed,
+                "reached": not np.isnan(needed),
+                "budget": float(run["labels"].max()),
+            }
+        )
     per_run = pd.DataFrame(rows)
     base = per_run[per_run["strategy"] == baseline].set_index("seed")
     out = []
@@ -187,11 +225,17 @@ def label_efficiency(curves: pd.DataFrame, target: float, baseline: str = "rando
                 ratios.append(r.needed / base.loc[r.seed, "needed"])
             else:  # random needs more than its whole budget, so the ratio is below needed / budget
                 bounds.append(r.needed / base.loc[r.seed, "budget"])
-        out.append({
-            "strategy": strategy, "target": target, "runs": len(runs), "reached": int(runs["reached"].sum()),
-            "labels_mean": runs["needed"].mean(), "labels_std": runs["needed"].std(ddof=0),
-            "ratio_mean": float(np.mean(ratios)) if ratios else float("nan"),
-            "ratio_std": float(np.std(ratios)) if ratios else float("nan"),
-            "ratio_below": float(np.max(bounds)) if bounds else float("nan"),
-        })
+        out.append(
+            {
+                "strategy": strategy,
+                "target": target,
+                "runs": len(runs),
+                "reached": int(runs["reached"].sum()),
+                "labels_mean": runs["needed"].mean(),
+                "labels_std": runs["needed"].std(ddof=0),
+                "ratio_mean": float(np.mean(ratios)) if ratios else float("nan"),
+                "ratio_std": float(np.std(ratios)) if ratios else float("nan"),
+                "ratio_below": float(np.max(bounds)) if bounds else float("nan"),
+            }
+        )
     return pd.DataFrame(out)

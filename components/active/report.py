@@ -12,8 +12,9 @@ import pandas as pd
 from components.active.loop import label_efficiency
 
 
-def efficiency_table(curves: pd.DataFrame, full_accuracy: float, fractions=(0.9, 0.95),
-                     baseline: str = "random") -> pd.DataFrame:
+def efficiency_table(
+    curves: pd.DataFrame, full_accuracy: float, fractions=(0.9, 0.95), baseline: str = "random"
+) -> pd.DataFrame:
     """Label-efficiency at each target ``fraction x full_accuracy``: labels needed per strategy and the ratio
     to the baseline's (below 1: the strategy needs fewer labels than random)."""
     tables = []
@@ -23,16 +24,25 @@ def efficiency_table(curves: pd.DataFrame, full_accuracy: float, fractions=(0.9,
     return pd.concat(tables, ignore_index=True)
 
 
-def learning_curve_figure(curves: pd.DataFrame, full_accuracy: float | None = None, fractions=(),
-                          title: str = "Active learning: test accuracy against labels used") -> plt.Figure:
+def learning_curve_figure(
+    curves: pd.DataFrame,
+    full_accuracy: float | None = None,
+    fractions=(),
+    title: str = "Active learning: test accuracy against labels used",
+) -> plt.Figure:
     """Mean test accuracy per strategy over seeds (band: +-1 std), random drawn dashed as the baseline."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy, runs in curves.groupby("strategy", sort=False):
         stats = runs.groupby("labels")["accuracy"].agg(["mean", "std"]).fillna(0.0)
         style = {"ls": "--", "color": "k"} if strategy == "random" else {}
         ax.plot(stats.index, stats["mean"], label=strategy, **style)
-        ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.15,
-                        color=style.get("color"))
+        ax.fill_between(
+            stats.index,
+            stats["mean"] - stats["std"],
+            stats["mean"] + stats["std"],
+            alpha=0.15,
+            color=style.get("color"),
+        )
     if full_accuracy is not None:
         ax.axhline(full_accuracy, color="grey", lw=0.8, label=f"all labels ({full_accuracy:.3f})")
         for fraction in fractions:

@@ -28,13 +28,15 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     of each class's two and pick the epoch by those few points.
     """
     est = project.estimator(settings)
-    updates = ({"progress": False, "checkpoint_dir": None, "val_fraction": 0.0}
-               | ({"train": settings.train.model_copy(update={"epochs": al.epochs})} if al.epochs else {}))
+    updates = {"progress": False, "checkpoint_dir": None, "val_fraction": 0.0} | (
+        {"train": settings.train.model_copy(update={"epochs": al.epochs})} if al.epochs else {}
+    )
     return est.set_params(**{k: v for k, v in updates.items() if k in est.get_params()})
 
 
-def run_active_learning(project, data, settings, al: ActiveLearningSettings,
-                        on_round: Callable[[str, RoundResult], None] | None = None) -> Evaluation:
+def run_active_learning(
+    project, data, settings, al: ActiveLearningSettings, on_round: Callable[[str, RoundResult], None] | None = None
+) -> Evaluation:
     est = round_estimator(project, settings, al)
     X, y, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
     rng = np.random.default_rng(settings.seed)
@@ -48,18 +50,40 @@ def run_active_learning(project, data, settings, al: ActiveLearningSettings,
     strategies = ["random", *[s for s in al.strategies if s != "random"]]
     curves, children = [], []
     for strategy in strategies:
+
         def report(result: RoundResult, strategy=strategy) -> None:
-            children.append(ChildRun(
-                f"al-{strategy}-round-{result.round}",
-                params={"strategy": strategy, "round": result.round, "query_size": al.query_size,
-                        "warm_start": al.warm_start, "mc_samples": al.mc_samples},
-                metrics={"labels": result.labels, "test_accuracy": result.accuracy, "seconds": result.seconds}))
+            children.append(
+                ChildRun(
+                    f"al-{strategy}-round-{result.round}",
+                    params={
+                        "strategy": strategy,
+                        "round": result.round,
+                        "query_size": al.query_size,
+                        "warm_start": al.warm_start,
+                        "mc_samples": al.mc_samples,
+                    },
+                    metrics={"labels": result.labels, "test_accuracy": result.accuracy, "seconds": result.seconds},
+                )
+            )
             if on_round is not None:
                 on_round(strategy, result)
 
-        curve = simulate(est, strategy, X, y, X_test, y_test, initial=al.initial_size, query_size=al.query_size,
-                         rounds=al.rounds, n_samples=al.mc_samples, warm_start=al.warm_start, seed=settings.seed,
-                         candidates=al.candidates, on_round=report)
+        curve = simulate(
+            est,
+            strategy,
+            X,
+            y,
+            X_test,
+            y_test,
+            initial=al.initial_size,
+            query_size=al.query_size,
+            rounds=al.rounds,
+            n_samples=al.mc_samples,
+            warm_start=al.warm_start,
+            seed=settings.seed,
+            candidates=al.candidates,
+            on_round=report,
+        )
         curves.append(curve.frame())
     curves_df = pd.concat(curves, ignore_index=True)
     table = efficiency_table(curves_df, full, al.targets)
@@ -71,8 +95,12 @@ def run_active_learning(project, data, settings, al: ActiveLearningSettings,
         metrics[f"al_labels_{key}"] = float(row.labels_mean)  # NaN: never reached within the budget
         metrics[f"al_ratio_{key}"] = float(row.ratio_mean)
     table = table.assign(ratio=[format_ratio(r) for _, r in table.iterrows()])
-    figure = learning_curve_figure(curves_df, full, al.targets,
-                                   title=f"{project.name}: test accuracy against labels used")
-    return Evaluation({k: v for k, v in metrics.items() if not np.isnan(v)},
-                      {"active_learning_curves": figure},
-                      {"active_learning_curves": curves_df, "active_learning_efficiency": table}, children)
+    figure = learning_curve_figure(
+        curves_df, full, al.targets, title=f"{project.name}: test accuracy against labels used"
+    )
+    return Evaluation(
+        {k: v for k, v in metrics.items() if not np.isnan(v)},
+        {"active_learning_curves": figure},
+        {"active_learning_curves": curves_df, "active_learning_efficiency": table},
+        children,
+    )

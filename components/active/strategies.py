@@ -83,34 +83,48 @@ def random_sampling(learner, X_pool, n_instances: int = 1, *, rng: np.random.Gen
     return rng.choice(len(X_pool), size=n_instances, replace=False)
 
 
-def bald_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
-                  rng: np.random.Generator) -> np.ndarray:
+def bald_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
     return top_k(bald_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
-def power_bald_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
-                        rng: np.random.Generator) -> np.ndarray:
+def power_bald_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
     return power_top_k(bald_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
-def variation_ratio_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
-                             rng: np.random.Generator) -> np.ndarray:
+def variation_ratio_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
     return top_k(variation_ratio_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
-def max_entropy_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
-                         rng: np.random.Generator) -> np.ndarray:
+def max_entropy_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
     mean = learner.estimator.predict_proba_samples(X_pool, n_samples).mean(axis=0)
     return top_k(predictive_entropy(mean), n_instances, rng)
 
 
-def mc_margin_sampling(learner, X_pool, n_instances: int = 1, *, n_samples: int = 20,
-                       rng: np.random.Generator) -> np.ndarray:
+def mc_margin_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
     return top_k(-mc_margin_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
-STRATEGIES = ("random", "least_confident", "margin", "entropy", "bald", "power_bald", "variation_ratios",
-              "max_entropy", "mc_margin")
+STRATEGIES = (
+    "random",
+    "least_confident",
+    "margin",
+    "entropy",
+    "bald",
+    "power_bald",
+    "variation_ratios",
+    "max_entropy",
+    "mc_margin",
+)
 BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin")
 
 

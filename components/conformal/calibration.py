@@ -27,8 +27,8 @@ from pydantic import Field, model_validator
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from components.capabilities import Capability
-from components.settings import Section
 from components.errors import DlfolioError
+from components.settings import Section
 
 CLASSIFICATION_METHODS = ("lac", "aps", "raps", "top_k")
 REGRESSION_METHODS = ("absolute", "cqr")
@@ -38,13 +38,21 @@ Method = Literal["lac", "aps", "raps", "top_k", "absolute", "cqr"]
 class ConformalSettings(Section):
     """A project's ``conformal:`` section; the project calibrates only when the section is present."""
 
-    methods: tuple[Method, ...] = Field(("lac",), min_length=1,
-                                        description="lac, aps, raps, top_k (classifiers); absolute, cqr (regressors)")
+    methods: tuple[Method, ...] = Field(
+        ("lac",), min_length=1, description="lac, aps, raps, top_k (classifiers); absolute, cqr (regressors)"
+    )
     confidence_levels: tuple[float, ...] = Field((0.9, 0.95), min_length=1)
-    calibration: float = Field(0.15, gt=0, lt=1, description="fraction of the labelled data held out to calibrate; "
-                                                              "never used for training or early stopping")
-    randomized: bool = Field(False, description="APS/RAPS: randomize the last label (exact coverage, sets vary with "
-                                                "the random draw); false gives deterministic, conservative sets")
+    calibration: float = Field(
+        0.15,
+        gt=0,
+        lt=1,
+        description="fraction of the labelled data held out to calibrate; never used for training or early stopping",
+    )
+    randomized: bool = Field(
+        False,
+        description="APS/RAPS: randomize the last label (exact coverage, sets vary with "
+        "the random draw); false gives deterministic, conservative sets",
+    )
     serve_method: Method | None = Field(None, description="method the registered model serves; default: first")
     serve_confidence: float | None = Field(None, description="confidence it serves; default: first level")
 
@@ -56,13 +64,17 @@ class ConformalSettings(Section):
             raise ValueError(f"confidence_levels must lie strictly between 0 and 1, got {list(self.confidence_levels)}")
         kinds = {m in CLASSIFICATION_METHODS for m in self.methods}
         if len(kinds) > 1:
-            raise ValueError(f"methods mix classifier ({', '.join(CLASSIFICATION_METHODS)}) and regressor "
-                             f"({', '.join(REGRESSION_METHODS)}) methods: {list(self.methods)}")
+            raise ValueError(
+                f"methods mix classifier ({', '.join(CLASSIFICATION_METHODS)}) and regressor "
+                f"({', '.join(REGRESSION_METHODS)}) methods: {list(self.methods)}"
+            )
         if self.serve_method is not None and self.serve_method not in self.methods:
             raise ValueError(f"serve_method {self.serve_method!r} is not among methods {list(self.methods)}")
         if self.serve_confidence is not None and self.serve_confidence not in self.confidence_levels:
-            raise ValueError(f"serve_confidence {self.serve_confidence} is not among confidence_levels "
-                             f"{list(self.confidence_levels)}")
+            raise ValueError(
+                f"serve_confidence {self.serve_confidence} is not among confidence_levels "
+                f"{list(self.confidence_levels)}"
+            )
         return self
 
     @property
@@ -80,6 +92,7 @@ class ConformalSettings(Section):
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration data must be new to the model.
 
+
 class CalibrationOverlapError(DlfolioError, ValueError):
     """Calibration rows that the model has already seen: coverage would be optimistic."""
 
@@ -93,16 +106,18 @@ def row_hashes(X) -> np.ndarray:
     return np.array([hashlib.blake2b(r.tobytes(), digest_size=16).hexdigest() for r in rows])
 
 
-def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapping[str, Any] | None = None,
-                 names_cal=None) -> None:
+def check_unseen(
+    X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapping[str, Any] | None = None, names_cal=None
+) -> None:
     """Raise ``CalibrationOverlapError`` if a calibration row also occurs in any of ``seen`` (name -> rows).
 
     Rows are compared by content hash, or by ``ids`` (e.g. source row numbers) where given: tabular data may
     repeat a value legitimately, an id never repeats. ``names_cal`` (e.g. file paths) name the offending rows.
     """
     if not any(X is not None and len(X) for X in seen.values()):
-        raise CalibrationOverlapError("no training data given to check the calibration data against; "
-                                      "pass seen={'training': X_train, ...}")
+        raise CalibrationOverlapError(
+            "no training data given to check the calibration data against; pass seen={'training': X_train, ...}"
+        )
     keys_cal = np.asarray(ids_cal) if ids_cal is not None else row_hashes(X_cal)
     for name, X in seen.items():
         if X is None or len(X) == 0:
@@ -120,11 +135,13 @@ def check_unseen(X_cal, seen: Mapping[str, Any], *, ids_cal=None, ids_seen: Mapp
             raise CalibrationOverlapError(
                 f"{len(clash)} of {len(keys_cal)} calibration rows also occur in the {name} data ({how}; first "
                 f"calibration rows: {first}). Conformal coverage holds only on data the model never saw: calibrate "
-                f"on a split held out from training and early stopping (or remove the duplicated rows/files).")
+                f"on a split held out from training and early stopping (or remove the duplicated rows/files)."
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Classifiers: sets from probabilities.
+
 
 class ProbabilityPassThrough(ClassifierMixin, BaseEstimator):
     """A prefit 'classifier' whose input is already a probability matrix: how MAPIE sees a model's outputs."""
@@ -159,19 +176,28 @@ class ConformalClassifier:
         from mapie.classification import SplitConformalClassifier
 
         if self.method not in CLASSIFICATION_METHODS:
-            raise ValueError(f"{self.method!r} is not a classifier method; choose from {', '.join(CLASSIFICATION_METHODS)}")
+            raise ValueError(
+                f"{self.method!r} is not a classifier method; choose from {', '.join(CLASSIFICATION_METHODS)}"
+            )
         self.classes = np.asarray(self.classes)
         if len(self.classes) == 2 and self.method != "lac":
-            raise ValueError(f"MAPIE calibrates two-class problems with 'lac' only (got {self.method!r}); "
-                             "use methods: [lac] for a binary project")
+            raise ValueError(
+                f"MAPIE calibrates two-class problems with 'lac' only (got {self.method!r}); "
+                "use methods: [lac] for a binary project"
+            )
         unknown = np.setdiff1d(np.asarray(y_cal), self.classes)
         if len(unknown):
-            raise ValueError(f"calibration labels {unknown[:5].tolist()} are not among the model's classes "
-                             f"{self.classes.tolist()}")
+            raise ValueError(
+                f"calibration labels {unknown[:5].tolist()} are not among the model's classes {self.classes.tolist()}"
+            )
         _check_probabilities(proba_cal, len(self.classes), "calibration")
         self.mapie_ = SplitConformalClassifier(
-            ProbabilityPassThrough(self.classes).fit(), confidence_level=list(self.confidence_levels),
-            conformity_score=self.method, prefit=True, random_state=self.random_state)
+            ProbabilityPassThrough(self.classes).fit(),
+            confidence_level=list(self.confidence_levels),
+            conformity_score=self.method,
+            prefit=True,
+            random_state=self.random_state,
+        )
         self.mapie_.conformalize(proba_cal, np.asarray(y_cal))
         return self
 
@@ -179,7 +205,9 @@ class ConformalClassifier:
         """Membership of each class in each row's set: bool array (n, classes, levels)."""
         _check_probabilities(proba, len(self.classes), "input")
         params = {"include_last_label": "randomized" if self.randomized else True}
-        _, sets = self.mapie_.predict_set(proba, conformity_score_params=params if self.method in ("aps", "raps") else None)
+        _, sets = self.mapie_.predict_set(
+            proba, conformity_score_params=params if self.method in ("aps", "raps") else None
+        )
         return sets.astype(bool)
 
     def at(self, confidence: float) -> int:
@@ -201,34 +229,57 @@ def _check_probabilities(proba, n_classes: int, what: str) -> None:
         raise ValueError(f"{what} probabilities do not sum to one in every row")
 
 
-def calibrate_classifier(model, X_cal, y_cal, *, seen: Mapping[str, Any], method: str = "lac",
-                         confidence_levels: Sequence[float] = (0.9,), randomized: bool = False, random_state: int = 0,
-                         ids_cal=None, ids_seen=None) -> ConformalClassifier:
+def calibrate_classifier(
+    model,
+    X_cal,
+    y_cal,
+    *,
+    seen: Mapping[str, Any],
+    method: str = "lac",
+    confidence_levels: Sequence[float] = (0.9,),
+    randomized: bool = False,
+    random_state: int = 0,
+    ids_cal=None,
+    ids_seen=None,
+) -> ConformalClassifier:
     """Calibrate a prefit classifier (``predict_proba`` and ``classes_``) on rows it has never seen."""
     check_unseen(X_cal, seen, ids_cal=ids_cal, ids_seen=ids_seen)
     return ConformalClassifier(model.classes_, method, tuple(confidence_levels), randomized, random_state).fit(
-        model.predict_proba(X_cal), y_cal)
+        model.predict_proba(X_cal), y_cal
+    )
 
 
 def set_metrics(sets: np.ndarray, y_true, classes) -> dict[str, float]:
     """Coverage, mean set size, singleton and empty-set rates of bool sets (n, classes) for labels ``y_true``."""
     y_idx = np.searchsorted(np.asarray(classes), np.asarray(y_true))
     size = sets.sum(axis=1)
-    return {"coverage": float(sets[np.arange(len(y_idx)), y_idx].mean()), "mean_set_size": float(size.mean()),
-            "singleton_rate": float((size == 1).mean()), "empty_rate": float((size == 0).mean())}
+    return {
+        "coverage": float(sets[np.arange(len(y_idx)), y_idx].mean()),
+        "mean_set_size": float(size.mean()),
+        "singleton_rate": float((size == 1).mean()),
+        "empty_rate": float((size == 0).mean()),
+    }
 
 
 def per_class_coverage(sets: np.ndarray, y_true, classes) -> pd.DataFrame:
     classes = np.asarray(classes)
     y_idx = np.searchsorted(classes, np.asarray(y_true))
     covered = sets[np.arange(len(y_idx)), y_idx]
-    return pd.DataFrame([{"class": str(c), "n": int((y_idx == j).sum()),
-                          "coverage": float(covered[y_idx == j].mean()) if (y_idx == j).any() else float("nan")}
-                         for j, c in enumerate(classes)])
+    return pd.DataFrame(
+        [
+            {
+                "class": str(c),
+                "n": int((y_idx == j).sum()),
+                "coverage": float(covered[y_idx == j].mean()) if (y_idx == j).any() else float("nan"),
+            }
+            for j, c in enumerate(classes)
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Regressors: intervals.
+
 
 class QuantileView(RegressorMixin, BaseEstimator):
     """One quantile of a prefit model with ``predict_quantiles(X, quantiles)``, as a regressor MAPIE's CQR takes."""
@@ -259,18 +310,26 @@ class ConformalRegressor:
 
         y_cal = np.asarray(y_cal, dtype=float)
         if self.method == "absolute":
-            self.mapie_ = [SplitConformalRegressor(self.model, confidence_level=list(self.confidence_levels),
-                                                   conformity_score="absolute", prefit=True).conformalize(X_cal, y_cal)]
+            self.mapie_ = [
+                SplitConformalRegressor(
+                    self.model, confidence_level=list(self.confidence_levels), conformity_score="absolute", prefit=True
+                ).conformalize(X_cal, y_cal)
+            ]
         elif self.method == "cqr":
             if not hasattr(self.model, "predict_quantiles"):
-                raise ValueError(f"CQR needs a quantile model: {type(self.model).__name__} has no "
-                                 "predict_quantiles(X, quantiles); use method 'absolute'")
+                raise ValueError(
+                    f"CQR needs a quantile model: {type(self.model).__name__} has no "
+                    "predict_quantiles(X, quantiles); use method 'absolute'"
+                )
             # MAPIE's prefit CQR takes the lower, upper and median models, one confidence level per object.
             self.mapie_ = [
                 ConformalizedQuantileRegressor(
                     [QuantileView(self.model, q).fit() for q in ((1 - c) / 2, (1 + c) / 2, 0.5)],
-                    confidence_level=c, prefit=True).conformalize(X_cal, y_cal)
-                for c in self.confidence_levels]
+                    confidence_level=c,
+                    prefit=True,
+                ).conformalize(X_cal, y_cal)
+                for c in self.confidence_levels
+            ]
         else:
             raise ValueError(f"{self.method!r} is not a regressor method; choose from {', '.join(REGRESSION_METHODS)}")
         return self
@@ -285,8 +344,17 @@ class ConformalRegressor:
         return level_index(self.confidence_levels, confidence)
 
 
-def calibrate_regressor(model, X_cal, y_cal, *, seen: Mapping[str, Any], method: str = "absolute",
-                        confidence_levels: Sequence[float] = (0.9,), ids_cal=None, ids_seen=None) -> ConformalRegressor:
+def calibrate_regressor(
+    model,
+    X_cal,
+    y_cal,
+    *,
+    seen: Mapping[str, Any],
+    method: str = "absolute",
+    confidence_levels: Sequence[float] = (0.9,),
+    ids_cal=None,
+    ids_seen=None,
+) -> ConformalRegressor:
     """Calibrate a prefit regressor (``predict``; ``predict_quantiles`` for CQR) on rows it has never seen."""
     check_unseen(X_cal, seen, ids_cal=ids_cal, ids_seen=ids_seen)
     return ConformalRegressor(model, method, tuple(confidence_levels)).fit(X_cal, y_cal)
@@ -297,5 +365,8 @@ def interval_metrics(intervals: np.ndarray, y_true) -> dict[str, float]:
     y = np.asarray(y_true, dtype=float)
     lower, upper = intervals[:, 0], intervals[:, 1]
     width = upper - lower
-    return {"coverage": float(((y >= lower) & (y <= upper)).mean()), "mean_width": float(width.mean()),
-            "median_width": float(np.median(width))}
+    return {
+        "coverage": float(((y >= lower) & (y <= upper)).mean()),
+        "mean_width": float(width.mean()),
+        "median_width": float(np.median(width)),
+    }

@@ -47,8 +47,10 @@ class ConformalReport:
 
     def summary(self) -> str:
         size = "mean_set_size" if "mean_set_size" in self.summary_table else "mean_width"
-        return "; ".join(f"{r.method}@{r.confidence:g}: coverage={r.coverage:.3f} {size}={getattr(r, size):.3g}"
-                         for r in self.summary_table.itertuples())
+        return "; ".join(
+            f"{r.method}@{r.confidence:g}: coverage={r.coverage:.3f} {size}={getattr(r, size):.3g}"
+            for r in self.summary_table.itertuples()
+        )
 
 
 def pct(confidence: float) -> str:
@@ -64,8 +66,10 @@ def _splits(data) -> dict[str, Any]:
     names = ("X_train", "X_cal", "y_cal", "X_test", "y_test")
     missing = [n for n in names if getattr(data, n, None) is None]
     if missing:
-        raise TypeError(f"conformal calibration needs a calibration split: {type(data).__name__} lacks "
-                        f"{', '.join(missing)} (add a `conformal:` section so prepare() holds one out)")
+        raise TypeError(
+            f"conformal calibration needs a calibration split: {type(data).__name__} lacks "
+            f"{', '.join(missing)} (add a `conformal:` section so prepare() holds one out)"
+        )
     if len(data.y_cal) == 0:
         raise ValueError("the calibration split is empty: raise conformal.calibration in params.yaml")
     return {n: getattr(data, n) for n in names}
@@ -76,8 +80,13 @@ def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> Co
     seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
     ids_cal = getattr(data, "ids_cal", None)
     ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}
-    check_unseen(s["X_cal"], seen, ids_cal=ids_cal, ids_seen=ids_seen if ids_cal is not None else None,
-                 names_cal=getattr(data, "paths_cal", None))
+    check_unseen(
+        s["X_cal"],
+        seen,
+        ids_cal=ids_cal,
+        ids_seen=ids_seen if ids_cal is not None else None,
+        names_cal=getattr(data, "paths_cal", None),
+    )
     if settings.methods[0] in CLASSIFICATION_METHODS:
         return _classification(model, s, settings, seed)
     return _regression(model, s, settings)
@@ -85,14 +94,17 @@ def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> Co
 
 def _classification(model, s, settings: ConformalSettings, seed: int) -> ConformalReport:
     if not isinstance(model, ProbabilisticClassifier):
-        raise TypeError(f"{type(model).__name__} has no predict_proba: classifier methods "
-                        f"{list(settings.methods)} need probabilities")
+        raise TypeError(
+            f"{type(model).__name__} has no predict_proba: classifier methods "
+            f"{list(settings.methods)} need probabilities"
+        )
     classes = np.asarray(model.classes_)
     proba_cal, proba_test = model.predict_proba(s["X_cal"]), model.predict_proba(s["X_test"])
     rows, class_rows, calibrators, children = [], [], {}, []
     for method in settings.methods:
-        calibrator = ConformalClassifier(classes, method, settings.confidence_levels, settings.randomized,
-                                         seed).fit(proba_cal, s["y_cal"])
+        calibrator = ConformalClassifier(classes, method, settings.confidence_levels, settings.randomized, seed).fit(
+            proba_cal, s["y_cal"]
+        )
         calibrators[method] = calibrator
         sets = calibrator.predict_sets(proba_test)
         child = {}
@@ -102,11 +114,23 @@ def _classification(model, s, settings: ConformalSettings, seed: int) -> Conform
             rows[-1]["min_class_coverage"] = float(per_class["coverage"].min())
             class_rows += [{"method": method, "confidence": level, **r} for r in per_class.to_dict("records")]
             child.update({f"{k}_{pct(level)}": v for k, v in rows[-1].items() if k not in ("method", "confidence")})
-            child.update({_metric_safe(f"class_coverage_{pct(level)}_{r['class']}"): r["coverage"]
-                          for r in per_class.to_dict("records") if r["n"]})
+            child.update(
+                {
+                    _metric_safe(f"class_coverage_{pct(level)}_{r['class']}"): r["coverage"]
+                    for r in per_class.to_dict("records")
+                    if r["n"]
+                }
+            )
         children.append(ChildRun(f"conformal-{method}", _child_params(method, settings, s), child))
-    return _report(rows, {"conformal_per_class": pd.DataFrame(class_rows)}, children, calibrators, settings,
-                   "mean_set_size", "mean set size")
+    return _report(
+        rows,
+        {"conformal_per_class": pd.DataFrame(class_rows)},
+        children,
+        calibrators,
+        settings,
+        "mean_set_size",
+        "mean set size",
+    )
 
 
 def _regression(model, s, settings: ConformalSettings) -> ConformalReport:
@@ -124,19 +148,35 @@ def _regression(model, s, settings: ConformalSettings) -> ConformalReport:
 
 
 def _child_params(method: str, settings: ConformalSettings, s) -> dict[str, object]:
-    return {"method": method, "confidence_levels": list(settings.confidence_levels), "randomized": settings.randomized,
-            "n_calibration": len(s["y_cal"]), "n_test": len(s["y_test"])}
+    return {
+        "method": method,
+        "confidence_levels": list(settings.confidence_levels),
+        "randomized": settings.randomized,
+        "n_calibration": len(s["y_cal"]),
+        "n_test": len(s["y_test"]),
+    }
 
 
 def _report(rows, tables, children, calibrators, settings: ConformalSettings, size_key: str, size_label: str):
     summary = pd.DataFrame(rows)
-    metrics = {f"conformal_{r['method']}_{pct(r['confidence'])}_{k}": float(v)
-               for r in rows for k, v in r.items() if k not in ("method", "confidence")}
+    metrics = {
+        f"conformal_{r['method']}_{pct(r['confidence'])}_{k}": float(v)
+        for r in rows
+        for k, v in r.items()
+        if k not in ("method", "confidence")
+    }
     method, confidence = settings.served
     calibrators[method].at(confidence)  # fails early if the served level was not calibrated
-    return ConformalReport(metrics, {"conformal_summary": summary, **tables},
-                           {"conformal_coverage_size": coverage_size_figure(summary, size_key, size_label)},
-                           children, calibrators[method], method, confidence, summary)
+    return ConformalReport(
+        metrics,
+        {"conformal_summary": summary, **tables},
+        {"conformal_coverage_size": coverage_size_figure(summary, size_key, size_label)},
+        children,
+        calibrators[method],
+        method,
+        confidence,
+        summary,
+    )
 
 
 def coverage_size_figure(summary: pd.DataFrame, size_key: str, size_label: str) -> plt.Figure:

@@ -50,7 +50,13 @@ def log_mel(waves: torch.Tensor | np.ndarray, config: LogMel) -> torch.Tensor:
     """(N, samples) float waves in [-1, 1] (or int16) -> (N, mels, frames) log mel power, float32."""
     x = torch.as_tensor(np.asarray(waves))
     x = x.float() / 32768 if x.dtype == torch.int16 else x.float()
-    spec = torch.stft(x.reshape(-1, x.shape[-1]), config.n_fft, config.hop, window=torch.hann_window(config.n_fft),
-                      center=True, return_complex=True)
+    spec = torch.stft(
+        x.reshape(-1, x.shape[-1]),
+        config.n_fft,
+        config.hop,
+        window=torch.hann_window(config.n_fft),
+        center=True,
+        return_complex=True,
+    )
     bank = torch.from_numpy(mel_filterbank(config.rate, config.n_fft, config.mels, config.f_min, config.f_max))
     return torch.log(bank @ spec.abs().pow(2) + 1e-6)

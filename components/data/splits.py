@@ -27,8 +27,9 @@ def part_size(size: float | int, count: int) -> int:
     return max(1, round(float(size) * count))
 
 
-def random_split(count: int, sizes: Mapping[str, float | int], seed: int | np.random.Generator, *,
-                 sort: bool = True) -> dict[str, np.ndarray]:
+def random_split(
+    count: int, sizes: Mapping[str, float | int], seed: int | np.random.Generator, *, sort: bool = True
+) -> dict[str, np.ndarray]:
     """Indices ``0..count-1`` shuffled once and cut into the named parts in order (sizes as ``part_size``);
     the rest is ``"train"``. A part asked for after the rows ran out is empty.
 
@@ -40,7 +41,7 @@ def random_split(count: int, sizes: Mapping[str, float | int], seed: int | np.ra
     parts, start = {}, 0
     for name, size in sizes.items():
         n = part_size(size, count)
-        parts[name], start = order[start:start + n], start + n
+        parts[name], start = order[start : start + n], start + n
     parts["train"] = order[start:]
     return {name: np.sort(idx) for name, idx in parts.items()} if sort else parts
 
@@ -60,7 +61,7 @@ def stratified_split(labels, fractions: Mapping[str, float], seed: int) -> dict[
         start = 0
         for name, fraction in fractions.items():
             n = part_size(float(fraction), len(idx))
-            parts[name].append(idx[start:start + n])
+            parts[name].append(idx[start : start + n])
             start += n
         parts["train"].append(idx[start:])
     return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
@@ -76,8 +77,10 @@ def grouped_split(groups, fractions: Mapping[str, float], seed: int) -> dict[str
     groups = np.asarray(groups)
     names = np.unique(groups)
     if len(names) < len(fractions) + 1:
-        raise DataFormatError(f"a split grouped by subject needs at least {len(fractions) + 1} subjects "
-                         f"(one per part), found {len(names)}: {', '.join(map(str, names))}")
+        raise DataFormatError(
+            f"a split grouped by subject needs at least {len(fractions) + 1} subjects "
+            f"(one per part), found {len(names)}: {', '.join(map(str, names))}"
+        )
     order = np.random.default_rng(seed).permutation(names)
     sizes = pd.Series(groups).value_counts()
     assigned: dict[str, list] = {name: [] for name in [*fractions, "train"]}

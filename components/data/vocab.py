@@ -38,7 +38,7 @@ class Vocab:
     pad_id, bos_id, eos_id, unk_id = range(4)
 
     @classmethod
-    def build(cls, texts: Iterable[str], level: TokenLevel, lowercase: bool = True, min_count: int = 1) -> "Vocab":
+    def build(cls, texts: Iterable[str], level: TokenLevel, lowercase: bool = True, min_count: int = 1) -> Vocab:
         counts = Counter(t for text in texts for t in tokenize(text, level, lowercase))
         # Sorted by frequency, then alphabetically: the same texts always give the same ids.
         kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))

@@ -54,8 +54,14 @@ def _finish(ax, panel: Panel, x: str) -> None:
         ax.legend(**panel.legend)
 
 
-def training_curves(history_frame: pd.DataFrame, metrics: Sequence[Panel] = CLASSIFIER_CURVES, *, x: str = "epoch",
-                    marker: str | None = None, figsize: tuple[float, float] | None = None) -> plt.Figure:
+def training_curves(
+    history_frame: pd.DataFrame,
+    metrics: Sequence[Panel] = CLASSIFIER_CURVES,
+    *,
+    x: str = "epoch",
+    marker: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> plt.Figure:
     """One panel per ``Panel`` in a row, each column of ``history_frame`` drawn against ``x``."""
     fig, axes = plt.subplots(1, len(metrics), figsize=figsize or (4.5 * len(metrics), 3.5), squeeze=False)
     for ax, panel in zip(axes[0], metrics):
@@ -66,14 +72,24 @@ def training_curves(history_frame: pd.DataFrame, metrics: Sequence[Panel] = CLAS
     return fig
 
 
-def compare_curves(histories: Mapping[str, pd.DataFrame], panel: Panel, *, x: str = "epoch", marker: str | None = "o",
-                   figsize: tuple[float, float] = (6, 4)) -> plt.Figure:
+def compare_curves(
+    histories: Mapping[str, pd.DataFrame],
+    panel: Panel,
+    *,
+    x: str = "epoch",
+    marker: str | None = "o",
+    figsize: tuple[float, float] = (6, 4),
+) -> plt.Figure:
     """The panel's columns of several runs on one axes, labelled by run (e.g. RNN vs GRU vs LSTM)."""
     fig, ax = plt.subplots(figsize=figsize)
     for name, history in histories.items():
         for column, label in panel.columns.items():
-            ax.plot(history[x], history[column], marker=marker,
-                    label=name if len(panel.columns) == 1 or not label else f"{name} ({label})")
+            ax.plot(
+                history[x],
+                history[column],
+                marker=marker,
+                label=name if len(panel.columns) == 1 or not label else f"{name} ({label})",
+            )
     _finish(ax, panel, x)
     fig.tight_layout()
     return fig

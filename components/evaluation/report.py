@@ -50,8 +50,11 @@ def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
         "log_loss": skm.log_loss(y_idx, proba, labels=range(len(classes))),  # clips internally; ours broke row sums
     }
     if len(np.unique(y_idx)) == len(classes):
-        m["roc_auc"] = (skm.roc_auc_score(y_idx, proba[:, 1]) if binary
-                        else skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=range(len(classes))))
+        m["roc_auc"] = (
+            skm.roc_auc_score(y_idx, proba[:, 1])
+            if binary
+            else skm.roc_auc_score(y_idx, proba, multi_class="ovr", labels=range(len(classes)))
+        )
     figures = {"confusion_matrix": confusion_figure(y_idx, pred, classes)}
     tables = {}
     if binary:
@@ -86,5 +89,6 @@ def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFra
     evaluation.figures["training_curves"] = training_curves(history)
     evaluation.tables["history"] = history
     evaluation.tables["test_predictions"] = pd.DataFrame(
-        {"path": paths_test, "label": y_test, "predicted": model.classes_[proba.argmax(1)], "probability": proba.max(1)})
+        {"path": paths_test, "label": y_test, "predicted": model.classes_[proba.argmax(1)], "probability": proba.max(1)}
+    )
     return evaluation

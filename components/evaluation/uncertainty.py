@@ -46,9 +46,15 @@ def reliability_table(proba: np.ndarray, y_idx: np.ndarray, bins: int = 10):
     rows = []
     for b in range(bins):
         hit = which == b
-        rows.append({"bin_lower": edges[b], "bin_upper": edges[b + 1], "count": int(hit.sum()),
-                     "confidence": float(confidence[hit].mean()) if hit.any() else np.nan,
-                     "accuracy": float(correct[hit].mean()) if hit.any() else np.nan})
+        rows.append(
+            {
+                "bin_lower": edges[b],
+                "bin_upper": edges[b + 1],
+                "count": int(hit.sum()),
+                "confidence": float(confidence[hit].mean()) if hit.any() else np.nan,
+                "accuracy": float(correct[hit].mean()) if hit.any() else np.nan,
+            }
+        )
     table = pd.DataFrame(rows)
     filled = table[table["count"] > 0]
     ece = float((filled["count"] * (filled["accuracy"] - filled["confidence"]).abs()).sum() / max(1, len(y_idx)))
@@ -63,11 +69,23 @@ def reliability_figure(table, ece: float, title: str = "Reliability diagram (MC 
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     width = table["bin_upper"] - table["bin_lower"]
-    ax.bar(table["bin_lower"], table["accuracy"].fillna(0), width=width, align="edge", edgecolor="k",
-           alpha=0.8, label="accuracy")
+    ax.bar(
+        table["bin_lower"],
+        table["accuracy"].fillna(0),
+        width=width,
+        align="edge",
+        edgecolor="k",
+        alpha=0.8,
+        label="accuracy",
+    )
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
-    ax.set(xlabel="confidence (mean of T passes)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-           title=f"{title}\nECE = {ece:.3f}")
+    ax.set(
+        xlabel="confidence (mean of T passes)",
+        ylabel="accuracy",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=f"{title}\nECE = {ece:.3f}",
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
@@ -107,9 +125,14 @@ class MCDropoutPredictor:
         probs = self.estimator.predict_proba_samples(X, self.passes)
         mean = probs.mean(axis=0)
         classes = self.estimator.classes_
-        frame = pd.DataFrame({"label": classes[mean.argmax(1)], "probability": mean.max(1),
-                              "predictive_entropy": predictive_entropy(probs),
-                              "mutual_information": mutual_information(probs)})
+        frame = pd.DataFrame(
+            {
+                "label": classes[mean.argmax(1)],
+                "probability": mean.max(1),
+                "predictive_entropy": predictive_entropy(probs),
+                "mutual_information": mutual_information(probs),
+            }
+        )
         for j, c in enumerate(classes):
             frame[f"p_{c}"] = mean[:, j]
         return frame

@@ -42,8 +42,10 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Non-max suppression within each class only: a car never suppresses an overlapping truck."""
-    keep = [idx[nms(boxes[idx], scores[idx], iou_threshold)] for idx in
-            (torch.nonzero(classes == c).flatten() for c in torch.unique(classes))]
+    keep = [
+        idx[nms(boxes[idx], scores[idx], iou_threshold)]
+        for idx in (torch.nonzero(classes == c).flatten() for c in torch.unique(classes))
+    ]
     if not keep:
         return torch.zeros(0, dtype=torch.long)
     keep = torch.cat(keep)
@@ -69,6 +71,7 @@ def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, iterations: int = 100)
 
 # --- metrics ------------------------------------------------------------------------------------------------
 
+
 def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     """All-point interpolated AP (Pascal VOC 2010+): the area under the precision-recall curve after making
     precision monotonically non-increasing from the right."""
@@ -79,8 +82,9 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
 
 
-def match_detections(detections: pd.DataFrame, truth: list[np.ndarray], cls: int,
-                     iou_threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
+def match_detections(
+    detections: pd.DataFrame, truth: list[np.ndarray], cls: int, iou_threshold: float
+) -> tuple[np.ndarray, np.ndarray, int]:
     """For one class: scores and true-positive flags of its detections (score-sorted) and its number of true
     boxes. A detection is a true positive when it overlaps a not yet matched true box of its image and class
     with IoU >= ``iou_threshold``; each true box matches at most once, so duplicates count as false positives."""
@@ -93,7 +97,7 @@ def match_detections(detections: pd.DataFrame, truth: list[np.ndarray], cls: int
         g = gt.get(int(image))
         if g is None or len(g) == 0:
             continue
-        iou = box_iou(boxes[k:k + 1], g)[0].numpy()
+        iou = box_iou(boxes[k : k + 1], g)[0].numpy()
         iou[used[int(image)]] = -1  # VOC: the best overlap among the still unmatched boxes
         best = int(iou.argmax())
         if iou[best] >= iou_threshold:
@@ -101,8 +105,13 @@ def match_detections(detections: pd.DataFrame, truth: list[np.ndarray], cls: int
     return dets["score"].to_numpy(), tp, sum(len(b) for b in gt.values())
 
 
-def detection_metrics(detections: pd.DataFrame, truth: list[np.ndarray], classes: tuple[str, ...],
-                      iou_threshold: float = 0.5, operating_threshold: float = 0.5) -> tuple[dict[str, float], pd.DataFrame]:
+def detection_metrics(
+    detections: pd.DataFrame,
+    truth: list[np.ndarray],
+    classes: tuple[str, ...],
+    iou_threshold: float = 0.5,
+    operating_threshold: float = 0.5,
+) -> tuple[dict[str, float], pd.DataFrame]:
     """mAP@iou (mean AP over the classes with true boxes), AP per class, and precision / recall of the
     detections scoring at least ``operating_threshold``. ``detections`` has columns image (index into
     ``truth``), x_min, y_min, x_max, y_max, class (a name in ``classes``), score; ``truth[i]`` is (K, 5):
@@ -124,9 +133,15 @@ def detection_metrics(detections: pd.DataFrame, truth: list[np.ndarray], classes
         metrics[f"ap50_{name}" if iou_threshold == 0.5 else f"ap_{name}"] = ap
         aps.append(ap)
         curves.append(pd.DataFrame({"class": name, "recall": recall, "precision": precision, "score": scores}))
-    metrics = {"map50" if iou_threshold == 0.5 else "map": float(np.mean(aps)) if aps else 0.0,
-               "precision": tp_at / det_at if det_at else 0.0, "recall": tp_at / gt_all if gt_all else 0.0,
-               **metrics}
-    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
-        columns=["class", "recall", "precision", "score"])
+    metrics = {
+        "map50" if iou_threshold == 0.5 else "map": float(np.mean(aps)) if aps else 0.0,
+        "precision": tp_at / det_at if det_at else 0.0,
+        "recall": tp_at / gt_all if gt_all else 0.0,
+        **metrics,
+    }
+    curve = (
+        pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=["class", "recall", "precision", "score"])
+    )
     return metrics, curve

@@ -51,7 +51,7 @@ def predict_masks(model: nn.Module, images: np.ndarray, batch_size: int = 64) ->
 def confusion(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Pixel counts: row = true class, column = predicted class."""
     index = truth.astype(np.int64).ravel() * num_classes + predicted.astype(np.int64).ravel()
-    return np.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return np.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def iou_per_class(cm: np.ndarray) -> np.ndarray:

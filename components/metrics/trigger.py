@@ -25,8 +25,9 @@ def detection_runs(probabilities: np.ndarray, threshold: float = 0.5, merge_gap:
     return runs
 
 
-def match_detections(detected: list[float], ends: list[float], label_seconds: float,
-                     tolerance: float) -> tuple[int, int, int]:
+def match_detections(
+    detected: list[float], ends: list[float], label_seconds: float, tolerance: float
+) -> tuple[int, int, int]:
     """(true positives, false positives, false negatives) of one clip's detection times against trigger ends."""
     unmatched = sorted(ends)
     tp = 0
@@ -38,24 +39,33 @@ def match_detections(detected: list[float], ends: list[float], label_seconds: fl
     return tp, len(detected) - tp, len(unmatched)
 
 
-def detection_scores(detected: list[list[float]], ends: list[list[float]], label_seconds: float,
-                     tolerance: float) -> dict[str, float]:
+def detection_scores(
+    detected: list[list[float]], ends: list[list[float]], label_seconds: float, tolerance: float
+) -> dict[str, float]:
     """Detection precision, recall and F1 over clips, with the summed counts."""
     tp, fp, fn = np.sum([match_detections(d, e, label_seconds, tolerance) for d, e in zip(detected, ends)], axis=0)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"detection_f1": float(f1), "detection_precision": float(precision), "detection_recall": float(recall),
-            "true_positives": float(tp), "false_positives": float(fp), "false_negatives": float(fn)}
+    return {
+        "detection_f1": float(f1),
+        "detection_precision": float(precision),
+        "detection_recall": float(recall),
+        "true_positives": float(tp),
+        "false_positives": float(fp),
+        "false_negatives": float(fn),
+    }
 
 
 def step_scores(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Per-step precision, recall and ROC-AUC over all clips' steps."""
     y, p = np.asarray(labels).ravel(), np.asarray(probabilities).ravel()
     predicted = p > threshold
-    out = {"step_precision": skm.precision_score(y, predicted, zero_division=0),
-           "step_recall": skm.recall_score(y, predicted, zero_division=0),
-           "step_accuracy": skm.accuracy_score(y, predicted)}
+    out = {
+        "step_precision": skm.precision_score(y, predicted, zero_division=0),
+        "step_recall": skm.recall_score(y, predicted, zero_division=0),
+        "step_accuracy": skm.accuracy_score(y, predicted),
+    }
     if len(np.unique(y)) == 2:
         out["step_roc_auc"] = skm.roc_auc_score(y, p)
     return {k: float(v) for k, v in out.items()}

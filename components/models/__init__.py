@@ -36,9 +36,11 @@ def builder_arguments(name: str) -> dict[str, tuple[Any, Any]]:
     params.yaml can be checked when it loads instead of inside training."""
     builder = BUILDERS[name]
     hints = typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
-    return {p.name: (hints.get(p.name, inspect.Parameter.empty), p.default)
-            for p in inspect.signature(builder).parameters.values()
-            if p.name not in FROM_THE_DATA and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        p.name: (hints.get(p.name, inspect.Parameter.empty), p.default)
+        for p in inspect.signature(builder).parameters.values()
+        if p.name not in FROM_THE_DATA and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def input_size_problem(name: str, kwargs: Mapping[str, Any], image_size: int, channels: int) -> tuple[str, str] | None:
@@ -47,14 +49,18 @@ def input_size_problem(name: str, kwargs: Mapping[str, Any], image_size: int, ch
     params.yaml loads, so the mismatch does not surface at the first forward pass."""
     args = {k: default for k, (_, default) in builder_arguments(name).items()} | dict(kwargs)
     pools = {"mask_cnn": args.get("depth"), "mc_dropout_cnn": 2}.get(name)  # 2x2 max pools, each halving
-    if pools is not None and image_size < 2 ** pools:
-        return "", f"{BUILDERS[name].__name__} pools {pools} times, so it needs images of at least {2 ** pools} px"
+    if pools is not None and image_size < 2**pools:
+        return "", f"{BUILDERS[name].__name__} pools {pools} times, so it needs images of at least {2**pools} px"
     if name in ("happy_cnn", "gal_cnn") and args["image_size"] != image_size:  # its dense layer is sized by it
-        return "image_size", (f"{BUILDERS[name].__name__} is built for {args['image_size']} px images but the "
-                              f"data are resized to {image_size} px (data.image_size)")
+        return "image_size", (
+            f"{BUILDERS[name].__name__} is built for {args['image_size']} px images but the "
+            f"data are resized to {image_size} px (data.image_size)"
+        )
     if name == "mlp" and args["in_features"] != image_size * image_size * channels:
-        return "in_features", (f"the flattened images have {image_size}*{image_size}*{channels} = "
-                               f"{image_size * image_size * channels} values, not {args['in_features']}")
+        return "in_features", (
+            f"the flattened images have {image_size}*{image_size}*{channels} = "
+            f"{image_size * image_size * channels} values, not {args['in_features']}"
+        )
     if name == "transfer":
         from components.models.transfer import BACKBONES
 

@@ -15,12 +15,15 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class MaskCNN(nn.Module):
-    def __init__(self, num_classes: int = 2, in_channels: int = 3, width: int = 16, depth: int = 4, dropout: float = 0.3):
+    def __init__(
+        self, num_classes: int = 2, in_channels: int = 3, width: int = 16, depth: int = 4, dropout: float = 0.3
+    ):
         super().__init__()
         channels = [in_channels] + [width * 2**i for i in range(depth)]
         self.features = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels, channels[1:])))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(channels[-1], num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1], num_classes)
+        )
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -34,8 +34,16 @@ class AdditiveAttention(nn.Module):
 
 
 class DateTranslator(nn.Module):
-    def __init__(self, input_vocab: int, output_vocab: int, output_length: int = 10, embedding: int = 16,
-                 encoder: int = 32, decoder: int = 64, attention: int = 16):
+    def __init__(
+        self,
+        input_vocab: int,
+        output_vocab: int,
+        output_length: int = 10,
+        embedding: int = 16,
+        encoder: int = 32,
+        decoder: int = 64,
+        attention: int = 16,
+    ):
         super().__init__()
         self.output_length = output_length
         self.embed = nn.Embedding(input_vocab, embedding, padding_idx=PAD)

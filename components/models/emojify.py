@@ -34,8 +34,9 @@ class EmojifyLSTM(nn.Module):
     def __init__(self, vectors: torch.Tensor, classes: int, hidden: int = 128, layers: int = 2, dropout: float = 0.5):
         super().__init__()
         self.embedding = frozen_embedding(vectors)
-        self.lstm = nn.LSTM(vectors.shape[1], hidden, num_layers=layers, batch_first=True,
-                            dropout=dropout if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            vectors.shape[1], hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, classes)
 
@@ -47,8 +48,9 @@ class EmojifyLSTM(nn.Module):
         return self.out(self.dropout(h[-1]))
 
 
-def build_emoji_model(arch: str, vectors: torch.Tensor, classes: int, hidden: int = 128, layers: int = 2,
-                      dropout: float = 0.5) -> nn.Module:
+def build_emoji_model(
+    arch: str, vectors: torch.Tensor, classes: int, hidden: int = 128, layers: int = 2, dropout: float = 0.5
+) -> nn.Module:
     if arch == "average":
         return AveragedEmbeddingClassifier(vectors, classes)
     if arch == "lstm":

@@ -13,7 +13,11 @@ class HappyCNN(nn.Module):
     def __init__(self, num_classes: int = 2, in_channels: int = 3, width: int = 32, image_size: int = 64):
         super().__init__()
         self.features = nn.Sequential(
-            nn.ZeroPad2d(3), nn.Conv2d(in_channels, width, 7), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.ZeroPad2d(3),
+            nn.Conv2d(in_channels, width, 7),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(width * (image_size // 2) ** 2, num_classes))
 

@@ -33,8 +33,15 @@ class KeypointCNN(nn.Module):
     element-wise dropout to regularize).
     """
 
-    def __init__(self, outputs: int = 30, widths: tuple[int, ...] = (16, 32), context: tuple[int, ...] = (48, 48, 48),
-                 dropout: tuple[float, float] = (0.1, 0.1), shrink: int = 2, image_size: int = 96):
+    def __init__(
+        self,
+        outputs: int = 30,
+        widths: tuple[int, ...] = (16, 32),
+        context: tuple[int, ...] = (48, 48, 48),
+        dropout: tuple[float, float] = (0.1, 0.1),
+        shrink: int = 2,
+        image_size: int = 96,
+    ):
         super().__init__()
         # Averaging 2x2 pixels first makes every convolution 4x cheaper (minutes, not an hour, on a CPU); the
         # soft-argmax recovers sub-pixel positions from the smooth input.
@@ -43,7 +50,7 @@ class KeypointCNN(nn.Module):
             layers += [*conv_block(channels, width), nn.MaxPool2d(2), nn.Dropout2d(dropout[0])]
             channels = width
         for level, width in enumerate(context):
-            layers += [*conv_block(channels, width, dilation=2 ** level), nn.Dropout2d(dropout[1])]
+            layers += [*conv_block(channels, width, dilation=2**level), nn.Dropout2d(dropout[1])]
             channels = width
         self.features = nn.Sequential(*layers)
         self.heatmaps = nn.Conv2d(channels, outputs // 2, 1)
@@ -61,8 +68,11 @@ class KeypointCNN(nn.Module):
 
 
 def conv_block(channels: int, width: int, dilation: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(width),
-            nn.ReLU()]
+    return [
+        nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+    ]
 
 
 def masked_mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -70,11 +80,12 @@ def masked_mse(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     four keypoints still teaches those four and says nothing about the others."""
     present = ~torch.isnan(target)
     diff = torch.where(present, predicted - torch.nan_to_num(target), torch.zeros_like(predicted))
-    return (diff ** 2).sum() / present.sum().clamp(min=1)
+    return (diff**2).sum() / present.sum().clamp(min=1)
 
 
-def flip_horizontally(images: torch.Tensor, coords: torch.Tensor, mirror: torch.Tensor,
-                      width: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+def flip_horizontally(
+    images: torch.Tensor, coords: torch.Tensor, mirror: torch.Tensor, width: int = 96
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror images (N, 1, H, W) and their pixel coordinates (N, 30): x -> (width - 1) - x (pixel centres at
     integers), and each keypoint takes its mirror partner's column (``mirror[k]``: the left eye seen in a
     mirror is where a right eye is), so the labels still name the right points."""

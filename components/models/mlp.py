@@ -10,8 +10,14 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, in_features: int = 784,
-                 hidden: tuple[int, ...] = (128, 128, 128), dropout: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        in_features: int = 784,
+        hidden: tuple[int, ...] = (128, 128, 128),
+        dropout: float = 0.0,
+    ):
         super().__init__()
         del in_channels  # flattened: in_features already counts every channel's pixels
         widths = [in_features, *hidden]

@@ -11,8 +11,15 @@ from torch import nn
 
 
 class NoteLSTM(nn.Module):
-    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 128, layers: int = 1,
-                 dropout: float = 0.0, pad_id: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        layers: int = 1,
+        dropout: float = 0.0,
+        pad_id: int = 0,
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.lstm = nn.LSTM(embed_dim, hidden_size, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
@@ -25,8 +32,16 @@ class NoteLSTM(nn.Module):
         return self.head(self.drop(out)), state
 
     @torch.no_grad()
-    def sample(self, prefix: list[int], length: int, temperature: float = 1.0, *, banned: tuple[int, ...] = (),
-               stop_id: int | None = None, generator: torch.Generator | None = None) -> list[int]:
+    def sample(
+        self,
+        prefix: list[int],
+        length: int,
+        temperature: float = 1.0,
+        *,
+        banned: tuple[int, ...] = (),
+        stop_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[int]:
         """Up to ``length`` new token ids after ``prefix`` (which starts with <bos>). Temperature 0 is greedy;
         ``banned`` ids are never drawn; drawing ``stop_id`` ends the sequence (it is not returned)."""
         self.eval()

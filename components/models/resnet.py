@@ -38,8 +38,10 @@ class Bottleneck(nn.Module):
         super().__init__()
         f1, f2, f3 = filters
         self.main = nn.Sequential(
-            *conv_bn(c_in, f1, 1), nn.ReLU(inplace=True),
-            *conv_bn(f1, f2, 3, stride), nn.ReLU(inplace=True),
+            *conv_bn(c_in, f1, 1),
+            nn.ReLU(inplace=True),
+            *conv_bn(f1, f2, 3, stride),
+            nn.ReLU(inplace=True),
             *conv_bn(f2, f3, 1),
         )
         self.relu = nn.ReLU(inplace=True)
@@ -67,7 +69,9 @@ class ConvBlock(Bottleneck):
 
 
 def stage(c_in: int, filters: tuple[int, int, int], blocks: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(ConvBlock(c_in, filters, stride), *(IdentityBlock(filters[2], filters) for _ in range(blocks - 1)))
+    return nn.Sequential(
+        ConvBlock(c_in, filters, stride), *(IdentityBlock(filters[2], filters) for _ in range(blocks - 1))
+    )
 
 
 class ResNet50(nn.Module):
@@ -75,8 +79,9 @@ class ResNet50(nn.Module):
         """``zero_init_residual``: start the last BatchNorm of every residual branch at zero, so each block
         begins as the identity (Goyal et al., 2017); it helps a from-scratch ResNet on a small dataset."""
         super().__init__()
-        self.stem = nn.Sequential(*conv_bn(in_channels, 64, 7, stride=2), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(
+            *conv_bn(in_channels, 64, 7, stride=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1)
+        )
         stages, c_in = [], 64
         for filters, blocks, stride in STAGES:
             stages.append(stage(c_in, filters, blocks, stride))

@@ -95,7 +95,7 @@ class FeatureNet(nn.Module):
         self.check_layers(layers)
         wanted, deepest = set(layers), max(self.names.index(n) for n in layers)
         x, out = (images - self.mean) / self.std, {}
-        for name, stage in zip(self.names[:deepest + 1], self.stages):
+        for name, stage in zip(self.names[: deepest + 1], self.stages):
             x = stage(x)
             if name in wanted:
                 out[name] = x

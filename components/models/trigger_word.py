@@ -16,8 +16,9 @@ from torch import nn
 
 
 class TriggerWordDetector(nn.Module):
-    def __init__(self, mels: int, channels: int = 128, kernel: int = 15, stride: int = 4, hidden: int = 64,
-                 dropout: float = 0.2):
+    def __init__(
+        self, mels: int, channels: int = 128, kernel: int = 15, stride: int = 4, hidden: int = 64, dropout: float = 0.2
+    ):
         super().__init__()
         self.kernel, self.stride = kernel, stride
         self.register_buffer("mean", torch.zeros(mels, 1))

@@ -20,8 +20,12 @@ from torch import nn
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Two 3x3 convolutions (same padding), each followed by BatchNorm and ReLU."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -46,7 +50,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        multiple = 2 ** self.depth
+        multiple = 2**self.depth
         x = F.pad(x, (0, -w % multiple, 0, -h % multiple))
         skips = []
         for block in self.down:

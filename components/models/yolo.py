@@ -87,8 +87,9 @@ def encode_targets(boxes: torch.Tensor, anchors: torch.Tensor, grid: int) -> dic
     return {"obj": obj, "txy": txy, "twh": twh, "cls": cls}
 
 
-def yolo_loss(raw: torch.Tensor, targets: dict[str, torch.Tensor], noobj_weight: float = 0.5,
-              box_weight: float = 5.0) -> torch.Tensor:
+def yolo_loss(
+    raw: torch.Tensor, targets: dict[str, torch.Tensor], noobj_weight: float = 0.5, box_weight: float = 5.0
+) -> torch.Tensor:
     """Sum over the batch, divided by its images: objectness BCE on every anchor (no-object ones weighted by
     ``noobj_weight``), squared error of sigmoid(tx, ty) and (tw, th) on the responsible anchors, and class
     cross-entropy there."""
@@ -96,15 +97,18 @@ def yolo_loss(raw: torch.Tensor, targets: dict[str, torch.Tensor], noobj_weight:
     objectness = F.binary_cross_entropy_with_logits(raw[..., 4], obj.float(), reduction="none")
     loss = objectness[obj].sum() + noobj_weight * objectness[~obj].sum()
     pos = raw[obj]
-    loss = loss + box_weight * (F.mse_loss(torch.sigmoid(pos[:, :2]), targets["txy"][obj], reduction="sum")
-                                + F.mse_loss(pos[:, 2:4], targets["twh"][obj], reduction="sum"))
+    loss = loss + box_weight * (
+        F.mse_loss(torch.sigmoid(pos[:, :2]), targets["txy"][obj], reduction="sum")
+        + F.mse_loss(pos[:, 2:4], targets["twh"][obj], reduction="sum")
+    )
     loss = loss + F.cross_entropy(pos[:, 5:], targets["cls"][obj], reduction="sum")
     return loss / raw.shape[0]
 
 
 @torch.no_grad()
-def decode(model: TinyYOLO, raw: torch.Tensor, score_threshold: float, iou_threshold: float,
-           max_detections: int) -> list[torch.Tensor]:
+def decode(
+    model: TinyYOLO, raw: torch.Tensor, score_threshold: float, iou_threshold: float, max_detections: int
+) -> list[torch.Tensor]:
     """Per image, detections (K, 6): x_min, y_min, x_max, y_max (fractions of the image), class, score.
     score = objectness * class probability of the most likely class; then the score filter, per-class NMS
     and the ``max_detections`` best."""
@@ -119,4 +123,3 @@ def decode(model: TinyYOLO, raw: torch.Tensor, score_threshold: float, iou_thres
         kept = batched_nms(b, s, c, iou_threshold)[:max_detections]
         out.append(torch.column_stack([b[kept], c[kept].float(), s[kept]]))
     return out
-

@@ -15,15 +15,19 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from components.active.settings import ActiveLearningSettings
+from components.capabilities import Capability
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.h5_images import load_h5_parts
 from components.data.splits import stratified_split
-from components.training.estimators import TorchImageClassifier
+from components.projects.image_classification import (
+    ImageClassificationProject,
+    ImageSplits,
+    ModelSettings,
+    check_model_input,
+)
 from components.settings import ProjectSettings, Section, TrainSettings
+from components.training.estimators import TorchImageClassifier
 from components.validation.expectations import ValidationReport
-from components.capabilities import Capability
-from components.projects.image_classification import (ImageClassificationProject, ImageSplits, ModelSettings,
-                                                      check_model_input)
 
 
 class ArrayDataSettings(Section):
@@ -80,7 +84,9 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
 class ArrayClassificationProject(ImageClassificationProject):
     Settings = ArrayClassificationSettings
-    capabilities = frozenset({Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})  # no calibration split: no conformal
+    capabilities = frozenset(
+        {Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING}
+    )  # no calibration split: no conformal
     dataset_format: str = "arrays"
 
     @abstractmethod
@@ -89,12 +95,19 @@ class ArrayClassificationProject(ImageClassificationProject):
 
     def rules(self, settings: ArrayClassificationSettings) -> ArrayRules:
         d = settings.data
-        return ArrayRules(labels=d.labels, height=d.height, width=d.width, channels=d.channels,
-                          min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        return ArrayRules(
+            labels=d.labels,
+            height=d.height,
+            width=d.width,
+            channels=d.channels,
+            min_per_class=d.min_per_class,
+            min_class_share=d.min_class_share,
+        )
 
     def validate(self, settings: ArrayClassificationSettings) -> ValidationReport:
-        return validate_arrays(f"{settings.data_dir} ({self.dataset_format})", self.load_parts(settings),
-                               self.rules(settings))
+        return validate_arrays(
+            f"{settings.data_dir} ({self.dataset_format})", self.load_parts(settings), self.rules(settings)
+        )
 
     def prepare(self, settings: ArrayClassificationSettings) -> ImageSplits:
         parts = self.load_parts(settings)
@@ -104,10 +117,20 @@ class ArrayClassificationProject(ImageClassificationProject):
         size = settings.data.image_size
         X, X_test = resize(train.images, size), resize(test.images, size)
         test_ids = [f"{test.source}[{i}]" for i in range(len(test.labels))]
-        return ImageSplits(np.array(sorted(settings.data.labels)), X[split["train"]], train.labels[split["train"]],
-                           X[split["val"]], train.labels[split["val"]], X_test, test.labels, test_ids)
+        return ImageSplits(
+            np.array(sorted(settings.data.labels)),
+            X[split["train"]],
+            train.labels[split["train"]],
+            X[split["val"]],
+            train.labels[split["val"]],
+            X_test,
+            test.labels,
+            test_ids,
+        )
 
-    def estimator(self, settings: ArrayClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
+    def estimator(
+        self, settings: ArrayClassificationSettings, checkpoint_dir: Path | None = None
+    ) -> TorchImageClassifier:
         est = super().estimator(settings, checkpoint_dir)
         return est.set_params(mean=settings.normalize.mean, std=settings.normalize.std)
 

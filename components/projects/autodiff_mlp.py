@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from components.data.samples import digit_images
 from components.data.formats.images import scan_image_folder
+from components.data.samples import digit_images
 from components.data.splits import stratified_split
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.projects.base import Capability, Project, Trained
 from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
-from components.projects.base import Capability, Project, Trained
 
 
 class DigitFolderSettings(Section):
@@ -75,8 +75,13 @@ class AutodiffMLP(Project):
 
     def validate(self, settings: AutodiffMLPSettings) -> ValidationReport:
         d = settings.data
-        rules = ImageRules(classes=d.classes, min_size=d.min_size, max_size=d.max_size,
-                           min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        rules = ImageRules(
+            classes=d.classes,
+            min_size=d.min_size,
+            max_size=d.max_size,
+            min_per_class=d.min_per_class,
+            min_class_share=d.min_class_share,
+        )
         report, _ = validate_image_folder(settings.data_dir, rules)
         return report
 
@@ -85,19 +90,35 @@ class AutodiffMLP(Project):
         images = digit_images.load_grayscale(settings.data_dir, manifest["path"], settings.data.image_size)
         labels, paths = manifest["label"].to_numpy(), manifest["path"].to_numpy()
         split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
-        return GrayImageSplits(images[split["train"]], labels[split["train"]], images[split["val"]],
-                               labels[split["val"]], images[split["test"]], labels[split["test"]],
-                               paths[split["test"]].tolist())
+        return GrayImageSplits(
+            images[split["train"]],
+            labels[split["train"]],
+            images[split["val"]],
+            labels[split["val"]],
+            images[split["test"]],
+            labels[split["test"]],
+            paths[split["test"]].tolist(),
+        )
 
     def train(self, data: GrayImageSplits, settings: AutodiffMLPSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         m, t = settings.model, settings.train
-        model = AutodiffMLPClassifier(hidden=m.hidden, activation=m.activation, init=m.init, optimizer=t.optimizer,
-                                      lr=t.lr, epochs=t.epochs, batch_size=t.batch_size, seed=settings.seed)
+        model = AutodiffMLPClassifier(
+            hidden=m.hidden,
+            activation=m.activation,
+            init=m.init,
+            optimizer=t.optimizer,
+            lr=t.lr,
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            seed=settings.seed,
+        )
         model.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         params = sum(p.data.size for p in model.mlp_.parameters())
-        return Trained(model, pd.DataFrame(model.history_),
-                       {"parameters": int(params), "train": len(data.y_train), "val": len(data.y_val),
-                        "test": len(data.y_test)})
+        return Trained(
+            model,
+            pd.DataFrame(model.history_),
+            {"parameters": int(params), "train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
+        )
 
     def evaluate(self, trained: Trained, data: GrayImageSplits, settings) -> Evaluation:
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)

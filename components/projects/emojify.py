@@ -20,22 +20,26 @@ from pydantic import Field
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
-from components.data.formats import emoji_csv
-from components.data.formats import glove_text
+from components.data.formats import emoji_csv, glove_text
 from components.evaluation.plots import training_curves
 from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
 from components.models.emojify import build_emoji_model
 from components.models.params import count_parameters
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_text_list
 
 Arch = Literal["average", "lstm"]
-EMOJI = {"heart": "\u2764\ufe0f", "baseball": "\u26be", "smile": "\U0001f604", "disappointed": "\U0001f61e",
-         "fork_and_knife": "\U0001f374"}
+EMOJI = {
+    "heart": "\u2764\ufe0f",
+    "baseball": "\u26be",
+    "smile": "\U0001f604",
+    "disappointed": "\U0001f61e",
+    "fork_and_knife": "\U0001f374",
+}
 
 
 class EmojiDataSettings(Section):
@@ -67,8 +71,9 @@ class EmojifySettings(ProjectSettings):
     split: SplitSettings = SplitSettings(val=0.15, test=0.2)
     model: EmojiModelSettings = EmojiModelSettings()
     train: TrainSettings = TrainSettings(epochs=15, lr=3e-3, patience=5, amp=False)
-    arms: dict[Arch, ArmSettings] = Field(default_factory=lambda: {"average": ArmSettings(epochs=40, lr=0.05),
-                                                                   "lstm": ArmSettings()})
+    arms: dict[Arch, ArmSettings] = Field(
+        default_factory=lambda: {"average": ArmSettings(epochs=40, lr=0.05), "lstm": ArmSettings()}
+    )
 
 
 @dataclass
@@ -96,7 +101,7 @@ def encode(sentences, index: dict[str, int], max_words: int) -> torch.Tensor:
     out = torch.zeros((len(sentences), max_words), dtype=torch.long)
     for row, sentence in enumerate(sentences):
         ids = [index[w] for w in emoji_csv.tokenize(sentence) if w in index][:max_words]
-        out[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return out
 
 
@@ -108,7 +113,9 @@ def has_negation(sentence: str) -> bool:
 def predict_proba(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 512) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
-    parts = [torch.softmax(model(tokens[i:i + batch].to(device)).float(), 1).cpu() for i in range(0, len(tokens), batch)]
+    parts = [
+        torch.softmax(model(tokens[i : i + batch].to(device)).float(), 1).cpu() for i in range(0, len(tokens), batch)
+    ]
     return torch.cat(parts).numpy() if parts else np.zeros((0, model.out.out_features), dtype=np.float32)
 
 
@@ -123,9 +130,14 @@ class EmojiPredictor:
         sentences = as_text_list(inputs, "sentence")
         proba = predict_proba(self.model, encode(sentences, self.index, self.max_words))
         label = proba.argmax(1)
-        frame = pd.DataFrame({"sentence": sentences, "label": label.astype(np.int64),
-                              "name": [self.classes[i] for i in label],
-                              "emoji": [EMOJI.get(self.classes[i], "") for i in label]})
+        frame = pd.DataFrame(
+            {
+                "sentence": sentences,
+                "label": label.astype(np.int64),
+                "name": [self.classes[i] for i in label],
+                "emoji": [EMOJI.get(self.classes[i], "") for i in label],
+            }
+        )
         return pd.concat([frame, pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
 
 
@@ -145,8 +157,9 @@ class Emojify(Project):
     def validate(self, settings: EmojifySettings) -> ValidationReport:
         d = settings.data
         glove_report, glove = glove_text.validate_glove(settings.data_dir / d.glove_file, d.dimension)
-        report, _ = emoji_csv.validate_emoji_csv(settings.data_dir / d.file, d.classes, glove.index, d.min_rows,
-                                                 d.min_per_class)
+        report, _ = emoji_csv.validate_emoji_csv(
+            settings.data_dir / d.file, d.classes, glove.index, d.min_rows, d.min_per_class
+        )
         return ValidationReport(report.dataset, glove_report.outcomes + report.outcomes, report.rows)
 
     def prepare(self, settings: EmojifySettings) -> EmojiData:
@@ -182,13 +195,27 @@ class Emojify(Project):
             config = t.model_copy(update={"epochs": arm.epochs or t.epochs, "lr": arm.lr or t.lr})
             served = arch == settings.model.arch
             model = self.build(arch, data, settings)
-            result = fit(model, ClassificationTask(), data.dataset("train"), data.dataset("val"), config, device,
-                         seed=settings.seed, on_epoch=on_epoch if served else None,
-                         checkpoint_dir=checkpoint_dir / arch if served else None, resume=True, progress=False)
+            result = fit(
+                model,
+                ClassificationTask(),
+                data.dataset("train"),
+                data.dataset("val"),
+                config,
+                device,
+                seed=settings.seed,
+                on_epoch=on_epoch if served else None,
+                checkpoint_dir=checkpoint_dir / arch if served else None,
+                resume=True,
+                progress=False,
+            )
             models[arch], histories[arch] = model.cpu().eval(), pd.DataFrame(result.as_rows())
         served = settings.model.arch
-        info = {"arch": served, "parameters": count_parameters(models[served], trainable_only=True),
-                "vocabulary": len(data.index), **{f"{s}_size": len(v) for s, v in data.y.items()}}
+        info = {
+            "arch": served,
+            "parameters": count_parameters(models[served], trainable_only=True),
+            "vocabulary": len(data.index),
+            **{f"{s}_size": len(v) for s, v in data.y.items()},
+        }
         return EmojiTrained(models[served], histories[served], info, models, histories)
 
     def evaluate(self, trained: EmojiTrained, data: EmojiData, settings: EmojifySettings) -> Evaluation:
@@ -202,7 +229,9 @@ class Emojify(Project):
             predicted[arch] = proba.argmax(1)
             reports[arch] = classification_report(y, proba, classes)
             correct = predicted[arch] == y
-            reports[arch].metrics["negation_accuracy"] = float(correct[negated].mean()) if negated.any() else float("nan")
+            reports[arch].metrics["negation_accuracy"] = (
+                float(correct[negated].mean()) if negated.any() else float("nan")
+            )
             axis = reports[arch].figures["confusion_matrix"].axes[0]
             axis.set_xticklabels(data.classes, rotation=45, ha="right")
             axis.set_yticklabels(data.classes)
@@ -210,20 +239,37 @@ class Emojify(Project):
             axis.figure.tight_layout()
         evaluation = reports[served]
         for arch, report in reports.items():
-            history = trained.histories[arch].drop(columns=["seconds", "train_seconds"]).rename(columns={"epoch": "step"})
+            history = (
+                trained.histories[arch].drop(columns=["seconds", "train_seconds"]).rename(columns={"epoch": "step"})
+            )
             figures = {} if arch == served else {"confusion_matrix": report.figures["confusion_matrix"]}
-            children.append(ChildRun(f"model={arch}", {"arch": arch, "served": arch == served},
-                                     {f"test_{k}": v for k, v in report.metrics.items()}, history, figures))
+            children.append(
+                ChildRun(
+                    f"model={arch}",
+                    {"arch": arch, "served": arch == served},
+                    {f"test_{k}": v for k, v in report.metrics.items()},
+                    history,
+                    figures,
+                )
+            )
         metrics = dict(evaluation.metrics)
         metrics["negation_sentences"] = float(negated.sum())
         for arch, report in reports.items():
             metrics[f"accuracy_{arch}"] = report.metrics["accuracy"]
             metrics[f"negation_accuracy_{arch}"] = report.metrics["negation_accuracy"]
         metrics["chance"] = float(np.bincount(y).max() / len(y))
-        figures = {"confusion_matrix": evaluation.figures["confusion_matrix"],
-                   "training_curves": training_curves(trained.history)}
-        table = pd.DataFrame({"sentence": data.sentences["test"], "label": y, "negation": negated,
-                              **{f"predicted_{arch}": p for arch, p in predicted.items()}})
+        figures = {
+            "confusion_matrix": evaluation.figures["confusion_matrix"],
+            "training_curves": training_curves(trained.history),
+        }
+        table = pd.DataFrame(
+            {
+                "sentence": data.sentences["test"],
+                "label": y,
+                "negation": negated,
+                **{f"predicted_{arch}": p for arch, p in predicted.items()},
+            }
+        )
         return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table}, children)
 
     def score(self, model, data: EmojiData, settings: EmojifySettings) -> dict[str, float]:

@@ -19,13 +19,19 @@ from pydantic import Field, model_validator
 
 from components.evaluation.plots import Panel, compare_curves
 from components.evaluation.report import ChildRun, Evaluation, classification_report
-from components.settings import Section
-from components.training.transfer_estimator import TransferImageClassifier
 from components.projects.base import Trained
 from components.projects.face_mask import FaceMask
 from components.projects.image_classification import ImageSplits
-from components.projects.transfer_learning import (Backbone, TransferProject, TransferSettings, check_input_size,
-                                                   phase_epochs, transfer_estimator)
+from components.projects.transfer_learning import (
+    Backbone,
+    TransferProject,
+    TransferSettings,
+    check_input_size,
+    phase_epochs,
+    transfer_estimator,
+)
+from components.settings import Section
+from components.training.transfer_estimator import TransferImageClassifier
 
 
 class ArmSettings(Section):
@@ -74,9 +80,12 @@ def arm_estimator(settings: FaceMaskTransferSettings, arm: ArmSettings) -> Trans
     and fine-tuned layers; every other parameter (head, LR, augmentation, splits' seed) is the main model's."""
     epochs = arm.epochs or settings.train.epochs + (settings.finetune.epochs if settings.finetune.layers else 0)
     return transfer_estimator(
-        settings, None, model=settings.model.model_copy(update={"backbone": arm.backbone, "weights": arm.weights}),
+        settings,
+        None,
+        model=settings.model.model_copy(update={"backbone": arm.backbone, "weights": arm.weights}),
         train=settings.train.model_copy(update={"epochs": epochs}),
-        finetune=settings.finetune.model_copy(update={"layers": arm.finetune_layers}))
+        finetune=settings.finetune.model_copy(update={"layers": arm.finetune_layers}),
+    )
 
 
 class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same bytes) and validation
@@ -91,10 +100,17 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
             est = arm_estimator(settings, arm)
             est.fit(data.X_train, data.y_train, data.X_val, data.y_val)
             history = pd.DataFrame(est.fit_result_.as_rows())
-            changed = dict(backbone=arm.backbone, weights=arm.weights, epochs=est.train.epochs,
-                           finetune_layers=arm.finetune_layers)  # what the arm's child run logs as its params
-            arms.append(Arm(arm.name, {**changed, "pretrained": est.module_.pretrained,
-                                       "phase_epochs": phase_epochs(history)}, est, history))
+            changed = dict(
+                backbone=arm.backbone, weights=arm.weights, epochs=est.train.epochs, finetune_layers=arm.finetune_layers
+            )  # what the arm's child run logs as its params
+            arms.append(
+                Arm(
+                    arm.name,
+                    {**changed, "pretrained": est.module_.pretrained, "phase_epochs": phase_epochs(history)},
+                    est,
+                    history,
+                )
+            )
         return ComparedTrained(main.model, main.history, main.info, arms)
 
     def evaluate(self, trained: ComparedTrained, data: ImageSplits, settings: FaceMaskTransferSettings) -> Evaluation:
@@ -103,27 +119,49 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
         reached = epochs_to_target(trained.history, target)
         if not math.isnan(reached):  # metrics.json must stay valid JSON: no NaN there
             evaluation.metrics["epochs_to_target"] = reached
-        curves = {f"{settings.model.backbone} ({'pretrained' if trained.info['pretrained'] else 'scratch'}, "
-                  f"registered)": trained.history}
+        curves = {
+            f"{settings.model.backbone} ({'pretrained' if trained.info['pretrained'] else 'scratch'}, "
+            f"registered)": trained.history
+        }
         rows = [{"arm": "registered", **self._summary(trained.history, evaluation.metrics, target)}]
         for arm in getattr(trained, "arms", []):
-            report = classification_report(data.y_test, arm.estimator.predict_proba(data.X_test), arm.estimator.classes_)
+            report = classification_report(
+                data.y_test, arm.estimator.predict_proba(data.X_test), arm.estimator.classes_
+            )
             for fig in report.figures.values():
                 plt.close(fig)
             summary = self._summary(arm.history, report.metrics, target)
-            evaluation.children.append(ChildRun(
-                arm.name, arm.params, {**report.metrics, **{k: v for k, v in summary.items() if not math.isnan(v)}},
-                arm.history.drop(columns=["phase"]).rename(columns={"epoch": "step"})))
+            evaluation.children.append(
+                ChildRun(
+                    arm.name,
+                    arm.params,
+                    {**report.metrics, **{k: v for k, v in summary.items() if not math.isnan(v)}},
+                    arm.history.drop(columns=["phase"]).rename(columns={"epoch": "step"}),
+                )
+            )
             curves[arm.name] = arm.history
             rows.append({"arm": arm.name, **summary})
         evaluation.tables["comparison"] = pd.DataFrame(rows)
-        evaluation.figures["comparison"] = compare_curves(curves, Panel(
-            {"val_accuracy": None}, "validation accuracy", "Transfer vs. the same network from scratch", ylim=(0, 1.02),
-            references={f"target {target:.0%}": target}, legend={"fontsize": 8}), figsize=(6.5, 4))
+        evaluation.figures["comparison"] = compare_curves(
+            curves,
+            Panel(
+                {"val_accuracy": None},
+                "validation accuracy",
+                "Transfer vs. the same network from scratch",
+                ylim=(0, 1.02),
+                references={f"target {target:.0%}": target},
+                legend={"fontsize": 8},
+            ),
+            figsize=(6.5, 4),
+        )
         return evaluation
 
     @staticmethod
     def _summary(history: pd.DataFrame, metrics: dict, target: float) -> dict:
-        return {"test_accuracy": metrics["accuracy"], "test_f1": metrics["f1"], "epochs": float(len(history)),
-                "best_val_accuracy": float(history["val_accuracy"].max()),
-                "epochs_to_target": epochs_to_target(history, target)}
+        return {
+            "test_accuracy": metrics["accuracy"],
+            "test_f1": metrics["f1"],
+            "epochs": float(len(history)),
+            "best_val_accuracy": float(history["val_accuracy"].max()),
+            "epochs_to_target": epochs_to_target(history, target),
+        }

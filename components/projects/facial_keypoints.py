@@ -28,13 +28,13 @@ from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Evaluation
-from components.training.keypoints import masked_rmse, predict_pixels
 from components.models.keypoint_cnn import KeypointCNN
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
 from components.models.params import count_parameters
+from components.projects.base import Capability, Project, Trained
 from components.serving.inputs import as_image_batch, as_text_list
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.keypoints import masked_rmse, predict_pixels
+from components.validation.expectations import ValidationReport
 
 
 class KeypointDataSettings(Section):
@@ -43,8 +43,11 @@ class KeypointDataSettings(Section):
 
 
 class KeypointModelSettings(Section):
-    widths: tuple[int, ...] = Field((16, 32), min_length=1, description="channels of the conv blocks that halve "
-                                                                        "the resolution (heatmaps: 96 / shrink / 2^n)")
+    widths: tuple[int, ...] = Field(
+        (16, 32),
+        min_length=1,
+        description="channels of the conv blocks that halve the resolution (heatmaps: 96 / shrink / 2^n)",
+    )
     context: tuple[int, ...] = Field((48, 48, 48), description="channels of the dilated blocks (dilation 1, 2, 4 ...)")
     dropout: tuple[float, float] = Field((0.1, 0.1), description="Dropout2d after the downsampling / dilated blocks")
     shrink: int = Field(2, ge=1, description="average-pool the 96x96 input by this factor first (CPU speed)")
@@ -77,8 +80,9 @@ class FacialKeypointsSettings(ProjectSettings):
     train: KeypointTrainSettings = KeypointTrainSettings()
     split: SplitSettings = SplitSettings(val=0.12, test=0.15)
     intervals: IntervalSettings = IntervalSettings()
-    specialists: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="group name -> keypoint "
-                                                    "names; each group gets its own net (a child run)")
+    specialists: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="group name -> keypoint names; each group gets its own net (a child run)"
+    )
     examples: int = Field(12, ge=1, description="test faces in the prediction grid")
 
     @field_validator("specialists")
@@ -103,8 +107,12 @@ class KeypointSplits:
     Y_test: np.ndarray
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.X_train), "val": len(self.X_val), "calibration": len(self.X_cal),
-                "test": len(self.X_test)}
+        return {
+            "train": len(self.X_train),
+            "val": len(self.X_val),
+            "calibration": len(self.X_cal),
+            "test": len(self.X_test),
+        }
 
 
 def group_columns(keypoints: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -154,9 +162,9 @@ class KeypointPredictor:
     def images(inputs) -> np.ndarray:
         if isinstance(inputs, (pd.DataFrame, str)) or (len(inputs) and isinstance(inputs[0], str)):
             parsed = [fk.parse_image(s) for s in as_text_list(inputs, "Image")]
-            bad = [i for i, x in enumerate(parsed) if x is None or len(x) != fk.SIZE ** 2]
+            bad = [i for i, x in enumerate(parsed) if x is None or len(x) != fk.SIZE**2]
             if bad:
-                raise ValueError(f"Image rows {bad[:5]} are not {fk.SIZE ** 2} space-separated integers")
+                raise ValueError(f"Image rows {bad[:5]} are not {fk.SIZE**2} space-separated integers")
             return np.stack(parsed).clip(0, 255).astype(np.uint8).reshape(-1, fk.SIZE, fk.SIZE)
         return as_image_batch(inputs, fk.SIZE, channels=None)
 
@@ -184,8 +192,10 @@ def interval_metrics(frame: pd.DataFrame, truth: np.ndarray) -> dict[str, float]
     upper = frame[[f"{c}_upper" for c in fk.COORDINATES]].to_numpy()
     present = ~np.isnan(truth)
     covered = (truth >= lower) & (truth <= upper)
-    return {"interval_coverage": float(covered[present].mean()),
-            "interval_mean_width": float((upper - lower)[present].mean())}
+    return {
+        "interval_coverage": float(covered[present].mean()),
+        "interval_mean_width": float((upper - lower)[present].mean()),
+    }
 
 
 LEARNING_CURVES = (
@@ -196,8 +206,7 @@ LEARNING_CURVES = (
 
 def curves_figure(history: pd.DataFrame) -> plt.Figure:
     # The loss is an MSE in units of 48 px (half the image): sqrt * 48 reads it in pixels, beside the validation RMSE.
-    fig = training_curves(history.assign(train_rmse=np.sqrt(history["train_loss"]) * 48), LEARNING_CURVES,
-                          marker="o")
+    fig = training_curves(history.assign(train_rmse=np.sqrt(history["train_loss"]) * 48), LEARNING_CURVES, marker="o")
     if "momentum" in history:
         twin = fig.axes[1].twinx()
         twin.plot(history["epoch"], history["momentum"], color="tab:red", marker="s", label="momentum")
@@ -248,7 +257,9 @@ class FacialKeypoints(Project):
     Settings = FacialKeypointsSettings
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
-        return facial_keypoints_sample.generate(out_dir, rows=120) if tiny else facial_keypoints_sample.generate(out_dir)
+        return (
+            facial_keypoints_sample.generate(out_dir, rows=120) if tiny else facial_keypoints_sample.generate(out_dir)
+        )
 
     def validate(self, settings: FacialKeypointsSettings) -> ValidationReport:
         path = fk.resolve_file(settings.data_dir, settings.data.file)
@@ -261,8 +272,9 @@ class FacialKeypoints(Project):
         test, cal, val, train = random_split(len(X), sizes, settings.seed).values()
         return KeypointSplits(X[train], Y[train], X[val], Y[val], X[cal], Y[cal], X[test], Y[test])
 
-    def train(self, data: KeypointSplits, settings: FacialKeypointsSettings, *, on_epoch,
-              checkpoint_dir: Path) -> Trained:
+    def train(
+        self, data: KeypointSplits, settings: FacialKeypointsSettings, *, on_epoch, checkpoint_dir: Path
+    ) -> Trained:
         import torch
 
         from components.training.loop import fit, resolve_device
@@ -271,24 +283,48 @@ class FacialKeypoints(Project):
         device = resolve_device(settings.device)
         t = settings.train
         net = make_net(settings)
-        result = fit(net, KeypointTask(fk.mirrored_keypoint_order(), flip=t.flip), (data.X_train, data.Y_train),
-                     (data.X_val, data.Y_val), t, device, seed=settings.seed, on_epoch=on_epoch,
-                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        result = fit(
+            net,
+            KeypointTask(fk.mirrored_keypoint_order(), flip=t.flip),
+            (data.X_train, data.Y_train),
+            (data.X_val, data.Y_val),
+            t,
+            device,
+            seed=settings.seed,
+            on_epoch=on_epoch,
+            checkpoint_dir=checkpoint_dir,
+            resume=True,
+            progress=False,
+        )
         rows, best_epoch = result.as_rows(), result.best_epoch
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), checkpoint_dir / "best.pt")
         # Calibrated on rows that neither trained nor early-stopped the net: the coverage guarantee needs that.
-        half_widths = conformal_half_widths(predict_pixels(net, data.X_cal, device), data.Y_cal,
-                                            settings.intervals.confidence)
+        half_widths = conformal_half_widths(
+            predict_pixels(net, data.X_cal, device), data.Y_cal, settings.intervals.confidence
+        )
         specialists = {}
         for name, keypoints in settings.specialists.items():
             columns, mirror = group_columns(keypoints)
             specialist = make_net(settings, outputs=len(columns))
-            fit(specialist, KeypointTask(mirror, flip=t.flip), (data.X_train, data.Y_train[:, columns]),
-                (data.X_val, data.Y_val[:, columns]), t, device, seed=settings.seed, progress=False)
+            fit(
+                specialist,
+                KeypointTask(mirror, flip=t.flip),
+                (data.X_train, data.Y_train[:, columns]),
+                (data.X_val, data.Y_val[:, columns]),
+                t,
+                device,
+                seed=settings.seed,
+                progress=False,
+            )
             specialists[name] = (specialist.cpu(), columns)
-        info = {"best_epoch": best_epoch, "epochs_run": len(rows), "parameters": count_parameters(net),
-                "optimizer": t.optimizer, **data.sizes()}
+        info = {
+            "best_epoch": best_epoch,
+            "epochs_run": len(rows),
+            "parameters": count_parameters(net),
+            "optimizer": t.optimizer,
+            **data.sizes(),
+        }
         model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
         return Trained(model, pd.DataFrame(rows), info)
 
@@ -300,22 +336,34 @@ class FacialKeypoints(Project):
         baseline = np.broadcast_to(np.nanmean(data.Y_train, axis=0), data.Y_test.shape)
         baseline_metrics = rmse_metrics(baseline, data.Y_test)
         metrics.update(baseline_rmse=baseline_metrics["rmse"], **interval_metrics(frame, data.Y_test))
-        per_keypoint = pd.DataFrame({"keypoint": fk.KEYPOINTS,
-                                     "rmse": [metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
-                                     "baseline_rmse": [baseline_metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
-                                     "interval_half_width_x": trained.model.half_widths[0::2],
-                                     "interval_half_width_y": trained.model.half_widths[1::2]})
+        per_keypoint = pd.DataFrame(
+            {
+                "keypoint": fk.KEYPOINTS,
+                "rmse": [metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
+                "baseline_rmse": [baseline_metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
+                "interval_half_width_x": trained.model.half_widths[0::2],
+                "interval_half_width_y": trained.model.half_widths[1::2],
+            }
+        )
         children = []
         for name, (net, columns) in trained.model.specialists.items():
             truth = data.Y_test[:, columns]
-            children.append(ChildRun(f"specialist-{name}", {"keypoints": ",".join(
-                fk.COORDINATES[c][:-2] for c in columns[::2])}, {
-                "rmse": masked_rmse(predict_pixels(net, data.X_test), truth),
-                "general_net_rmse": masked_rmse(predicted[:, columns], truth)}))
+            children.append(
+                ChildRun(
+                    f"specialist-{name}",
+                    {"keypoints": ",".join(fk.COORDINATES[c][:-2] for c in columns[::2])},
+                    {
+                        "rmse": masked_rmse(predict_pixels(net, data.X_test), truth),
+                        "general_net_rmse": masked_rmse(predicted[:, columns], truth),
+                    },
+                )
+            )
         n = min(settings.examples, len(data.X_test))
-        figures = {"learning_curves": curves_figure(trained.history),
-                   "test_keypoints": faces_figure(data.X_test[:n], data.Y_test[:n], predicted[:n]),
-                   "per_keypoint_rmse": per_keypoint_figure(per_keypoint)}
+        figures = {
+            "learning_curves": curves_figure(trained.history),
+            "test_keypoints": faces_figure(data.X_test[:n], data.Y_test[:n], predicted[:n]),
+            "per_keypoint_rmse": per_keypoint_figure(per_keypoint),
+        }
         return Evaluation(metrics, figures, {"history": trained.history, "per_keypoint": per_keypoint}, children)
 
     def score(self, model, data: KeypointSplits, settings: FacialKeypointsSettings) -> dict[str, float]:

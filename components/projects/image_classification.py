@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,14 +15,14 @@ from components.active.settings import ActiveLearningSettings
 from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
 from components.data.splits import stratified_split
-from components.training.estimators import TorchImageClassifier
 from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
-from components.models.params import count_parameters
-from components.serving.predictors import ImageClassifierPredictor
 from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
-from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
-from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
+from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
+from components.serving.predictors import ImageClassifierPredictor
+from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
+from components.training.estimators import TorchImageClassifier
+from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
 
 
 class ImageDataSettings(Section):
@@ -70,10 +70,13 @@ class ModelSettings(Section):
                 raise SettingsProblem(f"unknown argument of {builder} (known: {', '.join(arguments)})", at=(key,))
             annotation, _ = arguments[key]
             try:  # coerced as the builder would read it, e.g. a YAML list for a tuple[int, ...]
-                checked[key] = value if annotation is inspect.Parameter.empty else TypeAdapter(annotation).validate_python(value)
+                checked[key] = (
+                    value if annotation is inspect.Parameter.empty else TypeAdapter(annotation).validate_python(value)
+                )
             except ValidationError as exc:
-                raise SettingsProblem(f"{builder} expects {type_name(annotation)}, got {value!r} "
-                                      f"({exc.errors()[0]['msg']})", at=(key,)) from None
+                raise SettingsProblem(
+                    f"{builder} expects {type_name(annotation)}, got {value!r} ({exc.errors()[0]['msg']})", at=(key,)
+                ) from None
         missing = [k for k, (_, default) in arguments.items() if default is inspect.Parameter.empty and k not in kwargs]
         if missing:
             raise SettingsProblem(f"{builder} needs {', '.join(missing)}")
@@ -130,8 +133,13 @@ class ImageClassificationProject(Project):
 
     def rules(self, settings: ImageClassificationSettings) -> ImageRules:
         d = settings.data
-        return ImageRules(classes=d.classes, min_size=d.min_size, max_size=d.max_size,
-                          min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        return ImageRules(
+            classes=d.classes,
+            min_size=d.min_size,
+            max_size=d.max_size,
+            min_per_class=d.min_per_class,
+            min_class_share=d.min_class_share,
+        )
 
     def validate(self, settings: ImageClassificationSettings) -> ValidationReport:
         report, _ = validate_image_folder(settings.data_dir, self.rules(settings))
@@ -151,20 +159,48 @@ class ImageClassificationProject(Project):
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
         paths = lambda name: manifest["path"].to_numpy()[split[name]].tolist() if name in split else None  # noqa: E731
-        return ImageSplits(np.array(sorted(settings.data.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
-                           paths("test"), X_cal, y_cal, paths("calibration"), paths("train"))
+        return ImageSplits(
+            np.array(sorted(settings.data.classes)),
+            X_tr,
+            y_tr,
+            X_va,
+            y_va,
+            X_te,
+            y_te,
+            paths("test"),
+            X_cal,
+            y_cal,
+            paths("calibration"),
+            paths("train"),
+        )
 
-    def estimator(self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None) -> TorchImageClassifier:
-        return TorchImageClassifier(model=settings.model, train=settings.train, augmentation=settings.augmentation,
-                                    device=settings.device, seed=settings.seed, checkpoint_dir=checkpoint_dir)
+    def estimator(
+        self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None
+    ) -> TorchImageClassifier:
+        return TorchImageClassifier(
+            model=settings.model,
+            train=settings.train,
+            augmentation=settings.augmentation,
+            device=settings.device,
+            seed=settings.seed,
+            checkpoint_dir=checkpoint_dir,
+        )
 
     def train(self, data: ImageSplits, settings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         est = self.estimator(settings, checkpoint_dir)
         est.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         history = pd.DataFrame(est.fit_result_.as_rows())
         params = count_parameters(est.module_)
-        return Trained(est, history, {"best_epoch": est.fit_result_.best_epoch, "parameters": params,
-                                      "stopped_early": est.fit_result_.stopped_early, **data.sizes()})
+        return Trained(
+            est,
+            history,
+            {
+                "best_epoch": est.fit_result_.best_epoch,
+                "parameters": params,
+                "stopped_early": est.fit_result_.stopped_early,
+                **data.sizes(),
+            },
+        )
 
     def evaluate(self, trained: Trained, data: ImageSplits, settings) -> Evaluation:
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)

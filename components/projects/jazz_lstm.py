@@ -24,19 +24,19 @@ import torch
 from pydantic import Field
 
 from components.data.formats import midi_melodies as mm
-from components.data.vocab import SPECIALS, Vocab
 from components.data.splits import random_split
+from components.data.vocab import SPECIALS, Vocab
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.note_lstm import NoteLSTM
+from components.models.params import count_parameters
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_frame, column_values
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import TokenLMTask
 from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.models.params import count_parameters
-from components.serving.inputs import as_frame, column_values
 
 
 class MelodyDataSettings(Section):
@@ -68,7 +68,9 @@ class NoteTrainSettings(TrainSettings):
 
 class GenerationSettings(Section):
     length: int = Field(64, ge=1, description="tokens per generated solo")
-    temperature: float = Field(1.0, ge=0, description="for the metrics, the MIDI artifact and the served model; 0 = greedy")
+    temperature: float = Field(
+        1.0, ge=0, description="for the metrics, the MIDI artifact and the served model; 0 = greedy"
+    )
     count: int = Field(30, ge=1, description="solos sampled for the metrics")
     bpm: float = Field(100.0, gt=0, description="tempo of the written MIDI")
 
@@ -93,8 +95,12 @@ class MelodySplits:
         return [encode(self.vocab, tokens) for tokens in getattr(self, split)]
 
     def sizes(self) -> dict[str, int]:
-        return {"train_pieces": len(self.train), "val_pieces": len(self.val), "test_pieces": len(self.test),
-                "train_tokens": sum(map(len, self.train))}
+        return {
+            "train_pieces": len(self.train),
+            "val_pieces": len(self.val),
+            "test_pieces": len(self.test),
+            "train_tokens": sum(map(len, self.train)),
+        }
 
 
 def encode(vocab: Vocab, tokens: list[str]) -> list[int]:
@@ -114,8 +120,13 @@ def note_model(vocab: Vocab, s: NoteLSTMSettings) -> NoteLSTM:
 def generate(model: NoteLSTM, vocab: Vocab, prefix: list[str], length: int, temperature: float, seed: int) -> list[str]:
     """``length`` tokens after ``prefix``: a solo goes on where a training piece would end, so <eos> is never
     drawn (nor <pad>, <bos>); <unk> may be, and is skipped when the solo is written as MIDI."""
-    ids = model.sample(encode(vocab, prefix)[:-1], length, temperature,
-                       banned=(vocab.pad_id, vocab.bos_id, vocab.eos_id), generator=torch.Generator().manual_seed(seed))
+    ids = model.sample(
+        encode(vocab, prefix)[:-1],
+        length,
+        temperature,
+        banned=(vocab.pad_id, vocab.bos_id, vocab.eos_id),
+        generator=torch.Generator().manual_seed(seed),
+    )
     return [vocab.tokens[i] for i in ids]
 
 
@@ -186,16 +197,21 @@ class MelodyPredictor:
         prefixes = [str(p).split() for p in column_values(frame, "prefix", "")]
         lengths = [int(n) for n in column_values(frame, "length", self.length)]
         temperatures = [float(t) for t in column_values(frame, "temperature", self.temperature)]
-        nll, counts = sequence_nll(self.model, [encode(self.vocab, p) for p in prefixes], torch.device("cpu"),
-                                   self.vocab.pad_id)
-        solos = [p + generate(self.model, self.vocab, p, n, t, self.seed + i) if n > 0 else p
-                 for i, (p, n, t) in enumerate(zip(prefixes, lengths, temperatures))]
-        return pd.DataFrame({
-            "prefix": [" ".join(p) for p in prefixes],
-            "tokens": [" ".join(s) for s in solos],
-            "midi_base64": [base64.b64encode(mm.write_midi(s, bpm=self.bpm)).decode("ascii") for s in solos],
-            "score": nll / np.maximum(counts, 1),
-        })
+        nll, counts = sequence_nll(
+            self.model, [encode(self.vocab, p) for p in prefixes], torch.device("cpu"), self.vocab.pad_id
+        )
+        solos = [
+            p + generate(self.model, self.vocab, p, n, t, self.seed + i) if n > 0 else p
+            for i, (p, n, t) in enumerate(zip(prefixes, lengths, temperatures))
+        ]
+        return pd.DataFrame(
+            {
+                "prefix": [" ".join(p) for p in prefixes],
+                "tokens": [" ".join(s) for s in solos],
+                "midi_base64": [base64.b64encode(mm.write_midi(s, bpm=self.bpm)).decode("ascii") for s in solos],
+                "score": nll / np.maximum(counts, 1),
+            }
+        )
 
 
 class JazzLSTM(Project):
@@ -232,13 +248,27 @@ class JazzLSTM(Project):
     def train(self, data: MelodySplits, settings: JazzLSTMSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         t = settings.train
         model = note_model(data.vocab, settings.model)
-        result = fit(model, TokenLMTask(data.vocab.pad_id, t.window), data.ids("train"), data.ids("val"), t,
-                     resolve_device(settings.device), seed=settings.seed, on_epoch=on_epoch,
-                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+        result = fit(
+            model,
+            TokenLMTask(data.vocab.pad_id, t.window),
+            data.ids("train"),
+            data.ids("val"),
+            t,
+            resolve_device(settings.device),
+            seed=settings.seed,
+            on_epoch=on_epoch,
+            checkpoint_dir=checkpoint_dir,
+            resume=True,
+            progress=False,
+        )
         history, best_epoch = result.as_rows(), result.best_epoch
         torch.save(model.state_dict(), checkpoint_dir / "note_lstm.pt")
-        info = {"best_epoch": best_epoch, "parameters": count_parameters(model),
-                "vocabulary": len(data.vocab), **data.sizes()}
+        info = {
+            "best_epoch": best_epoch,
+            "parameters": count_parameters(model),
+            "vocabulary": len(data.vocab),
+            **data.sizes(),
+        }
         return Trained(model.cpu(), pd.DataFrame(history), info)
 
     def evaluate(self, trained: Trained, data: MelodySplits, settings: JazzLSTMSettings) -> Evaluation:
@@ -248,32 +278,64 @@ class JazzLSTM(Project):
         unigram = unigram_loss(train, test, len(vocab))
         bigram, bigram_k = tuned_bigram_loss(train, val, test, len(vocab))
         samples = [generate(model, vocab, [], g.length, g.temperature, settings.seed + i) for i in range(g.count)]
-        metrics = {"loss": loss, "perplexity": float(np.exp(loss)), "unigram_loss": unigram, "bigram_loss": bigram,
-                   "bigram_smoothing": bigram_k, "loss_below_unigram": unigram - loss, "loss_below_bigram": bigram - loss,
-                   **sample_metrics(samples, data)}
+        metrics = {
+            "loss": loss,
+            "perplexity": float(np.exp(loss)),
+            "unigram_loss": unigram,
+            "bigram_loss": bigram,
+            "bigram_smoothing": bigram_k,
+            "loss_below_unigram": unigram - loss,
+            "loss_below_bigram": bigram - loss,
+            **sample_metrics(samples, data),
+        }
         solo = samples[0]
-        loss_panel = Panel({"train_loss": "train", "val_loss": "validation"}, "nats per token",
-                           "Note-token LSTM language model", references={
-                               f"unigram baseline (test) {unigram:.3f}": unigram,
-                               f"bigram baseline (test) {bigram:.3f}": bigram, f"LSTM (test) {loss:.3f}": loss},
-                           legend={"fontsize": 8})
-        figures = {"loss_curve": training_curves(trained.history, [loss_panel], marker=".", figsize=(6, 4)),
-                   "piano_roll": piano_roll_figure({f"generated solo (temperature {g.temperature:g})": solo,
-                                                    f"a training piece ({data.files['train'][0]})": data.train[0]})}
+        loss_panel = Panel(
+            {"train_loss": "train", "val_loss": "validation"},
+            "nats per token",
+            "Note-token LSTM language model",
+            references={
+                f"unigram baseline (test) {unigram:.3f}": unigram,
+                f"bigram baseline (test) {bigram:.3f}": bigram,
+                f"LSTM (test) {loss:.3f}": loss,
+            },
+            legend={"fontsize": 8},
+        )
+        figures = {
+            "loss_curve": training_curves(trained.history, [loss_panel], marker=".", figsize=(6, 4)),
+            "piano_roll": piano_roll_figure(
+                {
+                    f"generated solo (temperature {g.temperature:g})": solo,
+                    f"a training piece ({data.files['train'][0]})": data.train[0],
+                }
+            ),
+        }
         table = pd.DataFrame({"sample": range(len(samples)), "tokens": [" ".join(s) for s in samples]})
-        return Evaluation(metrics, figures, {"history": trained.history, "samples": table},
-                          files={"generated_solo.mid": mm.write_midi(solo, bpm=g.bpm)})
+        return Evaluation(
+            metrics,
+            figures,
+            {"history": trained.history, "samples": table},
+            files={"generated_solo.mid": mm.write_midi(solo, bpm=g.bpm)},
+        )
 
     def score(self, model, data: MelodySplits, settings: JazzLSTMSettings) -> dict[str, float]:
         """Test loss of a served model from its per-piece ``score`` column: each piece's mean nats per token,
         weighted by its tokens plus the end, is the per-token mean ``evaluate`` reports."""
-        frame = model.predict(pd.DataFrame({"prefix": [" ".join(p) for p in data.test], "length": [0] * len(data.test),
-                                            "temperature": [1.0] * len(data.test)}))
+        frame = model.predict(
+            pd.DataFrame(
+                {
+                    "prefix": [" ".join(p) for p in data.test],
+                    "length": [0] * len(data.test),
+                    "temperature": [1.0] * len(data.test),
+                }
+            )
+        )
         weights = np.array([len(p) + 1 for p in data.test], dtype=float)
         loss = float(np.sum(frame["score"].to_numpy(dtype=float) * weights) / weights.sum())
         return {"loss": loss, "perplexity": float(np.exp(loss))}
 
     def predictor(self, trained: Trained, data: MelodySplits, settings: JazzLSTMSettings):
         g = settings.generation
-        example = pd.DataFrame({"prefix": ["", " ".join(data.train[0][:4])], "length": [8, 8], "temperature": [1.0, 0.5]})
+        example = pd.DataFrame(
+            {"prefix": ["", " ".join(data.train[0][:4])], "length": [8, 8], "temperature": [1.0, 0.5]}
+        )
         return MelodyPredictor(trained.model, data.vocab, g.length, g.temperature, g.bpm, settings.seed), example

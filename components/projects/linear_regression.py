@@ -19,11 +19,11 @@ from components.data.formats import temperatures
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
+from components.projects.base import Capability, Project, Trained
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
-from components.projects.base import Capability, Project, Trained
 
 
 class TemperatureDataSettings(Section):
@@ -60,8 +60,10 @@ class LinearRegressionSettings(ProjectSettings):
     def _leaves_training_data(self):
         calibration = self.conformal.calibration if self.conformal else 0.0
         if self.split.test + calibration >= 0.9:
-            raise ValueError(f"split.test {self.split.test} + conformal.calibration {calibration} leave under 10% "
-                             "of the pairs to train on")
+            raise ValueError(
+                f"split.test {self.split.test} + conformal.calibration {calibration} leave under 10% "
+                "of the pairs to train on"
+            )
         return self
 
 
@@ -87,13 +89,22 @@ def temperature_expectations(d: TemperatureDataSettings) -> list:
     E = gx.expectations
     return [
         E.ExpectTableRowCountToBeBetween(min_value=d.min_rows, meta={"explain": f"at least {d.min_rows} pairs"}),
-        *(E.ExpectColumnValuesToNotBeNull(column=c, meta={"explain": f"{c} must be a number"})
-          for c in temperatures.COLUMNS),
-        E.ExpectColumnValuesToBeBetween(column="celsius", min_value=d.celsius_min, max_value=d.celsius_max,
-                                        meta={"explain": f"celsius in [{d.celsius_min}, {d.celsius_max}]"}),
-        E.ExpectColumnValuesToBeBetween(column="fahrenheit", min_value=d.celsius_min * 1.8 + 32 - 50,
-                                        max_value=d.celsius_max * 1.8 + 32 + 50,
-                                        meta={"explain": "fahrenheit within the range the celsius limits allow"}),
+        *(
+            E.ExpectColumnValuesToNotBeNull(column=c, meta={"explain": f"{c} must be a number"})
+            for c in temperatures.COLUMNS
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="celsius",
+            min_value=d.celsius_min,
+            max_value=d.celsius_max,
+            meta={"explain": f"celsius in [{d.celsius_min}, {d.celsius_max}]"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="fahrenheit",
+            min_value=d.celsius_min * 1.8 + 32 - 50,
+            max_value=d.celsius_max * 1.8 + 32 + 50,
+            meta={"explain": "fahrenheit within the range the celsius limits allow"},
+        ),
     ]
 
 
@@ -118,8 +129,11 @@ TRAINING_CURVES = (
 
 def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     err = pred - y_true
-    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
-            "r2": float(1 - np.sum(err ** 2) / np.sum((y_true - y_true.mean()) ** 2))}
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "r2": float(1 - np.sum(err**2) / np.sum((y_true - y_true.mean()) ** 2)),
+    }
 
 
 class LinearRegression(Project):
@@ -155,24 +169,41 @@ class LinearRegression(Project):
         X, y, lines = table[["celsius"]].to_numpy(), table["fahrenheit"].to_numpy(), table["line"].to_numpy()
         return TemperatureSplits(X[train], y[train], X[cal], y[cal], X[test], y[test], lines[train], lines[cal])
 
-    def train(self, data: TemperatureSplits, settings: LinearRegressionSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+    def train(
+        self, data: TemperatureSplits, settings: LinearRegressionSettings, *, on_epoch, checkpoint_dir: Path
+    ) -> Trained:
         t = settings.train
         model = LinearNeuron(lr=t.lr, epochs=t.epochs, standardize=t.standardize, seed=settings.seed)
         model.fit(data.X_train, data.y_train, on_epoch=on_epoch, log_every=t.log_every)
-        return Trained(model, pd.DataFrame(model.history_),
-                       {"weight": float(model.coef_[0]), "bias": model.intercept_, "train": len(data.y_train),
-                        "calibration": len(data.y_cal), "test": len(data.y_test)})
+        return Trained(
+            model,
+            pd.DataFrame(model.history_),
+            {
+                "weight": float(model.coef_[0]),
+                "bias": model.intercept_,
+                "train": len(data.y_train),
+                "calibration": len(data.y_cal),
+                "test": len(data.y_test),
+            },
+        )
 
     def evaluate(self, trained: Trained, data: TemperatureSplits, settings) -> Evaluation:
         model = trained.model
         pred = model.predict(data.X_test)
-        metrics = {**regression_metrics(data.y_test, pred), "weight": float(model.coef_[0]),
-                   "bias": float(model.intercept_)}
+        metrics = {
+            **regression_metrics(data.y_test, pred),
+            "weight": float(model.coef_[0]),
+            "bias": float(model.intercept_),
+        }
         # b / 10: w and b on one scale, so both can be seen reaching 1.8 and 32.
         history = trained.history.assign(**{"bias / 10": trained.history["bias"] / 10})
         figures = {"fit": fit_figure(data, model), "training_curves": training_curves(history, TRAINING_CURVES)}
-        tables = {"history": trained.history,
-                  "test_predictions": pd.DataFrame({"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred})}
+        tables = {
+            "history": trained.history,
+            "test_predictions": pd.DataFrame(
+                {"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred}
+            ),
+        }
         return Evaluation(metrics, figures, tables)
 
     def score(self, model, data: TemperatureSplits, settings) -> dict[str, float]:

@@ -16,11 +16,11 @@ from components.data.formats.arrays import ArrayPart, ArrayRules, validate_array
 from components.data.formats.catvnoncat import BinaryImageSet
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation, classification_report, served_classifier_metrics
+from components.projects.base import Capability, Project, Trained
 from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
 
 
 class BinaryImageDataSettings(Section):
@@ -54,34 +54,58 @@ class LogisticRegression(Project):
         root = Path(settings.data_dir)
         data = catvnoncat.load_catvnoncat(root)
         d = settings.data
-        parts = {split: ArrayPart(getattr(data, f"X_{split}"), getattr(data, f"y_{split}"), catvnoncat.FILES[split],
-                                  declared_labels=tuple(range(len(data.classes))))
-                 for split in ("train", "test")}
-        rules = ArrayRules(labels=(0, 1), height=d.image_size, width=d.image_size, channels=3,
-                           min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        parts = {
+            split: ArrayPart(
+                getattr(data, f"X_{split}"),
+                getattr(data, f"y_{split}"),
+                catvnoncat.FILES[split],
+                declared_labels=tuple(range(len(data.classes))),
+            )
+            for split in ("train", "test")
+        }
+        rules = ArrayRules(
+            labels=(0, 1),
+            height=d.image_size,
+            width=d.image_size,
+            channels=3,
+            min_per_class=d.min_per_class,
+            min_class_share=d.min_class_share,
+        )
         return validate_arrays(str(root), parts, rules)
 
     def prepare(self, settings: LogisticRegressionSettings) -> BinaryImageSet:
         return catvnoncat.load_catvnoncat(settings.data_dir)
 
-    def train(self, data: BinaryImageSet, settings: LogisticRegressionSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+    def train(
+        self, data: BinaryImageSet, settings: LogisticRegressionSettings, *, on_epoch, checkpoint_dir: Path
+    ) -> Trained:
         t = settings.train
         model = LogisticRegressionNet(lr=t.lr, iterations=t.iterations, record_every=t.record_every)
         # the pipeline logs per "epoch"; for batch gradient descent one iteration is one pass over the data
-        model.fit(data.X_train, data.y_train,
-                  on_record=lambda r: on_epoch({"epoch": r["iteration"], "train_cost": r["cost"]}))
+        model.fit(
+            data.X_train, data.y_train, on_record=lambda r: on_epoch({"epoch": r["iteration"], "train_cost": r["cost"]})
+        )
         train_accuracy = float((model.predict(data.X_train) == data.y_train).mean())
-        return Trained(model, pd.DataFrame(model.costs_),
-                       {"train_accuracy": train_accuracy, "final_cost": model.costs_[-1]["cost"],
-                        "train": len(data.y_train), "test": len(data.y_test), "features": int(model.coef_.size)})
+        return Trained(
+            model,
+            pd.DataFrame(model.costs_),
+            {
+                "train_accuracy": train_accuracy,
+                "final_cost": model.costs_[-1]["cost"],
+                "train": len(data.y_train),
+                "test": len(data.y_test),
+                "features": int(model.coef_.size),
+            },
+        )
 
     def evaluate(self, trained: Trained, data: BinaryImageSet, settings) -> Evaluation:
         proba = trained.model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, trained.model.classes_)
         evaluation.metrics["train_accuracy"] = trained.info["train_accuracy"]
         cost = Panel({"cost": None}, "cost", f"Cost curve (learning rate {settings.train.lr:g})")
-        evaluation.figures["cost_curve"] = training_curves(trained.history, [cost], x="iteration", marker=".",
-                                                           figsize=(5, 3.5))
+        evaluation.figures["cost_curve"] = training_curves(
+            trained.history, [cost], x="iteration", marker=".", figsize=(5, 3.5)
+        )
         evaluation.tables["cost_curve"] = trained.history
         return evaluation
 

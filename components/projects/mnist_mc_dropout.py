@@ -16,19 +16,26 @@ from pydantic import Field
 
 from components.data import ood
 from components.evaluation.report import Evaluation
-from components.settings import Section
-from components.evaluation.uncertainty import (MCDropoutPredictor, entropy_figure, mutual_information, predictive_entropy,
-                           reliability_figure, reliability_table)
+from components.evaluation.uncertainty import (
+    MCDropoutPredictor,
+    entropy_figure,
+    mutual_information,
+    predictive_entropy,
+    reliability_figure,
+    reliability_table,
+)
 from components.projects.array_classification import ArrayClassificationSettings, resize
 from components.projects.base import Trained
 from components.projects.image_classification import ImageSplits
 from components.projects.mnist import MnistProject
+from components.settings import Section
 
 
 class UncertaintySettings(Section):
     passes: int = Field(30, ge=2, description="T: stochastic forward passes per input")
     ood: tuple[Literal["rotated", "inverted", "digits"], ...] = Field(
-        ("rotated", "digits"), min_length=1, description="OOD probes; with real MNIST use rotated and inverted")
+        ("rotated", "digits"), min_length=1, description="OOD probes; with real MNIST use rotated and inverted"
+    )
     max_inputs: int = Field(2000, ge=10, description="inputs per set for the MC analysis (first N of each)")
     bins: int = Field(10, ge=2, description="confidence bins of the reliability diagram")
 
@@ -62,13 +69,25 @@ class MnistMCDropout(MnistProject):
         mean = probs.mean(axis=0)
         table, ece = reliability_table(mean, y_idx, u.bins)
         entropies = {"test": predictive_entropy(probs)}
-        rows = [{"set": "test", "inputs": n, "entropy": entropies["test"].mean(),
-                 "mutual_information": mutual_information(probs).mean()}]
+        rows = [
+            {
+                "set": "test",
+                "inputs": n,
+                "entropy": entropies["test"].mean(),
+                "mutual_information": mutual_information(probs).mean(),
+            }
+        ]
         for name in u.ood:
             ood_probs = est.predict_proba_samples(ood_inputs(name, data, n), u.passes)
             entropies[name] = predictive_entropy(ood_probs)
-            rows.append({"set": name, "inputs": len(entropies[name]), "entropy": entropies[name].mean(),
-                         "mutual_information": mutual_information(ood_probs).mean()})
+            rows.append(
+                {
+                    "set": name,
+                    "inputs": len(entropies[name]),
+                    "entropy": entropies[name].mean(),
+                    "mutual_information": mutual_information(ood_probs).mean(),
+                }
+            )
         summary = pd.DataFrame(rows)
         summary["entropy_ratio"] = summary["entropy"] / summary["entropy"].iloc[0]
         m = evaluation.metrics

@@ -29,12 +29,12 @@ from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_text_list
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD
@@ -42,8 +42,11 @@ ISO_LENGTH = 10  # YYYY-MM-DD
 
 class DatePairsDataSettings(Section):
     file: str = "dates.csv"
-    alphabet: str = Field(string.ascii_lowercase + string.digits + " ,./-", min_length=1,
-                          description="every character a lowercased human date may contain")
+    alphabet: str = Field(
+        string.ascii_lowercase + string.digits + " ,./-",
+        min_length=1,
+        description="every character a lowercased human date may contain",
+    )
     max_input_length: int = Field(30, ge=1, description="Tx: inputs are padded to this many characters")
     min_pairs: int = Field(100, ge=1)
 
@@ -80,8 +83,8 @@ class CharCodec:
         index = {c: i + 2 for i, c in enumerate(self.alphabet)}
         ids = torch.full((len(texts), self.length), PAD, dtype=torch.long)
         for row, text in enumerate(texts):
-            chars = [index.get(c, 1) for c in date_pairs.normalize(text)[:self.length]]
-            ids[row, :len(chars)] = torch.tensor(chars, dtype=torch.long)
+            chars = [index.get(c, 1) for c in date_pairs.normalize(text)[: self.length]]
+            ids[row, : len(chars)] = torch.tensor(chars, dtype=torch.long)
         return ids
 
     @property
@@ -119,18 +122,20 @@ class Translation:
 def translate(model: DateTranslator, codec: CharCodec, humans: list[str], batch_size: int = 512) -> Translation:
     model.eval()
     if not humans:
-        return Translation([], np.zeros(0), np.zeros((0, model.output_length), dtype=int),
-                           np.zeros((0, model.output_length, 0)))
+        return Translation(
+            [], np.zeros(0), np.zeros((0, model.output_length), dtype=int), np.zeros((0, model.output_length, 0))
+        )
     device = next(model.parameters()).device
     probs, weights = [], []
     for start in range(0, len(humans), batch_size):
-        logits, alpha = model.translate(codec.encode(humans[start:start + batch_size]).to(device))
+        logits, alpha = model.translate(codec.encode(humans[start : start + batch_size]).to(device))
         probs.append(logits.float().softmax(-1).cpu())
         weights.append(alpha.float().cpu())
     p = torch.cat(probs)
     best, ids = p.max(-1)
-    return Translation(decode_targets(ids.numpy()), best.log().sum(1).exp().numpy(), ids.numpy(),
-                       torch.cat(weights).numpy())
+    return Translation(
+        decode_targets(ids.numpy()), best.log().sum(1).exp().numpy(), ids.numpy(), torch.cat(weights).numpy()
+    )
 
 
 def is_date(text: str) -> bool:
@@ -142,23 +147,32 @@ def is_date(text: str) -> bool:
 
 def translation_metrics(predicted: list[str], truth: list[str]) -> dict[str, float]:
     pred, true = np.array([list(p) for p in predicted]), np.array([list(t) for t in truth])
-    return {"exact_match": float(np.mean([p == t for p, t in zip(predicted, truth)])),
-            "char_accuracy": float((pred == true).mean()),
-            "valid_date_fraction": float(np.mean([is_date(p) for p in predicted]))}
+    return {
+        "exact_match": float(np.mean([p == t for p, t in zip(predicted, truth)])),
+        "char_accuracy": float((pred == true).mean()),
+        "valid_date_fraction": float(np.mean([is_date(p) for p in predicted])),
+    }
 
 
 def baseline_metrics(train: list[str], test: list[str]) -> dict[str, float]:
     """What needs no input: the most common training date, and the most common character at each position."""
     common = pd.Series(train).value_counts().index[0]
     per_position = "".join(pd.Series(list(col)).value_counts().index[0] for col in zip(*train))
-    return {"baseline_exact_match": translation_metrics([common] * len(test), test)["exact_match"],
-            "baseline_char_accuracy": translation_metrics([per_position] * len(test), test)["char_accuracy"]}
+    return {
+        "baseline_exact_match": translation_metrics([common] * len(test), test)["exact_match"],
+        "baseline_char_accuracy": translation_metrics([per_position] * len(test), test)["char_accuracy"],
+    }
 
 
 TRAINING_CURVES = (
     Panel({"train_loss": "train", "val_loss": "validation"}, "cross-entropy per character", "Loss", yscale="log"),
-    Panel({"val_char_accuracy": "per character", "val_exact_match": "exact match (whole date)"},
-          "validation accuracy", "Accuracy", ylim=(0, 1.02), legend={"loc": "lower right"}),
+    Panel(
+        {"val_char_accuracy": "per character", "val_exact_match": "exact match (whole date)"},
+        "validation accuracy",
+        "Accuracy",
+        ylim=(0, 1.02),
+        legend={"loc": "lower right"},
+    ),
 )
 
 
@@ -233,45 +247,79 @@ class NmtDates(Project):
     def network(self, settings: NmtDatesSettings) -> DateTranslator:
         m = settings.model
         torch.manual_seed(settings.seed)
-        return DateTranslator(self.codec(settings).vocabulary, len(ISO_CHARS), ISO_LENGTH, m.embedding, m.encoder,
-                              m.decoder, m.attention)
+        return DateTranslator(
+            self.codec(settings).vocabulary, len(ISO_CHARS), ISO_LENGTH, m.embedding, m.encoder, m.decoder, m.attention
+        )
 
     def train(self, data: DateSplits, settings: NmtDatesSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         codec, t = self.codec(settings), settings.train
-        tensors = lambda split: TensorDataset(codec.encode(split["human"].tolist()),  # noqa: E731
-                                              encode_targets(split["machine"].tolist()))
+        tensors = lambda split: TensorDataset(
+            codec.encode(split["human"].tolist()),  # noqa: E731
+            encode_targets(split["machine"].tolist()),
+        )
         model = self.network(settings)
         val_humans, val_machines = data.val["human"].tolist(), data.val["machine"].tolist()
 
         def exact_match(m) -> dict[str, float]:
-            return {"val_exact_match": translation_metrics(translate(m, codec, val_humans).machine,
-                                                           val_machines)["exact_match"]}
+            return {
+                "val_exact_match": translation_metrics(translate(m, codec, val_humans).machine, val_machines)[
+                    "exact_match"
+                ]
+            }
 
         # targets are (B, Ty): the task's accuracy counts characters
         task = ClassificationTask(accuracy_name="val_char_accuracy", extra_metrics=exact_match)
         device = resolve_device(settings.device)
         with cpu_threads(1 if device.type == "cpu" else torch.get_num_threads()):
-            result = fit(model, task, tensors(data.train), tensors(data.val), t, device, seed=settings.seed,
-                         on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": count_parameters(model), **data.sizes()}
+            result = fit(
+                model,
+                task,
+                tensors(data.train),
+                tensors(data.val),
+                t,
+                device,
+                seed=settings.seed,
+                on_epoch=on_epoch,
+                checkpoint_dir=checkpoint_dir,
+                resume=True,
+                progress=False,
+            )
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "parameters": count_parameters(model),
+            **data.sizes(),
+        }
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Evaluation:
         codec, humans, truth = self.codec(settings), data.test["human"].tolist(), data.test["machine"].tolist()
         result = translate(trained.model, codec, humans)
-        metrics = {**translation_metrics(result.machine, truth),
-                   **baseline_metrics(data.train["machine"].tolist(), truth)}
-        predictions = pd.DataFrame({"line": data.test["line"], "human": humans, "machine": truth,
-                                    "predicted": result.machine, "score": result.score})
+        metrics = {
+            **translation_metrics(result.machine, truth),
+            **baseline_metrics(data.train["machine"].tolist(), truth),
+        }
+        predictions = pd.DataFrame(
+            {
+                "line": data.test["line"],
+                "human": humans,
+                "machine": truth,
+                "predicted": result.machine,
+                "score": result.score,
+            }
+        )
         predictions["correct"] = predictions["machine"] == predictions["predicted"]
         # A spread of inputs for the maps: evenly over the test split, so several formats show up
         shown = np.linspace(0, len(humans) - 1, min(settings.attention_examples, len(humans))).astype(int)
         examples = translate(trained.model, codec, [humans[i] for i in shown])
-        figures = {"training_curves": training_curves(trained.history, TRAINING_CURVES),
-                   "attention_maps": attention_figure([humans[i] for i in shown], examples)}
-        tables = {"history": trained.history,
-                  "test_predictions": predictions.sort_values(["correct", "score"]).reset_index(drop=True)}
+        figures = {
+            "training_curves": training_curves(trained.history, TRAINING_CURVES),
+            "attention_maps": attention_figure([humans[i] for i in shown], examples),
+        }
+        tables = {
+            "history": trained.history,
+            "test_predictions": predictions.sort_values(["correct", "score"]).reset_index(drop=True),
+        }
         return Evaluation(metrics, figures, tables)
 
     def score(self, model, data: DateSplits, settings: NmtDatesSettings) -> dict[str, float]:

@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from components.data.samples import digit_images
 from components.data.formats.images import load_images, scan_image_folder
+from components.data.samples import digit_images
 from components.data.splits import stratified_split
 from components.evaluation.report import ChildRun, Evaluation
-from components.scratch.cnn import ConvClassifier
-from components.settings import ProjectSettings, Section, SplitSettings
 from components.projects.base import Capability, Trained
 from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits
+from components.scratch.cnn import ConvClassifier
+from components.settings import ProjectSettings, Section, SplitSettings
 
 
 class ConvBlockSettings(Section):
@@ -68,14 +68,25 @@ def classifier(settings: NumpyCNNSettings, pool: str | None = None) -> ConvClass
     """The configured network; ``pool`` replaces the pooling of every block that pools (for the comparison)."""
     blocks = [b.model_dump() | ({"pool": pool} if pool and b.pool != "none" else {}) for b in settings.model.blocks]
     t = settings.train
-    return ConvClassifier(blocks=blocks, hidden=settings.model.hidden, optimizer=t.optimizer, lr=t.lr,
-                          epochs=t.epochs, batch_size=t.batch_size, l2=t.l2, decay=t.decay,
-                          decay_rate=t.decay_rate, seed=settings.seed)
+    return ConvClassifier(
+        blocks=blocks,
+        hidden=settings.model.hidden,
+        optimizer=t.optimizer,
+        lr=t.lr,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        l2=t.l2,
+        decay=t.decay,
+        decay_rate=t.decay_rate,
+        seed=settings.seed,
+    )
 
 
 class NumpyCNN(ImageClassificationProject):
     name = "numpy-cnn"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})  # its settings have no conformal or active_learning section
+    capabilities = frozenset(
+        {Capability.PROMOTION_SCORING}
+    )  # its settings have no conformal or active_learning section
     summary = "CNN from scratch in NumPy (im2col conv, max/avg pooling, backprop by hand) on 8x8 digits (image folder)"
     primary_metric = "accuracy"
     Settings = NumpyCNNSettings
@@ -89,16 +100,25 @@ class NumpyCNN(ImageClassificationProject):
         labels = manifest["label"].to_numpy()
         split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
         paths = manifest["path"].to_numpy()
-        return ImageSplits(np.array(sorted(settings.data.classes)),
-                           images[split["train"]], labels[split["train"]], images[split["val"]], labels[split["val"]],
-                           images[split["test"]], labels[split["test"]], paths[split["test"]].tolist())
+        return ImageSplits(
+            np.array(sorted(settings.data.classes)),
+            images[split["train"]],
+            labels[split["train"]],
+            images[split["val"]],
+            labels[split["val"]],
+            images[split["test"]],
+            labels[split["test"]],
+            paths[split["test"]].tolist(),
+        )
 
     def train(self, data: ImageSplits, settings: NumpyCNNSettings, *, on_epoch, checkpoint_dir: Path) -> CNNTrained:
         model = classifier(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         arms = {}
         if settings.compare_pooling:
             for pool in ("max", "avg"):
-                arms[f"pool={pool}"] = classifier(settings, pool).fit(data.X_train, data.y_train, data.X_val, data.y_val)
+                arms[f"pool={pool}"] = classifier(settings, pool).fit(
+                    data.X_train, data.y_train, data.X_val, data.y_val
+                )
         info = {"best_epoch": model.best_epoch_, "parameters": model.net_.parameter_count(), **data.sizes()}
         return CNNTrained(model, pd.DataFrame(model.history_), info, arms)
 
@@ -108,8 +128,12 @@ class NumpyCNN(ImageClassificationProject):
             pool = name.split("=", 1)[1]
             accuracy = float(np.mean(arm.predict(data.X_test) == data.y_test))
             evaluation.metrics[f"accuracy_{name.replace('=', '_')}"] = accuracy
-            evaluation.children.append(ChildRun(
-                name, {"pool": pool, "blocks": len(settings.model.blocks)},
-                {"test_accuracy": accuracy, "best_epoch": arm.best_epoch_},
-                pd.DataFrame(arm.history_).rename(columns={"epoch": "step"})))
+            evaluation.children.append(
+                ChildRun(
+                    name,
+                    {"pool": pool, "blocks": len(settings.model.blocks)},
+                    {"test_accuracy": accuracy, "best_epoch": arm.best_epoch_},
+                    pd.DataFrame(arm.history_).rename(columns={"epoch": "step"}),
+                )
+            )
         return evaluation

@@ -22,16 +22,26 @@ from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
+from components.projects.base import Capability, Project, Trained
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
 from components.scratch.gradcheck import relative_error, sampled_numerical_gradient
 from components.scratch.predictors import ImagePredictor
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 Activation = Literal["relu", "tanh", "sigmoid"]
 Init = Literal["zeros", "random", "he", "xavier"]
 Optimizer = Literal["gd", "sgd", "momentum", "rmsprop", "adam"]
@@ -76,13 +86,15 @@ class ComparisonSettings(Section):
     batch_size: int = Field(64, ge=1)
     sgd_lr: float = Field(0.05, gt=0, description="minibatch SGD rate of the init and decay groups")
     optimizer_lrs: dict[Optimizer, float] = Field(
-        default_factory=lambda: {"gd": 0.5, "sgd": 0.05, "momentum": 0.05, "rmsprop": 0.001, "adam": 0.001})
+        default_factory=lambda: {"gd": 0.5, "sgd": 0.05, "momentum": 0.05, "rmsprop": 0.001, "adam": 0.001}
+    )
     l2: float = Field(1.0, gt=0)
     keep_prob: float = Field(0.7, gt=0, lt=1)
     regularization_train_size: int = Field(1000, ge=10, description="small on purpose: the unregularised net overfits")
     regularization_epochs: int = Field(30, ge=1)
     decays: dict[Decay, float] = Field(
-        default_factory=lambda: {"none": 0.0, "inverse_time": 0.5, "exponential": 0.2, "step": 1.0})
+        default_factory=lambda: {"none": 0.0, "inverse_time": 0.5, "exponential": 0.2, "step": 1.0}
+    )
     decay_interval: int = Field(2, ge=1)
 
 
@@ -109,8 +121,9 @@ class IdxSplits:
     y_test: np.ndarray
 
 
-def gradient_check(model: DenseClassifier, X: np.ndarray, y: np.ndarray, coordinates: int, seed: int,
-                   l2: float, keep_prob: float) -> dict[str, float]:
+def gradient_check(
+    model: DenseClassifier, X: np.ndarray, y: np.ndarray, coordinates: int, seed: int, l2: float, keep_prob: float
+) -> dict[str, float]:
     """Relative error of the analytic gradient against central differences, per parameter array, on a float64
     copy of the trained net (with its L2 penalty and a fixed dropout mask)."""
     src = model.net_
@@ -129,21 +142,25 @@ def gradient_check(model: DenseClassifier, X: np.ndarray, y: np.ndarray, coordin
 
 
 def accuracy_panel(result: ArmResult) -> Panel:
-    return Panel({"train_accuracy": "train", "val_accuracy": "validation"}, "accuracy",
-                 f"{result.arm.group}: {result.arm.name}")
+    return Panel(
+        {"train_accuracy": "train", "val_accuracy": "validation"}, "accuracy", f"{result.arm.group}: {result.arm.name}"
+    )
 
 
 def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for r in results:
         h = pd.DataFrame(r.history)
-        line, = a.plot(h["epoch"], h["train_loss"], label=r.arm.name)
+        (line,) = a.plot(h["epoch"], h["train_loss"], label=r.arm.name)
         b.plot(h["epoch"], h["val_accuracy"], color=line.get_color(), label=f"{r.arm.name} (validation)")
         if group == "regularization":
             b.plot(h["epoch"], h["train_accuracy"], color=line.get_color(), ls="--", lw=0.9)
     a.set(xlabel="epoch", ylabel="training loss", title=f"{group}: training loss", yscale="log")
-    b.set(xlabel="epoch", ylabel="accuracy", title=f"{group}: validation accuracy"
-          + (" (dashed: training)" if group == "regularization" else ""))
+    b.set(
+        xlabel="epoch",
+        ylabel="accuracy",
+        title=f"{group}: validation accuracy" + (" (dashed: training)" if group == "regularization" else ""),
+    )
     a.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -152,7 +169,9 @@ def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
 class NumpyDNN(Project):
     name = "numpy-dnn"
     capabilities = frozenset({Capability.PROMOTION_SCORING})
-    summary = "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
+    summary = (
+        "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
+    )
     Settings = NumpyDNNSettings
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
@@ -162,10 +181,18 @@ class NumpyDNN(Project):
         files = find_idx_files(settings.data_dir)
         X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
         d = settings.data
-        parts = {"train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
-                 "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name)}
-        rules = ArrayRules(labels=tuple(range(len(d.class_names))), height=d.image_size, width=d.image_size,
-                           channels=1, min_per_class=d.min_per_class, min_class_share=d.min_class_share)
+        parts = {
+            "train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
+            "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name),
+        }
+        rules = ArrayRules(
+            labels=tuple(range(len(d.class_names))),
+            height=d.image_size,
+            width=d.image_size,
+            channels=1,
+            min_per_class=d.min_per_class,
+            min_class_share=d.min_class_share,
+        )
         return validate_arrays(str(settings.data_dir), parts, rules)
 
     def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
@@ -176,19 +203,41 @@ class NumpyDNN(Project):
 
     def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:
         m, t = settings.model, settings.train
-        return DenseClassifier(hidden=m.hidden, activation=m.activation, init=m.init, random_scale=m.random_scale,
-                               optimizer=t.optimizer, lr=t.lr, beta1=t.beta1, beta2=t.beta2, epochs=t.epochs,
-                               batch_size=t.batch_size, l2=t.l2, keep_prob=t.keep_prob, decay=t.decay,
-                               decay_rate=t.decay_rate, decay_interval=t.decay_interval, seed=settings.seed)
+        return DenseClassifier(
+            hidden=m.hidden,
+            activation=m.activation,
+            init=m.init,
+            random_scale=m.random_scale,
+            optimizer=t.optimizer,
+            lr=t.lr,
+            beta1=t.beta1,
+            beta2=t.beta2,
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            l2=t.l2,
+            keep_prob=t.keep_prob,
+            decay=t.decay,
+            decay_rate=t.decay_rate,
+            decay_interval=t.decay_interval,
+            seed=settings.seed,
+        )
 
     def train(self, data: IdxSplits, settings: NumpyDNNSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         model = self.estimator(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         np.savez(checkpoint_dir / "weights.npz", **model.net_.params)
         params = sum(p.size for p in model.net_.params.values())
         best = max(model.history_, key=lambda h: h["val_accuracy"])
-        return Trained(model, pd.DataFrame(model.history_),
-                       {"parameters": int(params), "best_epoch": best["epoch"], "train": len(data.y_train),
-                        "val": len(data.y_val), "test": len(data.y_test)})
+        return Trained(
+            model,
+            pd.DataFrame(model.history_),
+            {
+                "parameters": int(params),
+                "best_epoch": best["epoch"],
+                "train": len(data.y_train),
+                "val": len(data.y_val),
+                "test": len(data.y_test),
+            },
+        )
 
     def evaluate(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings) -> Evaluation:
         model = trained.model
@@ -197,31 +246,62 @@ class NumpyDNN(Project):
         evaluation.figures["training_curves"] = training_curves(trained.history)
         evaluation.tables["history"] = trained.history
         g, t = settings.gradcheck, settings.train
-        errors = gradient_check(model, data.X_val[:g.samples], data.y_val[:g.samples], g.coordinates, settings.seed,
-                                t.l2, t.keep_prob)
+        errors = gradient_check(
+            model, data.X_val[: g.samples], data.y_val[: g.samples], g.coordinates, settings.seed, t.l2, t.keep_prob
+        )
         evaluation.metrics["gradcheck_max_relative_error"] = max(errors.values())
-        evaluation.tables["gradient_check"] = pd.DataFrame({"parameter": list(errors), "relative_error": list(errors.values())})
+        evaluation.tables["gradient_check"] = pd.DataFrame(
+            {"parameter": list(errors), "relative_error": list(errors.values())}
+        )
         if settings.comparisons.enabled:
             self._compare(evaluation, data, settings)
         return evaluation
 
     def _compare(self, evaluation: Evaluation, data: IdxSplits, settings: NumpyDNNSettings) -> None:
         c = settings.comparisons
-        arms = default_arms(c.optimizer_lrs, c.l2, c.keep_prob, c.decays, c.sgd_lr, c.regularization_train_size,
-                            c.regularization_epochs, c.decay_interval)
-        base = {"hidden": c.hidden, "activation": settings.model.activation, "init": "he", "epochs": c.epochs,
-                "batch_size": c.batch_size, "seed": settings.seed}
-        results = run_arms(arms, base, data.X_train[:c.train_size], data.y_train[:c.train_size],
-                           data.X_val[:c.val_size], data.y_val[:c.val_size])
+        arms = default_arms(
+            c.optimizer_lrs,
+            c.l2,
+            c.keep_prob,
+            c.decays,
+            c.sgd_lr,
+            c.regularization_train_size,
+            c.regularization_epochs,
+            c.decay_interval,
+        )
+        base = {
+            "hidden": c.hidden,
+            "activation": settings.model.activation,
+            "init": "he",
+            "epochs": c.epochs,
+            "batch_size": c.batch_size,
+            "seed": settings.seed,
+        }
+        results = run_arms(
+            arms,
+            base,
+            data.X_train[: c.train_size],
+            data.y_train[: c.train_size],
+            data.X_val[: c.val_size],
+            data.y_val[: c.val_size],
+        )
         rows = []
         for r in results:
             history = pd.DataFrame(r.history).rename(columns={"epoch": "step"})
-            evaluation.children.append(ChildRun(
-                f"{r.arm.group}: {r.arm.name}", {"group": r.arm.group, "arm": r.arm.name, **r.params}, r.metrics,
-                history, {"curves": training_curves(pd.DataFrame(r.history), [accuracy_panel(r)], figsize=(4.5, 3.2))}))
+            evaluation.children.append(
+                ChildRun(
+                    f"{r.arm.group}: {r.arm.name}",
+                    {"group": r.arm.group, "arm": r.arm.name, **r.params},
+                    r.metrics,
+                    history,
+                    {"curves": training_curves(pd.DataFrame(r.history), [accuracy_panel(r)], figsize=(4.5, 3.2))},
+                )
+            )
             rows.append({"group": r.arm.group, "arm": r.arm.name, **r.metrics})
         for group in dict.fromkeys(r.arm.group for r in results):
-            evaluation.figures[f"compare_{group}"] = comparison_figure(group, [r for r in results if r.arm.group == group])
+            evaluation.figures[f"compare_{group}"] = comparison_figure(
+                group, [r for r in results if r.arm.group == group]
+            )
         evaluation.tables["comparisons"] = pd.DataFrame(rows)
 
     def score(self, model, data: IdxSplits, settings: NumpyDNNSettings) -> dict[str, float]:

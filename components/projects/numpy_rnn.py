@@ -22,11 +22,11 @@ from components.data.formats import name_lines
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, compare_curves, training_curves
 from components.evaluation.report import ChildRun, Evaluation
+from components.projects.base import Capability, Project, Trained
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
+from components.serving.inputs import as_text_list
 from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_text_list
 
 CellName = Literal["rnn", "gru", "lstm"]
 
@@ -58,7 +58,9 @@ class CharLMTrainSettings(Section):
 class SamplingSettings(Section):
     count: int = Field(300, ge=1, description="names sampled for the novelty figures")
     temperature: float = Field(1.0, ge=0, description="for the metrics and the served model; 0 = greedy")
-    table_temperatures: tuple[float, ...] = Field((0.5, 1.0, 1.5), description="temperatures shown in the samples table")
+    table_temperatures: tuple[float, ...] = Field(
+        (0.5, 1.0, 1.5), description="temperatures shown in the samples table"
+    )
     table_count: int = Field(20, ge=0, description="samples per temperature in the table")
     max_len: int = Field(30, ge=1)
 
@@ -89,10 +91,19 @@ class CharLMTrained(Trained):
 
 def language_model(settings: NumpyRNNSettings, cell: str | None = None) -> CharLanguageModel:
     t = settings.train
-    return CharLanguageModel(cell=cell or settings.model.cell, hidden_size=settings.model.hidden_size,
-                             optimizer=t.optimizer, lr=t.lr, epochs=t.epochs, batch_size=t.batch_size,
-                             grad_clip=t.grad_clip, decay=t.decay, decay_rate=t.decay_rate,
-                             max_len=settings.sampling.max_len, seed=settings.seed)
+    return CharLanguageModel(
+        cell=cell or settings.model.cell,
+        hidden_size=settings.model.hidden_size,
+        optimizer=t.optimizer,
+        lr=t.lr,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        grad_clip=t.grad_clip,
+        decay=t.decay,
+        decay_rate=t.decay_rate,
+        max_len=settings.sampling.max_len,
+        seed=settings.seed,
+    )
 
 
 def sample_figures(model: CharLanguageModel, names: NameSplits, s: SamplingSettings, seed: int) -> dict[str, float]:
@@ -122,7 +133,9 @@ class CharLMPredictor:
 
     def predict_frame(self, inputs) -> pd.DataFrame:
         prefixes = self._prefixes(inputs)
-        names = [self.model.sample(1, self.temperature, seed=self.seed + i, prefix=p)[0] for i, p in enumerate(prefixes)]
+        names = [
+            self.model.sample(1, self.temperature, seed=self.seed + i, prefix=p)[0] for i, p in enumerate(prefixes)
+        ]
         return pd.DataFrame({"prefix": prefixes, "name": names, "score": self.model.name_losses(prefixes)})
 
 
@@ -142,8 +155,9 @@ class NumpyRNN(Project):
         return name_lines.NameRules(d.alphabet, d.min_length, d.max_length, d.min_names)
 
     def validate(self, settings: NumpyRNNSettings) -> ValidationReport:
-        report, _ = name_lines.validate_names(settings.data_dir / settings.data.file, self.rules(settings),
-                                              settings.data.lowercase)
+        report, _ = name_lines.validate_names(
+            settings.data_dir / settings.data.file, self.rules(settings), settings.data.lowercase
+        )
         return report
 
     def prepare(self, settings: NumpyRNNSettings) -> NameSplits:
@@ -157,20 +171,41 @@ class NumpyRNN(Project):
             on_epoch({k: v for k, v in row.items() if k != "sample"})
 
         model = language_model(settings).fit(data.train, data.val, on_epoch=numeric)
-        arms = {c: language_model(settings, c).fit(data.train, data.val)
-                for c in settings.compare_cells if c != settings.model.cell}
-        info = {"cell": settings.model.cell, "best_epoch": model.best_epoch_, "parameters": model.net_.parameter_count(),
-                "vocabulary": len(model.vocab_), **data.sizes()}
+        arms = {
+            c: language_model(settings, c).fit(data.train, data.val)
+            for c in settings.compare_cells
+            if c != settings.model.cell
+        }
+        info = {
+            "cell": settings.model.cell,
+            "best_epoch": model.best_epoch_,
+            "parameters": model.net_.parameter_count(),
+            "vocabulary": len(model.vocab_),
+            **data.sizes(),
+        }
         return CharLMTrained(model, pd.DataFrame(model.history_), info, arms)
 
     def evaluate(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings) -> Evaluation:
         model, s = trained.model, settings.sampling
-        loss, unigram, bigram = model.loss(data.test), unigram_loss(data.train, data.test), bigram_loss(data.train, data.test)
-        metrics = {"loss": loss, "perplexity": float(np.exp(loss)), "unigram_loss": unigram, "bigram_loss": bigram,
-                   "loss_below_unigram": unigram - loss, **sample_figures(model, data, s, settings.seed)}
+        loss, unigram, bigram = (
+            model.loss(data.test),
+            unigram_loss(data.train, data.test),
+            bigram_loss(data.train, data.test),
+        )
+        metrics = {
+            "loss": loss,
+            "perplexity": float(np.exp(loss)),
+            "unigram_loss": unigram,
+            "bigram_loss": bigram,
+            "loss_below_unigram": unigram - loss,
+            **sample_figures(model, data, s, settings.seed),
+        }
         train_set = set(data.train)
-        rows = [{"temperature": t, "name": name, "novel": name not in train_set}
-                for t in s.table_temperatures for name in model.sample(s.table_count, t, seed=settings.seed + 1)]
+        rows = [
+            {"temperature": t, "name": name, "novel": name not in train_set}
+            for t in s.table_temperatures
+            for name in model.sample(s.table_count, t, seed=settings.seed + 1)
+        ]
         curves = {settings.model.cell: trained.history}
         children = []
         for cell, arm in trained.arms.items():
@@ -179,18 +214,31 @@ class NumpyRNN(Project):
             metrics[f"loss_{cell}"] = arm_loss
             history = pd.DataFrame(arm.history_)
             curves[cell] = history
-            children.append(ChildRun(f"cell={cell}", {"cell": cell, "hidden_size": settings.model.hidden_size},
-                                     arm_metrics, history.drop(columns="sample").rename(columns={"epoch": "step"})))
+            children.append(
+                ChildRun(
+                    f"cell={cell}",
+                    {"cell": cell, "hidden_size": settings.model.hidden_size},
+                    arm_metrics,
+                    history.drop(columns="sample").rename(columns={"epoch": "step"}),
+                )
+            )
         served = settings.model.cell
-        loss_panel = Panel({"train_loss": "train", "val_loss": "validation"}, "nats per character",
-                           f"Character-level {served.upper()} language model", references={
-                               f"unigram baseline (test) {unigram:.3f}": unigram,
-                               f"bigram baseline (test) {bigram:.3f}": bigram, f"{served} (test) {loss:.3f}": loss},
-                           legend={"fontsize": 8, "loc": "center right"})
+        loss_panel = Panel(
+            {"train_loss": "train", "val_loss": "validation"},
+            "nats per character",
+            f"Character-level {served.upper()} language model",
+            references={
+                f"unigram baseline (test) {unigram:.3f}": unigram,
+                f"bigram baseline (test) {bigram:.3f}": bigram,
+                f"{served} (test) {loss:.3f}": loss,
+            },
+            legend={"fontsize": 8, "loc": "center right"},
+        )
         figures = {"loss_curve": training_curves(trained.history, [loss_panel], marker="o", figsize=(6, 4))}
         if len(curves) > 1:
-            figures["cells"] = compare_curves(curves, Panel({"val_loss": None}, "validation nats per character",
-                                                            "RNN vs GRU vs LSTM"))
+            figures["cells"] = compare_curves(
+                curves, Panel({"val_loss": None}, "validation nats per character", "RNN vs GRU vs LSTM")
+            )
         return Evaluation(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
 
     def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:
@@ -204,4 +252,6 @@ class NumpyRNN(Project):
 
     def predictor(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings):
         example = pd.DataFrame({"prefix": ["", "ma", "jo"]})
-        return CharLMPredictor(trained.model, settings.sampling.temperature, settings.data.lowercase, settings.seed), example
+        return CharLMPredictor(
+            trained.model, settings.sampling.temperature, settings.data.lowercase, settings.seed
+        ), example

@@ -23,28 +23,31 @@ from pydantic import Field, model_validator
 from torch.utils.data import TensorDataset
 
 from components.data.formats import babi
-from components.data.vocab import Vocab, tokenize
 from components.data.splits import random_split
+from components.data.vocab import Vocab, tokenize
 from components.evaluation.plots import training_curves
 from components.evaluation.report import Evaluation
-from components.models.token_encoder import PointerReader
 from components.models.params import count_parameters
+from components.models.token_encoder import PointerReader
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_frame
 from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_frame
 
 
 class BabiDataSettings(Section):
-    tasks: tuple[str, ...] = Field(babi.TASKS[:1], min_length=1,
-                                   description="task file prefixes: <task>_train.txt and <task>_test.txt")
+    tasks: tuple[str, ...] = Field(
+        babi.TASKS[:1], min_length=1, description="task file prefixes: <task>_train.txt and <task>_test.txt"
+    )
     max_story_sentences: int = Field(12, ge=1, description="latest statements a question reads (older ones dropped)")
     val: float = Field(0.1, gt=0, lt=1, description="share of the train files held out for early stopping")
     min_questions: int = Field(50, ge=1, description="per file")
-    sample_stories: dict[str, int] = Field(default_factory=lambda: {"train": 200, "test": 100},
-                                           description="stories per task and split in the offline sample (5 questions each)")
+    sample_stories: dict[str, int] = Field(
+        default_factory=lambda: {"train": 200, "test": 100},
+        description="stories per task and split in the offline sample (5 questions each)",
+    )
 
 
 class ReaderModelSettings(Section):
@@ -76,7 +79,9 @@ def split_sentences(story: str) -> list[str]:
 
 
 # Words that say what kind of question it is, not whom it is about: they do not mark a sentence as relevant.
-QUESTION_WORDS = frozenset("where what who whom which when why how is are was were did does do the a an to of in ? .".split())
+QUESTION_WORDS = frozenset(
+    "where what who whom which when why how is are was were did does do the a an to of in ? .".split()
+)
 
 
 def encode_example(story: list[str], question: str, vocab: Vocab, max_sentences: int):
@@ -131,7 +136,7 @@ def encode_batch(rows, vocab: Vocab, max_sentences: int, length: int | None = No
 def pointer_probs(model: torch.nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     model.eval()
     device = next(model.parameters()).device
-    parts = [model(x[i:i + batch].to(device)).float().softmax(-1).cpu() for i in range(0, len(x), batch)]
+    parts = [model(x[i : i + batch].to(device)).float().softmax(-1).cpu() for i in range(0, len(x), batch)]
     return torch.cat(parts) if parts else torch.zeros((0, x.shape[-1]))
 
 
@@ -196,7 +201,9 @@ class QaBabi(Project):
         outcomes, rows = [], 0
         for task in settings.data.tasks:
             for split in ("train", "test"):
-                report, _ = babi.validate_babi(babi.task_file(settings.data_dir, task, split), settings.data.min_questions)
+                report, _ = babi.validate_babi(
+                    babi.task_file(settings.data_dir, task, split), settings.data.min_questions
+                )
                 outcomes += report.outcomes
                 rows += report.rows
         return ValidationReport(str(settings.data_dir), outcomes, rows)
@@ -209,7 +216,7 @@ class QaBabi(Project):
             test += babi.read_task(settings.data_dir, task, "test")
         split = random_split(len(train), {"val": d.val}, settings.seed)
         splits = {"train": [train[i] for i in split["train"]], "val": [train[i] for i in split["val"]], "test": test}
-        texts = [s for q in splits["train"] for s in (*q.story[-d.max_story_sentences:], q.question)]
+        texts = [s for q in splits["train"] for s in (*q.story[-d.max_story_sentences :], q.question)]
         data = BabiData(Vocab.build(texts, "word"), d.max_story_sentences)
         for split, qs in splits.items():
             x, words = encode_batch([(list(q.story), q.question) for q in qs], data.vocab, d.max_story_sentences)
@@ -225,16 +232,39 @@ class QaBabi(Project):
         m = settings.model
         torch.manual_seed(settings.seed)
         longest = max(x.shape[-1] for x in data.x.values())
-        return PointerReader(len(data.vocab), m.d_model, m.heads, m.layers, m.d_ff, m.dropout, max_len=max(512, longest),
-                             max_sentences=data.max_sentences, pad_id=data.vocab.pad_id)
+        return PointerReader(
+            len(data.vocab),
+            m.d_model,
+            m.heads,
+            m.layers,
+            m.d_ff,
+            m.dropout,
+            max_len=max(512, longest),
+            max_sentences=data.max_sentences,
+            pad_id=data.vocab.pad_id,
+        )
 
     def train(self, data: BabiData, settings: QaBabiSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         model = self.build(data, settings)
-        result = fit(model, ClassificationTask(), data.dataset("train"), data.dataset("val"), settings.train,
-                     resolve_device(settings.device), seed=settings.seed, on_epoch=on_epoch,
-                     checkpoint_dir=checkpoint_dir, resume=True, progress=False)
-        info = {"best_epoch": result.best_epoch, "parameters": count_parameters(model),
-                "vocabulary": len(data.vocab), **{f"{s}_size": len(v) for s, v in data.y.items()}}
+        result = fit(
+            model,
+            ClassificationTask(),
+            data.dataset("train"),
+            data.dataset("val"),
+            settings.train,
+            resolve_device(settings.device),
+            seed=settings.seed,
+            on_epoch=on_epoch,
+            checkpoint_dir=checkpoint_dir,
+            resume=True,
+            progress=False,
+        )
+        info = {
+            "best_epoch": result.best_epoch,
+            "parameters": count_parameters(model),
+            "vocabulary": len(data.vocab),
+            **{f"{s}_size": len(v) for s, v in data.y.items()},
+        }
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: BabiData, settings: QaBabiSettings) -> Evaluation:
@@ -245,20 +275,34 @@ class QaBabi(Project):
         common = Counter(q.answer.lower() for q in data.questions["train"]).most_common(1)[0][0]
         metrics |= {f"baseline_{k}": v for k, v in accuracies([common] * len(questions), questions).items()}
         metrics["test_questions"] = float(len(questions))
-        figures = {"training_curves": training_curves(trained.history),
-                   "pointer_distribution": pointer_figure(probs, data, predicted)}
-        table = pd.DataFrame({"task": [babi.short_name(q.task) for q in questions],
-                              "line": [q.line for q in questions], "question": [q.question for q in questions],
-                              "answer": [q.answer for q in questions], "predicted": predicted})
+        figures = {
+            "training_curves": training_curves(trained.history),
+            "pointer_distribution": pointer_figure(probs, data, predicted),
+        }
+        table = pd.DataFrame(
+            {
+                "task": [babi.short_name(q.task) for q in questions],
+                "line": [q.line for q in questions],
+                "question": [q.question for q in questions],
+                "answer": [q.answer for q in questions],
+                "predicted": predicted,
+            }
+        )
         return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table})
 
     def score(self, model, data: BabiData, settings: QaBabiSettings) -> dict[str, float]:
         return accuracies(model.predict(data.frame("test"))["answer"].tolist(), data.questions["test"])
 
     def predictor(self, trained: Trained, data: BabiData, settings: QaBabiSettings):
-        example = pd.DataFrame({"story": ["Mary moved to the bathroom. John went to the hallway.",
-                                          "Sandra picked up the milk. Sandra went to the garden."],
-                                "question": ["Where is Mary?", "Where is the milk?"]})
+        example = pd.DataFrame(
+            {
+                "story": [
+                    "Mary moved to the bathroom. John went to the hallway.",
+                    "Sandra picked up the milk. Sandra went to the garden.",
+                ],
+                "question": ["Where is Mary?", "Where is the milk?"],
+            }
+        )
         return BabiPredictor(trained.model, data.vocab, data.max_sentences), example
 
 
@@ -271,7 +315,9 @@ def pointer_figure(probs: torch.Tensor, data: BabiData, predicted: list[str]) ->
     ax.bar(range(len(words)), probs[i, list(positions)].numpy())
     ax.set_xticks(range(len(words)), words, rotation=90, fontsize=7)
     q = questions[i]
-    ax.set(ylabel="pointer probability",
-           title=f"{q.question} answer {q.answer!r}, predicted {predicted[i]!r} ({babi.short_name(q.task)})")
+    ax.set(
+        ylabel="pointer probability",
+        title=f"{q.question} answer {q.answer!r}, predicted {predicted[i]!r} ({babi.short_name(q.task)})",
+    )
     fig.tight_layout()
     return fig

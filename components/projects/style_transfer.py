@@ -34,11 +34,11 @@ from components.data.formats import style_images
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.models.style_features import DEFAULT_LAYERS, FeatureNet
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_frame
 from components.settings import ProjectSettings, Section
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_frame
 
 
 class StyleDataSettings(Section):
@@ -49,8 +49,11 @@ class StyleDataSettings(Section):
 
 class FeatureSettings(Section):
     backbone: Literal["efficientnet_lite0", "vgg19"] = "efficientnet_lite0"
-    weights: str | None = Field("imagenet", description="a torchvision state-dict file (vgg19: vgg19-dcbb9e9d.pth); "
-                                "'imagenet' for efficientnet_lite0's installed weights; null: random (tests only)")
+    weights: str | None = Field(
+        "imagenet",
+        description="a torchvision state-dict file (vgg19: vgg19-dcbb9e9d.pth); "
+        "'imagenet' for efficientnet_lite0's installed weights; null: random (tests only)",
+    )
     content_layer: str | None = Field(None, description="null: the backbone's default (vgg19: conv4_2)")
     style_layers: dict[str, float] | None = Field(None, description="layer -> weight; null: the backbone's default")
 
@@ -109,8 +112,12 @@ class StyleTrained(Trained):
 
 def objective(settings: StyleTransferSettings) -> Objective:
     content_layer, style_layers = DEFAULT_LAYERS[settings.model.backbone]
-    return Objective(settings.model.content_layer or content_layer, dict(settings.model.style_layers or style_layers),
-                     settings.cost.alpha, settings.cost.beta)
+    return Objective(
+        settings.model.content_layer or content_layer,
+        dict(settings.model.style_layers or style_layers),
+        settings.cost.alpha,
+        settings.cost.beta,
+    )
 
 
 def feature_net(settings: StyleTransferSettings) -> FeatureNet:
@@ -148,8 +155,15 @@ class StylePredictor:
     base64 PNG), ``source`` ("trained": the pair's result from the pipeline; "optimised": optimised now for
     ``steps`` steps on the CPU) and the image's ``content_cost``, ``style_cost`` and ``total_cost``."""
 
-    def __init__(self, net: FeatureNet, obj: Objective, styles: dict[str, np.ndarray], image_size: int,
-                 config: OptimiseConfig, trained: dict[str, np.ndarray]):
+    def __init__(
+        self,
+        net: FeatureNet,
+        obj: Objective,
+        styles: dict[str, np.ndarray],
+        image_size: int,
+        config: OptimiseConfig,
+        trained: dict[str, np.ndarray],
+    ):
         self.net = copy.deepcopy(net).cpu().eval()
         self.objective, self.styles, self.image_size, self.config = obj, styles, image_size, config
         self.trained = trained  # _key(content, style) -> uint8 result
@@ -170,13 +184,20 @@ class StylePredictor:
         out = np.stack([self.trained.get(k, np.zeros_like(content[0])) for k in keys])
         if new:
             out[new], _ = stylise(self.net, content[new], style[new], self.objective, self.config)
-        frame = pd.DataFrame({"style": list(inputs["style"]), "image": [encode_png(x) for x in out],
-                              "source": ["optimised" if i in new else "trained" for i in range(len(keys))]})
+        frame = pd.DataFrame(
+            {
+                "style": list(inputs["style"]),
+                "image": [encode_png(x) for x in out],
+                "source": ["optimised" if i in new else "trained" for i in range(len(keys))],
+            }
+        )
         return pd.concat([frame, pair_costs(self.net, self.objective, content, style, out)], axis=1)
 
 
-COST_CURVES = tuple(Panel({f"{name}_cost": None}, f"{name} cost (mean over pairs)", f"{name.capitalize()} cost",
-                          yscale="log") for name in ("content", "style", "total"))
+COST_CURVES = tuple(
+    Panel({f"{name}_cost": None}, f"{name} cost (mean over pairs)", f"{name.capitalize()} cost", yscale="log")
+    for name in ("content", "style", "total")
+)
 
 
 def grid_figure(content, style, outputs, pairs) -> plt.Figure:
@@ -217,19 +238,29 @@ class StyleTransfer(Project):
 
     def validate(self, settings: StyleTransferSettings) -> ValidationReport:
         report, _, _ = style_images.validate_style_folder(
-            settings.data_dir, style_images.StyleRules(settings.data.min_size, settings.data.max_size))
+            settings.data_dir, style_images.StyleRules(settings.data.min_size, settings.data.max_size)
+        )
         return report
 
     def prepare(self, settings: StyleTransferSettings) -> StyleData:
         root, size = Path(settings.data_dir), settings.data.image_size
         manifest = style_images.scan_folder(root)
         pairs = style_images.read_pairs(root, manifest)
-        names = {r: manifest.loc[manifest["role"] == r, "name"].tolist() for r in (style_images.CONTENT, style_images.STYLE)}
+        names = {
+            r: manifest.loc[manifest["role"] == r, "name"].tolist() for r in (style_images.CONTENT, style_images.STYLE)
+        }
         load = lambda role: np.stack([style_images.load_image(root / role / n, size) for n in names[role]])  # noqa: E731
-        return StyleData(names["content"], load("content"), names["style"], load("style"),
-                         list(zip(pairs["content"], pairs["style"])))
+        return StyleData(
+            names["content"],
+            load("content"),
+            names["style"],
+            load("style"),
+            list(zip(pairs["content"], pairs["style"])),
+        )
 
-    def train(self, data: StyleData, settings: StyleTransferSettings, *, on_epoch, checkpoint_dir: Path) -> StyleTrained:
+    def train(
+        self, data: StyleData, settings: StyleTransferSettings, *, on_epoch, checkpoint_dir: Path
+    ) -> StyleTrained:
         from components.training.loop import resolve_device
 
         o, obj = settings.optimise, objective(settings)
@@ -246,9 +277,14 @@ class StyleTransfer(Project):
         config = OptimiseConfig(o.steps, o.lr, o.optimizer, o.noise, settings.seed)
         outputs, history = stylise(net, content, style, obj, config, on_step, resolve_device(settings.device))
         initial = pd.DataFrame({f"{k}_cost": v for k, v in history[0].items()})
-        info = {"backbone": net.backbone, "pretrained": net.pretrained, "pairs": len(data.pairs),
-                "content_layer": obj.content_layer, "style_layers": ",".join(obj.style_weights),
-                "image_size": settings.data.image_size}
+        info = {
+            "backbone": net.backbone,
+            "pretrained": net.pretrained,
+            "pairs": len(data.pairs),
+            "content_layer": obj.content_layer,
+            "style_layers": ",".join(obj.style_weights),
+            "image_size": settings.data.image_size,
+        }
         return StyleTrained(net.cpu(), pd.DataFrame(rows), info, outputs, initial)
 
     def evaluate(self, trained: StyleTrained, data: StyleData, settings: StyleTransferSettings) -> Evaluation:
@@ -258,17 +294,27 @@ class StyleTransfer(Project):
         plain = pair_costs(trained.model, obj, content, style, content)
         metrics = summary_metrics(final, trained.initial, plain)
         table = pd.DataFrame({"content": [p[0] for p in data.pairs], "style": [p[1] for p in data.pairs]})
-        table = pd.concat([table, final, trained.initial.add_prefix("initial_"),
-                           plain[["style_cost"]].rename(columns={"style_cost": "content_image_style_cost"})], axis=1)
-        figures = {"loss_curves": training_curves(trained.history, COST_CURVES, x="step", figsize=(11, 3.3)),
-                   "stylised": grid_figure(content, style, trained.outputs, data.pairs)}
+        table = pd.concat(
+            [
+                table,
+                final,
+                trained.initial.add_prefix("initial_"),
+                plain[["style_cost"]].rename(columns={"style_cost": "content_image_style_cost"}),
+            ],
+            axis=1,
+        )
+        figures = {
+            "loss_curves": training_curves(trained.history, COST_CURVES, x="step", figsize=(11, 3.3)),
+            "stylised": grid_figure(content, style, trained.outputs, data.pairs),
+        }
         return Evaluation(metrics, figures, {"history": trained.history, "pairs": table})
 
     def score(self, model, data: StyleData, settings: StyleTransferSettings) -> dict[str, float]:
         """The costs recomputed from a served model's ``image`` column for every pair of ``data``."""
         content, style = data.images()
-        frame = model.predict(pd.DataFrame({"content": [encode_png(c) for c in content],
-                                            "style": [p[1] for p in data.pairs]}))
+        frame = model.predict(
+            pd.DataFrame({"content": [encode_png(c) for c in content], "style": [p[1] for p in data.pairs]})
+        )
         images = np.stack([decode_image(t) for t in frame["image"]])
         final = pair_costs(feature_net(settings), objective(settings), content, style, images)
         return {col: float(final[col].mean()) for col in final.columns}
@@ -278,7 +324,13 @@ class StyleTransfer(Project):
         results = {_key(c, p[1]): x for c, p, x in zip(content, data.pairs, trained.outputs)}
         o = settings.optimise
         config = OptimiseConfig(settings.serve.steps, o.lr, o.optimizer, o.noise, settings.seed)
-        predictor = StylePredictor(trained.model, objective(settings), dict(zip(data.style_names, data.style)),
-                                   settings.data.image_size, config, results)
+        predictor = StylePredictor(
+            trained.model,
+            objective(settings),
+            dict(zip(data.style_names, data.style)),
+            settings.data.image_size,
+            config,
+            results,
+        )
         example = pd.DataFrame({"content": [encode_png(content[0])], "style": [data.pairs[0][1]]})
         return predictor, example

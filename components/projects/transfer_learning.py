@@ -17,10 +17,14 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from components.models.transfer import BACKBONES
+from components.projects.base import Trained
+from components.projects.image_classification import (
+    ImageClassificationProject,
+    ImageClassificationSettings,
+    ImageSplits,
+)
 from components.settings import Section, SettingsProblem
 from components.training.transfer_estimator import TransferImageClassifier
-from components.projects.base import Trained
-from components.projects.image_classification import ImageClassificationProject, ImageClassificationSettings, ImageSplits
 
 Backbone = Literal["vgg16", "mobilenet_v2", "resnet50", "inception_v3", "efficientnet_lite0"]
 
@@ -28,9 +32,11 @@ Backbone = Literal["vgg16", "mobilenet_v2", "resnet50", "inception_v3", "efficie
 class TransferModelSettings(Section):
     backbone: Backbone = "efficientnet_lite0"
     weights: str | None = Field(
-        "imagenet", description="a weights file (torchvision state dict; relative paths from the working "
-                                "directory); 'imagenet': the packaged EfficientNet-Lite0 weights, or torchvision's "
-                                "download when download_weights is true; null: random init (from scratch)")
+        "imagenet",
+        description="a weights file (torchvision state dict; relative paths from the working "
+        "directory); 'imagenet': the packaged EfficientNet-Lite0 weights, or torchvision's "
+        "download when download_weights is true; null: random init (from scratch)",
+    )
     download_weights: bool = Field(False, description="let torchvision download weights: 'imagenet' (needs internet)")
     hidden: int = Field(0, ge=0, description="units of a hidden Dense+ReLU+Dropout layer in the head; 0: none")
     dropout: float = Field(0.2, ge=0, lt=1)
@@ -46,8 +52,10 @@ class FineTuneSettings(Section):
 class TransferSettings(ImageClassificationSettings):
     model: TransferModelSettings = TransferModelSettings()
     finetune: FineTuneSettings = FineTuneSettings()
-    cache_features: bool = Field(False, description="phase 1 trains the head on the frozen base's features of "
-                                                    "the un-augmented images, computed once")
+    cache_features: bool = Field(
+        False,
+        description="phase 1 trains the head on the frozen base's features of the un-augmented images, computed once",
+    )
 
     @model_validator(mode="after")
     def _input_size(self):
@@ -59,17 +67,28 @@ def check_input_size(backbone: str, image_size: int, at: tuple[str | int, ...]) 
     """Refuse, when params.yaml loads, a backbone that would crash on images this small (its pooling runs out)."""
     smallest = BACKBONES[backbone].min_size
     if image_size < smallest:
-        raise SettingsProblem(f"images of {image_size} px (data.image_size) are too small for {backbone}: it needs "
-                              f"at least {smallest} px", at=at)
+        raise SettingsProblem(
+            f"images of {image_size} px (data.image_size) are too small for {backbone}: it needs "
+            f"at least {smallest} px",
+            at=at,
+        )
 
 
-def transfer_estimator(settings: TransferSettings, checkpoint_dir: Path | None = None,
-                       **overrides) -> TransferImageClassifier:
+def transfer_estimator(
+    settings: TransferSettings, checkpoint_dir: Path | None = None, **overrides
+) -> TransferImageClassifier:
     """The project's two-phase estimator; ``overrides`` replace whole parameters (e.g. ``train=`` a changed
     copy of ``settings.train``), as ``set_params`` would."""
-    params = dict(model=settings.model, train=settings.train, finetune=settings.finetune,
-                  cache_features=settings.cache_features, augmentation=settings.augmentation, device=settings.device,
-                  seed=settings.seed, checkpoint_dir=checkpoint_dir)
+    params = dict(
+        model=settings.model,
+        train=settings.train,
+        finetune=settings.finetune,
+        cache_features=settings.cache_features,
+        augmentation=settings.augmentation,
+        device=settings.device,
+        seed=settings.seed,
+        checkpoint_dir=checkpoint_dir,
+    )
     return TransferImageClassifier(**{**params, **overrides})
 
 
@@ -84,8 +103,12 @@ class TransferProject(ImageClassificationProject):
     def train(self, data: ImageSplits, settings: TransferSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         trained = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
         est = trained.model
-        trained.info.update(backbone=est.model.backbone, pretrained=est.module_.pretrained,
-                            kept_phase=est.fit_result_.kept, phase_epochs=phase_epochs(trained.history))
+        trained.info.update(
+            backbone=est.model.backbone,
+            pretrained=est.module_.pretrained,
+            kept_phase=est.fit_result_.kept,
+            phase_epochs=phase_epochs(trained.history),
+        )
         return trained
 
 

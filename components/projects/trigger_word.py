@@ -32,15 +32,15 @@ from components.data.log_mel import LogMel, log_mel
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
-from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
+from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.models.params import count_parameters
+from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
+from components.projects.base import Capability, Project, Trained
+from components.serving.inputs import as_text_list
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
-from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_text_list
 
 
 class TriggerDataSettings(Section):
@@ -174,13 +174,29 @@ class TriggerWordPredictor:
             for p in self.probabilities([self._wave(e) for e in encoded]):
                 runs = detection_runs(p, self.threshold, self.merge_gap)
                 times = [round(float(self.step_time(first)), 3) for first, _ in runs]
-                rows.append({"triggers": json.dumps(times), "n_triggers": len(times), "steps": len(p),
-                             "step_seconds": self.stride * self.features.hop / self.features.rate,
-                             "max_probability": float(p.max()) if len(p) else 0.0,
-                             "mean_probability": float(p.mean()) if len(p) else 0.0,
-                             "probabilities": json.dumps([round(float(v), 3) for v in p])})
-        return pd.DataFrame(rows, columns=["triggers", "n_triggers", "steps", "step_seconds", "max_probability",
-                                           "mean_probability", "probabilities"])
+                rows.append(
+                    {
+                        "triggers": json.dumps(times),
+                        "n_triggers": len(times),
+                        "steps": len(p),
+                        "step_seconds": self.stride * self.features.hop / self.features.rate,
+                        "max_probability": float(p.max()) if len(p) else 0.0,
+                        "mean_probability": float(p.mean()) if len(p) else 0.0,
+                        "probabilities": json.dumps([round(float(v), 3) for v in p]),
+                    }
+                )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "triggers",
+                "n_triggers",
+                "steps",
+                "step_seconds",
+                "max_probability",
+                "mean_probability",
+                "probabilities",
+            ],
+        )
 
 
 def served_detections(frame: pd.DataFrame) -> list[list[float]]:
@@ -196,8 +212,14 @@ class TriggerWord(Project):
 
     def rules(self, settings: TriggerWordSettings) -> trigger_audio.AudioRules:
         d = settings.data
-        return trigger_audio.AudioRules(d.sample_rate, d.channels, d.min_word_seconds, d.max_word_seconds,
-                                        settings.clips.seconds, d.max_background_seconds)
+        return trigger_audio.AudioRules(
+            d.sample_rate,
+            d.channels,
+            d.min_word_seconds,
+            d.max_word_seconds,
+            settings.clips.seconds,
+            d.max_background_seconds,
+        )
 
     def make_sample(self, out_dir: Path) -> dict:
         return trigger_audio.write_sample(out_dir, TriggerDataSettings().sample_rate)
@@ -209,16 +231,26 @@ class TriggerWord(Project):
         rate, c = settings.data.sample_rate, settings.clips
         recordings = trigger_audio.load_raw_data(settings.data_dir)
         rng = np.random.default_rng(settings.seed)
-        parts = {folder: split_files(len(recordings[folder]), settings.split, rng) for folder in ("activates", "negatives")}
-        mix = trigger_audio.MixSettings(int(round(c.seconds * rate)), rate, c.max_activates, c.max_negatives,
-                                        tuple(c.background_rms), tuple(c.word_peak))
+        parts = {
+            folder: split_files(len(recordings[folder]), settings.split, rng) for folder in ("activates", "negatives")
+        }
+        mix = trigger_audio.MixSettings(
+            int(round(c.seconds * rate)),
+            rate,
+            c.max_activates,
+            c.max_negatives,
+            tuple(c.background_rms),
+            tuple(c.word_peak),
+        )
         config = log_mel_config(settings)
         data = TriggerData(rate=rate)
         for offset, split in enumerate(("train", "val", "test")):
-            words = {folder: [recordings[folder][i] for i in parts[folder][split]] or recordings[folder]
-                     for folder in ("activates", "negatives")} | {"backgrounds": recordings["backgrounds"]}
+            words = {
+                folder: [recordings[folder][i] for i in parts[folder][split]] or recordings[folder]
+                for folder in ("activates", "negatives")
+            } | {"backgrounds": recordings["backgrounds"]}
             audio, ends = trigger_audio.mix_clips(words, getattr(c, split), mix, seed=settings.seed * 1000 + offset)
-            features = torch.cat([log_mel(audio[i:i + 256], config) for i in range(0, len(audio), 256)])
+            features = torch.cat([log_mel(audio[i : i + 256], config) for i in range(0, len(audio), 256)])
             steps = (features.shape[-1] - settings.model.kernel) // settings.model.stride + 1
             data.features[split], data.ends[split] = features, ends
             data.labels[split] = step_labels(ends, steps, settings)
@@ -246,16 +278,29 @@ class TriggerWord(Project):
             torch.set_num_threads(1)  # a default epoch on the busy 2-core box: ~3 s with 1 thread, >100 s with 2)
         try:
             # a label per step of each clip: accuracy counts steps
-            result = fit(TwoClassLogits(detector), ClassificationTask(loss_fn, accuracy_name="val_step_accuracy"),
-                         TensorDataset(data.features["train"], data.labels["train"]),
-                         TensorDataset(data.features["val"], data.labels["val"]), settings.train, device,
-                         seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True,
-                         progress=False)
+            result = fit(
+                TwoClassLogits(detector),
+                ClassificationTask(loss_fn, accuracy_name="val_step_accuracy"),
+                TensorDataset(data.features["train"], data.labels["train"]),
+                TensorDataset(data.features["val"], data.labels["val"]),
+                settings.train,
+                device,
+                seed=settings.seed,
+                on_epoch=on_epoch,
+                checkpoint_dir=checkpoint_dir,
+                resume=True,
+                progress=False,
+            )
         finally:
             torch.set_num_threads(before)
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early, "steps": steps,
-                "parameters": count_parameters(detector),
-                "positive_step_share": float(data.labels["train"].float().mean()), **data.sizes()}
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "steps": steps,
+            "parameters": count_parameters(detector),
+            "positive_step_share": float(data.labels["train"].float().mean()),
+            **data.sizes(),
+        }
         return Trained(detector.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: TriggerData, settings: TriggerWordSettings) -> Evaluation:
@@ -266,20 +311,34 @@ class TriggerWord(Project):
         proba = trained.model.probabilities(data.features["test"]).numpy()
         metrics.update(step_scores(data.labels["test"].numpy(), proba, d.threshold))
         baseline = detection_scores([[] for _ in truth], truth, settings.clips.label_seconds, d.tolerance_seconds)
-        metrics.update(baseline_detection_f1=baseline["detection_f1"], test_triggers=float(sum(map(len, truth))),
-                       baseline_step_accuracy=float(1 - data.labels["test"].float().mean()))
-        table = pd.DataFrame({"clip": np.arange(len(truth)), "true_ends": [json.dumps([round(e, 3) for e in t])
-                                                                           for t in truth],
-                              "detected": frame["triggers"], "max_probability": frame["max_probability"]})
+        metrics.update(
+            baseline_detection_f1=baseline["detection_f1"],
+            test_triggers=float(sum(map(len, truth))),
+            baseline_step_accuracy=float(1 - data.labels["test"].float().mean()),
+        )
+        table = pd.DataFrame(
+            {
+                "clip": np.arange(len(truth)),
+                "true_ends": [json.dumps([round(e, 3) for e in t]) for t in truth],
+                "detected": frame["triggers"],
+                "max_probability": frame["max_probability"],
+            }
+        )
         shown = [i for i, t in enumerate(truth) if t][:2] or [0]
-        figures = {"loss_curves": training_curves(trained.history, LOSS_CURVES),
-                   "test_clips": clips_figure(data, proba, shown, settings)}
+        figures = {
+            "loss_curves": training_curves(trained.history, LOSS_CURVES),
+            "test_clips": clips_figure(data, proba, shown, settings),
+        }
         return Evaluation(metrics, figures, {"history": trained.history, "test_detections": table})
 
     def score(self, model, data: TriggerData, settings: TriggerWordSettings) -> dict[str, float]:
         frame = model.predict(pd.DataFrame({"wav_base64": data.test_wavs()}))
-        return detection_scores(served_detections(frame), data.ends["test"], settings.clips.label_seconds,
-                                settings.detection.tolerance_seconds)
+        return detection_scores(
+            served_detections(frame),
+            data.ends["test"],
+            settings.clips.label_seconds,
+            settings.detection.tolerance_seconds,
+        )
 
     def predictor(self, trained: Trained, data: TriggerData, settings: TriggerWordSettings):
         example = pd.DataFrame({"wav_base64": data.test_wavs()[:2]})
@@ -298,14 +357,22 @@ LOSS_CURVES = (
 def clips_figure(data: TriggerData, proba: np.ndarray, shown: list[int], settings: TriggerWordSettings):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(shown), figsize=(6 * len(shown), 5), squeeze=False, sharex="col",
-                             gridspec_kw={"height_ratios": [2, 1]})
+    fig, axes = plt.subplots(
+        2, len(shown), figsize=(6 * len(shown), 5), squeeze=False, sharex="col", gridspec_kw={"height_ratios": [2, 1]}
+    )
     seconds = settings.clips.seconds
     for col, i in enumerate(shown):
         top, bottom = axes[0, col], axes[1, col]
-        top.imshow(data.features["test"][i].numpy(), origin="lower", aspect="auto", extent=(0, seconds, 0, settings.features.mels))
-        top.set(ylabel="mel bin", title=f"test clip {i}: triggers end at "
-                                        + ", ".join(f"{e:.2f}" for e in data.ends["test"][i]) + " s")
+        top.imshow(
+            data.features["test"][i].numpy(),
+            origin="lower",
+            aspect="auto",
+            extent=(0, seconds, 0, settings.features.mels),
+        )
+        top.set(
+            ylabel="mel bin",
+            title=f"test clip {i}: triggers end at " + ", ".join(f"{e:.2f}" for e in data.ends["test"][i]) + " s",
+        )
         times = step_times(proba.shape[1], settings)
         bottom.step(times, data.labels["test"][i].numpy(), where="post", label="label")
         bottom.plot(times, proba[i], label="predicted probability")

@@ -26,13 +26,13 @@ from components.data.samples import segmentation as segmentation_sample
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
-from components.models.unet import UNet
-from components.models.params import count_parameters
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.validation.expectations import ValidationReport
+from components.models.params import count_parameters
+from components.models.unet import UNet
 from components.projects.base import Capability, Project, Trained
 from components.serving.inputs import as_images, resize_images
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.validation.expectations import ValidationReport
 
 
 class SegmentationDataSettings(Section):
@@ -54,15 +54,17 @@ class SegmentationDataSettings(Section):
 
 
 class UNetSettings(Section):
-    widths: tuple[int, ...] = Field((16, 32, 64), min_length=2,
-                                    description="channels per level, top to bottom; the last is the bottleneck")
+    widths: tuple[int, ...] = Field(
+        (16, 32, 64), min_length=2, description="channels per level, top to bottom; the last is the bottleneck"
+    )
 
 
 class UNetSegmentationSettings(ProjectSettings):
     data: SegmentationDataSettings = SegmentationDataSettings()
     model: UNetSettings = UNetSettings()
-    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips of image and mask "
-                                                                       "together")
+    augmentation: Literal["none", "flip"] = Field(
+        "flip", description="flip: random horizontal flips of image and mask together"
+    )
     split: SplitSettings = SplitSettings(val=0.15, test=0.2)
     train: TrainSettings = TrainSettings(epochs=12, batch_size=8, lr=0.003, patience=4)
     examples: int = Field(6, ge=1, description="test images in the prediction grid")
@@ -87,12 +89,16 @@ def resolve_classes(settings: UNetSegmentationSettings) -> tuple[str, ...]:
     """The class names: ``classes.txt`` beside the data, or ``data.classes``; both given, they must agree."""
     from_file, configured = masks_io.read_classes(settings.data_dir), settings.data.classes
     if from_file and configured and tuple(configured) != from_file:
-        raise ValueError(f"{settings.data_dir / masks_io.CLASSES_FILE} names {list(from_file)} but params.yaml "
-                         f"data.classes is {list(configured)}: make them agree, or set data.classes to null")
+        raise ValueError(
+            f"{settings.data_dir / masks_io.CLASSES_FILE} names {list(from_file)} but params.yaml "
+            f"data.classes is {list(configured)}: make them agree, or set data.classes to null"
+        )
     classes = from_file or configured
     if not classes:
-        raise ValueError(f"no class names: write {settings.data_dir / masks_io.CLASSES_FILE} (one name per line, "
-                         "line i naming mask index i-1) or set data.classes in params.yaml")
+        raise ValueError(
+            f"no class names: write {settings.data_dir / masks_io.CLASSES_FILE} (one name per line, "
+            "line i naming mask index i-1) or set data.classes in params.yaml"
+        )
     return tuple(classes)
 
 
@@ -109,13 +115,20 @@ class SegmentationPredictor:
         images = as_images(images)
         predicted = predict_masks(self.model, resize_images(images, self.image_size))
         # Back to each input's own size; nearest neighbour keeps every pixel a real class index.
-        return [m if m.shape == x.shape[:2] else np.asarray(Image.fromarray(m).resize(x.shape[1::-1], Image.NEAREST))
-                for m, x in zip(predicted, images)]
+        return [
+            m if m.shape == x.shape[:2] else np.asarray(Image.fromarray(m).resize(x.shape[1::-1], Image.NEAREST))
+            for m, x in zip(predicted, images)
+        ]
 
     def predict_frame(self, images) -> pd.DataFrame:
         masks = self.masks(images)
-        frame = pd.DataFrame({"mask": [masks_io.encode_mask(m) for m in masks],
-                              "height": [m.shape[0] for m in masks], "width": [m.shape[1] for m in masks]})
+        frame = pd.DataFrame(
+            {
+                "mask": [masks_io.encode_mask(m) for m in masks],
+                "height": [m.shape[0] for m in masks],
+                "width": [m.shape[1] for m in masks],
+            }
+        )
         for k, name in enumerate(self.classes):
             frame[f"share_{name}"] = [float(np.mean(m == k)) for m in masks]
         return frame
@@ -139,8 +152,14 @@ def examples_figure(images, truth, predicted, classes, names) -> plt.Figure:
     fig, axes = plt.subplots(len(images), 3, figsize=(6.5, 2.1 * len(images)), squeeze=False)
     for row, (x, t, p, name) in enumerate(zip(images, truth, predicted, names)):
         for ax, shown, title in zip(axes[row], (x, t, p), (name, "true mask", "predicted mask")):
-            ax.imshow(shown, **({} if shown.ndim == 3 else {"cmap": cmap, "vmin": -0.5, "vmax": len(classes) - 0.5,
-                                                              "interpolation": "nearest"}))
+            ax.imshow(
+                shown,
+                **(
+                    {}
+                    if shown.ndim == 3
+                    else {"cmap": cmap, "vmin": -0.5, "vmax": len(classes) - 0.5, "interpolation": "nearest"}
+                ),
+            )
             ax.set_title(title, fontsize=8)
             ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(k)) for k in range(len(classes))]
@@ -173,8 +192,9 @@ class UNetSegmentation(Project):
 
     def rules(self, settings: UNetSegmentationSettings) -> masks_io.SegmentationRules:
         d = settings.data
-        return masks_io.SegmentationRules(resolve_classes(settings), d.min_size, d.max_size, d.min_images,
-                                          d.min_class_share, d.max_class_share)
+        return masks_io.SegmentationRules(
+            resolve_classes(settings), d.min_size, d.max_size, d.min_images, d.min_class_share, d.max_class_share
+        )
 
     def validate(self, settings: UNetSegmentationSettings) -> ValidationReport:
         report, _ = masks_io.validate_segmentation_folder(settings.data_dir, self.rules(settings))
@@ -183,24 +203,46 @@ class UNetSegmentation(Project):
     def prepare(self, settings: UNetSegmentationSettings) -> SegmentationSplits:
         manifest = masks_io.scan_pairs(settings.data_dir)
         X, Y = masks_io.load_pairs(settings.data_dir, manifest, settings.data.image_size)
-        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
-                                        settings.seed).values()
-        return SegmentationSplits(resolve_classes(settings), X[train], Y[train], X[val], Y[val], X[test], Y[test],
-                                  manifest["name"].to_numpy()[test].tolist())
+        test, val, train = random_split(
+            len(X), {"test": settings.split.test, "val": settings.split.val}, settings.seed
+        ).values()
+        return SegmentationSplits(
+            resolve_classes(settings),
+            X[train],
+            Y[train],
+            X[val],
+            Y[val],
+            X[test],
+            Y[test],
+            manifest["name"].to_numpy()[test].tolist(),
+        )
 
-    def train(self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch,
-              checkpoint_dir: Path) -> Trained:
+    def train(
+        self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch, checkpoint_dir: Path
+    ) -> Trained:
         from components.training.loop import fit, resolve_device
         from components.training.tasks import SegmentationTask
 
         model = UNet(len(data.classes), widths=settings.model.widths)
-        result = fit(model, SegmentationTask(),
-                     SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
-                     SegmentationDataset(data.X_val, data.Y_val), settings.train, resolve_device(settings.device),
-                     seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True)
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": count_parameters(model), "widths": list(settings.model.widths),
-                **data.sizes()}
+        result = fit(
+            model,
+            SegmentationTask(),
+            SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
+            SegmentationDataset(data.X_val, data.Y_val),
+            settings.train,
+            resolve_device(settings.device),
+            seed=settings.seed,
+            on_epoch=on_epoch,
+            checkpoint_dir=checkpoint_dir,
+            resume=True,
+        )
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "parameters": count_parameters(model),
+            "widths": list(settings.model.widths),
+            **data.sizes(),
+        }
         return Trained(model, pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Evaluation:
@@ -209,17 +251,28 @@ class UNetSegmentation(Project):
         predicted = np.stack(served.masks(data.X_test))
         metrics = segmentation_metrics(data.Y_test, predicted, data.classes)
         baseline = majority_baseline(data)
-        metrics.update(baseline_mean_iou=baseline["mean_iou"], baseline_pixel_accuracy=baseline["pixel_accuracy"],
-                       mean_iou_over_baseline=metrics["mean_iou"] - baseline["mean_iou"])
+        metrics.update(
+            baseline_mean_iou=baseline["mean_iou"],
+            baseline_pixel_accuracy=baseline["pixel_accuracy"],
+            mean_iou_over_baseline=metrics["mean_iou"] - baseline["mean_iou"],
+        )
         shares = np.bincount(data.Y_test.ravel(), minlength=len(data.classes)) / data.Y_test.size
-        per_class = pd.DataFrame({"class": data.classes, "test_pixel_share": shares,
-                                  "iou": [metrics.get(f"iou_{c}", np.nan) for c in data.classes],
-                                  "baseline_iou": [baseline.get(f"iou_{c}", 0.0) for c in data.classes]})
+        per_class = pd.DataFrame(
+            {
+                "class": data.classes,
+                "test_pixel_share": shares,
+                "iou": [metrics.get(f"iou_{c}", np.nan) for c in data.classes],
+                "baseline_iou": [baseline.get(f"iou_{c}", 0.0) for c in data.classes],
+            }
+        )
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
-                   "test_predictions": examples_figure(data.X_test[:n], data.Y_test[:n], predicted[:n], data.classes,
-                                                       data.names_test[:n]),
-                   "per_class_iou": iou_figure(per_class)}
+        figures = {
+            "loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
+            "test_predictions": examples_figure(
+                data.X_test[:n], data.Y_test[:n], predicted[:n], data.classes, data.names_test[:n]
+            ),
+            "per_class_iou": iou_figure(per_class),
+        }
         return Evaluation(metrics, figures, {"history": trained.history, "per_class_iou": per_class})
 
     def score(self, model, data: SegmentationSplits, settings: UNetSegmentationSettings) -> dict[str, float]:

@@ -15,12 +15,12 @@ import numpy as np
 from pydantic import Field
 
 from components.data.formats.csv_metadata import read_image_csv, validate_image_csv
-from components.data.samples.fashion import write_driver_layout
 from components.data.formats.images import load_images
+from components.data.samples.fashion import write_driver_layout
 from components.data.splits import grouped_split
-from components.validation.expectations import ValidationReport
 from components.projects.image_classification import ImageDataSettings, ImageSplits
 from components.projects.transfer_learning import TransferProject, TransferSettings
+from components.validation.expectations import ValidationReport
 
 
 class CsvImageDataSettings(ImageDataSettings):
@@ -51,8 +51,13 @@ class Vgg16Transfer(TransferProject):
 
     def validate(self, settings: Vgg16Settings) -> ValidationReport:
         d = settings.data
-        report, _ = validate_image_csv(settings.data_dir, self.rules(settings), csv_name=d.csv,
-                                       images_dir=d.images_dir, min_subjects=d.min_subjects)
+        report, _ = validate_image_csv(
+            settings.data_dir,
+            self.rules(settings),
+            csv_name=d.csv,
+            images_dir=d.images_dir,
+            min_subjects=d.min_subjects,
+        )
         return report
 
     def prepare(self, settings: Vgg16Settings) -> SubjectSplits:
@@ -67,6 +72,16 @@ class Vgg16Transfer(TransferProject):
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
-        return SubjectSplits(np.array(sorted(d.classes)), X_tr, y_tr, X_va, y_va, X_te, y_te,
-                             table["path"].to_numpy()[split["test"]].tolist(), X_cal, y_cal,
-                             subjects={name: sorted(set(subjects[idx])) for name, idx in split.items()})
+        return SubjectSplits(
+            np.array(sorted(d.classes)),
+            X_tr,
+            y_tr,
+            X_va,
+            y_va,
+            X_te,
+            y_te,
+            table["path"].to_numpy()[split["test"]].tolist(),
+            X_cal,
+            y_cal,
+            subjects={name: sorted(set(subjects[idx])) for name, idx in split.items()},
+        )

@@ -22,11 +22,11 @@ from pydantic import Field
 from components.data import word_lists
 from components.data.formats import glove_text
 from components.evaluation.report import Evaluation
+from components.projects.base import Capability, Project, Trained
 from components.scratch.debias import analogy_answers, hard_debias, unit
+from components.serving.inputs import as_text_list
 from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-from components.projects.base import Capability, Project, Trained
-from components.serving.inputs import as_text_list
 
 
 class GloveDataSettings(Section):
@@ -38,7 +38,8 @@ class GloveDataSettings(Section):
 
 class DebiasSettings(Section):
     direction: Literal["pca", "difference"] = Field(
-        "pca", description="pca: top component of the definitional pairs; difference: e_woman - e_man")
+        "pca", description="pca: top component of the definitional pairs; difference: e_woman - e_man"
+    )
     equalize: bool = True
 
 
@@ -104,8 +105,14 @@ class DebiasedEmbeddings:
         return pd.concat([frame, pd.DataFrame(vectors, columns=[f"v{i}" for i in range(vectors.shape[1])])], axis=1)
 
 
-def projections_figure(words: list[str], before: np.ndarray, after: np.ndarray, pairs: list[tuple[str, str]],
-                       pairs_before: np.ndarray, pairs_after: np.ndarray) -> plt.Figure:
+def projections_figure(
+    words: list[str],
+    before: np.ndarray,
+    after: np.ndarray,
+    pairs: list[tuple[str, str]],
+    pairs_before: np.ndarray,
+    pairs_after: np.ndarray,
+) -> plt.Figure:
     """Left: each occupation's cosine with g before and after neutralize. Right: each equalize pair's two
     words before (hollow) and after (filled): after equalize the two sit at mirrored positions."""
     order = np.argsort(before)
@@ -115,9 +122,11 @@ def projections_figure(words: list[str], before: np.ndarray, after: np.ndarray, 
     a.barh(y + 0.2, after[order], height=0.4, label="after neutralize", color="tab:blue")
     a.set_yticks(y, [words[i] for i in order], fontsize=7)
     a.axvline(0, color="k", lw=0.6)
-    a.set(xlabel="cos(word, g)   (g points from 'man' to 'woman')",
-          title=f"Occupations on the gender direction\nmean |cos|: before {np.abs(before).mean():.3f}, "
-                f"after {np.abs(after).mean():.1e}")
+    a.set(
+        xlabel="cos(word, g)   (g points from 'man' to 'woman')",
+        title=f"Occupations on the gender direction\nmean |cos|: before {np.abs(before).mean():.3f}, "
+        f"after {np.abs(after).mean():.1e}",
+    )
     a.legend(fontsize=8)
     y = np.arange(len(pairs))
     b.scatter(pairs_before[:, 0], y, facecolors="none", edgecolors="tab:green", label="male word, before")
@@ -135,7 +144,9 @@ def projections_figure(words: list[str], before: np.ndarray, after: np.ndarray, 
 class WordDebias(Project):
     name = "word-debias"
     capabilities = frozenset({Capability.PROMOTION_SCORING})
-    summary = "GloVe geometry in NumPy: cosine similarity, analogies, gender direction, neutralize/equalize (GloVe text)"
+    summary = (
+        "GloVe geometry in NumPy: cosine similarity, analogies, gender direction, neutralize/equalize (GloVe text)"
+    )
     primary_metric = "analogy_accuracy"
     Settings = WordDebiasSettings
 
@@ -152,25 +163,43 @@ class WordDebias(Project):
         embeddings = glove_text.read_glove(settings.data_dir / settings.data.file, settings.data.dimension).normalized()
         questions = [q for q in word_lists.analogy_questions() if all(w in embeddings for w in q[1:])]
         if not questions:
-            raise ValueError(f"{settings.data_dir / settings.data.file}: none of the analogy questions' words are in it")
+            raise ValueError(
+                f"{settings.data_dir / settings.data.file}: none of the analogy questions' words are in it"
+            )
         rows = np.array([[embeddings.index[w] for w in q[1:]] for q in questions], dtype=np.int64)
-        return DebiasData(embeddings, pair_indices(embeddings, word_lists.DEFINITIONAL_PAIRS),
-                          pair_indices(embeddings, word_lists.EQUALIZE_PAIRS),
-                          indices(embeddings, word_lists.GENDER_SPECIFIC), indices(embeddings, word_lists.OCCUPATIONS),
-                          rows[:, :3], rows[:, 3], np.array([q[0] for q in questions]))
+        return DebiasData(
+            embeddings,
+            pair_indices(embeddings, word_lists.DEFINITIONAL_PAIRS),
+            pair_indices(embeddings, word_lists.EQUALIZE_PAIRS),
+            indices(embeddings, word_lists.GENDER_SPECIFIC),
+            indices(embeddings, word_lists.OCCUPATIONS),
+            rows[:, :3],
+            rows[:, 3],
+            np.array([q[0] for q in questions]),
+        )
 
     def train(self, data: DebiasData, settings: WordDebiasSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         equalize = data.equalize if settings.debias.equalize else np.empty((0, 2), dtype=np.int64)
-        result = hard_debias(data.embeddings.vectors, data.definitional, equalize, data.gender_specific,
-                             settings.debias.direction)
+        result = hard_debias(
+            data.embeddings.vectors, data.definitional, equalize, data.gender_specific, settings.debias.direction
+        )
         if not settings.debias.equalize:  # pairs stay out of neutralize either way: they are gender specific
             result.vectors[data.equalize.ravel()] = data.embeddings.vectors[data.equalize.ravel()]
-        stats = {"epoch": 1, "direction_explained_variance": result.explained_variance,
-                 "neutralized_words": int(result.neutralized.sum())}
+        stats = {
+            "epoch": 1,
+            "direction_explained_variance": result.explained_variance,
+            "neutralized_words": int(result.neutralized.sum()),
+        }
         on_epoch(dict(stats))
-        info = {"words": len(data.embeddings), "dimension": data.embeddings.dim, "direction": settings.debias.direction,
-                "explained_variance": result.explained_variance, "neutralized_words": int(result.neutralized.sum()),
-                "equalized_pairs": len(equalize), "analogy_questions": len(data.questions)}
+        info = {
+            "words": len(data.embeddings),
+            "dimension": data.embeddings.dim,
+            "direction": settings.debias.direction,
+            "explained_variance": result.explained_variance,
+            "neutralized_words": int(result.neutralized.sum()),
+            "equalized_pairs": len(equalize),
+            "analogy_questions": len(data.questions),
+        }
         model = DebiasedEmbeddings(data.embeddings.words, result.vectors, result.direction)
         return Trained(model, pd.DataFrame([stats]), info)
 
@@ -183,7 +212,8 @@ class WordDebias(Project):
         accuracy_original, correct_original = analogy_accuracy(before, data)
         keep = np.corrcoef(pairwise_cosines(before, data.occupations), pairwise_cosines(after, data.occupations))[0, 1]
         metrics = {
-            "analogy_accuracy": accuracy, "analogy_accuracy_original": accuracy_original,
+            "analogy_accuracy": accuracy,
+            "analogy_accuracy_original": accuracy_original,
             "analogy_chance": 1.0 / (len(data.embeddings) - 3),
             "neutral_projection_before": float(np.abs(occ_before).mean()),
             "neutral_projection": float(np.abs(occ_after).mean()),
@@ -197,13 +227,21 @@ class WordDebias(Project):
         categories = pd.DataFrame({"category": data.categories, "debiased": correct, "original": correct_original})
         tables = {
             "occupation_projections": pd.DataFrame({"word": occupations, "before": occ_before, "after": occ_after}),
-            "equalize_projections": pd.DataFrame({"male": [p[0] for p in pairs], "female": [p[1] for p in pairs],
-                                                  "male_before": pairs_before[:, 0], "female_before": pairs_before[:, 1],
-                                                  "male_after": pairs_after[:, 0], "female_after": pairs_after[:, 1]}),
+            "equalize_projections": pd.DataFrame(
+                {
+                    "male": [p[0] for p in pairs],
+                    "female": [p[1] for p in pairs],
+                    "male_before": pairs_before[:, 0],
+                    "female_before": pairs_before[:, 1],
+                    "male_after": pairs_after[:, 0],
+                    "female_after": pairs_after[:, 1],
+                }
+            ),
             "analogy_by_category": categories.groupby("category", sort=False).mean().reset_index(),
         }
-        figures = {"bias_projections": projections_figure(occupations, occ_before, occ_after, pairs,
-                                                          pairs_before, pairs_after)}
+        figures = {
+            "bias_projections": projections_figure(occupations, occ_before, occ_after, pairs, pairs_before, pairs_after)
+        }
         return Evaluation(metrics, figures, tables)
 
     def score(self, model, data: DebiasData, settings: WordDebiasSettings) -> dict[str, float]:
@@ -212,8 +250,10 @@ class WordDebias(Project):
         frame = model.predict(pd.DataFrame({"word": data.embeddings.words}))
         vectors = frame[[f"v{i}" for i in range(data.embeddings.dim)]].to_numpy(dtype=np.float32)
         accuracy, _ = analogy_accuracy(vectors, data)
-        return {"analogy_accuracy": accuracy,
-                "neutral_projection": float(frame["projection"].to_numpy(dtype=float)[data.occupations].__abs__().mean())}
+        return {
+            "analogy_accuracy": accuracy,
+            "neutral_projection": float(frame["projection"].to_numpy(dtype=float)[data.occupations].__abs__().mean()),
+        }
 
     def predictor(self, trained: Trained, data: DebiasData, settings: WordDebiasSettings):
         return trained.model, pd.DataFrame({"word": ["nurse", "engineer", "actress"]})

@@ -27,15 +27,15 @@ from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.evaluation.report import Evaluation
-from components.models.yolo import TinyYOLO
+from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.models.params import count_parameters
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
-from components.validation.expectations import ValidationReport
-from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
+from components.models.yolo import TinyYOLO
 from components.projects.base import Capability, Project, Trained
 from components.serving.inputs import as_images, resize_images
+from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
+from components.validation.expectations import ValidationReport
 
 
 class BoxDataSettings(Section):
@@ -48,8 +48,9 @@ class BoxDataSettings(Section):
 
 
 class YoloModelSettings(Section):
-    widths: tuple[int, ...] = Field((8, 16, 32, 64, 128), min_length=2,
-                                    description="conv block channels; a 2x2 max pool after each but the last")
+    widths: tuple[int, ...] = Field(
+        (8, 16, 32, 64, 128), min_length=2, description="conv block channels; a 2x2 max pool after each but the last"
+    )
     anchors: int = Field(3, ge=1, description="anchors per cell, from k-means (1 - IoU) on training box sizes")
 
 
@@ -59,9 +60,12 @@ class YoloLossSettings(Section):
 
 
 class DecodeSettings(Section):
-    score_threshold: float = Field(0.05, ge=0, lt=1, description="keep detections scoring at least this "
-                                                                   "(objectness * class probability)")
-    nms_iou: float = Field(0.45, gt=0, le=1, description="per-class NMS drops a box overlapping a better one above this")
+    score_threshold: float = Field(
+        0.05, ge=0, lt=1, description="keep detections scoring at least this (objectness * class probability)"
+    )
+    nms_iou: float = Field(
+        0.45, gt=0, le=1, description="per-class NMS drops a box overlapping a better one above this"
+    )
     max_detections: int = Field(20, ge=1, description="per image, after NMS")
 
 
@@ -80,8 +84,10 @@ class YoloCarsSettings(ProjectSettings):
     def _grid(self):
         stride = 2 ** (len(self.model.widths) - 1)
         if self.data.image_size % stride:
-            raise ValueError(f"data.image_size {self.data.image_size} must be a multiple of the net's stride {stride} "
-                             f"(2 ** (len(model.widths) - 1))")
+            raise ValueError(
+                f"data.image_size {self.data.image_size} must be a multiple of the net's stride {stride} "
+                f"(2 ** (len(model.widths) - 1))"
+            )
         return self
 
 
@@ -97,8 +103,13 @@ class DetectionSplits:
     names_test: list[str]
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.X_train), "val": len(self.X_val), "test": len(self.X_test),
-                "train_boxes": sum(map(len, self.boxes_train)), "test_boxes": sum(map(len, self.boxes_test))}
+        return {
+            "train": len(self.X_train),
+            "val": len(self.X_val),
+            "test": len(self.X_test),
+            "train_boxes": sum(map(len, self.boxes_train)),
+            "test_boxes": sum(map(len, self.boxes_test)),
+        }
 
 
 class DetectionPredictor:
@@ -114,8 +125,9 @@ class DetectionPredictor:
     def predict_frame(self, images) -> pd.DataFrame:
         images = as_images(images)
         resized = resize_images(images, self.image_size)
-        detections = predict_boxes(self.model, BoxBatches.from_arrays(resized, [np.zeros((0, 5))] * len(resized)).images,
-                                   self.decode)
+        detections = predict_boxes(
+            self.model, BoxBatches.from_arrays(resized, [np.zeros((0, 5))] * len(resized)).images, self.decode
+        )
         return detections_frame(detections, [(x.shape[1], x.shape[0]) for x in images], self.classes)
 
 
@@ -127,8 +139,17 @@ def centre_box_baseline(data: DetectionSplits) -> pd.DataFrame:
     cls = int(np.bincount(train[:, 4].astype(int), minlength=len(data.classes)).argmax())
     size = data.X_test.shape[1]
     c = size / 2
-    return pd.DataFrame({"image": np.arange(len(data.X_test)), "x_min": c - w / 2, "y_min": c - h / 2,
-                         "x_max": c + w / 2, "y_max": c + h / 2, "class": data.classes[cls], "score": 1.0})
+    return pd.DataFrame(
+        {
+            "image": np.arange(len(data.X_test)),
+            "x_min": c - w / 2,
+            "y_min": c - h / 2,
+            "x_max": c + w / 2,
+            "y_max": c + h / 2,
+            "class": data.classes[cls],
+            "score": 1.0,
+        }
+    )
 
 
 LOSS_CURVES = (
@@ -155,8 +176,15 @@ def examples_figure(images, truth, detections: pd.DataFrame, classes, names, thr
         for x0, y0, x1, y1, name, score in shown[["x_min", "y_min", "x_max", "y_max", "class", "score"]].to_numpy():
             colour = colours(classes.index(name))
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colour, lw=1.5))
-            ax.text(x0, y0, f"{name} {score:.2f}", color="white", fontsize=6, va="bottom",
-                    bbox={"facecolor": colour, "pad": 0.5, "lw": 0})
+            ax.text(
+                x0,
+                y0,
+                f"{name} {score:.2f}",
+                color="white",
+                fontsize=6,
+                va="bottom",
+                bbox={"facecolor": colour, "pad": 0.5, "lw": 0},
+            )
         ax.set_title(names[k], fontsize=8)
     fig.suptitle(f"test images: true boxes dashed, detections with score >= {threshold}", fontsize=9)
     fig.tight_layout()
@@ -193,13 +221,16 @@ class YoloCars(Project):
     def prepare(self, settings: YoloCarsSettings) -> DetectionSplits:
         classes = tuple(settings.data.classes)
         names = boxes_io.image_files(settings.data_dir)
-        X, boxes = boxes_io.load_detection_set(settings.data_dir, names, boxes_io.read_boxes(settings.data_dir),
-                                               classes, settings.data.image_size)
-        test, val, train = random_split(len(X), {"test": settings.split.test, "val": settings.split.val},
-                                        settings.seed).values()
+        X, boxes = boxes_io.load_detection_set(
+            settings.data_dir, names, boxes_io.read_boxes(settings.data_dir), classes, settings.data.image_size
+        )
+        test, val, train = random_split(
+            len(X), {"test": settings.split.test, "val": settings.split.val}, settings.seed
+        ).values()
         pick = lambda idx: [boxes[i] for i in idx]  # noqa: E731
-        return DetectionSplits(classes, X[train], pick(train), X[val], pick(val), X[test], pick(test),
-                               [names[i] for i in test])
+        return DetectionSplits(
+            classes, X[train], pick(train), X[val], pick(val), X[test], pick(test), [names[i] for i in test]
+        )
 
     def decode_config(self, settings: YoloCarsSettings) -> DecodeConfig:
         d = settings.decode
@@ -211,50 +242,93 @@ class YoloCars(Project):
 
         size = settings.data.image_size
         train_boxes = np.concatenate(data.boxes_train)
-        anchors = kmeans_anchors((train_boxes[:, 2:4] - train_boxes[:, :2]) / size, settings.model.anchors,
-                                 seed=settings.seed)
+        anchors = kmeans_anchors(
+            (train_boxes[:, 2:4] - train_boxes[:, :2]) / size, settings.model.anchors, seed=settings.seed
+        )
         torch.manual_seed(settings.seed)
         model = TinyYOLO(len(data.classes), anchors, settings.model.widths)
-        task = DetectionTask(data.boxes_val, data.classes, self.decode_config(settings), settings.loss.model_dump(),
-                             flip=settings.augmentation == "flip")
-        result = fit(model, task, BoxBatches.from_arrays(data.X_train, data.boxes_train),
-                     BoxBatches.from_arrays(data.X_val, data.boxes_val), settings.train, resolve_device(settings.device),
-                     seed=settings.seed, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
-        info = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                "parameters": count_parameters(model), "grid": size // model.stride,
-                "anchors_px": np.round(anchors * size, 1).tolist(), **data.sizes()}
+        task = DetectionTask(
+            data.boxes_val,
+            data.classes,
+            self.decode_config(settings),
+            settings.loss.model_dump(),
+            flip=settings.augmentation == "flip",
+        )
+        result = fit(
+            model,
+            task,
+            BoxBatches.from_arrays(data.X_train, data.boxes_train),
+            BoxBatches.from_arrays(data.X_val, data.boxes_val),
+            settings.train,
+            resolve_device(settings.device),
+            seed=settings.seed,
+            on_epoch=on_epoch,
+            checkpoint_dir=checkpoint_dir,
+            resume=True,
+            progress=False,
+        )
+        info = {
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "parameters": count_parameters(model),
+            "grid": size // model.stride,
+            "anchors_px": np.round(anchors * size, 1).tolist(),
+            **data.sizes(),
+        }
         return Trained(model.cpu(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Evaluation:
         # The served predictor's own detections, so evaluate and score() measure the very same thing.
         served, _ = self.predictor(trained, data, settings)
         detections = served.predict_frame(data.X_test)
-        metrics, curve = detection_metrics(detections, data.boxes_test, data.classes,
-                                           operating_threshold=settings.operating_threshold)
-        baseline, _ = detection_metrics(centre_box_baseline(data), data.boxes_test, data.classes,
-                                        operating_threshold=settings.operating_threshold)
-        metrics.update(baseline_map50=baseline["map50"], map50_over_baseline=metrics["map50"] - baseline["map50"],
-                       detections_per_image=len(detections[detections["score"] >= settings.operating_threshold])
-                       / len(data.X_test))
-        per_class = pd.DataFrame({"class": data.classes,
-                                  "test_boxes": [int(sum((b[:, 4] == c).sum() for b in data.boxes_test))
-                                                 for c in range(len(data.classes))],
-                                  "ap50": [metrics.get(f"ap50_{c}", np.nan) for c in data.classes],
-                                  "baseline_ap50": [baseline.get(f"ap50_{c}", np.nan) for c in data.classes]})
+        metrics, curve = detection_metrics(
+            detections, data.boxes_test, data.classes, operating_threshold=settings.operating_threshold
+        )
+        baseline, _ = detection_metrics(
+            centre_box_baseline(data), data.boxes_test, data.classes, operating_threshold=settings.operating_threshold
+        )
+        metrics.update(
+            baseline_map50=baseline["map50"],
+            map50_over_baseline=metrics["map50"] - baseline["map50"],
+            detections_per_image=len(detections[detections["score"] >= settings.operating_threshold])
+            / len(data.X_test),
+        )
+        per_class = pd.DataFrame(
+            {
+                "class": data.classes,
+                "test_boxes": [
+                    int(sum((b[:, 4] == c).sum() for b in data.boxes_test)) for c in range(len(data.classes))
+                ],
+                "ap50": [metrics.get(f"ap50_{c}", np.nan) for c in data.classes],
+                "baseline_ap50": [baseline.get(f"ap50_{c}", np.nan) for c in data.classes],
+            }
+        )
         n = min(settings.examples, len(data.X_test))
-        figures = {"loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
-                   "test_detections": examples_figure(data.X_test[:n], data.boxes_test[:n], detections, data.classes,
-                                                      data.names_test[:n], settings.operating_threshold),
-                   "precision_recall": pr_figure(curve, metrics)}
-        return Evaluation(metrics, figures, {"history": trained.history, "per_class_ap": per_class,
-                                             "precision_recall": curve})
+        figures = {
+            "loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
+            "test_detections": examples_figure(
+                data.X_test[:n],
+                data.boxes_test[:n],
+                detections,
+                data.classes,
+                data.names_test[:n],
+                settings.operating_threshold,
+            ),
+            "precision_recall": pr_figure(curve, metrics),
+        }
+        return Evaluation(
+            metrics, figures, {"history": trained.history, "per_class_ap": per_class, "precision_recall": curve}
+        )
 
     def score(self, model, data: DetectionSplits, settings: YoloCarsSettings) -> dict[str, float]:
         """mAP@0.5, AP per class and precision / recall at the operating threshold, recomputed from a served
         model's detection rows."""
         frame = model.predict(data.X_test)
-        return detection_metrics(frame, data.boxes_test, data.classes, operating_threshold=settings.operating_threshold)[0]
+        return detection_metrics(
+            frame, data.boxes_test, data.classes, operating_threshold=settings.operating_threshold
+        )[0]
 
     def predictor(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings):
-        return DetectionPredictor(trained.model, data.classes, settings.data.image_size,
-                                  self.decode_config(settings)), data.X_test[:2]
+        return DetectionPredictor(
+            trained.model, data.classes, settings.data.image_size, self.decode_config(settings)
+        ), data.X_test[:2]

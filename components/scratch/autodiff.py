@@ -60,6 +60,7 @@ class Tensor:
         def backward():
             self.grad += unbroadcast(out.grad, self.shape)
             other.grad += unbroadcast(out.grad, other.shape)
+
         out._backward = backward
         return out
 
@@ -70,16 +71,18 @@ class Tensor:
         def backward():
             self.grad += unbroadcast(out.grad * other.data, self.shape)
             other.grad += unbroadcast(out.grad * self.data, other.shape)
+
         out._backward = backward
         return out
 
     def __pow__(self, exponent: float) -> Tensor:
         if isinstance(exponent, Tensor):
             raise TypeError("only constant exponents are supported: x ** 2.0, not x ** y")
-        out = Tensor(self.data ** exponent, (self,), f"**{exponent}")
+        out = Tensor(self.data**exponent, (self,), f"**{exponent}")
 
         def backward():
             self.grad += out.grad * exponent * self.data ** (exponent - 1)
+
         out._backward = backward
         return out
 
@@ -96,7 +99,7 @@ class Tensor:
         return self * as_tensor(other) ** -1.0
 
     def __rtruediv__(self, other) -> Tensor:
-        return as_tensor(other) * self ** -1.0
+        return as_tensor(other) * self**-1.0
 
     __radd__ = __add__
     __rmul__ = __mul__
@@ -111,6 +114,7 @@ class Tensor:
         def backward():
             self.grad += out.grad @ other.data.T
             other.grad += self.data.T @ out.grad
+
         out._backward = backward
         return out
 
@@ -122,6 +126,7 @@ class Tensor:
             if axis is not None and not keepdims:
                 grad = np.expand_dims(grad, axis)
             self.grad += np.broadcast_to(grad, self.shape)
+
         out._backward = backward
         return out
 
@@ -134,6 +139,7 @@ class Tensor:
 
         def backward():
             self.grad += out.grad.reshape(self.shape)
+
         out._backward = backward
         return out
 
@@ -143,6 +149,7 @@ class Tensor:
 
         def backward():
             self.grad += out.grad.T
+
         out._backward = backward
         return out
 
@@ -152,6 +159,7 @@ class Tensor:
 
         def backward():
             self.grad += out.grad * local_grad
+
         out._backward = backward
         return out
 

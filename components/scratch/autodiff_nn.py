@@ -52,9 +52,17 @@ class MLP:
 class AutodiffMLPClassifier(ClassifierMixin, BaseEstimator):
     """scikit-learn style classifier: an MLP trained by minibatch gradients from the autodiff engine."""
 
-    def __init__(self, hidden: Sequence[int] = (64,), activation: str = "relu", init: str = "he",
-                 optimizer: str = "adam", lr: float = 1e-2, epochs: int = 20, batch_size: int = 32,
-                 seed: int = 0):
+    def __init__(
+        self,
+        hidden: Sequence[int] = (64,),
+        activation: str = "relu",
+        init: str = "he",
+        optimizer: str = "adam",
+        lr: float = 1e-2,
+        epochs: int = 20,
+        batch_size: int = 32,
+        seed: int = 0,
+    ):
         self.hidden, self.activation, self.init, self.optimizer = hidden, activation, init, optimizer
         self.lr, self.epochs, self.batch_size, self.seed = lr, epochs, batch_size, seed
 
@@ -69,15 +77,18 @@ class AutodiffMLPClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(1, self.epochs + 1):
             order, total = rng.permutation(len(X)), 0.0
             for start in range(0, len(X), self.batch_size):
-                idx = order[start:start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 loss = cross_entropy(self.mlp_(Tensor(X[idx])), y_idx[idx])
                 for p in params:
                     p.grad = np.zeros_like(p.data)
                 loss.backward()
                 opt.step({i: p.data for i, p in enumerate(params)}, {i: p.grad for i, p in enumerate(params)}, self.lr)
                 total += loss.data.item() * len(idx)
-            row = {"epoch": epoch, "train_loss": total / len(X),
-                   "train_accuracy": float(np.mean(self._proba(X).argmax(1) == y_idx))}
+            row = {
+                "epoch": epoch,
+                "train_loss": total / len(X),
+                "train_accuracy": float(np.mean(self._proba(X).argmax(1) == y_idx)),
+            }
             if X_val is not None:
                 proba = self.predict_proba(X_val)
                 yv = np.searchsorted(self.classes_, np.asarray(y_val))

@@ -40,7 +40,7 @@ class Vocabulary:
         T = max(len(n) for n in names) + 1
         targets = np.full((T, len(names)), -1, dtype=np.int64)
         for j, name in enumerate(names):
-            targets[:len(name) + 1, j] = [self.index[c] for c in name] + [0]
+            targets[: len(name) + 1, j] = [self.index[c] for c in name] + [0]
         inputs = np.zeros_like(targets)
         inputs[1:] = np.maximum(targets[:-1], 0)
         return inputs, targets
@@ -105,8 +105,9 @@ class CharRNN:
         grads.update({f"cell.{k}": g for k, g in cell_grads.items()})
         return loss, grads
 
-    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0, max_len: int = 30,
-               prefix: Sequence[int] = ()) -> list[list[int]]:
+    def sample(
+        self, n: int, rng: np.random.Generator, temperature: float = 1.0, max_len: int = 30, prefix: Sequence[int] = ()
+    ) -> list[list[int]]:
         """``n`` token sequences drawn one character at a time (all ``n`` in parallel), each continuing
         ``prefix`` until it draws the boundary token or reaches ``max_len`` characters. Temperature below 1
         sharpens the distribution, above 1 flattens it; 0 means always the most likely character."""
@@ -131,22 +132,38 @@ class CharRNN:
                 break
         seqs = np.stack(drawn, axis=1) if drawn else np.zeros((n, 0), dtype=np.int64)
         ends = np.where((seqs == 0).any(axis=1), (seqs == 0).argmax(axis=1), seqs.shape[1])
-        return [list(prefix) + seqs[j, :ends[j]].tolist() for j in range(n)]
+        return [list(prefix) + seqs[j, : ends[j]].tolist() for j in range(n)]
 
 
 class CharLanguageModel:
     """Fit a CharRNN on a list of names with Adam (or any optimiser in ``optim.py``) and gradient clipping;
     score names (mean nats per character, the boundary included) and sample new ones."""
 
-    def __init__(self, cell: str = "lstm", hidden_size: int = 64, optimizer: str = "adam", lr: float = 1e-2,
-                 epochs: int = 10, batch_size: int = 32, grad_clip: float | None = 5.0, decay: str = "none",
-                 decay_rate: float = 0.0, max_len: int = 30, dtype: str = "float32", seed: int = 0):
+    def __init__(
+        self,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        optimizer: str = "adam",
+        lr: float = 1e-2,
+        epochs: int = 10,
+        batch_size: int = 32,
+        grad_clip: float | None = 5.0,
+        decay: str = "none",
+        decay_rate: float = 0.0,
+        max_len: int = 30,
+        dtype: str = "float32",
+        seed: int = 0,
+    ):
         self.cell, self.hidden_size, self.optimizer, self.lr, self.epochs = cell, hidden_size, optimizer, lr, epochs
         self.batch_size, self.grad_clip, self.decay, self.decay_rate = batch_size, grad_clip, decay, decay_rate
         self.max_len, self.dtype, self.seed = max_len, dtype, seed
 
-    def fit(self, names: Sequence[str], val_names: Sequence[str] | None = None,
-            on_epoch: Callable[[dict], None] | None = None) -> CharLanguageModel:
+    def fit(
+        self,
+        names: Sequence[str],
+        val_names: Sequence[str] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+    ) -> CharLanguageModel:
         """Train; each epoch records lr, train loss, the share of steps whose gradient was clipped, the
         validation loss (given val_names) and one sampled name, in ``history_``."""
         names = list(names)
@@ -160,7 +177,7 @@ class CharLanguageModel:
             order = rng.permutation(len(names))
             total, chars, clipped, steps = 0.0, 0, 0, 0
             for start in range(0, len(names), self.batch_size):
-                inputs, targets = self.vocab_.encode([names[i] for i in order[start:start + self.batch_size]])
+                inputs, targets = self.vocab_.encode([names[i] for i in order[start : start + self.batch_size]])
                 loss, grads = self.net_.loss_and_grads(inputs, targets)
                 norm = clip_by_global_norm(grads, self.grad_clip)
                 clipped += self.grad_clip is not None and norm > self.grad_clip
@@ -192,7 +209,7 @@ class CharLanguageModel:
         self._check_chars(names)
         total, count = 0.0, 0
         for start in range(0, len(names), batch):
-            inputs, targets = self.vocab_.encode(list(names[start:start + batch]))
+            inputs, targets = self.vocab_.encode(list(names[start : start + batch]))
             loss, _, n = sequence_cross_entropy(self.net_.forward(inputs)[0], targets)
             total, count = total + loss * n, count + n
         return total / count
@@ -235,6 +252,11 @@ def bigram_loss(train: Sequence[str], test: Sequence[str], smoothing: float = 0.
         seq = [0] + [vocab.index[c] for c in name] + [0]
         np.add.at(counts, (seq[:-1], seq[1:]), 1)
     logp = np.log(counts / counts.sum(axis=1, keepdims=True))
-    pairs = np.array([(a, b) for name in test for a, b in zip([0] + [vocab.index[c] for c in name],
-                                                              [vocab.index[c] for c in name] + [0])])
+    pairs = np.array(
+        [
+            (a, b)
+            for name in test
+            for a, b in zip([0] + [vocab.index[c] for c in name], [vocab.index[c] for c in name] + [0])
+        ]
+    )
     return float(-np.mean(logp[pairs[:, 0], pairs[:, 1]]))

@@ -37,19 +37,29 @@ class ConvBlock:
 
 
 class ConvNet:
-    def __init__(self, input_shape: tuple[int, int, int], blocks: Sequence[ConvBlock], hidden: Sequence[int],
-                 n_classes: int, seed: int = 0, dtype=np.float64):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        blocks: Sequence[ConvBlock],
+        hidden: Sequence[int],
+        n_classes: int,
+        seed: int = 0,
+        dtype=np.float64,
+    ):
         self.blocks, self.hidden = tuple(blocks), tuple(hidden)
         rng = np.random.default_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         c, h, w = input_shape
         for i, blk in enumerate(self.blocks, start=1):
             # He initialisation with fan_in = C * k * k, the inputs each output sums over
-            W = init_weights(c * blk.kernel ** 2, blk.filters, "he", rng, dtype)
+            W = init_weights(c * blk.kernel**2, blk.filters, "he", rng, dtype)
             self.params[f"conv{i}.W"] = np.ascontiguousarray(W.T.reshape(blk.filters, c, blk.kernel, blk.kernel))
             self.params[f"conv{i}.b"] = np.zeros(blk.filters, dtype=dtype)
             c = blk.filters
-            h, w = output_size(h, blk.kernel, blk.stride, blk.padding), output_size(w, blk.kernel, blk.stride, blk.padding)
+            h, w = (
+                output_size(h, blk.kernel, blk.stride, blk.padding),
+                output_size(w, blk.kernel, blk.stride, blk.padding),
+            )
             if blk.pool != "none":
                 h, w = output_size(h, blk.pool_size, blk.pool_size, 0), output_size(w, blk.pool_size, blk.pool_size, 0)
         sizes = (c * h * w, *self.hidden, n_classes)
@@ -65,7 +75,9 @@ class ConvNet:
         """Logits (N, classes) for X (N, C, H, W), and the caches ``backward`` needs."""
         caches, a = [], X
         for i, blk in enumerate(self.blocks, start=1):
-            z, conv_cache = conv_forward(a, self.params[f"conv{i}.W"], self.params[f"conv{i}.b"], blk.stride, blk.padding)
+            z, conv_cache = conv_forward(
+                a, self.params[f"conv{i}.W"], self.params[f"conv{i}.b"], blk.stride, blk.padding
+            )
             a = np.maximum(z, 0)
             pool_cache = None
             if blk.pool != "none":
@@ -80,7 +92,11 @@ class ConvNet:
         return a, [conv_shape, *caches]
 
     def backward(self, dlogits: np.ndarray, caches: list) -> dict[str, np.ndarray]:
-        conv_shape, conv_caches, dense_caches = caches[0], caches[1:1 + len(self.blocks)], caches[1 + len(self.blocks):]
+        conv_shape, conv_caches, dense_caches = (
+            caches[0],
+            caches[1 : 1 + len(self.blocks)],
+            caches[1 + len(self.blocks) :],
+        )
         grads, d = {}, dlogits
         for j in range(self.n_dense, 0, -1):
             x_in, z = dense_caches[j - 1]
@@ -111,7 +127,7 @@ class ConvNet:
 
     def predict_proba(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
         # softmax in float64: float32 probabilities do not sum to one closely enough for scikit-learn's checks
-        parts = [softmax(self.forward(X[i:i + chunk])[0].astype(np.float64)) for i in range(0, len(X), chunk)]
+        parts = [softmax(self.forward(X[i : i + chunk])[0].astype(np.float64)) for i in range(0, len(X), chunk)]
         return np.concatenate(parts) if parts else np.empty((0, self.params[f"fc{self.n_dense}.b"].size))
 
 
@@ -132,10 +148,21 @@ class ConvClassifier(ClassifierMixin, BaseEstimator):
     """A ConvNet with a softmax head trained by minibatch gradient descent; keeps the weights of the epoch with
     the lowest validation loss when validation data is given."""
 
-    def __init__(self, blocks: Sequence[Mapping] = ({"filters": 16}, {"filters": 32, "pool": "avg"}),
-                 hidden: Sequence[int] = (64,), grayscale: bool = True, optimizer: str = "adam", lr: float = 2e-3,
-                 epochs: int = 15, batch_size: int = 32, l2: float = 0.0, decay: str = "none",
-                 decay_rate: float = 0.0, dtype: str = "float32", seed: int = 0):
+    def __init__(
+        self,
+        blocks: Sequence[Mapping] = ({"filters": 16}, {"filters": 32, "pool": "avg"}),
+        hidden: Sequence[int] = (64,),
+        grayscale: bool = True,
+        optimizer: str = "adam",
+        lr: float = 2e-3,
+        epochs: int = 15,
+        batch_size: int = 32,
+        l2: float = 0.0,
+        decay: str = "none",
+        decay_rate: float = 0.0,
+        dtype: str = "float32",
+        seed: int = 0,
+    ):
         self.blocks, self.hidden, self.grayscale, self.optimizer, self.lr = blocks, hidden, grayscale, optimizer, lr
         self.epochs, self.batch_size, self.l2, self.decay, self.decay_rate = epochs, batch_size, l2, decay, decay_rate
         self.dtype, self.seed = dtype, seed
@@ -145,17 +172,21 @@ class ConvClassifier(ClassifierMixin, BaseEstimator):
         X = as_images(X, dtype, self.grayscale)
         self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
         rng = np.random.default_rng(self.seed)
-        self.net_ = ConvNet(X.shape[1:], [ConvBlock(**b) for b in self.blocks], self.hidden, len(self.classes_),
-                            self.seed, dtype)
+        self.net_ = ConvNet(
+            X.shape[1:], [ConvBlock(**b) for b in self.blocks], self.hidden, len(self.classes_), self.seed, dtype
+        )
         opt = make_optimizer(self.optimizer)
-        val = (as_images(X_val, dtype, self.grayscale), np.searchsorted(self.classes_, np.asarray(y_val))) \
-            if X_val is not None else None
+        val = (
+            (as_images(X_val, dtype, self.grayscale), np.searchsorted(self.classes_, np.asarray(y_val)))
+            if X_val is not None
+            else None
+        )
         self.history_, best = [], (np.inf, None)
         for epoch in range(1, self.epochs + 1):
             lr = decayed_lr(self.lr, epoch - 1, self.decay, self.decay_rate)
-            order, total, correct = rng.permutation(len(X)), 0.0, 0
+            order, total = rng.permutation(len(X)), 0.0
             for start in range(0, len(X), self.batch_size):
-                idx = order[start:start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2)
                 opt.step(self.net_.params, grads, lr)
                 total += loss * len(idx)

@@ -38,8 +38,8 @@ def scatter_windows(dwin: np.ndarray, x_shape: tuple[int, ...], stride: int, pad
     dx = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dwin.dtype)
     for i in range(kh):
         for j in range(kw):
-            dx[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += dwin[..., i, j]
-    return dx[:, :, pad:pad + h, pad:pad + w]
+            dx[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += dwin[..., i, j]
+    return dx[:, :, pad : pad + h, pad : pad + w]
 
 
 class ConvCache(NamedTuple):
@@ -49,7 +49,9 @@ class ConvCache(NamedTuple):
     pad: int
 
 
-def conv_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0) -> tuple[np.ndarray, ConvCache]:
+def conv_forward(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0
+) -> tuple[np.ndarray, ConvCache]:
     n, c, h, w = x.shape
     f, c_w, kh, kw = W.shape
     if c != c_w:

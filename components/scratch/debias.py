@@ -29,11 +29,11 @@ def analogy_answers(vectors: np.ndarray, questions: np.ndarray, chunk: int = 512
     cosine) to b - a + c, other than a, b and c. ``vectors`` are unit length."""
     answers = np.empty(len(questions), dtype=np.int64)
     for start in range(0, len(questions), chunk):
-        q = questions[start:start + chunk]
+        q = questions[start : start + chunk]
         target = unit(vectors[q[:, 1]] - vectors[q[:, 0]] + vectors[q[:, 2]])
         scores = target @ vectors.T
         scores[np.arange(len(q))[:, None], q] = -np.inf  # the question's own words are not answers
-        answers[start:start + chunk] = scores.argmax(1)
+        answers[start : start + chunk] = scores.argmax(1)
     return answers
 
 
@@ -52,7 +52,7 @@ def bias_direction(vectors: np.ndarray, pairs: np.ndarray, method: str = "pca") 
     g = vt[0]
     if np.dot(second - first, g).sum() < 0:  # SVD's sign is arbitrary: point towards the pairs' second words
         g = -g
-    return unit(g), float(s[0] ** 2 / np.sum(s ** 2))
+    return unit(g), float(s[0] ** 2 / np.sum(s**2))
 
 
 def neutralize(e: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -86,8 +86,13 @@ class HardDebias:
     neutralized: np.ndarray  # bool per word
 
 
-def hard_debias(vectors: np.ndarray, definitional: np.ndarray, equalize_pairs: np.ndarray,
-                gender_specific: np.ndarray, method: str = "pca") -> HardDebias:
+def hard_debias(
+    vectors: np.ndarray,
+    definitional: np.ndarray,
+    equalize_pairs: np.ndarray,
+    gender_specific: np.ndarray,
+    method: str = "pca",
+) -> HardDebias:
     """Neutralize every word that is not gender specific (by definition, like "she" or "actress"), then
     equalize each pair. Indices are rows of ``vectors`` (unit length)."""
     g, explained = bias_direction(vectors, definitional, method)

@@ -26,8 +26,16 @@ class DenseNet:
     """sizes = (inputs, hidden..., outputs); hidden layers use ``activation``, the last layer outputs logits
     and ``output`` names the loss applied to them (softmax cross-entropy, sigmoid cross-entropy or MSE)."""
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", output: str = "softmax", init: str = "he",
-                 seed: int = 0, dtype=np.float64, random_scale: float = 0.01):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        output: str = "softmax",
+        init: str = "he",
+        seed: int = 0,
+        dtype=np.float64,
+        random_scale: float = 0.01,
+    ):
         if len(sizes) < 2:
             raise ValueError(f"sizes needs an input and an output size, got {tuple(sizes)}")
         if output not in OUTPUT_LOSSES:
@@ -69,8 +77,14 @@ class DenseNet:
             d, grads[f"W{layer}"], grads[f"b{layer}"] = dense_backward(d, x_in, self.params[f"W{layer}"])
         return grads
 
-    def loss_and_grads(self, X: np.ndarray, y: np.ndarray, l2: float = 0.0, keep_prob: float = 1.0,
-                       rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray]]:
+    def loss_and_grads(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        l2: float = 0.0,
+        keep_prob: float = 1.0,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """Loss (with the L2 penalty l2 / (2N) * sum ||W||^2) and its gradient for every parameter."""
         logits, caches = self.forward(X, keep_prob, rng)
         loss, dlogits = OUTPUT_LOSSES[self.output](logits, y)
@@ -86,8 +100,10 @@ class DenseNet:
     def predict_output(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """Probabilities (softmax / sigmoid head) or values (linear head), in chunks to bound memory."""
         squash = {"softmax": softmax, "sigmoid": sigmoid, "linear": identity}[self.output]
-        return np.concatenate([squash(self.forward(X[i:i + chunk])[0]) for i in range(0, len(X), chunk)] or
-                              [np.empty((0, self.sizes[-1]))])
+        return np.concatenate(
+            [squash(self.forward(X[i : i + chunk])[0]) for i in range(0, len(X), chunk)]
+            or [np.empty((0, self.sizes[-1]))]
+        )
 
 
 def as_features(X: np.ndarray, dtype) -> np.ndarray:
@@ -103,42 +119,73 @@ class DenseClassifier(ClassifierMixin, BaseEstimator):
     ``batch_size=None`` (or ``optimizer='gd'``) is batch gradient descent: one step per epoch on all samples.
     """
 
-    def __init__(self, hidden: Sequence[int] = (128,), activation: str = "relu", init: str = "he",
-                 optimizer: str = "adam", lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 epochs: int = 10, batch_size: int | None = 64, l2: float = 0.0, keep_prob: float = 1.0,
-                 decay: str = "none", decay_rate: float = 0.0, decay_interval: int = 1,
-                 random_scale: float = 0.01, dtype: str = "float32", seed: int = 0):
+    def __init__(
+        self,
+        hidden: Sequence[int] = (128,),
+        activation: str = "relu",
+        init: str = "he",
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epochs: int = 10,
+        batch_size: int | None = 64,
+        l2: float = 0.0,
+        keep_prob: float = 1.0,
+        decay: str = "none",
+        decay_rate: float = 0.0,
+        decay_interval: int = 1,
+        random_scale: float = 0.01,
+        dtype: str = "float32",
+        seed: int = 0,
+    ):
         self.hidden, self.activation, self.init, self.optimizer, self.lr = hidden, activation, init, optimizer, lr
         self.beta1, self.beta2, self.epochs, self.batch_size, self.l2 = beta1, beta2, epochs, batch_size, l2
         self.keep_prob, self.decay, self.decay_rate, self.decay_interval = keep_prob, decay, decay_rate, decay_interval
         self.random_scale, self.dtype, self.seed = random_scale, dtype, seed
 
-    def fit(self, X, y, X_val=None, y_val=None, on_epoch: Callable[[dict], None] | None = None,
-            monitor_size: int = 5000) -> DenseClassifier:
+    def fit(
+        self, X, y, X_val=None, y_val=None, on_epoch: Callable[[dict], None] | None = None, monitor_size: int = 5000
+    ) -> DenseClassifier:
         """Train; after each epoch record lr, train loss, accuracy on (up to ``monitor_size``) training samples
         and, given validation data, validation loss and accuracy in ``history_`` and pass them to ``on_epoch``."""
         dtype = np.dtype(self.dtype)
         X = as_features(X, dtype)
         self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
         rng = np.random.default_rng(self.seed)
-        self.net_ = DenseNet((X.shape[1], *self.hidden, len(self.classes_)), self.activation, "softmax",
-                             self.init, self.seed, dtype, self.random_scale)
+        self.net_ = DenseNet(
+            (X.shape[1], *self.hidden, len(self.classes_)),
+            self.activation,
+            "softmax",
+            self.init,
+            self.seed,
+            dtype,
+            self.random_scale,
+        )
         opt = make_optimizer(self.optimizer, self.beta1, self.beta2)
         batch = len(X) if self.batch_size is None or self.optimizer == "gd" else int(self.batch_size)
         monitor = rng.permutation(len(X))[:monitor_size]
-        val = (as_features(X_val, dtype), np.searchsorted(self.classes_, np.asarray(y_val))) if X_val is not None else None
+        val = (
+            (as_features(X_val, dtype), np.searchsorted(self.classes_, np.asarray(y_val)))
+            if X_val is not None
+            else None
+        )
         self.history_ = []
         for epoch in range(self.epochs):
             lr = decayed_lr(self.lr, epoch, self.decay, self.decay_rate, self.decay_interval)
             order = rng.permutation(len(X))
             total = 0.0
             for start in range(0, len(X), batch):
-                idx = order[start:start + batch]
+                idx = order[start : start + batch]
                 loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2, self.keep_prob, rng)
                 opt.step(self.net_.params, grads, lr)
                 total += loss * len(idx)
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": total / len(X),
-                   "train_accuracy": self._accuracy(X[monitor], y_idx[monitor])}
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": total / len(X),
+                "train_accuracy": self._accuracy(X[monitor], y_idx[monitor]),
+            }
             if val is not None:
                 proba = self.net_.predict_output(val[0])
                 row["val_loss"] = float(-np.mean(np.log(np.clip(proba[np.arange(len(proba)), val[1]], 1e-12, 1))))

@@ -12,6 +12,7 @@ import inspect
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 except ImportError:  # pragma: no cover - exercised only where scikit-learn is absent
+
     class BaseEstimator:
         def get_params(self, deep: bool = True) -> dict:
             names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
@@ -27,5 +28,6 @@ except ImportError:  # pragma: no cover - exercised only where scikit-learn is a
 
     class RegressorMixin:
         _estimator_type = "regressor"
+
 
 __all__ = ["BaseEstimator", "ClassifierMixin", "RegressorMixin"]

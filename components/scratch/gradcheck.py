@@ -30,8 +30,9 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def sampled_numerical_gradient(f: Callable[[], float], x: np.ndarray, indices: np.ndarray,
-                               eps: float = 1e-6) -> np.ndarray:
+def sampled_numerical_gradient(
+    f: Callable[[], float], x: np.ndarray, indices: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
     """Central differences at the flat ``indices`` of ``x`` only: checks a large layer at a few hundred
     coordinates instead of all of them. Returns one value per index."""
     flat = x.reshape(-1)  # a view: perturbing it perturbs x

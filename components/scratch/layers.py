@@ -11,8 +11,9 @@ import numpy as np
 INITS = ("zeros", "random", "he", "xavier")
 
 
-def init_weights(fan_in: int, fan_out: int, method: str, rng: np.random.Generator, dtype=np.float64,
-                 random_scale: float = 0.01) -> np.ndarray:
+def init_weights(
+    fan_in: int, fan_out: int, method: str, rng: np.random.Generator, dtype=np.float64, random_scale: float = 0.01
+) -> np.ndarray:
     """zeros: every unit identical (symmetry never breaks); random: N(0, random_scale^2), blind to layer width;
     he: N(0, 2 / fan_in), keeps ReLU activations' variance; xavier (Glorot): N(0, 2 / (fan_in + fan_out))."""
     if method == "zeros":

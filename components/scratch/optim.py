@@ -56,7 +56,7 @@ class Adam:
 
     def step(self, params: Params, grads: Params, lr: float) -> None:
         self.t += 1
-        c1, c2 = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
+        c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
         for k, g in grads.items():
             m = self.m.setdefault(k, np.zeros_like(g))
             v = self.v.setdefault(k, np.zeros_like(g))

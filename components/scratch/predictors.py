@@ -16,8 +16,14 @@ class RegressionPredictor:
     """Celsius values, shape (n,) or (n, 1) -> a ``fahrenheit`` column (named by ``target``); with a conformal
     calibrator attached (``with_conformal``) also ``lower`` and ``upper``, the calibrated interval."""
 
-    def __init__(self, model, feature: str = "celsius", target: str = "fahrenheit", conformal=None,
-                 confidence: float | None = None):
+    def __init__(
+        self,
+        model,
+        feature: str = "celsius",
+        target: str = "fahrenheit",
+        conformal=None,
+        confidence: float | None = None,
+    ):
         self.model, self.feature, self.target = model, feature, target
         self.conformal, self.confidence = conformal, confidence  # a components.conformal.calibration.ConformalRegressor
 

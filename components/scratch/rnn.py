@@ -32,9 +32,11 @@ class Cell:
         """Uniform(-1/sqrt(H), 1/sqrt(H)) as in the classic RNN papers (and torch.nn.RNN)."""
         s = 1.0 / np.sqrt(hidden_size)
         g = self.gates * hidden_size
-        return {"Wx": rng.uniform(-s, s, (input_size, g)).astype(dtype),
-                "Wh": rng.uniform(-s, s, (hidden_size, g)).astype(dtype),
-                "b": np.zeros(g, dtype=dtype)}
+        return {
+            "Wx": rng.uniform(-s, s, (input_size, g)).astype(dtype),
+            "Wh": rng.uniform(-s, s, (hidden_size, g)).astype(dtype),
+            "b": np.zeros(g, dtype=dtype),
+        }
 
     def initial_state(self, n: int, hidden_size: int, dtype=np.float64) -> State:
         return tuple(np.zeros((n, hidden_size), dtype=dtype) for _ in range(self.state_size))
@@ -72,11 +74,11 @@ class GRUCell(Cell):
         (h_prev,) = state
         H = h_prev.shape[1]
         gx = x @ p["Wx"] + p["b"]
-        gh = h_prev @ p["Wh"][:, :2 * H]  # the candidate's share of Wh sees r * h', not h'
+        gh = h_prev @ p["Wh"][:, : 2 * H]  # the candidate's share of Wh sees r * h', not h'
         z = sigmoid(gx[:, :H] + gh[:, :H])
-        r = sigmoid(gx[:, H:2 * H] + gh[:, H:])
+        r = sigmoid(gx[:, H : 2 * H] + gh[:, H:])
         rh = r * h_prev
-        n = np.tanh(gx[:, 2 * H:] + rh @ p["Wh"][:, 2 * H:])
+        n = np.tanh(gx[:, 2 * H :] + rh @ p["Wh"][:, 2 * H :])
         h = (1 - z) * n + z * h_prev
         return (h,), (x, h_prev, z, r, rh, n)
 
@@ -86,15 +88,15 @@ class GRUCell(Cell):
         dh = dstate[0]
         dn = dh * (1 - z) * (1 - n * n)  # through tanh
         dz = dh * (h_prev - n) * z * (1 - z)  # through sigmoid
-        drh = dn @ p["Wh"][:, 2 * H:].T
+        drh = dn @ p["Wh"][:, 2 * H :].T
         dr = drh * h_prev * r * (1 - r)
         dgx = np.concatenate([dz, dr, dn], axis=1)
         dgh = np.concatenate([dz, dr], axis=1)
         grads["Wx"] += x.T @ dgx
         grads["b"] += dgx.sum(axis=0)
-        grads["Wh"][:, :2 * H] += h_prev.T @ dgh
-        grads["Wh"][:, 2 * H:] += rh.T @ dn
-        dh_prev = dh * z + drh * r + dgh @ p["Wh"][:, :2 * H].T
+        grads["Wh"][:, : 2 * H] += h_prev.T @ dgh
+        grads["Wh"][:, 2 * H :] += rh.T @ dn
+        dh_prev = dh * z + drh * r + dgh @ p["Wh"][:, : 2 * H].T
         return dgx @ p["Wx"].T, (dh_prev,)
 
 
@@ -104,15 +106,15 @@ class LSTMCell(Cell):
     def init(self, input_size, hidden_size, rng, dtype=np.float64):
         p = super().init(input_size, hidden_size, rng, dtype)
         # forget-gate bias 1: remember by default early in training (Jozefowicz et al., 2015)
-        p["b"][hidden_size:2 * hidden_size] = 1.0
+        p["b"][hidden_size : 2 * hidden_size] = 1.0
         return p
 
     def forward(self, x, state, p):
         h_prev, c_prev = state
         H = h_prev.shape[1]
         a = x @ p["Wx"] + h_prev @ p["Wh"] + p["b"]
-        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 2 * H:3 * H])
-        g = np.tanh(a[:, 3 * H:])
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 2 * H : 3 * H])
+        g = np.tanh(a[:, 3 * H :])
         c = f * c_prev + i * g
         tc = np.tanh(c)
         h = o * tc
@@ -122,8 +124,9 @@ class LSTMCell(Cell):
         x, h_prev, c_prev, i, f, o, g, tc = cache
         dh, dc = dstate
         dc = dc + dh * o * (1 - tc * tc)
-        da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dh * tc * o * (1 - o),
-                             dc * i * (1 - g * g)], axis=1)
+        da = np.concatenate(
+            [dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dh * tc * o * (1 - o), dc * i * (1 - g * g)], axis=1
+        )
         grads["Wx"] += x.T @ da
         grads["Wh"] += h_prev.T @ da
         grads["b"] += da.sum(axis=0)
@@ -150,8 +153,9 @@ def sequence_forward(cell: Cell, xs: np.ndarray, state: State, p: Params) -> tup
     return np.stack(hs), state, caches
 
 
-def sequence_backward(cell: Cell, dhs: np.ndarray, caches: list, p: Params,
-                      dstate_last: State | None = None) -> tuple[np.ndarray, State, Params]:
+def sequence_backward(
+    cell: Cell, dhs: np.ndarray, caches: list, p: Params, dstate_last: State | None = None
+) -> tuple[np.ndarray, State, Params]:
     """Backpropagation through time: given d loss / d h_t for every step (T, N, H) (and optionally for the final
     state), return d loss / d xs, d loss / d initial state, and the parameter gradients."""
     grads = {k: np.zeros_like(v) for k, v in p.items()}

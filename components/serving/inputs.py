@@ -63,8 +63,9 @@ def as_frame(inputs, columns: Sequence[str] | Mapping[str, str]) -> pd.DataFrame
         elif len(names) == 1:
             inputs = pd.DataFrame({names[0]: as_text_list(inputs, names[0])})
         else:
-            raise ValueError(f"expected a DataFrame (or row dicts) with columns {_named(columns)}, "
-                             f"got {type(inputs).__name__}")
+            raise ValueError(
+                f"expected a DataFrame (or row dicts) with columns {_named(columns)}, got {type(inputs).__name__}"
+            )
     require_columns(inputs, columns)
     return inputs
 
@@ -134,8 +135,9 @@ def resize_images(images: Sequence[np.ndarray], size: int | tuple[int, int]) -> 
     from PIL import Image
 
     h, w = (size, size) if isinstance(size, int) else size
-    return np.stack([x if x.shape[:2] == (h, w) else np.asarray(Image.fromarray(x).resize((w, h), Image.BILINEAR))
-                     for x in images])
+    return np.stack(
+        [x if x.shape[:2] == (h, w) else np.asarray(Image.fromarray(x).resize((w, h), Image.BILINEAR)) for x in images]
+    )
 
 
 def as_image_batch(inputs, size: int | tuple[int, int], channels: int | None = 3) -> np.ndarray:

@@ -25,7 +25,7 @@ class ImageClassifierPredictor:
         self.conformal = conformal  # a components.conformal.calibration.ConformalClassifier
         self.confidence = confidence
 
-    def with_conformal(self, calibrator, confidence: float) -> "ImageClassifierPredictor":
+    def with_conformal(self, calibrator, confidence: float) -> ImageClassifierPredictor:
         calibrator.at(confidence)  # refuse a level that was not calibrated now, not at serving time
         return ImageClassifierPredictor(self.estimator, self.image_size, calibrator, confidence)
 

@@ -44,8 +44,12 @@ class RunOutputs:
         """Copy what training wrote (best.pt, a project's own weight files) into the model output, all but the
         resume state: last.pt would only fill the DVC cache."""
         if checkpoint_dir.is_dir():
-            shutil.copytree(checkpoint_dir, self.model_dir, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("last.pt", "last.pt.tmp"))
+            shutil.copytree(
+                checkpoint_dir,
+                self.model_dir,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("last.pt", "last.pt.tmp"),
+            )
 
     def begin(self) -> RunOutputs:
         for path in (self.final, self.staging):
@@ -57,8 +61,11 @@ class RunOutputs:
     def write(self, evaluation: Evaluation, info: dict[str, Any], validation: dict[str, Any]) -> None:
         # Flat numbers only, so `dvc metrics diff` and `dvc exp show` compare every value; the training info's
         # strings (architecture, device) are MLflow params already.
-        numbers = {f"train.{k}": int(v) if isinstance(v, bool) else v for k, v in info.items()
-                   if isinstance(v, (int, float)) and math.isfinite(v)}
+        numbers = {
+            f"train.{k}": int(v) if isinstance(v, bool) else v
+            for k, v in info.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)
+        }
         write_json(self.staging / "metrics.json", {**evaluation.metrics, **numbers})
         write_json(self.staging / "validation.json", validation)
         for name, table in evaluation.tables.items():

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,23 +63,35 @@ class Decision:
         return "promoted" if self.promoted else "refused"
 
     def summary(self) -> str:
-        verb = {"forced": "FORCED to champion", "promoted": "promoted to champion",
-                "refused": "REFUSED; champion stays", "unchanged": "already champion"}[self.outcome]
+        verb = {
+            "forced": "FORCED to champion",
+            "promoted": "promoted to champion",
+            "refused": "REFUSED; champion stays",
+            "unchanged": "already champion",
+        }[self.outcome]
         return f"{self.model} version {self.candidate}: {verb}. {self.reason}"
 
     def tags(self, when: str, who: str) -> dict[str, str]:
-        tags = {"decision": self.outcome, "reason": self.reason, "metric": self.metric,
-                "candidate_score": f"{self.candidate_score:.6f}", "champion_version": self.champion or "none",
-                "champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}",
-                "data_md5": self.data_md5 or "unknown", "decided_at": when, "decided_by": who}
+        tags = {
+            "decision": self.outcome,
+            "reason": self.reason,
+            "metric": self.metric,
+            "candidate_score": f"{self.candidate_score:.6f}",
+            "champion_version": self.champion or "none",
+            "champion_score": "none" if self.champion_score is None else f"{self.champion_score:.6f}",
+            "data_md5": self.data_md5 or "unknown",
+            "decided_at": when,
+            "decided_by": who,
+        }
         return {TAG + k: v[:5000] for k, v in tags.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "outcome": self.outcome}
 
 
-def compare(candidate: float, champion: float | None, metric: str, higher_is_better: bool,
-            champion_version: str | None = None) -> tuple[bool, str]:
+def compare(
+    candidate: float, champion: float | None, metric: str, higher_is_better: bool, champion_version: str | None = None
+) -> tuple[bool, str]:
     """Whether the candidate wins, and why. Strictly better wins; a tie keeps the champion."""
     if champion is None:
         return True, f"no champion yet; candidate {metric}={candidate:.4f}"
@@ -100,8 +112,9 @@ def registered_model(client: MlflowClient, name: str):
     try:
         return client.get_registered_model(name)
     except MlflowException:
-        raise RegistryError(f"no registered model {name!r} in the registry; run its pipeline first "
-                            f"(`dlfolio run {name}`)") from None
+        raise RegistryError(
+            f"no registered model {name!r} in the registry; run its pipeline first (`dlfolio run {name}`)"
+        ) from None
 
 
 def resolve_candidate(client: MlflowClient, name: str, version: int | str | None) -> str:
@@ -147,10 +160,20 @@ def load_model(name: str, version: str):
         return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
-def promote(client: MlflowClient, name: str, score: Scorer, *, metric: str, higher_is_better: bool,
-            version: int | str | None = None, force: bool = False, reason: str | None = None,
-            data_md5: str | None = None, lock_path: Path | None = None,
-            loader: Callable[[str, str], Any] = load_model) -> Decision:
+def promote(
+    client: MlflowClient,
+    name: str,
+    score: Scorer,
+    *,
+    metric: str,
+    higher_is_better: bool,
+    version: int | str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    data_md5: str | None = None,
+    lock_path: Path | None = None,
+    loader: Callable[[str, str], Any] = load_model,
+) -> Decision:
     """Score the candidate and the current champion on the same data and move ``champion`` if the candidate wins
     (or ``force``, which needs a ``reason``). The decision is tagged on the candidate and returned."""
     if force and not (reason and reason.strip()):
@@ -174,7 +197,7 @@ def promote(client: MlflowClient, name: str, score: Scorer, *, metric: str, high
             raise RuntimeError(f"{name}: the champion kept moving during promotion; try again")
         if decision.outcome == "unchanged":
             return decision  # nothing decided: keep the tags of the decision that made it champion
-        now, who = datetime.now(timezone.utc).isoformat(timespec="seconds"), getpass.getuser()
+        now, who = datetime.now(UTC).isoformat(timespec="seconds"), getpass.getuser()
         if decision.promoted:
             client.set_registered_model_alias(name, CHAMPION, candidate)
             if champion is not None:
@@ -188,14 +211,36 @@ def promote(client: MlflowClient, name: str, score: Scorer, *, metric: str, high
 def _decide(name, candidate, champion, score_of, metric, higher_is_better, force, reason, data_md5) -> Decision:
     candidate_score = score_of(candidate)
     if champion == candidate:
-        return Decision(name, candidate, champion, metric, higher_is_better, candidate_score, candidate_score,
-                        False, False, f"version {candidate} already holds alias {CHAMPION!r}", data_md5)
+        return Decision(
+            name,
+            candidate,
+            champion,
+            metric,
+            higher_is_better,
+            candidate_score,
+            candidate_score,
+            False,
+            False,
+            f"version {candidate} already holds alias {CHAMPION!r}",
+            data_md5,
+        )
     champion_score = score_of(champion) if champion is not None else None
     promoted, why = compare(candidate_score, champion_score, metric, higher_is_better, champion)
     if force:
         why = f"forced by {getpass.getuser()}: {reason.strip()} (gate said: {why})"
-    return Decision(name, candidate, champion, metric, higher_is_better, candidate_score, champion_score,
-                    promoted or force, force, why, data_md5)
+    return Decision(
+        name,
+        candidate,
+        champion,
+        metric,
+        higher_is_better,
+        candidate_score,
+        champion_score,
+        promoted or force,
+        force,
+        why,
+        data_md5,
+    )
 
 
 def list_versions(client: MlflowClient, name: str) -> pd.DataFrame:
@@ -213,14 +258,16 @@ def list_versions(client: MlflowClient, name: str) -> pd.DataFrame:
             except MlflowException:
                 pass  # the run was deleted; the version still lists
         tags = mv.tags or {}
-        rows.append({
-            "version": int(mv.version),
-            "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
-            "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M"),
-            **metrics,
-            "data_md5": tags.get("data.md5", "")[:8],
-            "git": tags.get("git.commit", "")[:8],
-            "decision": tags.get(TAG + "decision", ""),
-            "reason": tags.get(TAG + "reason", ""),
-        })
+        rows.append(
+            {
+                "version": int(mv.version),
+                "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+                "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
+                **metrics,
+                "data_md5": tags.get("data.md5", "")[:8],
+                "git": tags.get("git.commit", "")[:8],
+                "decision": tags.get(TAG + "decision", ""),
+                "reason": tags.get(TAG + "reason", ""),
+            }
+        )
     return pd.DataFrame(rows).sort_values("version", ascending=False).reset_index(drop=True) if rows else pd.DataFrame()

@@ -49,13 +49,19 @@ def ensure_experiment(name: str, root: Path) -> str:
 
 
 @contextmanager
-def parent_run(experiment: str, root: Path, run_name: str, tags: Mapping[str, str],
-               parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+def parent_run(
+    experiment: str, root: Path, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
+) -> Iterator[mlflow.ActiveRun]:
     """One MLflow run per flow run; it ends FAILED (with the error as a tag) if the body raises. With
     ``parent_run_id`` it is that run's child (a sweep's configuration), whichever thread it runs in."""
     experiment_id = ensure_experiment(experiment, root)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags),
-                          nested=parent_run_id is not None, parent_run_id=parent_run_id) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags=dict(tags),
+        nested=parent_run_id is not None,
+        parent_run_id=parent_run_id,
+    ) as run:
         try:
             yield run
         except BaseException as exc:
@@ -106,8 +112,9 @@ def log_children(children) -> None:
     parent = mlflow.active_run()
     for child in children:
         # The parent's experiment, named: without it MLflow files the child under the active (default) experiment.
-        with mlflow.start_run(run_name=child.name, nested=True,
-                              experiment_id=parent.info.experiment_id if parent else None):
+        with mlflow.start_run(
+            run_name=child.name, nested=True, experiment_id=parent.info.experiment_id if parent else None
+        ):
             log_params(child.params)
             if child.metrics:
                 mlflow.log_metrics({k: float(v) for k, v in child.metrics.items()})
@@ -119,13 +126,25 @@ def log_children(children) -> None:
             log_figures(child.figures)
 
 
-def register(name: str, python_model: str, artifacts: dict[str, str], code_paths: list[str], input_example,
-             signature, tags: Mapping[str, str], extra_requirements: list[str] = ()):
+def register(
+    name: str,
+    python_model: str,
+    artifacts: dict[str, str],
+    code_paths: list[str],
+    input_example,
+    signature,
+    tags: Mapping[str, str],
+    extra_requirements: list[str] = (),
+):
     """Log the pyfunc model (``python_model`` is a models-from-code file) to the active run, register a new
     version and give it alias ``challenger``."""
     info = mlflow.pyfunc.log_model(
-        name="model", python_model=python_model, artifacts=artifacts, code_paths=code_paths,
-        signature=signature, input_example=input_example,
+        name="model",
+        python_model=python_model,
+        artifacts=artifacts,
+        code_paths=code_paths,
+        signature=signature,
+        input_example=input_example,
         # Explicit requirements: inference would import and scan the environment for each run.
         pip_requirements=["torch", "torchvision", "numpy", "pandas", "scikit-learn", *extra_requirements],
     )
@@ -137,9 +156,18 @@ def register(name: str, python_model: str, artifacts: dict[str, str], code_paths
 def git_commit(root: Path) -> tuple[str, bool]:
     """HEAD's commit and whether the tree has uncommitted changes ('unknown' outside git)."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                    capture_output=True, text=True, check=True).stdout.strip())
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
         return sha, dirty
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False

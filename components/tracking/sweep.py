@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from components.settings import ProjectSettings, SettingsError, load_project_settings, read_params
 from components.errors import DlfolioError
+from components.settings import ProjectSettings, SettingsError, load_project_settings, read_params
 
 # Metric names whose smaller values are better, for a --metric other than the project's primary one.
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|rmse|mse|mae|nll|perplexity|ece|brier|width|time)", re.I)
@@ -104,8 +104,9 @@ def label(overrides: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
 
 
-def validate_configs(params: str | Path, project: str, configs: Sequence[Mapping[str, Any]],
-                     schemas: Mapping[str, type[ProjectSettings]]) -> list[ProjectSettings]:
+def validate_configs(
+    params: str | Path, project: str, configs: Sequence[Mapping[str, Any]], schemas: Mapping[str, type[ProjectSettings]]
+) -> list[ProjectSettings]:
     """Every configuration validated like params.yaml itself; the first bad one fails with the YAML path."""
     out = []
     for config in configs:
@@ -141,10 +142,17 @@ def comparison_table(results: Sequence[Mapping[str, Any]], metric: str) -> pd.Da
             status, error = "failed", f"no metric {metric!r}; the run logged: {', '.join(sorted(metrics))}"
         elif status == "ok" and not math.isfinite(metrics[metric]):
             status, error = "failed", f"{metric} is {metrics[metric]}: the run diverged"
-        rows.append({"config": number, **{k: format_value(v) for k, v in result["overrides"].items()},
-                     "status": status, metric: metrics.get(metric, np.nan),
-                     **{k: v for k, v in sorted(metrics.items()) if k != metric},
-                     "run_id": result.get("run_id") or "", "error": error})
+        rows.append(
+            {
+                "config": number,
+                **{k: format_value(v) for k, v in result["overrides"].items()},
+                "status": status,
+                metric: metrics.get(metric, np.nan),
+                **{k: v for k, v in sorted(metrics.items()) if k != metric},
+                "run_id": result.get("run_id") or "",
+                "error": error,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -163,12 +171,12 @@ def _numeric(values: Sequence[Any]) -> bool:
 
 def _log_axis(key: str, xs: np.ndarray) -> bool:
     positive = xs[xs > 0]
-    return len(positive) == len(xs) and (key.split(".")[-1] in ("lr", "learning_rate", "weight_decay")
-                                         or positive.max() / positive.min() >= 100)
+    return len(positive) == len(xs) and (
+        key.split(".")[-1] in ("lr", "learning_rate", "weight_decay") or positive.max() / positive.min() >= 100
+    )
 
 
-def comparison_figure(configs: Sequence[Mapping[str, Any]], table: pd.DataFrame, metric: str,
-                      higher_is_better: bool):
+def comparison_figure(configs: Sequence[Mapping[str, Any]], table: pd.DataFrame, metric: str, higher_is_better: bool):
     """The metric per configuration, the best starred and failed runs marked. With a numeric swept key it is
     the metric against that key (the learning rate if swept; log axis for learning rates and wide ranges), one
     line per combination of the other keys; otherwise one bar per configuration."""
@@ -191,8 +199,16 @@ def comparison_figure(configs: Sequence[Mapping[str, Any]], table: pd.DataFrame,
             rows = [i for i in sorted(rows, key=lambda i: xs[i]) if ok[i]]
             ax.plot(xs[rows], values[rows], "o-", label=name or metric)
         if (~ok).any():  # failed runs have no value: a cross at the foot of the axis
-            ax.plot(xs[~ok], np.zeros((~ok).sum()), "x", color="tab:red", ms=9, clip_on=False,
-                    transform=ax.get_xaxis_transform(), label="failed")
+            ax.plot(
+                xs[~ok],
+                np.zeros((~ok).sum()),
+                "x",
+                color="tab:red",
+                ms=9,
+                clip_on=False,
+                transform=ax.get_xaxis_transform(),
+                label="failed",
+            )
         if best is not None:
             ax.plot(xs[best], values[best], "*", ms=16, color="gold", mec="black", label="best", zorder=3)
         if _log_axis(x_key, xs):
@@ -206,8 +222,14 @@ def comparison_figure(configs: Sequence[Mapping[str, Any]], table: pd.DataFrame,
         bars = ax.bar(range(len(table)), np.where(ok, values, 0.0), color=colors)
         for i, bar in enumerate(bars):
             if not ok[i]:
-                ax.annotate("failed", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom",
-                            color="tab:red", rotation=90)
+                ax.annotate(
+                    "failed",
+                    (bar.get_x() + bar.get_width() / 2, 0),
+                    ha="center",
+                    va="bottom",
+                    color="tab:red",
+                    rotation=90,
+                )
         ax.set_xticks(range(len(table)), names, fontsize=7)
     ax.set(ylabel=metric, title=f"Sweep: {metric} per configuration ({direction} is better)")
     fig.tight_layout()
@@ -229,9 +251,9 @@ def _scalar_end(line: str, start: int, flow: bool) -> int:
     if char in "'\"":
         i = start + 1
         while i < len(line):
-            if line[i] == char and not (char == "'" and line[i + 1:i + 2] == "'"):
+            if line[i] == char and not (char == "'" and line[i + 1 : i + 2] == "'"):
                 return i + 1
-            i += 2 if char == "'" and line[i:i + 2] == "''" or char == '"' and line[i] == "\\" else 1
+            i += 2 if char == "'" and line[i : i + 2] == "''" or char == '"' and line[i] == "\\" else 1
         raise SweepError(f"unterminated quoted value: {line.strip()}")
     if char in "[{":
         depth = 0
@@ -288,7 +310,7 @@ def _set_one(text: str, project: str, dotted: str, value: Any) -> str:
     lines = text.splitlines(keepends=True)
     for depth, key in enumerate(keys):
         is_map = hasattr(node, "lc") and isinstance(node, dict)
-        rest = keys[depth + 1:]
+        rest = keys[depth + 1 :]
         if key in node and (not rest or isinstance(node[key], dict)):
             if rest:
                 node = node[key]
@@ -302,17 +324,17 @@ def _set_one(text: str, project: str, dotted: str, value: Any) -> str:
             rest = line[end:]
             comment = re.match(r"(\s+)#", rest)
             if comment:  # keep the comment in its column where the new value leaves room
-                rest = " " * max(1, len(comment.group(1)) - (len(new) - (end - col))) + rest[comment.end(1):]
+                rest = " " * max(1, len(comment.group(1)) - (len(new) - (end - col))) + rest[comment.end(1) :]
             lines[row] = line[:col] + new + rest
             return "".join(lines)
         if key in node and node[key] is not None:
-            raise SweepError(f"projects.{project}.{'.'.join(keys[:depth + 1])} is a value in the file, not a section")
+            raise SweepError(f"projects.{project}.{'.'.join(keys[: depth + 1])} is a value in the file, not a section")
         if not is_map:
             raise SweepError(f"projects.{project}.{'.'.join(keys[:depth])} is not a mapping in the file")
         new = format_value(_nested(rest, value))
         if key in node:  # `key: null` -> `key: {rest: value}`
             row, col = node.lc.value(key)
-            lines[row] = lines[row][:col] + new + lines[row][_scalar_end(lines[row], col, node.fa.flow_style()):]
+            lines[row] = lines[row][:col] + new + lines[row][_scalar_end(lines[row], col, node.fa.flow_style()) :]
         elif node.fa.flow_style():
             first = next(iter(node))
             row, col = node.lc.key(first)
@@ -342,10 +364,14 @@ def write_best(params: str | Path, project: str, overrides: Mapping[str, Any]) -
     from components.settings import apply_overrides
 
     section = before["projects"][project] or {}
-    expected = {**before, "projects": {**before["projects"],
-                                       project: apply_overrides(section, overrides, before.get("defaults") or {})}}
+    expected = {
+        **before,
+        "projects": {**before["projects"], project: apply_overrides(section, overrides, before.get("defaults") or {})},
+    }
     if after != expected:
-        raise SweepError(f"{path}: could not write the best configuration without changing other values; "
-                         f"set it by hand: {label(overrides)}")
+        raise SweepError(
+            f"{path}: could not write the best configuration without changing other values; "
+            f"set it by hand: {label(overrides)}"
+        )
     path.write_text(text)
     return text

@@ -15,8 +15,9 @@ def normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) -> v2.Transform:
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 
-def train_transform(policy: Literal["none", "light", "strong", "affine"] = "light", mean=IMAGENET_MEAN,
-                    std=IMAGENET_STD) -> v2.Transform:
+def train_transform(
+    policy: Literal["none", "light", "strong", "affine"] = "light", mean=IMAGENET_MEAN, std=IMAGENET_STD
+) -> v2.Transform:
     """Rotation, shift, flip and colour jitter as the source projects describe; 'none' only normalises.
 
     'affine' is rotation and shift only: a mirrored digit or letter is a different symbol, so no flip.

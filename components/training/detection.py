@@ -31,12 +31,12 @@ class BoxBatches:
     boxes: torch.Tensor
 
     @classmethod
-    def from_arrays(cls, images: np.ndarray, boxes: list[np.ndarray]) -> "BoxBatches":
+    def from_arrays(cls, images: np.ndarray, boxes: list[np.ndarray]) -> BoxBatches:
         size = images.shape[1]
         padded = torch.full((len(images), max(1, max(map(len, boxes), default=0)), 5), -1.0)
         for i, b in enumerate(boxes):
-            padded[i, :len(b), :4] = torch.as_tensor(b[:, :4]) / size
-            padded[i, :len(b), 4] = torch.as_tensor(b[:, 4])
+            padded[i, : len(b), :4] = torch.as_tensor(b[:, :4]) / size
+            padded[i, : len(b), 4] = torch.as_tensor(b[:, 4])
         return cls(torch.as_tensor(images).permute(0, 3, 1, 2).float() / 255, padded)
 
     def __len__(self) -> int:
@@ -58,21 +58,25 @@ def batch_loss(model: TinyYOLO, images, boxes, loss_weights: dict) -> torch.Tens
 
 
 @torch.no_grad()
-def predict_boxes(model: TinyYOLO, images: torch.Tensor, config: DecodeConfig, batch_size: int = 128) -> list[np.ndarray]:
+def predict_boxes(
+    model: TinyYOLO, images: torch.Tensor, config: DecodeConfig, batch_size: int = 128
+) -> list[np.ndarray]:
     """Per image, detections (K, 6): box in fractions of the image, class index, score."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     for start in range(0, len(images), batch_size):
-        raw = model(images[start:start + batch_size].to(device))
+        raw = model(images[start : start + batch_size].to(device))
         out += [d.numpy() for d in decode(model, raw, config.score_threshold, config.nms_iou, config.max_detections)]
     return out
 
 
 def detections_frame(detections: list[np.ndarray], sizes: list[tuple[int, int]], classes) -> pd.DataFrame:
     """Rows of (image, x_min, y_min, x_max, y_max, class, score), boxes in pixels of each (width, height)."""
-    rows = [np.column_stack([np.full(len(d), i), d[:, :4] * np.array([w, h, w, h]), d[:, 4:6]])
-            for i, (d, (w, h)) in enumerate(zip(detections, sizes))]
+    rows = [
+        np.column_stack([np.full(len(d), i), d[:, :4] * np.array([w, h, w, h]), d[:, 4:6]])
+        for i, (d, (w, h)) in enumerate(zip(detections, sizes))
+    ]
     table = np.concatenate(rows) if rows else np.zeros((0, 7))
     frame = pd.DataFrame(table[:, 1:5], columns=["x_min", "y_min", "x_max", "y_max"])
     frame.insert(0, "image", table[:, 0].astype(np.int64))

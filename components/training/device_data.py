@@ -35,9 +35,18 @@ class BatchAugment(nn.Module):
     ``output_size``. ``translate``: an extra shift of up to that fraction of the side. ``degrees``: rotation.
     """
 
-    def __init__(self, output_size: int | None = None, flip: bool = True, degrees: float = 0.0,
-                 translate: float = 0.0, crop_scale: tuple[float, float] = (1.0, 1.0), brightness: float = 0.0,
-                 contrast: float = 0.0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def __init__(
+        self,
+        output_size: int | None = None,
+        flip: bool = True,
+        degrees: float = 0.0,
+        translate: float = 0.0,
+        crop_scale: tuple[float, float] = (1.0, 1.0),
+        brightness: float = 0.0,
+        contrast: float = 0.0,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    ):
         super().__init__()
         self.output_size, self.flip, self.degrees, self.translate = output_size, flip, degrees, translate
         self.crop_scale, self.brightness, self.contrast = crop_scale, brightness, contrast
@@ -58,7 +67,7 @@ class BatchAugment(nn.Module):
         s = uniform(*self.crop_scale)
         angle = uniform(-self.degrees, self.degrees) * (math.pi / 180)
         flip = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0) if self.flip else torch.ones(b, device=dev)
-        room = (1 - s) + 2 * self.translate          # how far the window's centre may move and stay (mostly) inside
+        room = (1 - s) + 2 * self.translate  # how far the window's centre may move and stay (mostly) inside
         tx, ty = uniform(-1, 1) * room, uniform(-1, 1) * room
         cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
         theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
@@ -89,7 +98,7 @@ class Normalize(nn.Module):
         if self.output_size:
             h, w = images.shape[-2:]
             top, left = (h - self.output_size) // 2, (w - self.output_size) // 2
-            images = images[..., top:top + self.output_size, left:left + self.output_size]
+            images = images[..., top : top + self.output_size, left : left + self.output_size]
         return (images.float() / 255 - self.mean) / self.std
 
 
@@ -100,8 +109,15 @@ class ImageTensorDataset(torch.utils.data.Dataset):
     reads it too, e.g. for prediction.
     """
 
-    def __init__(self, images, labels=None, augment: nn.Module | None = None, normalize: nn.Module | None = None,
-                 channels_first: bool = False, max_device_fraction: float = 0.5):
+    def __init__(
+        self,
+        images,
+        labels=None,
+        augment: nn.Module | None = None,
+        normalize: nn.Module | None = None,
+        channels_first: bool = False,
+        max_device_fraction: float = 0.5,
+    ):
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8:
             raise TypeError(f"ImageTensorDataset holds uint8 images, got {images.dtype}")
@@ -123,7 +139,7 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i):
-        x = self.normalize(self.images[i:i + 1].to(self.normalize.mean.device))[0]
+        x = self.normalize(self.images[i : i + 1].to(self.normalize.mean.device))[0]
         return (x,) if self.labels is None else (x, self.labels[i])
 
     def to(self, device: torch.device) -> ImageTensorDataset:
@@ -159,7 +175,6 @@ class ImageTensorDataset(torch.utils.data.Dataset):
             return (x,)
         y = self.labels.index_select(0, indices).to(target, non_blocking=True)
         return x, y
-
 
     STAGING_SLOTS = 3
 
@@ -202,4 +217,4 @@ class BatchLoader:
         where = getattr(self.dataset, "device", torch.device("cpu"))
         order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(where, non_blocking=True)
         for k in range(len(self)):
-            yield self.dataset.get_batch(order[k * self.batch_size:(k + 1) * self.batch_size], self.train)
+            yield self.dataset.get_batch(order[k * self.batch_size : (k + 1) * self.batch_size], self.train)

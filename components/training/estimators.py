@@ -15,9 +15,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from components.training import augment
-from components.training import device_data
 from components.models import build_model
+from components.training import augment, device_data
 from components.training.loop import FitResult, fit, predict_logits, resolve_device
 from components.training.tasks import ClassificationTask
 
@@ -82,8 +81,10 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         for name, values in (("mean", mean), ("std", std)):
             # torchvision would broadcast 3 values over 1 channel and silently make a 3-channel image.
             if len(values) not in (1, channels):
-                raise ValueError(f"normalisation {name} has {len(values)} values but the images have {channels} "
-                                 f"channel(s): give one value per channel, or a single value for all")
+                raise ValueError(
+                    f"normalisation {name} has {len(values)} values but the images have {channels} "
+                    f"channel(s): give one value per channel, or a single value for all"
+                )
         return mean, std
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
@@ -97,17 +98,29 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         torch.manual_seed(self.seed)
         # warm_start (scikit-learn's meaning): an active-learning round continues from the last round's weights.
         if not (self.warm_start and hasattr(self, "module_") and np.array_equal(previous_classes, self.classes_)):
-            self.module_ = build_model(self.model.name, num_classes=len(self.classes_), in_channels=X.shape[-1],
-                                       **self.model.kwargs)
+            self.module_ = build_model(
+                self.model.name, num_classes=len(self.classes_), in_channels=X.shape[-1], **self.model.kwargs
+            )
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
         train_set = self._train_dataset(X, y_idx, mean, std)
-        val_set = None if X_val is None else device_data.ImageTensorDataset(
-            X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
+        val_set = (
+            None
+            if X_val is None
+            else device_data.ImageTensorDataset(X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
+        )
         self.fit_result_: FitResult = fit(
-            self.module_, ClassificationTask(self._loss(len(train_set))), train_set, val_set, self.train,
-            self.device_, seed=self.seed, on_epoch=on_epoch, progress=self.progress,
-            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None, resume=True,
+            self.module_,
+            ClassificationTask(self._loss(len(train_set))),
+            train_set,
+            val_set,
+            self.train,
+            self.device_,
+            seed=self.seed,
+            on_epoch=on_epoch,
+            progress=self.progress,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            resume=True,
         )
         self.module_.to("cpu")
         return self
@@ -132,8 +145,11 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         if self.augmentation == "none" or (on_gpu and self.augmentation in augment.BATCHED_POLICIES):
             policy = augment.BATCHED_POLICIES[self.augmentation]
             return device_data.ImageTensorDataset(
-                X, y_idx, augment=None if policy is None else device_data.BatchAugment(mean=mean, std=std, **policy),
-                normalize=device_data.Normalize(mean=mean, std=std))
+                X,
+                y_idx,
+                augment=None if policy is None else device_data.BatchAugment(mean=mean, std=std, **policy),
+                normalize=device_data.Normalize(mean=mean, std=std),
+            )
         return augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std))
 
     def _batches(self, X, device: torch.device, batch_size: int = 512):

@@ -19,12 +19,15 @@ def as_input(images: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_pixels(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
-                   batch_size: int = 256) -> np.ndarray:
+def predict_pixels(
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 256
+) -> np.ndarray:
     """Predicted coordinates in pixels, float64 (N, outputs)."""
     model.eval().to(device)
-    out = [to_pixels(model(as_input(images[i:i + batch_size]).to(device))).cpu()
-           for i in range(0, len(images), batch_size)]
+    out = [
+        to_pixels(model(as_input(images[i : i + batch_size]).to(device))).cpu()
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out).double().numpy() if out else np.zeros((0, 0))
 
 

@@ -156,12 +156,19 @@ def fit(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolution kernels once
         torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in float32
-    use_channels_last = config.channels_last if config.channels_last is not None else (
-        device.type == "cuda" and _has_conv2d(model))
+    use_channels_last = (
+        config.channels_last if config.channels_last is not None else (device.type == "cuda" and _has_conv2d(model))
+    )
     memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    runtime = Runtime(device, rank, world, memory_format, config.amp and (device.type == "cuda" or config.amp_on_cpu),
-                      config.num_workers)
+    runtime = Runtime(
+        device,
+        rank,
+        world,
+        memory_format,
+        config.amp and (device.type == "cuda" or config.amp_on_cpu),
+        config.num_workers,
+    )
 
     train_model = model
     if world > 1:
@@ -189,8 +196,11 @@ def fit(
         if result.stopped_early:
             start_epoch = config.epochs + 1
 
-    bar = _progress(total=config.epochs * len(train_loader), initial=(start_epoch - 1) * len(train_loader),
-                    enabled=progress and is_main)
+    bar = _progress(
+        total=config.epochs * len(train_loader),
+        initial=(start_epoch - 1) * len(train_loader),
+        enabled=progress and is_main,
+    )
     for epoch in range(start_epoch, config.epochs + 1):
         started = time.perf_counter()
         train_loader.set_epoch(epoch)
@@ -222,12 +232,16 @@ def fit(
             model.eval()
             with torch.no_grad():
                 metrics = task.validate(model, val_data, runtime)
-        row = {"epoch": epoch, "train_loss": (train_loss[0] / train_loss[1].clamp(min=1)).item(), **metrics,
-               **logged_values(optimizer, scheduler, epoch), "seconds": time.perf_counter() - started,
-               "train_seconds": train_seconds}
+        row = {
+            "epoch": epoch,
+            "train_loss": (train_loss[0] / train_loss[1].clamp(min=1)).item(),
+            **metrics,
+            **logged_values(optimizer, scheduler, epoch),
+            "seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
+        }
         result.history.append(row)
-        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}",
-                        **{k: f"{v:.3f}" for k, v in metrics.items()})
+        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}", **{k: f"{v:.3f}" for k, v in metrics.items()})
         if val_data is None:
             result.best_epoch = epoch  # nothing to select on: the last epoch is the model
         elif better(row[task.monitor], best_value):
@@ -238,8 +252,18 @@ def fit(
         if checkpoint_dir is not None:
             rng_states = distributed.all_gather_object(_rng_state(device))  # every rank's, for an exact resume
             if is_main:
-                _save_checkpoint(checkpoint_dir, model, optimizer, scheduler, rng_states, generator, result,
-                                 best_value, best_state, epoch)
+                _save_checkpoint(
+                    checkpoint_dir,
+                    model,
+                    optimizer,
+                    scheduler,
+                    rng_states,
+                    generator,
+                    result,
+                    best_value,
+                    best_state,
+                    epoch,
+                )
         if on_epoch is not None and is_main:
             on_epoch(dict(row))
         if result.stopped_early:
@@ -251,8 +275,7 @@ def fit(
 
 
 def _rng_state(device: torch.device) -> dict:
-    return {"cpu": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
 
 
 def _set_rng_state(state: dict, rank: int) -> None:
@@ -262,13 +285,20 @@ def _set_rng_state(state: dict, rank: int) -> None:
         torch.cuda.set_rng_state(mine["cuda"].cpu())
 
 
-def _save_checkpoint(directory, model, optimizer, scheduler, rng_states, generator, result, best_value, best_state,
-                     epoch):
+def _save_checkpoint(
+    directory, model, optimizer, scheduler, rng_states, generator, result, best_value, best_state, epoch
+):
     directory.mkdir(parents=True, exist_ok=True)
     state = {
-        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "rng": rng_states, "generator": generator.get_state(),
-        "result": result, "best_value": best_value, "best_state": best_state,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_states,
+        "generator": generator.get_state(),
+        "result": result,
+        "best_value": best_value,
+        "best_state": best_state,
     }
     # Write then rename, so an interrupted save never leaves a truncated last.pt behind.
     tmp = directory / "last.pt.tmp"

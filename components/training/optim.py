@@ -32,8 +32,14 @@ def make_optimizer(model: nn.Module, config: OptimSettings, device: torch.device
     # Fused kernels update all parameters in a few launches instead of several per tensor.
     fused = device.type == "cuda"
     if config.optimizer in ("sgd", "nesterov"):
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                               nesterov=config.optimizer == "nesterov", weight_decay=config.weight_decay, fused=fused)
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.optimizer == "nesterov",
+            weight_decay=config.weight_decay,
+            fused=fused,
+        )
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
@@ -93,5 +99,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: OptimSettings, step
     if config.schedule == "onecycle" and total >= 8:
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
     if config.schedule in ("cosine", "onecycle"):
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)

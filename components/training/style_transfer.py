@@ -37,11 +37,12 @@ def content_cost(a_content: torch.Tensor, a_generated: torch.Tensor) -> torch.Te
 def layer_style_cost(gram_style: torch.Tensor, a_generated: torch.Tensor) -> torch.Tensor:
     """Per image: sum of squared Gram differences / (4 n_C^2 (n_H n_W)^2)."""
     _, c, h, w = a_generated.shape
-    return ((gram_style - gram_matrix(a_generated)) ** 2).sum(dim=(1, 2)) / (4 * c ** 2 * (h * w) ** 2)
+    return ((gram_style - gram_matrix(a_generated)) ** 2).sum(dim=(1, 2)) / (4 * c**2 * (h * w) ** 2)
 
 
-def style_cost(gram_styles: dict[str, torch.Tensor], feats: dict[str, torch.Tensor],
-               weights: dict[str, float]) -> torch.Tensor:
+def style_cost(
+    gram_styles: dict[str, torch.Tensor], feats: dict[str, torch.Tensor], weights: dict[str, float]
+) -> torch.Tensor:
     """Per image: the layer style costs weighted by ``weights`` (lambda_l) and summed."""
     return sum(w * layer_style_cost(gram_styles[name], feats[name]) for name, w in weights.items())
 
@@ -99,9 +100,15 @@ class OptimiseConfig:
     seed: int = 0
 
 
-def stylise(net, content: np.ndarray, style: np.ndarray, objective: Objective, config: OptimiseConfig,
-            on_step: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-            device="cpu") -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+def stylise(
+    net,
+    content: np.ndarray,
+    style: np.ndarray,
+    objective: Objective,
+    config: OptimiseConfig,
+    on_step: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    device="cpu",
+) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     """Optimise one generated image per (content[i], style[i]) pair, uint8 (N, H, W, 3) each.
 
     Returns the generated images (uint8) and, per step (step 0 = the noisy start), the per-pair costs as
@@ -110,8 +117,9 @@ def stylise(net, content: np.ndarray, style: np.ndarray, objective: Objective, c
     net = net.to(device)
     c, s = to_tensor(content, device), to_tensor(style, device)
     target = targets(net, c, s, objective)
-    noise = torch.empty_like(c).uniform_(-config.noise, config.noise,
-                                         generator=torch.Generator(device).manual_seed(config.seed))
+    noise = torch.empty_like(c).uniform_(
+        -config.noise, config.noise, generator=torch.Generator(device).manual_seed(config.seed)
+    )
     generated = (c + noise).clamp(0, 1).requires_grad_(True)
     if config.optimizer == "adam":
         opt = torch.optim.Adam([generated], lr=config.lr)
@@ -128,6 +136,7 @@ def stylise(net, content: np.ndarray, style: np.ndarray, objective: Objective, c
             on_step(step, row)
 
     for step in range(config.steps + 1):
+
         def closure():
             opt.zero_grad(set_to_none=True)
             j = costs(net, generated, target, objective)

@@ -29,18 +29,19 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from components.models.keypoint_cnn import flip_horizontally as flip_keypoints, masked_mse, to_unit
+from components.models.keypoint_cnn import flip_horizontally as flip_keypoints
+from components.models.keypoint_cnn import masked_mse, to_unit
 from components.models.yolo import TinyYOLO
 from components.training import distributed
-from components.training.detection import BoxBatches, DecodeConfig, batch_loss, flip_horizontally as flip_boxes
-from components.training.detection import validation_map
+from components.training.detection import BoxBatches, DecodeConfig, batch_loss, validation_map
+from components.training.detection import flip_horizontally as flip_boxes
 from components.training.device_data import BatchLoader
 from components.training.keypoints import as_input, masked_rmse, predict_pixels
 from components.training.loop import Runtime
 from components.training.seq2seq import EncodedPairs, sequence_loss, teacher_forced_metrics
 from components.training.seq2seq import batches as pair_batches
-from components.training.token_lm import mean_loss, windows
 from components.training.token_lm import batches as id_batches
+from components.training.token_lm import mean_loss, windows
 
 
 class Batches(Protocol):
@@ -54,8 +55,9 @@ class Task(Protocol):
     mode: Literal["min", "max"]
     metric_names: tuple[str, ...]  # validate()'s keys (NaN in the history when there is no validation set)
 
-    def train_batches(self, dataset, batch_size: int, runtime: Runtime, *, seed: int,
-                      generator: torch.Generator) -> Batches: ...
+    def train_batches(
+        self, dataset, batch_size: int, runtime: Runtime, *, seed: int, generator: torch.Generator
+    ) -> Batches: ...
     def validation_data(self, dataset, batch_size: int, runtime: Runtime): ...
     def loss(self, model: nn.Module, batch) -> tuple[torch.Tensor, int | torch.Tensor]: ...
     def validate(self, model: nn.Module, data, runtime: Runtime) -> dict[str, float]: ...
@@ -88,7 +90,7 @@ class DrawnBatches:
 
     def __iter__(self):
         for batch in self.draw():
-            yield batch if self.world == 1 else tuple(t[self.rank::self.world] for t in batch)
+            yield batch if self.world == 1 else tuple(t[self.rank :: self.world] for t in batch)
 
     def set_epoch(self, epoch: int) -> None:
         pass  # the data-order generator moves on by itself
@@ -97,8 +99,14 @@ class DrawnBatches:
 def _loader(dataset, batch_size: int, sampler, train: bool, drop_last: bool, runtime: Runtime):
     if hasattr(dataset, "get_batch"):  # a batch dataset: gathers and augments whole batches on the device
         return BatchLoader(dataset, batch_size, sampler, train=train, drop_last=drop_last)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=runtime.num_workers,
-                      pin_memory=runtime.device.type == "cuda", drop_last=drop_last)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=runtime.num_workers,
+        pin_memory=runtime.device.type == "cuda",
+        drop_last=drop_last,
+    )
 
 
 class ClassificationTask:
@@ -110,8 +118,12 @@ class ClassificationTask:
 
     monitor, mode = "val_loss", "min"
 
-    def __init__(self, loss_fn: Callable = F.cross_entropy, accuracy_name: str = "val_accuracy",
-                 extra_metrics: Callable[[nn.Module], dict[str, float]] | None = None):
+    def __init__(
+        self,
+        loss_fn: Callable = F.cross_entropy,
+        accuracy_name: str = "val_accuracy",
+        extra_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
+    ):
         self.loss_fn, self.accuracy_name, self.extra_metrics = loss_fn, accuracy_name, extra_metrics
         self.metric_names = ("val_loss", accuracy_name)
 
@@ -121,15 +133,27 @@ class ClassificationTask:
         # The same sampler with one replica or N: rank r of N reads every N-th index of the one shuffled order,
         # so the N shards of a step together hold exactly the samples a single process reads in that step.
         sampler = DistributedSampler(dataset, num_replicas=runtime.world, rank=runtime.rank, shuffle=True, seed=seed)
-        loader = _loader(dataset, batch_size // runtime.world, sampler, train=True,
-                         drop_last=len(dataset) > batch_size, runtime=runtime)
+        loader = _loader(
+            dataset,
+            batch_size // runtime.world,
+            sampler,
+            train=True,
+            drop_last=len(dataset) > batch_size,
+            runtime=runtime,
+        )
         return SampledBatches(loader, sampler)
 
     def validation_data(self, dataset, batch_size, runtime):
         if hasattr(dataset, "get_batch"):
             dataset = dataset.to(runtime.device)
-        return _loader(dataset, batch_size, range(runtime.rank, len(dataset), runtime.world), train=False,
-                       drop_last=False, runtime=runtime)
+        return _loader(
+            dataset,
+            batch_size,
+            range(runtime.rank, len(dataset), runtime.world),
+            train=False,
+            drop_last=False,
+            runtime=runtime,
+        )
 
     def loss(self, model, batch):
         x, y = batch
@@ -140,16 +164,22 @@ class ClassificationTask:
         loss_sum, correct, count, elements = (torch.zeros((), device=device) for _ in range(4))
         with runtime.autocast():
             for x, y in data:
-                x, y = x.to(device, non_blocking=True, memory_format=runtime.memory_format) if x.ndim == 4 else \
-                    x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                x, y = (
+                    x.to(device, non_blocking=True, memory_format=runtime.memory_format)
+                    if x.ndim == 4
+                    else x.to(device, non_blocking=True),
+                    y.to(device, non_blocking=True),
+                )
                 logits = model(x)
                 loss_sum += self.loss_fn(logits.float(), y) * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 count += len(y)
                 elements += y.numel()
         sums = distributed.all_reduce_sum(torch.stack([loss_sum, correct, count, elements]))
-        metrics = {"val_loss": (sums[0] / sums[2].clamp(min=1)).item(),
-                   self.accuracy_name: (sums[1] / sums[3].clamp(min=1)).item()}
+        metrics = {
+            "val_loss": (sums[0] / sums[2].clamp(min=1)).item(),
+            self.accuracy_name: (sums[1] / sums[3].clamp(min=1)).item(),
+        }
         if self.extra_metrics is not None:
             metrics |= self.extra_metrics(model)
         return metrics
@@ -168,8 +198,9 @@ class DetectionTask:
 
     monitor, mode, metric_names = "val_map50", "max", ("val_loss", "val_map50")
 
-    def __init__(self, val_truth: list[np.ndarray], classes, decode_config: DecodeConfig, loss_weights: dict,
-                 flip: bool):
+    def __init__(
+        self, val_truth: list[np.ndarray], classes, decode_config: DecodeConfig, loss_weights: dict, flip: bool
+    ):
         self.val_truth, self.classes, self.decode_config = val_truth, classes, decode_config
         self.loss_weights, self.flip = loss_weights, flip
 
@@ -179,7 +210,7 @@ class DetectionTask:
         def draw():
             order = torch.randperm(len(data), generator=generator)
             for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
+                idx = order[step * batch_size : (step + 1) * batch_size]
                 images, boxes = data.images[idx], data.boxes[idx]
                 if self.flip:
                     images, boxes = flip_boxes(images, boxes, torch.rand(len(idx), generator=generator) < 0.5)
@@ -196,10 +227,16 @@ class DetectionTask:
 
     def validate(self, model, data: BoxBatches, runtime):
         device = runtime.device
-        losses = [batch_loss(model, data.images[s:s + 128].to(device), data.boxes[s:s + 128].to(device),
-                             self.loss_weights).item() for s in range(0, len(data), 128)]
-        return {"val_loss": float(np.mean(losses)),
-                "val_map50": validation_map(model, data, self.val_truth, self.classes, self.decode_config)}
+        losses = [
+            batch_loss(
+                model, data.images[s : s + 128].to(device), data.boxes[s : s + 128].to(device), self.loss_weights
+            ).item()
+            for s in range(0, len(data), 128)
+        ]
+        return {
+            "val_loss": float(np.mean(losses)),
+            "val_map50": validation_map(model, data, self.val_truth, self.classes, self.decode_config),
+        }
 
 
 class Seq2SeqTask:
@@ -209,14 +246,16 @@ class Seq2SeqTask:
 
     monitor, mode = "val_loss", "min"
 
-    def __init__(self, pad_id: int, label_smoothing: float = 0.0,
-                 exact_match: Callable[[nn.Module], float] | None = None):
+    def __init__(
+        self, pad_id: int, label_smoothing: float = 0.0, exact_match: Callable[[nn.Module], float] | None = None
+    ):
         self.pad_id, self.label_smoothing, self.exact_match = pad_id, label_smoothing, exact_match
         self.metric_names = ("val_loss", "val_token_accuracy") + (("val_exact_match",) if exact_match else ())
 
     def train_batches(self, data: EncodedPairs, batch_size, runtime, *, seed, generator):
-        return DrawnBatches(lambda: pair_batches(data, batch_size, generator), math.ceil(len(data) / batch_size),
-                            runtime)
+        return DrawnBatches(
+            lambda: pair_batches(data, batch_size, generator), math.ceil(len(data) / batch_size), runtime
+        )
 
     def validation_data(self, data: EncodedPairs, batch_size, runtime):
         return data
@@ -245,8 +284,11 @@ class TokenLMTask:
 
     def train_batches(self, seqs: list[list[int]], batch_size, runtime, *, seed, generator):
         rows = windows(seqs, self.window)
-        return DrawnBatches(lambda: ((ids,) for ids in id_batches(rows, batch_size, self.pad_id, generator)),
-                            math.ceil(len(rows) / batch_size), runtime)
+        return DrawnBatches(
+            lambda: ((ids,) for ids in id_batches(rows, batch_size, self.pad_id, generator)),
+            math.ceil(len(rows) / batch_size),
+            runtime,
+        )
 
     def validation_data(self, seqs, batch_size, runtime):
         return seqs

@@ -18,18 +18,19 @@ from components.training.seq2seq import pad_ids
 def windows(seqs: list[list[int]], length: int) -> list[list[int]]:
     """Each sequence cut into windows of at most ``length`` targets (``length + 1`` ids; consecutive windows
     share one id, so every target is predicted exactly once)."""
-    return [s[i:i + length + 1] for s in seqs for i in range(0, max(1, len(s) - 1), length)]
+    return [s[i : i + length + 1] for s in seqs for i in range(0, max(1, len(s) - 1), length)]
 
 
 def batches(rows: list[list[int]], batch_size: int, pad_id: int, generator: torch.Generator | None = None):
     order = torch.randperm(len(rows), generator=generator).tolist() if generator is not None else range(len(rows))
     for start in range(0, len(rows), batch_size):
-        yield pad_ids([rows[i] for i in order[start:start + batch_size]], pad_id)
+        yield pad_ids([rows[i] for i in order[start : start + batch_size]], pad_id)
 
 
 @torch.no_grad()
-def sequence_nll(model: nn.Module, seqs: list[list[int]], device: torch.device, pad_id: int,
-                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def sequence_nll(
+    model: nn.Module, seqs: list[list[int]], device: torch.device, pad_id: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Summed negative log-likelihood (nats) of each whole sequence's targets (every id after the first), and
     its number of targets. Padding only trails, so a batch scores each row as if it were alone."""
     model.eval().to(device)

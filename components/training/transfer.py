@@ -61,8 +61,11 @@ class TransferFitResult:
 
     def as_rows(self) -> list[dict]:
         offsets = self._offsets()
-        return [{**e, "epoch": offsets[name] + e["epoch"], "phase": name}
-                for name, result in self.phases.items() for e in result.history]
+        return [
+            {**e, "epoch": offsets[name] + e["epoch"], "phase": name}
+            for name, result in self.phases.items()
+            for e in result.history
+        ]
 
     @property
     def history(self) -> list[dict]:
@@ -145,9 +148,19 @@ def fit_transfer(
                 on_epoch({**stats, "epoch": done + stats["epoch"]})
 
         directory = checkpoint_dir / name if checkpoint_dir is not None else None
-        fitted = fit(module, ClassificationTask(), train, val, phase_config, device, seed=seed, on_epoch=renumbered,
-                     before_validation=None if net.pretrained else recalibrate, checkpoint_dir=directory,
-                     progress=progress)
+        fitted = fit(
+            module,
+            ClassificationTask(),
+            train,
+            val,
+            phase_config,
+            device,
+            seed=seed,
+            on_epoch=renumbered,
+            before_validation=None if net.pretrained else recalibrate,
+            checkpoint_dir=directory,
+            progress=progress,
+        )
         if directory is not None:
             (directory / "last.pt").unlink(missing_ok=True)
         result.phases[name] = fitted

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
+from components.models.transfer import TransferNet, normalization
 from components.training import augment
 from components.training.estimators import TorchImageClassifier, _stratified_holdout
-from components.models.transfer import TransferNet, normalization
 from components.training.loop import resolve_device
 from components.training.transfer import TransferConfig, TransferFitResult, fit_transfer
 
@@ -96,17 +96,27 @@ class TransferImageClassifier(TorchImageClassifier):
             y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
         torch.manual_seed(self.seed)  # the new head's initial weights
         m = self.model
-        self.module_ = TransferNet(m.backbone, num_classes=len(self.classes_), in_channels=X.shape[-1],
-                                   weights=m.weights, download=m.download_weights, hidden=m.hidden, dropout=m.dropout)
+        self.module_ = TransferNet(
+            m.backbone,
+            num_classes=len(self.classes_),
+            in_channels=X.shape[-1],
+            weights=m.weights,
+            download=m.download_weights,
+            hidden=m.hidden,
+            dropout=m.dropout,
+        )
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
         self.fit_result_: TransferFitResult = fit_transfer(
             self.module_,
             augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std)),
             augment.ArrayDataset(X_val, y_val_idx, augment.normalize(mean, std)),
-            self._transfer_config(), self.device_,
+            self._transfer_config(),
+            self.device_,
             plain_train_set=augment.ArrayDataset(X, y_idx, augment.normalize(mean, std)),
-            seed=self.seed, on_epoch=on_epoch, progress=self.progress,
+            seed=self.seed,
+            on_epoch=on_epoch,
+            progress=self.progress,
             checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
         )
         self.module_.to("cpu").eval()

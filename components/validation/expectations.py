@@ -26,9 +26,12 @@ class ExpectationOutcome:
     failing: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        shown = ", ".join(self.failing[:10]) + (f" ... and {len(self.failing) - 10} more" if len(self.failing) > 10 else "")
+        shown = ", ".join(self.failing[:10]) + (
+            f" ... and {len(self.failing) - 10} more" if len(self.failing) > 10 else ""
+        )
         return f"{self.expectation}({self.column}) failed{': ' + self.detail if self.detail else ''}" + (
-            f" -> {shown}" if shown else "")
+            f" -> {shown}" if shown else ""
+        )
 
 
 @dataclass
@@ -46,8 +49,12 @@ class ValidationReport:
         return [o for o in self.outcomes if not o.success]
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "success": self.success, "rows": self.rows,
-                "outcomes": [asdict(o) for o in self.outcomes]}
+        return {
+            "dataset": self.dataset,
+            "success": self.success,
+            "rows": self.rows,
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -76,8 +83,9 @@ def _context():
     return context
 
 
-def run_suite(table: pd.DataFrame, expectations: list, *, name: str, id_column: str,
-              context=None) -> list[ExpectationOutcome]:
+def run_suite(
+    table: pd.DataFrame, expectations: list, *, name: str, id_column: str, context=None
+) -> list[ExpectationOutcome]:
     """Validate ``table`` against GX expectation objects; failing rows are reported by ``id_column``."""
     import great_expectations as gx
 
@@ -86,8 +94,9 @@ def run_suite(table: pd.DataFrame, expectations: list, *, name: str, id_column: 
     batch_def = source.add_dataframe_asset(f"{name}-table").add_batch_definition_whole_dataframe("all")
     suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"{name}-suite", expectations=expectations))
     batch = batch_def.get_batch(batch_parameters={"dataframe": table.reset_index(drop=True)})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE",
-                                                  "unexpected_index_column_names": [id_column]})
+    result = batch.validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [id_column]}
+    )
     outcomes = []
     for r in result.results:
         config = r.expectation_config
@@ -117,15 +126,29 @@ def image_manifest_expectations(rules: ImageRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectColumnValuesToBeInSet(column="decodable", value_set=[True], meta={"explain": "file must decode as an image"}),
-        E.ExpectColumnValuesToBeInSet(column="label", value_set=list(rules.classes),
-                                      meta={"explain": f"folder must be one of {list(rules.classes)}"}),
-        E.ExpectColumnValuesToBeBetween(column="width", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"}),
-        E.ExpectColumnValuesToBeBetween(column="height", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"}),
-        E.ExpectColumnValuesToBeInSet(column="channels", value_set=list(rules.channels),
-                                      meta={"explain": f"channels in {list(rules.channels)}"}),
+        E.ExpectColumnValuesToBeInSet(
+            column="decodable", value_set=[True], meta={"explain": "file must decode as an image"}
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="label",
+            value_set=list(rules.classes),
+            meta={"explain": f"folder must be one of {list(rules.classes)}"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="width",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="height",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="channels", value_set=list(rules.channels), meta={"explain": f"channels in {list(rules.channels)}"}
+        ),
         E.ExpectColumnValuesToBeUnique(column="sha256", meta={"explain": "duplicate file contents"}),
     ]
 
@@ -142,10 +165,16 @@ def class_expectations(rules: ImageRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectColumnValuesToBeBetween(column="count", min_value=rules.min_per_class,
-                                        meta={"explain": f"each class needs at least {rules.min_per_class} item(s)"}),
-        E.ExpectColumnValuesToBeBetween(column="share", min_value=rules.min_class_share,
-                                        meta={"explain": f"class balance: each class at least {rules.min_class_share:.0%}"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="count",
+            min_value=rules.min_per_class,
+            meta={"explain": f"each class needs at least {rules.min_per_class} item(s)"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="share",
+            min_value=rules.min_class_share,
+            meta={"explain": f"class balance: each class at least {rules.min_class_share:.0%}"},
+        ),
     ]
 
 
@@ -155,14 +184,20 @@ def validate_image_folder(root: str | Path, rules: ImageRules) -> tuple[Validati
 
     manifest = scan_image_folder(root)
     context = _context()
-    outcomes = run_suite(manifest, image_manifest_expectations(rules), name="image-manifest", id_column="path",
-                         context=context)
+    outcomes = run_suite(
+        manifest, image_manifest_expectations(rules), name="image-manifest", id_column="path", context=context
+    )
     # A corrupt file names its decoder error next to its path, so the user knows what is wrong with it.
     errors = dict(zip(manifest["path"], manifest["error"]))
     for o in outcomes:
         o.failing = [f"{p} ({errors[p]})" if errors.get(p) else p for p in o.failing]
-    outcomes += run_suite(class_table(manifest["label"], rules.classes), class_expectations(rules),
-                          name="classes", id_column="label", context=context)
+    outcomes += run_suite(
+        class_table(manifest["label"], rules.classes),
+        class_expectations(rules),
+        name="classes",
+        id_column="label",
+        context=context,
+    )
     report = ValidationReport(str(root), outcomes, len(manifest))
     if not report.success:
         raise DataValidationError(report)

@@ -5,10 +5,13 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="write the offline sample datasets (deterministic: same bytes every time)",
-                       description="Write each project's offline sample into DATA_ROOT/<project>, in the project's "
-                                   "real format. Existing sample directories are replaced. Afterwards `dvc status` "
-                                   "shows data.dvc unchanged: the samples are byte-identical on every machine.")
+    p = sub.add_parser(
+        "data",
+        help="write the offline sample datasets (deterministic: same bytes every time)",
+        description="Write each project's offline sample into DATA_ROOT/<project>, in the project's "
+        "real format. Existing sample directories are replaced. Afterwards `dvc status` "
+        "shows data.dvc unchanged: the samples are byte-identical on every machine.",
+    )
     p.add_argument("projects", nargs="*", metavar="PROJECT", help="projects to generate (default: all)")
     p.add_argument("--data-root", default="data", help="where the datasets live (default: %(default)s)")
     p.set_defaults(func=main)

@@ -13,11 +13,17 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("label", help="human-in-the-loop active learning: export items to label, import labels",
-                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "label",
+        help="human-in-the-loop active learning: export items to label, import labels",
+        description=__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, help_ in (("export", "write the next queried items (item, prediction, empty label) to queries.csv"),
-                        ("import", "read a labelled queries file, validate it, add the labels and continue")):
+    for verb, help_ in (
+        ("export", "write the next queried items (item, prediction, empty label) to queries.csv"),
+        ("import", "read a labelled queries file, validate it, add the labels and continue"),
+    ):
         v = verbs.add_parser(verb, help=help_)
         v.add_argument("project", metavar="PROJECT")
         if verb == "import":
@@ -39,10 +45,14 @@ def main(args) -> int:
     session = LabelSession(get_project(args.project), settings, root)  # LabelFileError: a DlfolioError (flows/cli.py)
     if args.verb == "import":
         score, table, state = session.import_labels(args.file)
-        print(f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
-              f"{score['test_accuracy']:.4f} (round {score['round']})")
+        print(
+            f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
+            f"{score['test_accuracy']:.4f} (round {score['round']})"
+        )
     else:
         table, state = session.export()
-    print(f"{args.project}: {len(table)} item(s) to label ({state.strategy}) in {session.queries_path}; "
-          f"fill in its 'label' column, then `dlfolio label import {args.project} {session.queries_path}`")
+    print(
+        f"{args.project}: {len(table)} item(s) to label ({state.strategy}) in {session.queries_path}; "
+        f"fill in its 'label' column, then `dlfolio label import {args.project} {session.queries_path}`"
+    )
     return 0

@@ -2,10 +2,13 @@
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run one project's pipeline: validate, preprocess, train, evaluate, register",
-                       description="Run PROJECT's Prefect flow. Results go to MLflow (see `dlfolio ui`) and to "
-                                   "outputs/PROJECT/ (metrics.json, plots/, model/) for DVC. `dvc repro` calls this "
-                                   "once per project.")
+    p = sub.add_parser(
+        "run",
+        help="run one project's pipeline: validate, preprocess, train, evaluate, register",
+        description="Run PROJECT's Prefect flow. Results go to MLflow (see `dlfolio ui`) and to "
+        "outputs/PROJECT/ (metrics.json, plots/, model/) for DVC. `dvc repro` calls this "
+        "once per project.",
+    )
     p.add_argument("project", metavar="PROJECT", help="project name (see `dlfolio projects`)")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")

@@ -1,14 +1,17 @@
 """dlfolio schedule: serve the scheduled retrain-and-promote deployments with Prefect."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def register(sub) -> None:
-    p = sub.add_parser("schedule", help="serve each project's cron schedule (retrain, then promote) with Prefect",
-                       description="Build one 'retrain-and-promote' deployment per project whose params.yaml section "
-                                   "has a cron 'schedule' (UTC), and serve them: this process registers them with the "
-                                   "Prefect API (PREFECT_API_URL, e.g. a `prefect server start` with its UI) and runs "
-                                   "each flow when due, until interrupted. --list only prints them.")
+    p = sub.add_parser(
+        "schedule",
+        help="serve each project's cron schedule (retrain, then promote) with Prefect",
+        description="Build one 'retrain-and-promote' deployment per project whose params.yaml section "
+        "has a cron 'schedule' (UTC), and serve them: this process registers them with the "
+        "Prefect API (PREFECT_API_URL, e.g. a `prefect server start` with its UI) and runs "
+        "each flow when due, until interrupted. --list only prints them.",
+    )
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
     p.add_argument("--list", action="store_true", help="print the deployments and their next run times, then exit")
@@ -16,12 +19,11 @@ def register(sub) -> None:
 
 
 def next_runs(cron: str, count: int = 2) -> list[str]:
+    from prefect._vendor.croniter import croniter
     from prefect.client.schemas.schedules import CronSchedule
 
-    from prefect._vendor.croniter import croniter
-
     CronSchedule(cron=cron)  # the same check Prefect makes when it schedules runs
-    it = croniter(cron, datetime.now(timezone.utc))
+    it = croniter(cron, datetime.now(UTC))
     return [it.get_next(datetime).strftime("%Y-%m-%d %H:%M UTC") for _ in range(count)]
 
 

@@ -13,8 +13,12 @@ in PREFECT_HOME (default ./.prefect) with its UI, unless PREFECT_API_URL is set;
 def register(sub) -> None:
     import argparse
 
-    p = sub.add_parser("server", help="start, stop or show the background Prefect server the pipelines share",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "server",
+        help="start, stop or show the background Prefect server the pipelines share",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("action", choices=("start", "status", "stop"), metavar="ACTION", help="start, status or stop")
     p.add_argument("--port", type=int, help="port for `start` (default: 4200 if free, else any free port)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; the exit status says it (status)")
@@ -28,8 +32,10 @@ def main(args) -> int:
     say = (lambda *_: None) if args.quiet else print
     if args.action == "start":
         server, started = local.start_server(home, port=args.port)
-        say(f"Prefect server {'started' if started else 'already running'} (pid {server.pid}, home {home}): "
-            f"UI {server.ui_url}, API {server.api_url}")
+        say(
+            f"Prefect server {'started' if started else 'already running'} (pid {server.pid}, home {home}): "
+            f"UI {server.ui_url}, API {server.api_url}"
+        )
         return 0
     if args.action == "status":
         server = local.find_server(home)

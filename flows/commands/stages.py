@@ -2,10 +2,13 @@
 
 
 def register(sub) -> None:
-    p = sub.add_parser("stages", help="generate dvc.yaml (one stage per project; deps from the import graph)",
-                       description="Print dvc.yaml as generated from params.yaml's projects and the static import "
-                                   "graph of components/ and flows/ (see flows/stages.py). --write replaces "
-                                   "dvc.yaml; --check exits 1 if dvc.yaml differs from it.")
+    p = sub.add_parser(
+        "stages",
+        help="generate dvc.yaml (one stage per project; deps from the import graph)",
+        description="Print dvc.yaml as generated from params.yaml's projects and the static import "
+        "graph of components/ and flows/ (see flows/stages.py). --write replaces "
+        "dvc.yaml; --check exits 1 if dvc.yaml differs from it.",
+    )
     p.add_argument("--write", action="store_true", help="write it to dvc.yaml")
     p.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what would be generated")
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")

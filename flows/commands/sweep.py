@@ -26,21 +26,42 @@ example:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="run a project over a grid of settings (learning rates, batch sizes, ...) "
-                                     "and pick the best", description=DESCRIPTION,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "sweep",
+        help="run a project over a grid of settings (learning rates, batch sizes, ...) and pick the best",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("project", metavar="PROJECT", help="project name (see `dlfolio projects`)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a swept key and its values; repeat for more keys (the grid is the product)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a swept key and its values; repeat for more keys (the grid is the product)",
+    )
     p.add_argument("--metric", help="test metric to compare (default: the project's primary metric)")
-    p.add_argument("--goal", choices=("max", "min"),
-                   help="whether higher or lower --metric is better (default: the project's direction for its "
-                        "primary metric, else lower for names like loss, rmse, error)")
+    p.add_argument(
+        "--goal",
+        choices=("max", "min"),
+        help="whether higher or lower --metric is better (default: the project's direction for its "
+        "primary metric, else lower for names like loss, rmse, error)",
+    )
     p.add_argument("--write-best", action="store_true", help="write the best configuration into params.yaml")
-    p.add_argument("--max-runs", type=int, default=32,
-                   help="refuse grids with more configurations than this (default: %(default)s)")
-    p.add_argument("--parallel", type=int, default=1, metavar="N",
-                   help="configurations run at the same time, in threads (default: %(default)s)")
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=32,
+        help="refuse grids with more configurations than this (default: %(default)s)",
+    )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="configurations run at the same time, in threads (default: %(default)s)",
+    )
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/ (default: cwd)")
     p.set_defaults(func=main, parser=p)
@@ -51,8 +72,8 @@ def main(args) -> int:
 
     import pandas as pd
 
-    from components.tracking import sweep
     from components.projects import get_project, settings_schemas
+    from components.tracking import sweep
 
     if args.max_runs < 1 or args.parallel < 1:
         args.parser.error("--max-runs and --parallel must be at least 1")
@@ -69,19 +90,40 @@ def main(args) -> int:
     use_prefect()
     from flows.sweep import run_sweep
 
-    result = run_sweep(args.project, grid, parallel=args.parallel, params=args.params, root=args.root,
-                       metric=args.metric, goal=args.goal, write_back=args.write_best, max_runs=args.max_runs)
+    result = run_sweep(
+        args.project,
+        grid,
+        parallel=args.parallel,
+        params=args.params,
+        root=args.root,
+        metric=args.metric,
+        goal=args.goal,
+        write_back=args.write_best,
+        max_runs=args.max_runs,
+    )
     table = pd.DataFrame(result["table"]).drop(columns=["run_id"])
     table["error"] = table["error"].str.slice(0, 90)  # the whole message is in comparison.csv and the child run
-    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60,
-                           "display.float_format", "{:.4g}".format):
+    with pd.option_context(
+        "display.width",
+        200,
+        "display.max_columns",
+        None,
+        "display.max_colwidth",
+        60,
+        "display.float_format",
+        "{:.4g}".format,
+    ):
         print(table.to_string(index=False))
     best, metric = result["best"], result["metric"]
-    print(f"best ({metric}={result['best_value']:.4g}, {'higher' if result['higher_is_better'] else 'lower'} "
-          f"is better): {sweep.label(best)}  [MLflow sweep run {result['run_id']}]")
+    print(
+        f"best ({metric}={result['best_value']:.4g}, {'higher' if result['higher_is_better'] else 'lower'} "
+        f"is better): {sweep.label(best)}  [MLflow sweep run {result['run_id']}]"
+    )
     if result["written"]:
         print(f"wrote it into {args.params} (projects.{args.project})")
     else:
-        print(f"apply it: {sweep.apply_command(args.project, best)}  (one run), or set in {args.params}: "
-              + ", ".join(f"projects.{args.project}.{k}: {sweep.format_value(v)}" for k, v in best.items()))
+        print(
+            f"apply it: {sweep.apply_command(args.project, best)}  (one run), or set in {args.params}: "
+            + ", ".join(f"projects.{args.project}.{k}: {sweep.format_value(v)}" for k, v in best.items())
+        )
     return 0

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.errors import format_error
 from components.data.formats.images import MissingDataError
 from components.data.vocab import tokenize
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
 TASKS = ("qa1_single-supporting-fact", "qa2_two-supporting-facts")
 
@@ -69,8 +69,10 @@ def read_babi(path: str | Path, task: str | None = None) -> list[Question]:
     """Every question of a task file with its story so far. A line that is not ``<id> <text>`` fails at once."""
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"bAbI file {path} does not exist: run `dlfolio data qa-babi` for the offline sample, "
-                               "or put the en/ files of bAbI tasks_1-20_v1-2 there")
+        raise MissingDataError(
+            f"bAbI file {path} does not exist: run `dlfolio data qa-babi` for the offline sample, "
+            "or put the en/ files of bAbI tasks_1-20_v1-2 there"
+        )
     task = task or path.name.rsplit("_", 1)[0]
     questions: list[Question] = []
     statements: dict[int, str] = {}  # id -> text, of the current story
@@ -79,8 +81,9 @@ def read_babi(path: str | Path, task: str | None = None) -> list[Question]:
             continue
         match = _LINE.match(raw)
         if not match:
-            raise format_error(str(path), "expect_numbered_line", "each line is '<id> <text>'",
-                               [f"line {number}: {raw[:60]!r}"])
+            raise format_error(
+                str(path), "expect_numbered_line", "each line is '<id> <text>'", [f"line {number}: {raw[:60]!r}"]
+            )
         ident, text = int(match.group(1)), match.group(2)
         if ident == 1:
             statements = {}
@@ -89,10 +92,20 @@ def read_babi(path: str | Path, task: str | None = None) -> list[Question]:
             continue
         fields = text.split("\t")
         ids = [int(i) for i in re.findall(r"-?\d+", fields[2])] if len(fields) > 2 else []
-        questions.append(Question(
-            task, path.name, number, tuple(statements.values()), tuple(statements), fields[0].strip(),
-            fields[1].strip() if len(fields) > 1 else "", tuple(ids), len(fields),
-            bool(ids) and all(i in statements for i in ids)))
+        questions.append(
+            Question(
+                task,
+                path.name,
+                number,
+                tuple(statements.values()),
+                tuple(statements),
+                fields[0].strip(),
+                fields[1].strip() if len(fields) > 1 else "",
+                tuple(ids),
+                len(fields),
+                bool(ids) and all(i in statements for i in ids),
+            )
+        )
     return questions
 
 
@@ -104,12 +117,14 @@ def read_task(data_dir: str | Path, task: str, split: str) -> list[Question]:
 
 
 def question_table(questions: list[Question]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "where": [f"{q.file} line {q.line}" for q in questions],
-        "tab_fields": [q.fields for q in questions],
-        "supports_earlier": [q.supports_earlier for q in questions],
-        "answer_in_story": [q.answer_in_story for q in questions],
-    })
+    return pd.DataFrame(
+        {
+            "where": [f"{q.file} line {q.line}" for q in questions],
+            "tab_fields": [q.fields for q in questions],
+            "supports_earlier": [q.supports_earlier for q in questions],
+            "answer_in_story": [q.answer_in_story for q in questions],
+        }
+    )
 
 
 def babi_expectations(min_questions: int) -> list:
@@ -117,21 +132,33 @@ def babi_expectations(min_questions: int) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=min_questions, meta={"explain": f"at least {min_questions} questions"}),
-        E.ExpectColumnValuesToBeInSet(column="tab_fields", value_set=[3],
-                                      meta={"explain": "a question line is question<TAB>answer<TAB>supporting ids"}),
-        E.ExpectColumnValuesToBeInSet(column="supports_earlier", value_set=[True],
-                                      meta={"explain": "supporting fact ids refer to earlier statements of the story"}),
-        E.ExpectColumnValuesToBeInSet(column="answer_in_story", value_set=[True],
-                                      meta={"explain": "the answer is a word of the story (extractive QA)"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=min_questions, meta={"explain": f"at least {min_questions} questions"}
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="tab_fields",
+            value_set=[3],
+            meta={"explain": "a question line is question<TAB>answer<TAB>supporting ids"},
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="supports_earlier",
+            value_set=[True],
+            meta={"explain": "supporting fact ids refer to earlier statements of the story"},
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="answer_in_story",
+            value_set=[True],
+            meta={"explain": "the answer is a word of the story (extractive QA)"},
+        ),
     ]
 
 
 def validate_babi(path: str | Path, min_questions: int = 1) -> tuple[ValidationReport, list[Question]]:
     """Read and validate one task file; raises DataValidationError naming the failing file and lines."""
     questions = read_babi(path)
-    outcomes = run_suite(question_table(questions), babi_expectations(min_questions), name="babi-questions",
-                         id_column="where")
+    outcomes = run_suite(
+        question_table(questions), babi_expectations(min_questions), name="babi-questions", id_column="where"
+    )
     report = ValidationReport(str(path), outcomes, len(questions))
     if not report.success:
         raise DataValidationError(report)

@@ -23,15 +23,22 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.data.formats.images import MissingDataError
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
-from components.data.formats.images import MissingDataError
 
 IMAGES, BOXES_FILE = "images", "boxes.csv"
 COLUMNS = ("image", "x_min", "y_min", "x_max", "y_max", "class")
 COORDINATES = COLUMNS[1:5]
-ALIASES = {"frame": "image", "filename": "image", "xmin": "x_min", "ymin": "y_min", "xmax": "x_max",
-           "ymax": "y_max", "label": "class"}
+ALIASES = {
+    "frame": "image",
+    "filename": "image",
+    "xmin": "x_min",
+    "ymin": "y_min",
+    "xmax": "x_max",
+    "ymax": "y_max",
+    "label": "class",
+}
 DEFAULT_CLASS = "car"  # for box tables that have no class column
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -41,8 +48,10 @@ def read_boxes(root: str | Path) -> pd.DataFrame:
     floats (NaN where a cell is not a number, for validation to report)."""
     path = Path(root) / BOXES_FILE
     if not path.is_file():
-        raise MissingDataError(f"box annotations {path} do not exist: run `dlfolio data yolo-cars` for the offline "
-                               f"sample, or write {BOXES_FILE} with columns {','.join(COLUMNS)} beside images/")
+        raise MissingDataError(
+            f"box annotations {path} do not exist: run `dlfolio data yolo-cars` for the offline "
+            f"sample, or write {BOXES_FILE} with columns {','.join(COLUMNS)} beside images/"
+        )
     table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     table = table.rename(columns=lambda c: ALIASES.get(c.strip().lower(), c.strip().lower()))
     if "class" not in table.columns:
@@ -112,22 +121,31 @@ def box_expectations(rules: BoxRules) -> list:
     E = gx.expectations
     inside = "box inside its image: 0 <= x_min, y_min and x_max <= width, y_max <= height"
     return [
-        E.ExpectColumnValuesToBeInSet(column="image_found", value_set=[True],
-                                      meta={"explain": f"the image must exist in {IMAGES}/"}),
-        E.ExpectColumnValuesToBeInSet(column="image_decodable", value_set=[True],
-                                      meta={"explain": "the image must decode"}),
-        *[E.ExpectColumnValuesToNotBeNull(column=c, meta={"explain": "coordinates must be numbers"})
-          for c in COORDINATES],
+        E.ExpectColumnValuesToBeInSet(
+            column="image_found", value_set=[True], meta={"explain": f"the image must exist in {IMAGES}/"}
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="image_decodable", value_set=[True], meta={"explain": "the image must decode"}
+        ),
+        *[
+            E.ExpectColumnValuesToNotBeNull(column=c, meta={"explain": "coordinates must be numbers"})
+            for c in COORDINATES
+        ],
         E.ExpectColumnValuesToBeBetween(column="x_min", min_value=0, meta={"explain": inside}),
         E.ExpectColumnValuesToBeBetween(column="y_min", min_value=0, meta={"explain": inside}),
         E.ExpectColumnValuesToBeBetween(column="right_margin", min_value=0, meta={"explain": inside}),
         E.ExpectColumnValuesToBeBetween(column="bottom_margin", min_value=0, meta={"explain": inside}),
-        E.ExpectColumnValuesToBeBetween(column="box_width", min_value=0, strict_min=True,
-                                        meta={"explain": "x_min < x_max"}),
-        E.ExpectColumnValuesToBeBetween(column="box_height", min_value=0, strict_min=True,
-                                        meta={"explain": "y_min < y_max"}),
-        E.ExpectColumnValuesToBeInSet(column="class", value_set=list(rules.classes),
-                                      meta={"explain": f"class must be one of {list(rules.classes)}"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="box_width", min_value=0, strict_min=True, meta={"explain": "x_min < x_max"}
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="box_height", min_value=0, strict_min=True, meta={"explain": "y_min < y_max"}
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="class",
+            value_set=list(rules.classes),
+            meta={"explain": f"class must be one of {list(rules.classes)}"},
+        ),
     ]
 
 
@@ -136,22 +154,35 @@ def image_expectations(rules: BoxRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_images,
-                                         meta={"explain": f"at least {rules.min_images} images"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_images, meta={"explain": f"at least {rules.min_images} images"}
+        ),
         E.ExpectColumnValuesToBeInSet(column="decodable", value_set=[True], meta={"explain": "image must decode"}),
-        E.ExpectColumnValuesToBeBetween(column="width", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"}),
-        E.ExpectColumnValuesToBeBetween(column="height", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="width",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="height",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
+        ),
     ]
 
 
 def class_count_expectations(rules: BoxRules) -> list:
     import great_expectations as gx
 
-    return [gx.expectations.ExpectColumnValuesToBeBetween(
-        column="boxes", min_value=rules.min_boxes_per_class,
-        meta={"explain": f"each class needs at least {rules.min_boxes_per_class} boxes to learn from"})]
+    return [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="boxes",
+            min_value=rules.min_boxes_per_class,
+            meta={"explain": f"each class needs at least {rules.min_boxes_per_class} boxes to learn from"},
+        )
+    ]
 
 
 def validate_box_folder(root: str | Path, rules: BoxRules) -> tuple[ValidationReport, pd.DataFrame, pd.DataFrame]:
@@ -164,24 +195,27 @@ def validate_box_folder(root: str | Path, rules: BoxRules) -> tuple[ValidationRe
     outcomes = run_suite(table, box_expectations(rules), name="boxes", id_column="line", context=context)
     rows = table.set_index("line")
     for o in outcomes:  # "boxes.csv line 7 (0003.jpg)" says where to look
-        o.failing = [f"{BOXES_FILE} line {i} ({rows.loc[int(i), 'image']})" if str(i).isdigit() else i
-                     for i in o.failing]
+        o.failing = [
+            f"{BOXES_FILE} line {i} ({rows.loc[int(i), 'image']})" if str(i).isdigit() else i for i in o.failing
+        ]
     image_outcomes = run_suite(images, image_expectations(rules), name="images", id_column="image", context=context)
     errors = dict(zip(images["image"], images["error"]))
     for o in image_outcomes:
         o.failing = [f"{IMAGES}/{n}" + (f" ({errors[n]})" if errors.get(n) else "") for n in o.failing]
     counts = boxes["class"].value_counts()
     per_class = pd.DataFrame({"class": list(rules.classes), "boxes": [int(counts.get(c, 0)) for c in rules.classes]})
-    outcomes += image_outcomes + run_suite(per_class, class_count_expectations(rules), name="box-classes",
-                                           id_column="class", context=context)
+    outcomes += image_outcomes + run_suite(
+        per_class, class_count_expectations(rules), name="box-classes", id_column="class", context=context
+    )
     report = ValidationReport(str(root), outcomes, len(table))
     if not report.success:
         raise DataValidationError(report)
     return report, boxes, images
 
 
-def load_detection_set(root: str | Path, names: list[str], boxes: pd.DataFrame, classes: tuple[str, ...],
-                       size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def load_detection_set(
+    root: str | Path, names: list[str], boxes: pd.DataFrame, classes: tuple[str, ...], size: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """RGB uint8 images resized to (size, size, 3), and per image its boxes as a float array (K, 5) of
     ``x_min, y_min, x_max, y_max, class index`` scaled to the resized image."""
     root = Path(root)

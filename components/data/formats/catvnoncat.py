@@ -67,8 +67,10 @@ def read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str
     import h5py
 
     if not path.is_file():
-        raise MissingDataError(f"{path} does not exist: run `dlfolio data logistic-regression` for the offline sample, "
-                               f"or put train_catvnoncat.h5 and test_catvnoncat.h5 in {path.parent}")
+        raise MissingDataError(
+            f"{path} does not exist: run `dlfolio data logistic-regression` for the offline sample, "
+            f"or put train_catvnoncat.h5 and test_catvnoncat.h5 in {path.parent}"
+        )
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
@@ -77,7 +79,9 @@ def read_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str
         keys = (f"{split}_set_x", f"{split}_set_y", "list_classes")
         missing = [k for k in keys if k not in fh]
         if missing:
-            raise format_error(str(path), "expect_h5_datasets", f"missing dataset(s) {missing}; found {sorted(fh.keys())}")
+            raise format_error(
+                str(path), "expect_h5_datasets", f"missing dataset(s) {missing}; found {sorted(fh.keys())}"
+            )
         X, y, classes = (fh[k][()] for k in keys)
     classes = [c.decode() if isinstance(c, bytes) else str(c) for c in np.asarray(classes).ravel()]
     return X, np.asarray(y).ravel(), classes

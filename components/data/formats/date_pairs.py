@@ -20,33 +20,76 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.images import MissingDataError
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
 COLUMNS = ("human", "machine")
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-          "november", "december")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 FIRST, LAST = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 
 
 def _fields(d: dt.date) -> dict[str, str]:
     month, weekday = MONTHS[d.month - 1], WEEKDAYS[d.weekday()]
-    return {"d": str(d.day), "dd": f"{d.day:02d}", "m": str(d.month), "mm": f"{d.month:02d}",
-            "yy": f"{d.year % 100:02d}", "yyyy": str(d.year), "month": month, "mon": month[:3],
-            "Month": month.capitalize(), "Mon": month[:3].capitalize(), "weekday": weekday, "wkd": weekday[:3],
-            "Weekday": weekday.capitalize()}
+    return {
+        "d": str(d.day),
+        "dd": f"{d.day:02d}",
+        "m": str(d.month),
+        "mm": f"{d.month:02d}",
+        "yy": f"{d.year % 100:02d}",
+        "yyyy": str(d.year),
+        "month": month,
+        "mon": month[:3],
+        "Month": month.capitalize(),
+        "Mon": month[:3].capitalize(),
+        "weekday": weekday,
+        "wkd": weekday[:3],
+        "Weekday": weekday.capitalize(),
+    }
 
 
 # How people write a date; each is a str.format template over _fields.
 FORMATS = (
-    "{d} {month} {yyyy}", "{dd} {month} {yyyy}", "{d} {mon} {yyyy}", "{dd} {mon} {yyyy}", "{d} {Month} {yyyy}",
-    "{d} {month}, {yyyy}", "{d} {mon}, {yyyy}", "{dd}, {mon} {yyyy}", "{d} {mon} {yy}",
-    "{month} {d} {yyyy}", "{month} {d}, {yyyy}", "{Month} {d}, {yyyy}", "{mon} {d}, {yyyy}", "{Mon} {d}, {yyyy}",
-    "{weekday} {d} {month} {yyyy}", "{Weekday} {d} {Month} {yyyy}", "{weekday}, {month} {d}, {yyyy}",
-    "{wkd} {d} {mon} {yyyy}", "{weekday} {month} {d} {yyyy}",
-    "{m}/{d}/{yy}", "{mm}/{dd}/{yy}", "{m}/{d}/{yyyy}", "{mm}/{dd}/{yyyy}",
-    "{dd}.{mm}.{yy}", "{d}.{m}.{yyyy}", "{dd}.{mm}.{yyyy}", "{yyyy}-{mm}-{dd}",
+    "{d} {month} {yyyy}",
+    "{dd} {month} {yyyy}",
+    "{d} {mon} {yyyy}",
+    "{dd} {mon} {yyyy}",
+    "{d} {Month} {yyyy}",
+    "{d} {month}, {yyyy}",
+    "{d} {mon}, {yyyy}",
+    "{dd}, {mon} {yyyy}",
+    "{d} {mon} {yy}",
+    "{month} {d} {yyyy}",
+    "{month} {d}, {yyyy}",
+    "{Month} {d}, {yyyy}",
+    "{mon} {d}, {yyyy}",
+    "{Mon} {d}, {yyyy}",
+    "{weekday} {d} {month} {yyyy}",
+    "{Weekday} {d} {Month} {yyyy}",
+    "{weekday}, {month} {d}, {yyyy}",
+    "{wkd} {d} {mon} {yyyy}",
+    "{weekday} {month} {d} {yyyy}",
+    "{m}/{d}/{yy}",
+    "{mm}/{dd}/{yy}",
+    "{m}/{d}/{yyyy}",
+    "{mm}/{dd}/{yyyy}",
+    "{dd}.{mm}.{yy}",
+    "{d}.{m}.{yyyy}",
+    "{dd}.{mm}.{yyyy}",
+    "{yyyy}-{mm}-{dd}",
 )
 
 
@@ -89,8 +132,10 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
     """The file as strings, exactly as written (an empty field is "", not NaN), with a ``line`` column."""
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"pairs file {path} does not exist: run `dlfolio data nmt-dates` for the offline "
-                               f"sample, or put your pairs there as CSV with a header `human,machine`")
+        raise MissingDataError(
+            f"pairs file {path} does not exist: run `dlfolio data nmt-dates` for the offline "
+            f"sample, or put your pairs there as CSV with a header `human,machine`"
+        )
     table = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False)
     table.insert(0, "line", range(2, len(table) + 2))  # line 1 is the header
     return table
@@ -114,19 +159,29 @@ def pair_expectations(rules: PairRules) -> list:
     E = gx.expectations
     allowed = "".join(re.escape(c) for c in rules.alphabet)
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_pairs,
-                                         meta={"explain": f"at least {rules.min_pairs} pairs to learn from"}),
-        E.ExpectColumnValueLengthsToBeBetween(column="human", min_value=1, max_value=rules.max_input_length,
-                                              meta={"explain": f"human date of 1 to {rules.max_input_length} "
-                                                               "characters (an empty value fails here)"}),
-        E.ExpectColumnValuesToMatchRegex(column="human", regex=f"^[{allowed}]*$",
-                                         meta={"explain": f"lowercased, only characters in {rules.alphabet!r}"}),
-        E.ExpectColumnValuesToBeUnique(column="human",
-                                       meta={"explain": "a repeated input would leak between train and test"}),
-        E.ExpectColumnValuesToMatchRegex(column="machine", regex=r"^\d{4}-\d{2}-\d{2}$",
-                                         meta={"explain": "target must be an ISO date YYYY-MM-DD"}),
-        E.ExpectColumnValuesToMatchStrftimeFormat(column="machine", strftime_format="%Y-%m-%d",
-                                                  meta={"explain": "target must be a real calendar date"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_pairs, meta={"explain": f"at least {rules.min_pairs} pairs to learn from"}
+        ),
+        E.ExpectColumnValueLengthsToBeBetween(
+            column="human",
+            min_value=1,
+            max_value=rules.max_input_length,
+            meta={"explain": f"human date of 1 to {rules.max_input_length} characters (an empty value fails here)"},
+        ),
+        E.ExpectColumnValuesToMatchRegex(
+            column="human",
+            regex=f"^[{allowed}]*$",
+            meta={"explain": f"lowercased, only characters in {rules.alphabet!r}"},
+        ),
+        E.ExpectColumnValuesToBeUnique(
+            column="human", meta={"explain": "a repeated input would leak between train and test"}
+        ),
+        E.ExpectColumnValuesToMatchRegex(
+            column="machine", regex=r"^\d{4}-\d{2}-\d{2}$", meta={"explain": "target must be an ISO date YYYY-MM-DD"}
+        ),
+        E.ExpectColumnValuesToMatchStrftimeFormat(
+            column="machine", strftime_format="%Y-%m-%d", meta={"explain": "target must be a real calendar date"}
+        ),
     ]
 
 
@@ -136,9 +191,17 @@ def validate_pairs(path: str | Path, rules: PairRules) -> tuple[ValidationReport
     import great_expectations as gx
 
     raw = read_pairs(path)
-    columns = run_suite(raw, [gx.expectations.ExpectColumnToExist(column=c, meta={
-        "explain": f"required column; the file has {[c for c in raw.columns if c != 'line']}"}) for c in COLUMNS],
-        name="pair-columns", id_column="line")
+    columns = run_suite(
+        raw,
+        [
+            gx.expectations.ExpectColumnToExist(
+                column=c, meta={"explain": f"required column; the file has {[c for c in raw.columns if c != 'line']}"}
+            )
+            for c in COLUMNS
+        ],
+        name="pair-columns",
+        id_column="line",
+    )
     if not all(o.success for o in columns):
         raise DataValidationError(ValidationReport(str(path), columns, len(raw)))
     table = raw[["line", *COLUMNS]].copy()
@@ -147,8 +210,12 @@ def validate_pairs(path: str | Path, rules: PairRules) -> tuple[ValidationReport
     outcomes = run_suite(table, pair_expectations(rules), name="date-pairs", id_column="line")
     by_line = table.set_index("line")
     for o in outcomes:  # "line 7: '31 feb' -> '2001-02-31'" says where and what
-        o.failing = [f"line {i}: {by_line.at[int(i), 'human']!r} -> {by_line.at[int(i), 'machine']!r}"
-                     if str(i).isdigit() and int(i) in by_line.index else i for i in o.failing]
+        o.failing = [
+            f"line {i}: {by_line.at[int(i), 'human']!r} -> {by_line.at[int(i), 'machine']!r}"
+            if str(i).isdigit() and int(i) in by_line.index
+            else i
+            for i in o.failing
+        ]
     report = ValidationReport(str(path), columns + outcomes, len(table))
     if not report.success:
         raise DataValidationError(report)

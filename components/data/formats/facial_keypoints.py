@@ -17,16 +17,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ExpectationOutcome, ValidationReport, run_suite
 from components.data.formats.images import MissingDataError
+from components.validation.expectations import DataValidationError, ExpectationOutcome, ValidationReport, run_suite
 
 SIZE = 96
 KEYPOINTS = (  # the competition's order
-    "left_eye_center", "right_eye_center",
-    "left_eye_inner_corner", "left_eye_outer_corner", "right_eye_inner_corner", "right_eye_outer_corner",
-    "left_eyebrow_inner_end", "left_eyebrow_outer_end", "right_eyebrow_inner_end", "right_eyebrow_outer_end",
+    "left_eye_center",
+    "right_eye_center",
+    "left_eye_inner_corner",
+    "left_eye_outer_corner",
+    "right_eye_inner_corner",
+    "right_eye_outer_corner",
+    "left_eyebrow_inner_end",
+    "left_eyebrow_outer_end",
+    "right_eyebrow_inner_end",
+    "right_eyebrow_outer_end",
     "nose_tip",
-    "mouth_left_corner", "mouth_right_corner", "mouth_center_top_lip", "mouth_center_bottom_lip",
+    "mouth_left_corner",
+    "mouth_right_corner",
+    "mouth_center_top_lip",
+    "mouth_center_bottom_lip",
 )
 COORDINATES = tuple(f"{k}_{axis}" for k in KEYPOINTS for axis in "xy")
 COLUMNS = (*COORDINATES, "Image")
@@ -36,6 +46,7 @@ COMMON = ("left_eye_center", "right_eye_center", "nose_tip", "mouth_center_botto
 
 def mirrored_keypoint_order() -> np.ndarray:
     """Index of each keypoint's mirror image: left_* <-> right_*; nose tip and lip centres map to themselves."""
+
     def mirror(name: str) -> str:
         return name.replace("left", "@").replace("right", "left").replace("@", "right")
 
@@ -50,9 +61,11 @@ def resolve_file(data_dir: str | Path, file: str) -> Path:
     zipped = path.with_suffix(".zip")
     if path.suffix == ".csv" and zipped.is_file():
         return zipped
-    raise MissingDataError(f"keypoints file {path} does not exist: run `dlfolio data facial-keypoints` for the offline "
-                           f"sample, or put Kaggle's training.csv (or training.zip) from the Facial Keypoints "
-                           f"Detection competition there")
+    raise MissingDataError(
+        f"keypoints file {path} does not exist: run `dlfolio data facial-keypoints` for the offline "
+        f"sample, or put Kaggle's training.csv (or training.zip) from the Facial Keypoints "
+        f"Detection competition there"
+    )
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -97,19 +110,30 @@ def face_expectations(rules: KeypointRules) -> list:
 
     E = gx.expectations
     expectations = [
-        E.ExpectColumnValuesToBeBetween(column="image_values", min_value=SIZE * SIZE, max_value=SIZE * SIZE,
-                                        meta={"explain": f"Image must hold exactly {SIZE * SIZE} integers "
-                                                         f"({SIZE}x{SIZE}); -1 means a value is not an integer"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="image_values",
+            min_value=SIZE * SIZE,
+            max_value=SIZE * SIZE,
+            meta={
+                "explain": f"Image must hold exactly {SIZE * SIZE} integers "
+                f"({SIZE}x{SIZE}); -1 means a value is not an integer"
+            },
+        ),
         E.ExpectColumnValuesToBeBetween(column="image_min", min_value=0, meta={"explain": "grey levels >= 0"}),
         E.ExpectColumnValuesToBeBetween(column="image_max", max_value=255, meta={"explain": "grey levels <= 255"}),
-        E.ExpectColumnSumToBeBetween(column="complete", min_value=rules.min_complete_rows,
-                                     meta={"explain": f"at least {rules.min_complete_rows} faces with all 15 "
-                                                      "keypoints"}),
+        E.ExpectColumnSumToBeBetween(
+            column="complete",
+            min_value=rules.min_complete_rows,
+            meta={"explain": f"at least {rules.min_complete_rows} faces with all 15 keypoints"},
+        ),
     ]
     # Empty cells are missing keypoints (GX skips nulls); a present one must lie in the image.
-    expectations += [E.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=SIZE,
-                                                     meta={"explain": f"in [0, {SIZE}] px (or empty)"})
-                     for c in COORDINATES]
+    expectations += [
+        E.ExpectColumnValuesToBeBetween(
+            column=c, min_value=0, max_value=SIZE, meta={"explain": f"in [0, {SIZE}] px (or empty)"}
+        )
+        for c in COORDINATES
+    ]
     return expectations
 
 
@@ -119,8 +143,12 @@ def validate_keypoints_file(path: str | Path, rules: KeypointRules) -> tuple[Val
     table = face_table(raw)
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:  # nothing else can be checked on a file without these columns
-        outcome = ExpectationOutcome("expect_table_columns_to_match_set", "", False,
-                                     f"the file must have the 31 columns of Kaggle's training.csv; missing {missing}")
+        outcome = ExpectationOutcome(
+            "expect_table_columns_to_match_set",
+            "",
+            False,
+            f"the file must have the 31 columns of Kaggle's training.csv; missing {missing}",
+        )
         raise DataValidationError(ValidationReport(str(path), [outcome], len(raw)))
     outcomes = run_suite(table, face_expectations(rules), name="facial-keypoints", id_column="line")
     for o in outcomes:

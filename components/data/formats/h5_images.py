@@ -28,27 +28,36 @@ def read_h5_split(path: str | Path, part: str) -> ArrayPart:
 
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"{path}: file not found (expected {part}_set_x, {part}_set_y and list_classes "
-                               f"in it; run `dlfolio data` for the offline sample)")
+        raise MissingDataError(
+            f"{path}: file not found (expected {part}_set_x, {part}_set_y and list_classes "
+            f"in it; run `dlfolio data` for the offline sample)"
+        )
     keys = {"x": f"{part}_set_x", "y": f"{part}_set_y", "classes": "list_classes"}
     try:
         with h5py.File(path, "r") as fh:
             missing = [k for k in keys.values() if k not in fh]
             if missing:
-                raise ArrayFormatError(f"{path}: missing key(s) {', '.join(missing)}; the file holds "
-                                       f"{', '.join(sorted(fh.keys())) or 'no keys'}")
+                raise ArrayFormatError(
+                    f"{path}: missing key(s) {', '.join(missing)}; the file holds "
+                    f"{', '.join(sorted(fh.keys())) or 'no keys'}"
+                )
             images, labels, classes = (np.asarray(fh[k][()]) for k in keys.values())
     except OSError as exc:
         raise ArrayFormatError(f"{path}: not a readable h5 file ({exc})") from None
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ArrayFormatError(f"{path}: {keys['x']} has shape {images.shape}; expected (m, height, width, 3) or "
-                               f"(m, height, width, 1)")
+        raise ArrayFormatError(
+            f"{path}: {keys['x']} has shape {images.shape}; expected (m, height, width, 3) or (m, height, width, 1)"
+        )
     if labels.ndim == 2 and 1 in labels.shape:
         labels = labels.reshape(-1)
     if labels.ndim != 1:
         raise ArrayFormatError(f"{path}: {keys['y']} has shape {labels.shape}; expected (m,) or (1, m)")
-    return ArrayPart(images, labels, source=f"{path.name}:{keys['x']}",
-                     declared_labels=tuple(int(c) for c in np.asarray(classes).ravel()))
+    return ArrayPart(
+        images,
+        labels,
+        source=f"{path.name}:{keys['x']}",
+        declared_labels=tuple(int(c) for c in np.asarray(classes).ravel()),
+    )
 
 
 def load_h5_parts(root: str | Path, stem: str) -> dict[str, ArrayPart]:

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from components.errors import DataFormatError
 from components.data.formats.images import MissingDataError
+from components.errors import DataFormatError
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FILES = {  # MNIST's own file names; Fashion-MNIST uses the same ones
-    "train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz",
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -27,12 +29,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise DataFormatError(f"{path}: not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[data[2]])
-    body = data[4 + 4 * ndim:]
+    body = data[4 + 4 * ndim :]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(body) != expected:
-        raise DataFormatError(f"{path}: header says shape {shape} ({expected} bytes) but the file holds {len(body)} bytes")
+        raise DataFormatError(
+            f"{path}: header says shape {shape} ({expected} bytes) but the file holds {len(body)} bytes"
+        )
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -48,8 +52,10 @@ def find_idx_files(root: str | Path) -> dict[str, Path]:
         else:
             found[key] = hit
     if missing:
-        raise MissingDataError(f"{root}: missing IDX file(s) {', '.join(missing)} (MNIST layout: "
-                               f"train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)")
+        raise MissingDataError(
+            f"{root}: missing IDX file(s) {', '.join(missing)} (MNIST layout: "
+            f"train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...)"
+        )
     return found
 
 
@@ -79,7 +85,8 @@ def copy_fashion_mnist(out_dir: str | Path, limit: int | None = None) -> dict[st
         raise MissingDataError(
             f"Fashion-MNIST not found in {FASHION_MNIST}: install the Debian package "
             "`dataset-fashion-mnist` (sudo apt-get install dataset-fashion-mnist), or put real MNIST IDX files "
-            f"in {out_dir}")
+            f"in {out_dir}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if limit is None:
@@ -88,5 +95,5 @@ def copy_fashion_mnist(out_dir: str | Path, limit: int | None = None) -> dict[st
         return {"train": 60000, "test": 10000}
     counts = {"train": limit, "test": max(1, limit // 5)}
     for key, name in FILES.items():
-        write_idx(out_dir / name, read_idx(FASHION_MNIST / name)[:counts[key.split("_")[0]]])
+        write_idx(out_dir / name, read_idx(FASHION_MNIST / name)[: counts[key.split("_")[0]]])
     return counts

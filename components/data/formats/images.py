@@ -33,8 +33,15 @@ def scan_image_folder(root: str | Path) -> pd.DataFrame:
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = path.relative_to(root)
-        row = {"path": str(rel), "label": rel.parts[0] if len(rel.parts) > 1 else "",
-               "decodable": False, "width": None, "height": None, "channels": None, "error": ""}
+        row = {
+            "path": str(rel),
+            "label": rel.parts[0] if len(rel.parts) > 1 else "",
+            "decodable": False,
+            "width": None,
+            "height": None,
+            "channels": None,
+            "error": "",
+        }
         data = path.read_bytes()
         row["sha256"] = hashlib.sha256(data).hexdigest()
         if path.suffix.lower() not in IMAGE_SUFFIXES:

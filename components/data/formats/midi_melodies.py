@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.images import MissingDataError
 from components.errors import DataFormatError
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
 SUFFIXES = (".mid", ".midi")
 REST = "R"
@@ -52,8 +52,10 @@ def midi_files(root: str | Path) -> list[Path]:
     root = Path(root)
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()) if root.is_dir() else []
     if not files:
-        raise MissingDataError(f"no MIDI files (*.mid, *.midi) under {root}: run `dlfolio data jazz-lstm` for the "
-                               "offline sample, or put your MIDI solos there")
+        raise MissingDataError(
+            f"no MIDI files (*.mid, *.midi) under {root}: run `dlfolio data jazz-lstm` for the "
+            "offline sample, or put your MIDI solos there"
+        )
     return files
 
 
@@ -106,8 +108,11 @@ def transpose_to_c(notes: list[Note]) -> list[Note]:
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += n.duration
-    scores = [(np.corrcoef(hist, np.roll(profile, tonic))[0, 1], tonic, target)
-              for profile, target in ((MAJOR, 0), (MINOR, 9)) for tonic in range(12)]
+    scores = [
+        (np.corrcoef(hist, np.roll(profile, tonic))[0, 1], tonic, target)
+        for profile, target in ((MAJOR, 0), (MINOR, 9))
+        for tonic in range(12)
+    ]
     _, tonic, target = max(scores, key=lambda s: (np.nan_to_num(s[0], nan=-1.0), -s[1], s[2]))
     shift = (target - tonic + 6) % 12 - 6
     return [Note(min(127, max(0, n.pitch + shift)), n.onset, n.duration) for n in notes]
@@ -202,12 +207,18 @@ def musicxml_part(path: Path, part_name: str = "soprano") -> list[Note]:
 
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            root = ET.fromstring(z.read(next(n for n in z.namelist() if n.endswith((".xml", ".musicxml"))
-                                             and not n.startswith("META-INF"))))
+            root = ET.fromstring(
+                z.read(
+                    next(n for n in z.namelist() if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF"))
+                )
+            )
     else:
         root = ET.parse(path).getroot()
-    ids = [p.get("id") for p in root.iter("score-part")
-           if (p.findtext("part-name") or "").strip().lower().startswith(part_name)]
+    ids = [
+        p.get("id")
+        for p in root.iter("score-part")
+        if (p.findtext("part-name") or "").strip().lower().startswith(part_name)
+    ]
     part = next((p for p in root.iter("part") if ids and p.get("id") == ids[0]), None)
     if part is None:
         return []
@@ -253,7 +264,8 @@ def generate(out_dir: str | Path, count: int = 150) -> dict[str, int]:
         notes += sum(not t.startswith(REST) for t in tokens)
     (out_dir / "SOURCE.txt").write_text(
         "Soprano lines of Bach chorales from the music21 corpus (BSD-licensed package), written as MIDI by\n"
-        "components/data/formats/midi_melodies.py. Bach, not jazz: no jazz corpus installs offline.\n")
+        "components/data/formats/midi_melodies.py. Bach, not jazz: no jazz corpus installs offline.\n"
+    )
     return {"files": written, "notes": notes}
 
 
@@ -281,10 +293,17 @@ def melody_table(root: str | Path) -> tuple[pd.DataFrame, dict[str, list[Note]]]
             rows.append({"file": name, "parsed": False, "error": str(exc), "notes": 0})
             continue
         melodies[name] = notes
-        rows.append({"file": name, "parsed": True, "error": "", "notes": len(notes),
-                     "min_pitch": min((n.pitch for n in notes), default=None),
-                     "max_pitch": max((n.pitch for n in notes), default=None),
-                     "min_duration": min((n.duration for n in notes), default=None)})
+        rows.append(
+            {
+                "file": name,
+                "parsed": True,
+                "error": "",
+                "notes": len(notes),
+                "min_pitch": min((n.pitch for n in notes), default=None),
+                "max_pitch": max((n.pitch for n in notes), default=None),
+                "min_duration": min((n.duration for n in notes), default=None),
+            }
+        )
     columns = ["file", "parsed", "error", "notes", "min_pitch", "max_pitch", "min_duration"]
     return pd.DataFrame(rows, columns=columns), melodies
 
@@ -294,17 +313,26 @@ def melody_expectations(rules: MelodyRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_files,
-                                         meta={"explain": f"at least {rules.min_files} MIDI files"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_files, meta={"explain": f"at least {rules.min_files} MIDI files"}
+        ),
         E.ExpectColumnValuesToBeInSet(column="parsed", value_set=[True], meta={"explain": "file must parse as MIDI"}),
-        E.ExpectColumnValuesToBeBetween(column="notes", min_value=rules.min_notes,
-                                        meta={"explain": f"a melody of at least {rules.min_notes} notes"}),
-        E.ExpectColumnValuesToBeBetween(column="min_pitch", min_value=rules.min_pitch,
-                                        meta={"explain": f"pitches in [{rules.min_pitch}, {rules.max_pitch}]"}),
-        E.ExpectColumnValuesToBeBetween(column="max_pitch", max_value=rules.max_pitch,
-                                        meta={"explain": f"pitches in [{rules.min_pitch}, {rules.max_pitch}]"}),
-        E.ExpectColumnValuesToBeBetween(column="min_duration", min_value=0, strict_min=True,
-                                        meta={"explain": "every note lasts longer than zero"}),
+        E.ExpectColumnValuesToBeBetween(
+            column="notes", min_value=rules.min_notes, meta={"explain": f"a melody of at least {rules.min_notes} notes"}
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="min_pitch",
+            min_value=rules.min_pitch,
+            meta={"explain": f"pitches in [{rules.min_pitch}, {rules.max_pitch}]"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="max_pitch",
+            max_value=rules.max_pitch,
+            meta={"explain": f"pitches in [{rules.min_pitch}, {rules.max_pitch}]"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="min_duration", min_value=0, strict_min=True, meta={"explain": "every note lasts longer than zero"}
+        ),
     ]
 
 

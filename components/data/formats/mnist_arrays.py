@@ -20,6 +20,7 @@ def load_mnist_parts(root: str | Path) -> dict[str, ArrayPart]:
             raise ArrayFormatError(f"{images_file}: expected images of shape (N, rows, cols), got {images.shape}")
         if labels.ndim != 1:
             raise ArrayFormatError(f"{labels_file}: expected labels of shape (N,), got {labels.shape}")
-        parts[part] = ArrayPart(images[..., None], labels.astype(np.int64),
-                                source=f"{images_file.name}, {labels_file.name}")
+        parts[part] = ArrayPart(
+            images[..., None], labels.astype(np.int64), source=f"{images_file.name}, {labels_file.name}"
+        )
     return parts

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.text_lines import read_utf8_lines
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
 CENSUS_FILES = ("dist.male.first", "dist.female.first")
 
@@ -41,7 +41,9 @@ def generate(out_dir: str | Path, file: str = "names.txt") -> dict[str, int]:
 
 def read_lines(path: str | Path) -> list[str]:
     """Every line of the names file without its line ending."""
-    return read_utf8_lines(path, "run `dlfolio data numpy-rnn` for the offline sample, or put your names there, one per line (UTF-8)")
+    return read_utf8_lines(
+        path, "run `dlfolio data numpy-rnn` for the offline sample, or put your names there, one per line (UTF-8)"
+    )
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,21 @@ def name_expectations(rules: NameRules) -> list:
     E = gx.expectations
     allowed = "".join(re.escape(c) for c in rules.alphabet)
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_names,
-                                         meta={"explain": f"at least {rules.min_names} names to learn from"}),
-        E.ExpectColumnValueLengthsToBeBetween(column="name", min_value=rules.min_length, max_value=rules.max_length,
-                                              meta={"explain": f"name length in [{rules.min_length}, {rules.max_length}] "
-                                                               "(an empty line fails here)"}),
-        E.ExpectColumnValuesToMatchRegex(column="name", regex=f"^[{allowed}]*$",
-                                         meta={"explain": f"only characters in {rules.alphabet!r}"}),
-        E.ExpectColumnValuesToBeUnique(column="name",
-                                       meta={"explain": "duplicate names would leak between train and test"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_names, meta={"explain": f"at least {rules.min_names} names to learn from"}
+        ),
+        E.ExpectColumnValueLengthsToBeBetween(
+            column="name",
+            min_value=rules.min_length,
+            max_value=rules.max_length,
+            meta={"explain": f"name length in [{rules.min_length}, {rules.max_length}] (an empty line fails here)"},
+        ),
+        E.ExpectColumnValuesToMatchRegex(
+            column="name", regex=f"^[{allowed}]*$", meta={"explain": f"only characters in {rules.alphabet!r}"}
+        ),
+        E.ExpectColumnValuesToBeUnique(
+            column="name", meta={"explain": "duplicate names would leak between train and test"}
+        ),
     ]
 
 

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 from components.data.formats.text_lines import read_utf8_lines
 from components.data.vocab import TokenLevel, tokenize
+from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
-ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
-       "seventeen eighteen nineteen".split()
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split()
+)
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -69,7 +71,10 @@ def generate(out_dir: str | Path, file: str = "pairs.tsv", count: int = 5000, se
 
 def read_lines(path: str | Path) -> list[str]:
     """Every line of the parallel text file without its line ending."""
-    return read_utf8_lines(path, "run `dlfolio data transformer` for the offline sample, or put your pairs there, one `source<TAB>target` per line (UTF-8)")
+    return read_utf8_lines(
+        path,
+        "run `dlfolio data transformer` for the offline sample, or put your pairs there, one `source<TAB>target` per line (UTF-8)",
+    )
 
 
 @dataclass(frozen=True)
@@ -88,14 +93,16 @@ def pairs_table(lines: list[str], rules: PairRules) -> pd.DataFrame:
     fields = [line.split("\t") for line in lines]
     source = [f[0] for f in fields]
     target = [f[1] if len(f) > 1 else "" for f in fields]
-    return pd.DataFrame({
-        "line": range(1, len(lines) + 1),
-        "columns": [len(f) for f in fields],
-        "source": source,
-        "target": target,
-        "source_tokens": [len(tokenize(s, rules.source_level, rules.lowercase)) for s in source],
-        "target_tokens": [len(tokenize(t, rules.target_level, rules.lowercase)) for t in target],
-    })
+    return pd.DataFrame(
+        {
+            "line": range(1, len(lines) + 1),
+            "columns": [len(f) for f in fields],
+            "source": source,
+            "target": target,
+            "source_tokens": [len(tokenize(s, rules.source_level, rules.lowercase)) for s in source],
+            "target_tokens": [len(tokenize(t, rules.target_level, rules.lowercase)) for t in target],
+        }
+    )
 
 
 def pair_expectations(rules: PairRules) -> list:
@@ -103,17 +110,32 @@ def pair_expectations(rules: PairRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_pairs,
-                                         meta={"explain": f"at least {rules.min_pairs} pairs to learn from"}),
-        E.ExpectColumnValuesToBeBetween(column="columns", min_value=2,
-                                        meta={"explain": "source<TAB>target (a third column, e.g. attribution, "
-                                                         "is ignored)"}),
-        E.ExpectColumnValuesToBeBetween(column="source_tokens", min_value=1, max_value=rules.max_source_tokens,
-                                        meta={"explain": f"source of 1 to {rules.max_source_tokens} "
-                                                         f"{rules.source_level} tokens (an empty source fails here)"}),
-        E.ExpectColumnValuesToBeBetween(column="target_tokens", min_value=1, max_value=rules.max_target_tokens,
-                                        meta={"explain": f"target of 1 to {rules.max_target_tokens} "
-                                                         f"{rules.target_level} tokens (an empty target fails here)"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_pairs, meta={"explain": f"at least {rules.min_pairs} pairs to learn from"}
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="columns",
+            min_value=2,
+            meta={"explain": "source<TAB>target (a third column, e.g. attribution, is ignored)"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="source_tokens",
+            min_value=1,
+            max_value=rules.max_source_tokens,
+            meta={
+                "explain": f"source of 1 to {rules.max_source_tokens} "
+                f"{rules.source_level} tokens (an empty source fails here)"
+            },
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="target_tokens",
+            min_value=1,
+            max_value=rules.max_target_tokens,
+            meta={
+                "explain": f"target of 1 to {rules.max_target_tokens} "
+                f"{rules.target_level} tokens (an empty target fails here)"
+            },
+        ),
     ]
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.data.formats.images import MissingDataError
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
-from components.data.formats.images import MissingDataError
 
 IMAGES, MASKS, CLASSES_FILE = "images", "masks", "classes.txt"
 
@@ -45,8 +45,9 @@ def _describe(path: Path) -> dict:
     try:
         with Image.open(path) as im:
             im.load()  # verify() misses truncated pixel data; load() decodes it all
-            row.update(decodable=True, width=im.width, height=im.height, mode=im.mode,
-                       max_value=int(np.asarray(im).max()))
+            row.update(
+                decodable=True, width=im.width, height=im.height, mode=im.mode, max_value=int(np.asarray(im).max())
+            )
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         row["error"] = f"cannot decode: {exc}"
     return row
@@ -59,28 +60,41 @@ def scan_pairs(root: str | Path) -> pd.DataFrame:
     folders = {side: root / side for side in (IMAGES, MASKS)}
     missing = [str(f) for f in folders.values() if not f.is_dir()]
     if missing:
-        raise MissingDataError(f"segmentation data needs {' and '.join(missing)}: run `dlfolio data unet-segmentation` "
-                               f"for the offline sample, or put images in {root}/images/<name>.png and class-index "
-                               f"masks in {root}/masks/<name>.png")
-    files = {side: {p.stem: p for p in sorted(f.iterdir()) if p.is_file() and not p.name.startswith(".")}
-             for side, f in folders.items()}
+        raise MissingDataError(
+            f"segmentation data needs {' and '.join(missing)}: run `dlfolio data unet-segmentation` "
+            f"for the offline sample, or put images in {root}/images/<name>.png and class-index "
+            f"masks in {root}/masks/<name>.png"
+        )
+    files = {
+        side: {p.stem: p for p in sorted(f.iterdir()) if p.is_file() and not p.name.startswith(".")}
+        for side, f in folders.items()
+    }
     rows = []
     for stem in sorted(set(files[IMAGES]) | set(files[MASKS])):
         image, mask = files[IMAGES].get(stem), files[MASKS].get(stem)
         im = _describe(image) if image else {}
         mk = _describe(mask) if mask else {}
-        rows.append({
-            "name": stem,
-            "image": f"{IMAGES}/{image.name}" if image else f"{IMAGES}/{stem}.png (missing)",
-            "mask": f"{MASKS}/{mask.name}" if mask else f"{MASKS}/{stem}.png (missing)",
-            "has_image": image is not None, "has_mask": mask is not None,
-            "image_decodable": im.get("decodable", False), "mask_decodable": mk.get("decodable", False),
-            "width": im.get("width"), "height": im.get("height"),
-            "sizes_match": bool(im.get("decodable") and mk.get("decodable")
-                                and (im["width"], im["height"]) == (mk["width"], mk["height"])),
-            "mask_mode": mk.get("mode", ""), "mask_max": mk.get("max_value"),
-            "error": "; ".join(e for e in (im.get("error"), mk.get("error")) if e),
-        })
+        rows.append(
+            {
+                "name": stem,
+                "image": f"{IMAGES}/{image.name}" if image else f"{IMAGES}/{stem}.png (missing)",
+                "mask": f"{MASKS}/{mask.name}" if mask else f"{MASKS}/{stem}.png (missing)",
+                "has_image": image is not None,
+                "has_mask": mask is not None,
+                "image_decodable": im.get("decodable", False),
+                "mask_decodable": mk.get("decodable", False),
+                "width": im.get("width"),
+                "height": im.get("height"),
+                "sizes_match": bool(
+                    im.get("decodable")
+                    and mk.get("decodable")
+                    and (im["width"], im["height"]) == (mk["width"], mk["height"])
+                ),
+                "mask_mode": mk.get("mode", ""),
+                "mask_max": mk.get("max_value"),
+                "error": "; ".join(e for e in (im.get("error"), mk.get("error")) if e),
+            }
+        )
     if not rows:
         raise MissingDataError(f"{root}/images and {root}/masks hold no files")
     return pd.DataFrame(rows)
@@ -105,6 +119,7 @@ def load_pairs(root: str | Path, manifest: pd.DataFrame, size: int) -> tuple[np.
 
 # --- masks as served strings -------------------------------------------------------------------------------
 
+
 def encode_mask(mask: np.ndarray) -> str:
     """A class-index mask as a base64 PNG string: the dataset's own mask format, small enough for JSON."""
     buffer = io.BytesIO()
@@ -118,6 +133,7 @@ def decode_mask(text: str) -> np.ndarray:
 
 
 # --- validation --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SegmentationRules:
@@ -134,23 +150,41 @@ def pair_expectations(rules: SegmentationRules) -> list:
 
     E, k = gx.expectations, len(rules.classes)
     return [
-        E.ExpectTableRowCountToBeBetween(min_value=rules.min_images,
-                                         meta={"explain": f"at least {rules.min_images} image/mask pairs"}),
+        E.ExpectTableRowCountToBeBetween(
+            min_value=rules.min_images, meta={"explain": f"at least {rules.min_images} image/mask pairs"}
+        ),
         E.ExpectColumnValuesToBeInSet(column="has_mask", value_set=[True], meta={"explain": "image without a mask"}),
         E.ExpectColumnValuesToBeInSet(column="has_image", value_set=[True], meta={"explain": "mask without an image"}),
-        E.ExpectColumnValuesToBeInSet(column="image_decodable", value_set=[True],
-                                      meta={"explain": "image must decode"}),
+        E.ExpectColumnValuesToBeInSet(
+            column="image_decodable", value_set=[True], meta={"explain": "image must decode"}
+        ),
         E.ExpectColumnValuesToBeInSet(column="mask_decodable", value_set=[True], meta={"explain": "mask must decode"}),
-        E.ExpectColumnValuesToBeInSet(column="sizes_match", value_set=[True],
-                                      meta={"explain": "mask must have its image's width and height"}),
-        E.ExpectColumnValuesToBeInSet(column="mask_mode", value_set=["L", "P"],
-                                      meta={"explain": "mask must be one channel of class indices (PNG mode L or P)"}),
-        E.ExpectColumnValuesToBeBetween(column="mask_max", min_value=0, max_value=k - 1,
-                                        meta={"explain": f"class indices in 0..{k - 1} ({k} classes)"}),
-        E.ExpectColumnValuesToBeBetween(column="width", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"}),
-        E.ExpectColumnValuesToBeBetween(column="height", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"}),
+        E.ExpectColumnValuesToBeInSet(
+            column="sizes_match", value_set=[True], meta={"explain": "mask must have its image's width and height"}
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="mask_mode",
+            value_set=["L", "P"],
+            meta={"explain": "mask must be one channel of class indices (PNG mode L or P)"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="mask_max",
+            min_value=0,
+            max_value=k - 1,
+            meta={"explain": f"class indices in 0..{k - 1} ({k} classes)"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="width",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="height",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
+        ),
     ]
 
 
@@ -160,20 +194,32 @@ def class_pixel_table(root: Path, masks: list[str], classes: tuple[str, ...]) ->
     images = np.zeros(len(classes), dtype=np.int64)
     for rel in masks:
         with Image.open(root / rel) as mk:
-            counts = np.bincount(np.asarray(mk).ravel(), minlength=len(classes))[:len(classes)]
+            counts = np.bincount(np.asarray(mk).ravel(), minlength=len(classes))[: len(classes)]
         pixels += counts
         images += counts > 0
-    return pd.DataFrame({"class": list(classes), "index": range(len(classes)), "pixels": pixels,
-                         "share": pixels / max(1, pixels.sum()), "images": images})
+    return pd.DataFrame(
+        {
+            "class": list(classes),
+            "index": range(len(classes)),
+            "pixels": pixels,
+            "share": pixels / max(1, pixels.sum()),
+            "images": images,
+        }
+    )
 
 
 def class_share_expectations(rules: SegmentationRules) -> list:
     import great_expectations as gx
 
     E = gx.expectations
-    return [E.ExpectColumnValuesToBeBetween(
-        column="share", min_value=rules.min_class_share, max_value=rules.max_class_share,
-        meta={"explain": f"each class's share of all pixels in [{rules.min_class_share}, {rules.max_class_share}]"})]
+    return [
+        E.ExpectColumnValuesToBeBetween(
+            column="share",
+            min_value=rules.min_class_share,
+            max_value=rules.max_class_share,
+            meta={"explain": f"each class's share of all pixels in [{rules.min_class_share}, {rules.max_class_share}]"},
+        )
+    ]
 
 
 def validate_segmentation_folder(root: str | Path, rules: SegmentationRules) -> tuple[ValidationReport, pd.DataFrame]:
@@ -182,15 +228,17 @@ def validate_segmentation_folder(root: str | Path, rules: SegmentationRules) -> 
     root = Path(root)
     manifest = scan_pairs(root)
     context = _context()
-    outcomes = run_suite(manifest, pair_expectations(rules), name="segmentation-pairs", id_column="name",
-                         context=context)
+    outcomes = run_suite(
+        manifest, pair_expectations(rules), name="segmentation-pairs", id_column="name", context=context
+    )
     rows = manifest.set_index("name")
     for o in outcomes:  # name the file at fault, with its decoder error or offending value
         o.failing = [_blame(rows.loc[n], o.column) if n in rows.index else n for n in o.failing]
     if all(o.success for o in outcomes):
         shares = class_pixel_table(root, manifest["mask"].tolist(), rules.classes)
-        outcomes += run_suite(shares, class_share_expectations(rules), name="class-pixels", id_column="class",
-                              context=context)
+        outcomes += run_suite(
+            shares, class_share_expectations(rules), name="class-pixels", id_column="class", context=context
+        )
     report = ValidationReport(str(root), outcomes, len(manifest))
     if not report.success:
         raise DataValidationError(report)

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.data.formats.images import MissingDataError
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
-from components.data.formats.images import MissingDataError
 
 CONTENT, STYLE, PAIRS_FILE = "content", "style", "pairs.csv"
 SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -58,20 +58,30 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 # --- scanning ----------------------------------------------------------------------------------------------
 
+
 def scan_folder(root: str | Path) -> pd.DataFrame:
     """One row per file in ``content/`` and ``style/``: path, role, name, decodable, width, height, error.
     Nothing is skipped except hidden files: a stray file shows up as a row that fails validation."""
     root = Path(root)
     missing = [str(root / r) for r in (CONTENT, STYLE) if not (root / r).is_dir()]
     if missing:
-        raise MissingDataError(f"style-transfer data needs {' and '.join(missing)}: run `dlfolio data style-transfer` "
-                               f"for the offline sample, or put photos in {root}/content/ and style images in "
-                               f"{root}/style/ (jpg or png)")
+        raise MissingDataError(
+            f"style-transfer data needs {' and '.join(missing)}: run `dlfolio data style-transfer` "
+            f"for the offline sample, or put photos in {root}/content/ and style images in "
+            f"{root}/style/ (jpg or png)"
+        )
     rows = []
     for role in (CONTENT, STYLE):
         for path in sorted(p for p in (root / role).iterdir() if p.is_file() and not p.name.startswith(".")):
-            row = {"path": f"{role}/{path.name}", "role": role, "name": path.name, "decodable": False,
-                   "width": None, "height": None, "error": ""}
+            row = {
+                "path": f"{role}/{path.name}",
+                "role": role,
+                "name": path.name,
+                "decodable": False,
+                "width": None,
+                "height": None,
+                "error": "",
+            }
             if path.suffix.lower() not in SUFFIXES:
                 row["error"] = f"not a jpg or png file ({path.suffix or 'no suffix'})"
             else:
@@ -92,8 +102,10 @@ def read_pairs(root: str | Path, manifest: pd.DataFrame) -> pd.DataFrame:
     names = {role: manifest.loc[manifest["role"] == role, "name"].tolist() for role in (CONTENT, STYLE)}
     path = root / PAIRS_FILE
     if not path.is_file():
-        return pd.DataFrame([{"line": 0, CONTENT: c, STYLE: s} for c in names[CONTENT] for s in names[STYLE]],
-                            columns=["line", CONTENT, STYLE])
+        return pd.DataFrame(
+            [{"line": 0, CONTENT: c, STYLE: s} for c in names[CONTENT] for s in names[STYLE]],
+            columns=["line", CONTENT, STYLE],
+        )
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if list(table.columns) != [CONTENT, STYLE]:
         raise DataFormatError(f"{path}: expected the header 'content,style', got {','.join(table.columns)}")
@@ -102,6 +114,7 @@ def read_pairs(root: str | Path, manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- validation --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StyleRules:
@@ -114,20 +127,32 @@ def file_expectations(rules: StyleRules) -> list:
 
     E = gx.expectations
     return [
-        E.ExpectColumnValuesToBeInSet(column="decodable", value_set=[True],
-                                      meta={"explain": "file must decode as a jpg or png image"}),
-        E.ExpectColumnValuesToBeBetween(column="width", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"}),
-        E.ExpectColumnValuesToBeBetween(column="height", min_value=rules.min_size, max_value=rules.max_size,
-                                        meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"}),
+        E.ExpectColumnValuesToBeInSet(
+            column="decodable", value_set=[True], meta={"explain": "file must decode as a jpg or png image"}
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="width",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
+        ),
+        E.ExpectColumnValuesToBeBetween(
+            column="height",
+            min_value=rules.min_size,
+            max_value=rules.max_size,
+            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
+        ),
     ]
 
 
 def role_expectations() -> list:
     import great_expectations as gx
 
-    return [gx.expectations.ExpectColumnValuesToBeBetween(
-        column="count", min_value=1, meta={"explain": "content/ and style/ each need at least one image"})]
+    return [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="count", min_value=1, meta={"explain": "content/ and style/ each need at least one image"}
+        )
+    ]
 
 
 def pair_expectations() -> list:
@@ -136,10 +161,14 @@ def pair_expectations() -> list:
     E = gx.expectations
     return [
         E.ExpectTableRowCountToBeBetween(min_value=1, meta={"explain": "at least one (content, style) pair"}),
-        E.ExpectColumnValuesToBeInSet(column="content_found", value_set=[True],
-                                      meta={"explain": "pairs.csv names a content image not in content/"}),
-        E.ExpectColumnValuesToBeInSet(column="style_found", value_set=[True],
-                                      meta={"explain": "pairs.csv names a style image not in style/"}),
+        E.ExpectColumnValuesToBeInSet(
+            column="content_found",
+            value_set=[True],
+            meta={"explain": "pairs.csv names a content image not in content/"},
+        ),
+        E.ExpectColumnValuesToBeInSet(
+            column="style_found", value_set=[True], meta={"explain": "pairs.csv names a style image not in style/"}
+        ),
     ]
 
 
@@ -156,13 +185,19 @@ def validate_style_folder(root: str | Path, rules: StyleRules) -> tuple[Validati
         for o in outcomes:  # a corrupt file names its decoder error next to its path
             o.failing = [f"{p} ({errors[p]})" if errors.get(p) else p for p in o.failing]
     counts = manifest["role"].value_counts()
-    roles = pd.DataFrame({"folder": [f"{r}/" for r in (CONTENT, STYLE)], "count": [int(counts.get(r, 0)) for r in (CONTENT, STYLE)]})
+    roles = pd.DataFrame(
+        {"folder": [f"{r}/" for r in (CONTENT, STYLE)], "count": [int(counts.get(r, 0)) for r in (CONTENT, STYLE)]}
+    )
     outcomes += run_suite(roles, role_expectations(), name="style-folders", id_column="folder", context=context)
     pairs = read_pairs(root, manifest)
     table = pairs.assign(
-        id=[f"{PAIRS_FILE} line {n}: {c},{s}" if n else f"{c} x {s}" for n, c, s in zip(pairs["line"], pairs[CONTENT], pairs[STYLE])],
+        id=[
+            f"{PAIRS_FILE} line {n}: {c},{s}" if n else f"{c} x {s}"
+            for n, c, s in zip(pairs["line"], pairs[CONTENT], pairs[STYLE])
+        ],
         content_found=pairs[CONTENT].isin(manifest.loc[manifest["role"] == CONTENT, "name"]),
-        style_found=pairs[STYLE].isin(manifest.loc[manifest["role"] == STYLE, "name"]))
+        style_found=pairs[STYLE].isin(manifest.loc[manifest["role"] == STYLE, "name"]),
+    )
     outcomes += run_suite(table, pair_expectations(), name="style-pairs", id_column="id", context=context)
     report = ValidationReport(str(root), outcomes, len(manifest))
     if not report.success:

@@ -36,8 +36,10 @@ def read_temperatures(path: str | Path) -> pd.DataFrame:
     A cell that is not a number becomes NaN here and is reported by validation with its line number."""
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"{path} does not exist: run `dlfolio data linear-regression` for the offline "
-                               f"sample, or put a CSV with header 'celsius,fahrenheit' there")
+        raise MissingDataError(
+            f"{path} does not exist: run `dlfolio data linear-regression` for the offline "
+            f"sample, or put a CSV with header 'celsius,fahrenheit' there"
+        )
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -45,8 +47,11 @@ def read_temperatures(path: str | Path) -> pd.DataFrame:
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        raise format_error(str(path), "expect_table_columns_to_include",
-                           f"missing column(s) {missing}; found {list(raw.columns)}; expected header 'celsius,fahrenheit'")
+        raise format_error(
+            str(path),
+            "expect_table_columns_to_include",
+            f"missing column(s) {missing}; found {list(raw.columns)}; expected header 'celsius,fahrenheit'",
+        )
     table = pd.DataFrame({"line": np.arange(2, len(raw) + 2)})
     for column in COLUMNS:
         table[column] = pd.to_numeric(raw[column].str.strip(), errors="coerce").astype("float64")

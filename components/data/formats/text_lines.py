@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.errors import DataFormatError
 from components.data.formats.images import MissingDataError
+from components.errors import DataFormatError
 
 
 def read_utf8_lines(path: str | Path, missing_hint: str) -> list[str]:
@@ -21,6 +21,8 @@ def read_utf8_lines(path: str | Path, missing_hint: str) -> list[str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DataFormatError(f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
-    return [line.rstrip("\r") for line in text.split("\n")][:-1 if text.endswith("\n") else None]
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataFormatError(
+            f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+        ) from None
+    return [line.rstrip("\r") for line in text.split("\n")][: -1 if text.endswith("\n") else None]

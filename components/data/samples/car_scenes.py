@@ -64,7 +64,7 @@ def _draw_vehicle(kind: str, w: int, h: int, rng: np.random.Generator) -> tuple[
         fill((yy >= 0.74) & (yy < 0.8) & (xx < 0.7), tyre * 2)  # chassis
         wheels = (0.14, 0.42, 0.84)
     for cx in wheels:
-        fill(((xx - cx) * w / h) ** 2 + (yy - (1 - r)) ** 2 <= r ** 2, tyre)
+        fill(((xx - cx) * w / h) ** 2 + (yy - (1 - r)) ** 2 <= r**2, tyre)
     return (paint[:, ::-1], foot[:, ::-1]) if rng.random() < 0.5 else (paint, foot)
 
 
@@ -79,12 +79,15 @@ def make_scene(rng: np.random.Generator, size: int, photos: list[np.ndarray]) ->
     photo = photos[rng.integers(len(photos))]
     crop = int(rng.integers(size, min(photo.shape[:2]) * 2 // 3))
     top, left = rng.integers(photo.shape[0] - crop + 1), rng.integers(photo.shape[1] - crop + 1)
-    image = np.asarray(Image.fromarray(np.ascontiguousarray(photo[top:top + crop, left:left + crop]))
-                       .resize((size, size), Image.BILINEAR)).astype(np.float64)
+    image = np.asarray(
+        Image.fromarray(np.ascontiguousarray(photo[top : top + crop, left : left + crop])).resize(
+            (size, size), Image.BILINEAR
+        )
+    ).astype(np.float64)
     boxes: list[tuple] = []
     for _ in range(int(rng.integers(0, 5))):
         kind = CLASSES[int(rng.random() < 0.4)]
-        low, high, aspect = ((0.2, 0.45, (0.45, 0.6)) if kind == "car" else (0.3, 0.6, (0.55, 0.75)))
+        low, high, aspect = (0.2, 0.45, (0.45, 0.6)) if kind == "car" else (0.3, 0.6, (0.55, 0.75))
         w = int(rng.uniform(low, high) * size)
         h = int(w * rng.uniform(*aspect))
         paint, foot = _draw_vehicle(kind, w, h, rng)
@@ -93,7 +96,7 @@ def make_scene(rng: np.random.Generator, size: int, photos: list[np.ndarray]) ->
             rows, cols = np.flatnonzero(foot.any(1)), np.flatnonzero(foot.any(0))
             box = (x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1, kind)
             if all(_overlap(box, other) <= MAX_OVERLAP for other in boxes):
-                image[y:y + h, x:x + w][foot] = paint[foot]
+                image[y : y + h, x : x + w][foot] = paint[foot]
                 boxes.append(box)
                 break
     return np.clip(image, 0, 255).astype(np.uint8), boxes

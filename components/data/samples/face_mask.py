@@ -19,8 +19,14 @@ import numpy as np
 
 SIZE = 64
 MASK_COLOURS = [  # RGB: surgical blue, white, black, grey, pink, navy, green, patterned base
-    (140, 190, 230), (235, 235, 235), (30, 30, 35), (150, 150, 155),
-    (230, 170, 190), (40, 50, 110), (90, 150, 110), (200, 120, 60),
+    (140, 190, 230),
+    (235, 235, 235),
+    (30, 30, 35),
+    (150, 150, 155),
+    (230, 170, 190),
+    (40, 50, 110),
+    (90, 150, 110),
+    (200, 120, 60),
 ]
 SKIN_TINTS = [(1.0, 0.85, 0.72), (0.95, 0.78, 0.62), (0.8, 0.62, 0.48), (0.62, 0.46, 0.36), (1.0, 0.92, 0.85)]
 
@@ -36,7 +42,7 @@ def real_faces() -> list[np.ndarray]:
     for x, y, w, h in cascade.detectMultiScale(photo, scaleFactor=1.1, minNeighbors=5, minSize=(60, 60)):
         # Haar boxes sit high on the face; LFW crops run from brow to chin, so shift the box down a little.
         y0 = y + h // 8
-        faces.append(cv2.resize(photo[y0:y0 + h, x:x + w], (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+        faces.append(cv2.resize(photo[y0 : y0 + h, x : x + w], (SIZE, SIZE), interpolation=cv2.INTER_AREA))
     return faces
 
 
@@ -48,10 +54,19 @@ def draw_mask(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     left, right = rng.uniform(0.12, 0.22) * s, rng.uniform(0.78, 0.88) * s
     chin = rng.uniform(0.92, 1.02) * s
     mid = (left + right) / 2 + rng.uniform(-2, 2)
-    poly = np.array([
-        (left, top + 2), (mid - 6, top - rng.uniform(0, 3)), (mid + 6, top - rng.uniform(0, 3)), (right, top + 2),
-        (right - 2, chin - 10), (mid + 8, chin), (mid - 8, chin), (left + 2, chin - 10),
-    ], dtype=np.int32)
+    poly = np.array(
+        [
+            (left, top + 2),
+            (mid - 6, top - rng.uniform(0, 3)),
+            (mid + 6, top - rng.uniform(0, 3)),
+            (right, top + 2),
+            (right - 2, chin - 10),
+            (mid + 8, chin),
+            (mid - 8, chin),
+            (left + 2, chin - 10),
+        ],
+        dtype=np.int32,
+    )
     base = np.array(MASK_COLOURS[rng.integers(len(MASK_COLOURS))], dtype=float)
     colour = np.clip(base + rng.normal(0, 12, 3), 0, 255)
     cv2.fillPoly(out, [poly], tuple(int(c) for c in colour))

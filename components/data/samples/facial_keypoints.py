@@ -21,8 +21,20 @@ from PIL import Image, ImageDraw
 from components.data.formats.facial_keypoints import COMMON, COORDINATES, KEYPOINTS, SIZE, to_frame
 
 UP = 4  # drawing resolution factor; low-res pixel centre x maps to UP * x + (UP - 1) / 2
-BACKGROUNDS = ("camera", "astronaut", "coffee", "chelsea", "coins", "moon", "page", "brick", "grass", "gravel",
-               "rocket", "clock")
+BACKGROUNDS = (
+    "camera",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "coins",
+    "moon",
+    "page",
+    "brick",
+    "grass",
+    "gravel",
+    "rocket",
+    "clock",
+)
 
 
 def _backgrounds() -> list[np.ndarray]:
@@ -59,7 +71,7 @@ def _curve(a, mid, b, n: int = 12) -> np.ndarray:
     """A quadratic Bezier from a to b passing through mid at its half-way point."""
     control = 2 * mid - (a + b) / 2
     t = np.linspace(0, 1, n)[:, None]
-    return (1 - t) ** 2 * a + 2 * t * (1 - t) * control + t ** 2 * b
+    return (1 - t) ** 2 * a + 2 * t * (1 - t) * control + t**2 * b
 
 
 def _ellipse(centre, rx, ry, n: int = 40) -> np.ndarray:
@@ -84,8 +96,10 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
     photo = backgrounds[rng.integers(len(backgrounds))]
     side = int(rng.integers(96, min(photo.shape) + 1))
     top, left = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
-    canvas = np.asarray(Image.fromarray(photo[top:top + side, left:left + side]).resize((big, big), Image.BILINEAR),
-                        dtype=np.float64)
+    canvas = np.asarray(
+        Image.fromarray(photo[top : top + side, left : left + side]).resize((big, big), Image.BILINEAR),
+        dtype=np.float64,
+    )
 
     # The head: a skin tone lit from one side, blended over the photo through its mask.
     skin = rng.uniform(100, 215)
@@ -108,12 +122,18 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
         draw.polygon(hi(_ellipse(c, iris, iris, 24)), fill=int(dark + 20))
         draw.polygon(hi(_ellipse(c, iris / 2, iris / 2, 16)), fill=int(dark / 3))
         brow = np.stack([points[f"{side_name}_eyebrow_inner_end"], points[f"{side_name}_eyebrow_outer_end"]])
-        draw.line(hi(_curve(brow[0], brow.mean(0) - [0, 0.03], brow[1])), fill=int(dark),
-                  width=max(1, int(UP * scale * rng.uniform(0.04, 0.07))))
+        draw.line(
+            hi(_curve(brow[0], brow.mean(0) - [0, 0.03], brow[1])),
+            fill=int(dark),
+            width=max(1, int(UP * scale * rng.uniform(0.04, 0.07))),
+        )
     nose = points["nose_tip"]
     bridge = (points["left_eye_inner_corner"] + points["right_eye_inner_corner"]) / 2
-    draw.line(hi(_curve(bridge, (bridge + nose) / 2 + [0.03, 0], nose)), fill=int(skin - 35),
-              width=max(1, int(UP * scale * 0.03)))
+    draw.line(
+        hi(_curve(bridge, (bridge + nose) / 2 + [0.03, 0], nose)),
+        fill=int(skin - 35),
+        width=max(1, int(UP * scale * 0.03)),
+    )
     for sign in (-1, 1):
         draw.polygon(hi(_ellipse(nose + [sign * 0.07, 0.04], 0.04, 0.025, 16)), fill=int(dark))
     left, right = points["mouth_left_corner"], points["mouth_right_corner"]
@@ -130,8 +150,9 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
     return np.clip(np.round(small), 0, 255).astype(np.uint8), coords
 
 
-def generate(out_dir: str | Path, rows: int = 1000, common_only: float = 0.7, seed: int = 0,
-             file: str = "training.zip") -> dict[str, int]:
+def generate(
+    out_dir: str | Path, rows: int = 1000, common_only: float = 0.7, seed: int = 0, file: str = "training.zip"
+) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -29,8 +29,10 @@ def fashion_mnist_by_class(per_class: int, seed: int = 0) -> dict[int, np.ndarra
     """``per_class`` Fashion-MNIST training images (28x28 uint8) of each of the ten labels."""
     images_file, labels_file = FASHION_MNIST / FILES["train_images"], FASHION_MNIST / FILES["train_labels"]
     if not (images_file.is_file() and labels_file.is_file()):
-        raise MissingDataError(f"Fashion-MNIST not found in {FASHION_MNIST}: install the Debian package "
-                               "`dataset-fashion-mnist` (sudo apt-get install dataset-fashion-mnist)")
+        raise MissingDataError(
+            f"Fashion-MNIST not found in {FASHION_MNIST}: install the Debian package "
+            "`dataset-fashion-mnist` (sudo apt-get install dataset-fashion-mnist)"
+        )
     images, labels = read_idx(images_file), read_idx(labels_file)
     rng = np.random.default_rng(seed)
     return {c: images[np.sort(rng.choice(np.flatnonzero(labels == c), per_class, replace=False))] for c in range(10)}
@@ -42,8 +44,12 @@ def _write_png(path: Path, gray: np.ndarray) -> None:
     cv2.imwrite(str(path), np.repeat(gray[..., None], 3, axis=2), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
-def write_image_folder(out_dir: str | Path, classes: tuple[str, ...] = ("t-shirt", "trouser", "sneaker", "bag"),
-                       per_class: int = 60, seed: int = 0) -> dict[str, int]:
+def write_image_folder(
+    out_dir: str | Path,
+    classes: tuple[str, ...] = ("t-shirt", "trouser", "sneaker", "bag"),
+    per_class: int = 60,
+    seed: int = 0,
+) -> dict[str, int]:
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -57,8 +63,9 @@ def write_image_folder(out_dir: str | Path, classes: tuple[str, ...] = ("t-shirt
     return {name: per_class for name in classes}
 
 
-def write_driver_layout(out_dir: str | Path, subjects: int = 20, per_subject_class: int = 2,
-                        seed: int = 0) -> dict[str, int]:
+def write_driver_layout(
+    out_dir: str | Path, subjects: int = 20, per_subject_class: int = 2, seed: int = 0
+) -> dict[str, int]:
     """CSV + image folders with ``subjects x 10 x per_subject_class`` images; returns the count per class."""
     out_dir = Path(out_dir)
     if out_dir.exists():

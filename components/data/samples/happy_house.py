@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from components.data.samples.face_mask import SIZE, jitter, real_faces, tint
 from components.data.formats.h5_images import h5_path, write_h5_split
+from components.data.samples.face_mask import SIZE, jitter, real_faces, tint
 
 LIP_COLOURS = [(120, 40, 45), (150, 60, 60), (90, 30, 35), (170, 80, 80)]
 
@@ -36,8 +36,14 @@ def draw_mouth(face: np.ndarray, happy: bool, rng: np.random.Generator) -> np.nd
     ys = cy - depth / 2 + depth * (1 - (xs / half) ** 2)
     points = np.stack([cx + xs, ys], axis=1).round().astype(np.int32)
     colour = np.clip(np.array(LIP_COLOURS[rng.integers(len(LIP_COLOURS))]) + rng.normal(0, 10, 3), 0, 255)
-    cv2.polylines(out, [points], isClosed=False, color=tuple(int(c) for c in colour),
-                  thickness=int(rng.integers(2, 4)), lineType=cv2.LINE_AA)
+    cv2.polylines(
+        out,
+        [points],
+        isClosed=False,
+        color=tuple(int(c) for c in colour),
+        thickness=int(rng.integers(2, 4)),
+        lineType=cv2.LINE_AA,
+    )
     return cv2.GaussianBlur(out, (3, 3), 0.6)
 
 

@@ -34,11 +34,13 @@ def _photos() -> tuple[list[np.ndarray], dict[str, np.ndarray], np.ndarray]:
         return image[0] if isinstance(image, tuple) else image  # stereo_motorcycle: (left, right, disparity)
 
     backgrounds = [rgb(n) for n in BACKGROUNDS]
-    textures = {kind: _resize(getattr(data, name)(), (TEXTURE_SIZE, TEXTURE_SIZE)).astype(np.float32) / 255
-                for kind, name in TEXTURES.items()}
+    textures = {
+        kind: _resize(getattr(data, name)(), (TEXTURE_SIZE, TEXTURE_SIZE)).astype(np.float32) / 255
+        for kind, name in TEXTURES.items()
+    }
     horse = ~data.horse()  # the bundled silhouette is black on white: True = horse
     rows, cols = np.flatnonzero(horse.any(1)), np.flatnonzero(horse.any(0))
-    return backgrounds, textures, horse[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return backgrounds, textures, horse[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def _resize(array: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
@@ -76,7 +78,7 @@ def make_scene(rng: np.random.Generator, size: int, backgrounds, textures, horse
     photo = backgrounds[rng.integers(len(backgrounds))]
     crop = int(rng.integers(size, min(photo.shape[:2]) // 2))  # zoomed-in crops look more like scenes
     top, left = rng.integers(photo.shape[0] - crop + 1), rng.integers(photo.shape[1] - crop + 1)
-    image = _resize(np.ascontiguousarray(photo[top:top + crop, left:left + crop]), (size, size)).astype(np.float32)
+    image = _resize(np.ascontiguousarray(photo[top : top + crop, left : left + crop]), (size, size)).astype(np.float32)
     mask = np.zeros((size, size), dtype=np.uint8)
     for _ in range(int(rng.integers(1, 5))):
         label = int(rng.integers(1, len(CLASSES)))
@@ -89,12 +91,12 @@ def make_scene(rng: np.random.Generator, size: int, backgrounds, textures, horse
         if CLASSES[label] in textures:
             texture = textures[CLASSES[label]]
             ty, tx = rng.integers(texture.shape[0] - h), rng.integers(texture.shape[1] - w)
-            fill = (0.2 + 0.8 * texture[ty:ty + h, tx:tx + w, None]) * tint  # texture times a random colour
+            fill = (0.2 + 0.8 * texture[ty : ty + h, tx : tx + w, None]) * tint  # texture times a random colour
         else:
             fill = np.broadcast_to(tint * 0.8, (h, w, 3))
-        window = image[y:y + h, x:x + w]
+        window = image[y : y + h, x : x + w]
         window[footprint] = fill[footprint]
-        mask[y:y + h, x:x + w][footprint] = label
+        mask[y : y + h, x : x + w][footprint] = label
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 

@@ -35,7 +35,9 @@ def render(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(paper * (1 - alpha) + pen * alpha, 0, 255).round().astype(np.uint8)
 
 
-def generate(out_dir: str | Path, test_share: float = 0.1, seed: int = 0, per_class: int | None = None) -> dict[str, int]:
+def generate(
+    out_dir: str | Path, test_share: float = 0.1, seed: int = 0, per_class: int | None = None
+) -> dict[str, int]:
     """Write train_signs.h5 and test_signs.h5 under ``out_dir`` (replacing it); returns the image counts.
     ``per_class`` keeps only the first that many digits of each class (a tiny sample for quick tests)."""
     from sklearn.datasets import load_digits
@@ -51,8 +53,9 @@ def generate(out_dir: str | Path, test_share: float = 0.1, seed: int = 0, per_cl
         images, labels = images[take], labels[take]
     rng = np.random.default_rng(seed)
     rendered = np.stack([render(d, rng) for d in images])
-    test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:int(round(test_share * (labels == c).sum()))]
-                           for c in CLASSES])
+    test = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[: int(round(test_share * (labels == c).sum()))] for c in CLASSES]
+    )
     is_test = np.isin(np.arange(len(labels)), test)
     # Shuffled, as the course files are; each class is split in the same proportion.
     parts = {"train": rng.permutation(np.flatnonzero(~is_test)), "test": rng.permutation(np.flatnonzero(is_test))}
