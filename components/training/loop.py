@@ -38,6 +38,7 @@ and in a program of your own:
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -52,6 +53,8 @@ from torch.utils.data import DataLoader
 
 from components.training import distributed
 from components.training.optim import OptimSettings, logged_values, make_optimizer, make_scheduler
+
+log = logging.getLogger("dlfolio")
 
 if TYPE_CHECKING:
     from components.training.tasks import Task
@@ -195,6 +198,8 @@ def fit(
         best_value, best_state, start_epoch = state["best_value"], state["best_state"], state["epoch"] + 1
         if result.stopped_early:
             start_epoch = config.epochs + 1
+        if is_main:  # a run that picks up after a kill should say so, or its short history looks like a bug
+            log.info("resuming from %s: epoch %d of %d done", checkpoint_dir / "last.pt", state["epoch"], config.epochs)
 
     bar = _progress(
         total=config.epochs * len(train_loader),
