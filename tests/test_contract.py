@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 
-from components.projects import PROJECTS, Project
+from components.capabilities import Capability, ConformalServing
+from components.projects import PROJECTS, Project, settings_schemas
 from components.settings import load_project_settings
 from tests.conftest import REPO
 
@@ -145,17 +146,26 @@ class ServedModel:
 
 
 def assert_settings_ask_only_for_what_the_project_can_do(project: Project, settings, data, predictor) -> None:
-    """Declared capabilities match the settings. Today a capability is found by duck typing at the moment the flow
-    needs it (flows/pipeline.py), so a project whose section asks for more than it can do fails minutes into a
-    pipeline run; here it fails at once. When projects declare typed capabilities (branch `settings`), this is
-    the place to assert that each declaration equals what is found below."""
-    if getattr(settings, "conformal", None) is not None:
-        # register() wraps the predictor with the calibrated sets/intervals, or raises TypeError
-        assert hasattr(predictor, "with_conformal"), f"{project.name}: conformal: its predictor cannot serve it"
+    """Declared capabilities match the settings and the code: what a section turns on is declared by the project
+    (the loader refuses it otherwise), and what is declared is really there: a predictor that serves the
+    calibrated sets/intervals, an estimator and arrays for the active-learning rounds, a score() of its own."""
+    declared = project.capabilities
+    conformal = getattr(settings, "conformal", None)
+    if conformal is not None:
+        assert declared & {Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS}, project.name
+        assert isinstance(predictor, ConformalServing), f"{project.name}: conformal: its predictor cannot serve it"
+    if Capability.CONFORMAL_SETS in declared or Capability.CONFORMAL_INTERVALS in declared:
+        assert isinstance(predictor, ConformalServing), f"{project.name}: declares conformal serving it lacks"
     if getattr(settings, "active_learning", None) is not None:
+        assert Capability.ACTIVE_LEARNING in declared, project.name
+    if Capability.ACTIVE_LEARNING in declared:
         # the active-learning stage refits project.estimator(settings) on the growing labelled pool
         assert callable(getattr(project, "estimator", None)), f"{project.name}: active_learning: no estimator"
         assert all(hasattr(data, name) for name in ("X_train", "y_train", "X_test", "y_test")), project.name
+    if settings.schedule is not None:
+        assert Capability.PROMOTION_SCORING in declared, project.name
+    if Capability.PROMOTION_SCORING in declared:
+        assert type(project).score is not Project.score, f"{project.name}: declares scoring without a score()"
 
 
 def test_every_project_says_how_it_shrinks():
@@ -169,7 +179,7 @@ def test_project_keeps_its_contract(name, tmp_path):
     data_dir = tmp_path / "data"
     project.make_sample(data_dir, tiny=True) if name in TINY_SAMPLE else project.make_sample(data_dir)
     overrides = {"data_dir": str(data_dir), "device": "cpu", **SHRINK[name]}
-    settings = load_project_settings(REPO / "params.yaml", name, {name: project.Settings}, overrides=overrides)
+    settings = load_project_settings(REPO / "params.yaml", name, {name: settings_schemas()[name]}, overrides=overrides)
     assert isinstance(settings, project.Settings)
 
     project.validate(settings)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 # old module -> the module that holds its classes now (the move of commit 0f37c69)
 MOVED: dict[str, str] = {
@@ -84,19 +86,54 @@ MOVED: dict[str, str] = {
 }
 
 
+@dataclass
+class EpochResult:
+    """An epoch of the old classification loop, as pickled inside a fitted estimator's ``fit_result_``; today's
+    ``FitResult.history`` holds plain dict rows instead. Only unpickling needs this class."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+    train_seconds: float = 0.0
+
+    def __getitem__(self, key: str):  # reads like today's dict rows
+        return asdict(self)[key]
+
+
 @contextmanager
 def old_module_names() -> Iterator[None]:
-    """Make the pre-move module paths importable for the duration of the block; restore ``sys.modules`` after."""
-    saved = {old: sys.modules.get(old) for old in MOVED}
+    """Make the pre-move module paths resolve for the duration of the block; undo it after.
+
+    An old module that no longer exists (``components.estimators``) is an alias of its new module in
+    ``sys.modules``. An old module whose name is now a package (``components.serving``) stays the package, so its
+    submodules still import, and lends the names of its new module for the block."""
     new_modules = {old: importlib.import_module(new) for old, new in MOVED.items()}  # before any name is swapped
+    saved = {old: sys.modules.get(old) for old in MOVED}
+    lent: list[tuple[types.ModuleType, str]] = []
     try:
-        sys.modules.update(new_modules)
+        for old, new in new_modules.items():
+            package = sys.modules.get(old)
+            if package is not None and hasattr(package, "__path__"):
+                names = {k: v for k, v in vars(new).items() if not k.startswith("_")}
+                if old == "components.training":
+                    names["EpochResult"] = EpochResult  # the old loop's epoch rows, pickled in fit_result_
+                for name, value in names.items():
+                    if not hasattr(package, name):
+                        setattr(package, name, value)
+                        lent.append((package, name))
+            else:
+                sys.modules[old] = new
         yield
     finally:
+        for package, name in lent:
+            delattr(package, name)
         for old, module in saved.items():
             if module is None:
                 sys.modules.pop(old, None)
-            else:
+            elif not hasattr(module, "__path__"):
                 sys.modules[old] = module
 
 

@@ -87,6 +87,20 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
                 )
         return mean, std
 
+    def __setstate__(self, state: dict) -> None:
+        # Estimators pickled before the settings sections (main d432da5 and earlier) held the fields as scalars;
+        # a registered version of that time still predicts, reading them as the sections they became.
+        if "train" not in state:
+            from types import SimpleNamespace
+
+            fields = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "schedule", "patience", "amp")
+            state["train"] = SimpleNamespace(**{k: state.pop(k) for k in fields if k in state})
+            if isinstance(state.get("model"), str):
+                state["model"] = SimpleNamespace(name=state["model"], kwargs=state.pop("model_kwargs", None) or {})
+            elif "backbone" in state:  # a TransferImageClassifier: what normalization() reads
+                state["model"] = SimpleNamespace(backbone=state.pop("backbone"), weights=state.pop("weights", None))
+        self.__dict__.update(state)
+
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
         X, y = np.asarray(X), np.asarray(y)
         previous_classes = getattr(self, "classes_", None)
