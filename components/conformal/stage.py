@@ -32,6 +32,7 @@ from components.conformal.calibration import (
     set_metrics,
 )
 from components.evaluation.report import ChildRun
+from components.settings import SettingsError
 
 
 @dataclass
@@ -71,7 +72,7 @@ def _splits(data) -> dict[str, Any]:
             f"{', '.join(missing)} (add a `conformal:` section so prepare() holds one out)"
         )
     if len(data.y_cal) == 0:
-        raise ValueError("the calibration split is empty: raise conformal.calibration in params.yaml")
+        raise SettingsError("the calibration split is empty: raise conformal.calibration in params.yaml")
     return {n: getattr(data, n) for n in names}
 
 

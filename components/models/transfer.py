@@ -23,7 +23,7 @@ import torch
 import torchvision
 from torch import nn
 
-from components.errors import DlfolioError
+from components.errors import DataFormatError, DlfolioError
 from components.models.params import count_parameters
 
 HALF = (0.5, 0.5, 0.5)
@@ -208,7 +208,7 @@ def load_weights(name: str, net: nn.Module, weights: str | Path, download: bool 
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise ValueError(f"weights file {path} does not fit {name}: {str(exc).splitlines()[0]}") from None
+        raise DataFormatError(f"weights file {path} does not fit {name}: {str(exc).splitlines()[0]}") from None
 
 
 class TransferNet(nn.Module):

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
 from components.data.splits import random_split
+from components.errors import DataFormatError
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Evaluation
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
@@ -89,13 +90,13 @@ def resolve_classes(settings: UNetSegmentationSettings) -> tuple[str, ...]:
     """The class names: ``classes.txt`` beside the data, or ``data.classes``; both given, they must agree."""
     from_file, configured = masks_io.read_classes(settings.data_dir), settings.data.classes
     if from_file and configured and tuple(configured) != from_file:
-        raise ValueError(
+        raise DataFormatError(
             f"{settings.data_dir / masks_io.CLASSES_FILE} names {list(from_file)} but params.yaml "
             f"data.classes is {list(configured)}: make them agree, or set data.classes to null"
         )
     classes = from_file or configured
     if not classes:
-        raise ValueError(
+        raise DataFormatError(
             f"no class names: write {settings.data_dir / masks_io.CLASSES_FILE} (one name per line, "
             "line i naming mask index i-1) or set data.classes in params.yaml"
         )

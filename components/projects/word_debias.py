@@ -21,6 +21,7 @@ from pydantic import Field
 
 from components.data import word_lists
 from components.data.formats import glove_text
+from components.errors import DataFormatError
 from components.evaluation.report import Evaluation
 from components.projects.base import Capability, Project, Trained
 from components.scratch.debias import analogy_answers, hard_debias, unit
@@ -163,7 +164,7 @@ class WordDebias(Project):
         embeddings = glove_text.read_glove(settings.data_dir / settings.data.file, settings.data.dimension).normalized()
         questions = [q for q in word_lists.analogy_questions() if all(w in embeddings for w in q[1:])]
         if not questions:
-            raise ValueError(
+            raise DataFormatError(
                 f"{settings.data_dir / settings.data.file}: none of the analogy questions' words are in it"
             )
         rows = np.array([[embeddings.index[w] for w in q[1:]] for q in questions], dtype=np.int64)
