@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from components.active.stage import run_active_learning
 from components.capabilities import Capability
 from components.conformal.stage import ConformalReport, run_conformal
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.projects import Project, Trained, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
 from components.tracking import runs as tracking
@@ -50,7 +50,7 @@ def preprocess(project: Project, settings: ProjectSettings):
 
 
 @task(name="active-learning", cache_policy=NO_CACHE)
-def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Evaluation | None:
+def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Report | None:
     """Every configured query strategy against random on the training pool, a child run per round; off
     without an ``active_learning:`` section (which the loader accepts only for a project declaring the stage)."""
     if Capability.ACTIVE_LEARNING not in project.capabilities or settings.active_learning is None:
@@ -116,7 +116,7 @@ def conformalize(project: Project, trained: Trained, data, settings: ProjectSett
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Evaluation:
+def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Report:
     evaluation = project.evaluate(trained, data, settings)
     mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
     tracking.log_children(evaluation.children)
@@ -134,7 +134,7 @@ def register(
     trained: Trained,
     data,
     settings: ProjectSettings,
-    evaluation: Evaluation,
+    evaluation: Report,
     outputs: RunOutputs,
     tags: dict[str, str],
     conformal: ConformalReport | None = None,

@@ -253,9 +253,9 @@ def test_numpy_dnn_comparisons_become_child_runs_with_plots(fashion_subset):
         }
     )
     small = settings.model_copy(update={"comparisons": c})
-    from components.evaluation.report import Evaluation
+    from components.evaluation.report import Report
 
-    evaluation = Evaluation({})
+    evaluation = Report({})
     NumpyDNN()._compare(evaluation, data, small)
     by_name = {child.name: child for child in evaluation.children}
     assert len(by_name) == 4 + 5 + 3 + 4

@@ -2,7 +2,7 @@
 
 The training split is the pool and its known labels are the oracle; accuracy is measured on the test split
 after every round. The reference "all labels" accuracy is the same estimator recipe fitted on the whole pool.
-The result is an ``Evaluation``: per-strategy metrics, a child run per strategy and round, the learning-curve
+The result is a ``Report``: per-strategy metrics, a child run per strategy and round, the learning-curve
 figure and the label-efficiency table. Works for any project whose ``estimator(settings)`` is a scikit-learn
 classifier and whose prepared data has X_train/y_train/X_test/y_test (every ImageClassificationProject).
 """
@@ -18,7 +18,7 @@ from sklearn.base import clone
 from components.active.loop import RoundResult, simulate
 from components.active.report import efficiency_table, format_ratio, learning_curve_figure
 from components.active.settings import ActiveLearningSettings
-from components.evaluation.report import ChildRun, Evaluation
+from components.evaluation.report import ChildRun, Report
 
 
 def round_estimator(project, settings, al: ActiveLearningSettings):
@@ -36,7 +36,7 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
 
 def run_active_learning(
     project, data, settings, al: ActiveLearningSettings, on_round: Callable[[str, RoundResult], None] | None = None
-) -> Evaluation:
+) -> Report:
     est = round_estimator(project, settings, al)
     X, y, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
     rng = np.random.default_rng(settings.seed)
@@ -98,7 +98,7 @@ def run_active_learning(
     figure = learning_curve_figure(
         curves_df, full, al.targets, title=f"{project.name}: test accuracy against labels used"
     )
-    return Evaluation(
+    return Report(
         {k: v for k, v in metrics.items() if not np.isnan(v)},
         {"active_learning_curves": figure},
         {"active_learning_curves": curves_df, "active_learning_efficiency": table},

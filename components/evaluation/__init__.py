@@ -1,1 +1,1 @@
-"""Evaluation reports (metrics, figures, tables, child runs, files) and the uncertainty summaries behind them."""
+"""Reports (metrics, figures, tables, child runs, files) and the uncertainty summaries behind them."""

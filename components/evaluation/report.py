@@ -27,7 +27,7 @@ class ChildRun:
 
 
 @dataclass
-class Evaluation:
+class Report:
     metrics: dict[str, float]
     figures: dict[str, plt.Figure] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # plot data for `dvc plots`
@@ -35,7 +35,7 @@ class Evaluation:
     files: dict[str, bytes] = field(default_factory=dict)  # other artifacts by file name, e.g. a generated MIDI
 
 
-def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
+def classification_report(y_true, proba: np.ndarray, classes) -> Report:
     """Accuracy, precision, recall, F1 (macro; binary for two classes), ROC-AUC, a confusion matrix and ROC curve."""
     classes = np.asarray(classes)
     y_idx = np.searchsorted(classes, np.asarray(y_true))
@@ -61,7 +61,7 @@ def classification_report(y_true, proba: np.ndarray, classes) -> Evaluation:
         fpr, tpr, _ = skm.roc_curve(y_idx, proba[:, 1])
         tables["roc"] = pd.DataFrame({"fpr": fpr, "tpr": tpr})
         figures["roc_curve"] = roc_figure(fpr, tpr, m.get("roc_auc"), positive=str(classes[1]))
-    return Evaluation({k: float(v) for k, v in m.items()}, figures, tables)
+    return Report({k: float(v) for k, v in m.items()}, figures, tables)
 
 
 def served_classifier_metrics(frame: pd.DataFrame, y_true, classes, names=None) -> dict[str, float]:
@@ -81,7 +81,7 @@ def served_classifier_metrics(frame: pd.DataFrame, y_true, classes, names=None) 
     return report.metrics
 
 
-def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFrame) -> Evaluation:
+def classifier_evaluation(model, X_test, y_test, paths_test, history: pd.DataFrame) -> Report:
     """The standard report for a fitted classifier (``predict_proba``, ``classes_``) on its test split, with
     its training curves and a per-file prediction table."""
     proba = model.predict_proba(X_test)

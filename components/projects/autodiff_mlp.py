@@ -16,7 +16,7 @@ from pydantic import Field
 from components.data.formats.images import scan_image_folder
 from components.data.samples import digit_images
 from components.data.splits import stratified_split
-from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
 from components.projects.base import Capability, Project, Trained
 from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
@@ -120,7 +120,7 @@ class AutodiffMLP(Project):
             {"parameters": int(params), "train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
         )
 
-    def evaluate(self, trained: Trained, data: GrayImageSplits, settings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: GrayImageSplits, settings) -> Report:
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
 
     def score(self, model, data: GrayImageSplits, settings) -> dict[str, float]:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from components.capabilities import Capability
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.settings import ProjectSettings
 from components.validation.expectations import ValidationReport
 
@@ -56,7 +56,7 @@ class Project(ABC):
         """Fit the model; ``on_epoch(dict)`` receives each epoch's metrics."""
 
     @abstractmethod
-    def evaluate(self, trained: Trained, data: Any, settings: ProjectSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: Any, settings: ProjectSettings) -> Report:
         """Metrics on held-out data, with figures and plot tables."""
 
     @abstractmethod

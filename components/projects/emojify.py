@@ -22,7 +22,7 @@ from torch.utils.data import TensorDataset
 
 from components.data.formats import emoji_csv, glove_text
 from components.evaluation.plots import training_curves
-from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
+from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
 from components.models.emojify import build_emoji_model
 from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
@@ -218,7 +218,7 @@ class Emojify(Project):
         }
         return EmojiTrained(models[served], histories[served], info, models, histories)
 
-    def evaluate(self, trained: EmojiTrained, data: EmojiData, settings: EmojifySettings) -> Evaluation:
+    def evaluate(self, trained: EmojiTrained, data: EmojiData, settings: EmojifySettings) -> Report:
         y = data.y["test"].numpy()
         classes = np.arange(len(data.classes))
         negated = np.array([has_negation(s) for s in data.sentences["test"]])
@@ -270,7 +270,7 @@ class Emojify(Project):
                 **{f"predicted_{arch}": p for arch, p in predicted.items()},
             }
         )
-        return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table}, children)
+        return Report(metrics, figures, {"history": trained.history, "test_predictions": table}, children)
 
     def score(self, model, data: EmojiData, settings: EmojifySettings) -> dict[str, float]:
         frame = model.predict(pd.DataFrame({"sentence": data.sentences["test"]}))

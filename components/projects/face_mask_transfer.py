@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from components.evaluation.plots import Panel, compare_curves
-from components.evaluation.report import ChildRun, Evaluation, classification_report
+from components.evaluation.report import ChildRun, Report, classification_report
 from components.projects.base import Trained
 from components.projects.face_mask import FaceMask
 from components.projects.image_classification import ImageSplits
@@ -113,7 +113,7 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
             )
         return ComparedTrained(main.model, main.history, main.info, arms)
 
-    def evaluate(self, trained: ComparedTrained, data: ImageSplits, settings: FaceMaskTransferSettings) -> Evaluation:
+    def evaluate(self, trained: ComparedTrained, data: ImageSplits, settings: FaceMaskTransferSettings) -> Report:
         evaluation = super().evaluate(trained, data, settings)
         target = settings.compare.target_accuracy
         reached = epochs_to_target(trained.history, target)

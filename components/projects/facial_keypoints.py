@@ -27,7 +27,7 @@ from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import ChildRun, Evaluation
+from components.evaluation.report import ChildRun, Report
 from components.models.keypoint_cnn import KeypointCNN
 from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
@@ -328,7 +328,7 @@ class FacialKeypoints(Project):
         model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
         return Trained(model, pd.DataFrame(rows), info)
 
-    def evaluate(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings) -> Report:
         # The served predictor's own output, so evaluate and score() measure the very same thing.
         frame = KeypointPredictor(trained.model).predict_frame(data.X_test)
         predicted = frame[list(fk.COORDINATES)].to_numpy()
@@ -364,7 +364,7 @@ class FacialKeypoints(Project):
             "test_keypoints": faces_figure(data.X_test[:n], data.Y_test[:n], predicted[:n]),
             "per_keypoint_rmse": per_keypoint_figure(per_keypoint),
         }
-        return Evaluation(metrics, figures, {"history": trained.history, "per_keypoint": per_keypoint}, children)
+        return Report(metrics, figures, {"history": trained.history, "per_keypoint": per_keypoint}, children)
 
     def score(self, model, data: KeypointSplits, settings: FacialKeypointsSettings) -> dict[str, float]:
         """RMSE (overall and per keypoint) and interval coverage recomputed from a served model's columns."""

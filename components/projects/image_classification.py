@@ -15,7 +15,7 @@ from components.active.settings import ActiveLearningSettings
 from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
 from components.data.splits import stratified_split
-from components.evaluation.report import Evaluation, classifier_evaluation, served_classifier_metrics
+from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
 from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
 from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
@@ -202,7 +202,7 @@ class ImageClassificationProject(Project):
             },
         )
 
-    def evaluate(self, trained: Trained, data: ImageSplits, settings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: ImageSplits, settings) -> Report:
         return classifier_evaluation(trained.model, data.X_test, data.y_test, data.paths_test, trained.history)
 
     def score(self, model, data: ImageSplits, settings) -> dict[str, float]:

@@ -27,7 +27,7 @@ from components.data.formats import midi_melodies as mm
 from components.data.splits import random_split
 from components.data.vocab import SPECIALS, Vocab
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.models.note_lstm import NoteLSTM
 from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
@@ -271,7 +271,7 @@ class JazzLSTM(Project):
         }
         return Trained(model.cpu(), pd.DataFrame(history), info)
 
-    def evaluate(self, trained: Trained, data: MelodySplits, settings: JazzLSTMSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: MelodySplits, settings: JazzLSTMSettings) -> Report:
         model, vocab, g = trained.model, data.vocab, settings.generation
         train, val, test = data.ids("train"), data.ids("val"), data.ids("test")
         loss = mean_loss(model, test, torch.device("cpu"), vocab.pad_id)
@@ -310,7 +310,7 @@ class JazzLSTM(Project):
             ),
         }
         table = pd.DataFrame({"sample": range(len(samples)), "tokens": [" ".join(s) for s in samples]})
-        return Evaluation(
+        return Report(
             metrics,
             figures,
             {"history": trained.history, "samples": table},

@@ -18,7 +18,7 @@ from components.conformal.calibration import ConformalSettings
 from components.data.formats import temperatures
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.projects.base import Capability, Project, Trained
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
@@ -187,7 +187,7 @@ class LinearRegression(Project):
             },
         )
 
-    def evaluate(self, trained: Trained, data: TemperatureSplits, settings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: TemperatureSplits, settings) -> Report:
         model = trained.model
         pred = model.predict(data.X_test)
         metrics = {
@@ -204,7 +204,7 @@ class LinearRegression(Project):
                 {"celsius": data.X_test[:, 0], "fahrenheit": data.y_test, "predicted": pred}
             ),
         }
-        return Evaluation(metrics, figures, tables)
+        return Report(metrics, figures, tables)
 
     def score(self, model, data: TemperatureSplits, settings) -> dict[str, float]:
         return regression_metrics(data.y_test, model.predict(data.X_test)["fahrenheit"].to_numpy(dtype=float))

@@ -15,7 +15,7 @@ from components.data.formats import catvnoncat
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.catvnoncat import BinaryImageSet
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation, classification_report, served_classifier_metrics
+from components.evaluation.report import Report, classification_report, served_classifier_metrics
 from components.projects.base import Capability, Project, Trained
 from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
@@ -98,7 +98,7 @@ class LogisticRegression(Project):
             },
         )
 
-    def evaluate(self, trained: Trained, data: BinaryImageSet, settings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: BinaryImageSet, settings) -> Report:
         proba = trained.model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, trained.model.classes_)
         evaluation.metrics["train_accuracy"] = trained.info["train_accuracy"]

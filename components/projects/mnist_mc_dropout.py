@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import Field
 
 from components.data import ood
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.evaluation.uncertainty import (
     MCDropoutPredictor,
     entropy_figure,
@@ -59,7 +59,7 @@ class MnistMCDropout(MnistProject):
     summary = "CNN with Monte Carlo dropout on MNIST IDX (offline: Fashion-MNIST): entropy, mutual information, OOD"
     Settings = MnistMCDropoutSettings
 
-    def evaluate(self, trained: Trained, data: ImageSplits, settings: MnistMCDropoutSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: ImageSplits, settings: MnistMCDropoutSettings) -> Report:
         evaluation = super().evaluate(trained, data, settings)
         u = settings.uncertainty
         est = trained.model

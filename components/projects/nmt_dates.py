@@ -26,7 +26,7 @@ from torch.utils.data import TensorDataset
 from components.data.formats import date_pairs
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
 from components.projects.base import Capability, Project, Trained
@@ -292,7 +292,7 @@ class NmtDates(Project):
         }
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
-    def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Report:
         codec, humans, truth = self.codec(settings), data.test["human"].tolist(), data.test["machine"].tolist()
         result = translate(trained.model, codec, humans)
         metrics = {
@@ -320,7 +320,7 @@ class NmtDates(Project):
             "history": trained.history,
             "test_predictions": predictions.sort_values(["correct", "score"]).reset_index(drop=True),
         }
-        return Evaluation(metrics, figures, tables)
+        return Report(metrics, figures, tables)
 
     def score(self, model, data: DateSplits, settings: NmtDatesSettings) -> dict[str, float]:
         frame = model.predict(pd.DataFrame({"human": data.test["human"]}))

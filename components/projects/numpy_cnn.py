@@ -20,7 +20,7 @@ from pydantic import Field
 from components.data.formats.images import load_images, scan_image_folder
 from components.data.samples import digit_images
 from components.data.splits import stratified_split
-from components.evaluation.report import ChildRun, Evaluation
+from components.evaluation.report import ChildRun, Report
 from components.projects.base import Capability, Trained
 from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits
 from components.scratch.cnn import ConvClassifier
@@ -122,7 +122,7 @@ class NumpyCNN(ImageClassificationProject):
         info = {"best_epoch": model.best_epoch_, "parameters": model.net_.parameter_count(), **data.sizes()}
         return CNNTrained(model, pd.DataFrame(model.history_), info, arms)
 
-    def evaluate(self, trained: CNNTrained, data: ImageSplits, settings: NumpyCNNSettings) -> Evaluation:
+    def evaluate(self, trained: CNNTrained, data: ImageSplits, settings: NumpyCNNSettings) -> Report:
         evaluation = super().evaluate(trained, data, settings)
         for name, arm in trained.arms.items():
             pool = name.split("=", 1)[1]

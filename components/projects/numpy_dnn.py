@@ -21,7 +21,7 @@ from components.data.formats.arrays import ArrayPart, ArrayRules, validate_array
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import ChildRun, Evaluation, classification_report, served_classifier_metrics
+from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
 from components.projects.base import Capability, Project, Trained
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
@@ -239,7 +239,7 @@ class NumpyDNN(Project):
             },
         )
 
-    def evaluate(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings) -> Report:
         model = trained.model
         proba = model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, model.classes_)
@@ -257,7 +257,7 @@ class NumpyDNN(Project):
             self._compare(evaluation, data, settings)
         return evaluation
 
-    def _compare(self, evaluation: Evaluation, data: IdxSplits, settings: NumpyDNNSettings) -> None:
+    def _compare(self, evaluation: Report, data: IdxSplits, settings: NumpyDNNSettings) -> None:
         c = settings.comparisons
         arms = default_arms(
             c.optimizer_lrs,

@@ -21,7 +21,7 @@ from pydantic import Field
 from components.data.formats import name_lines
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, compare_curves, training_curves
-from components.evaluation.report import ChildRun, Evaluation
+from components.evaluation.report import ChildRun, Report
 from components.projects.base import Capability, Project, Trained
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.serving.inputs import as_text_list
@@ -185,7 +185,7 @@ class NumpyRNN(Project):
         }
         return CharLMTrained(model, pd.DataFrame(model.history_), info, arms)
 
-    def evaluate(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings) -> Evaluation:
+    def evaluate(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings) -> Report:
         model, s = trained.model, settings.sampling
         loss, unigram, bigram = (
             model.loss(data.test),
@@ -239,7 +239,7 @@ class NumpyRNN(Project):
             figures["cells"] = compare_curves(
                 curves, Panel({"val_loss": None}, "validation nats per character", "RNN vs GRU vs LSTM")
             )
-        return Evaluation(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
+        return Report(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
 
     def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:
         """Test loss of a served model from its per-name ``score`` column: each name's mean nats per character,

@@ -26,7 +26,7 @@ from components.data.formats import babi
 from components.data.splits import random_split
 from components.data.vocab import Vocab, tokenize
 from components.evaluation.plots import training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.models.params import count_parameters
 from components.models.token_encoder import PointerReader
 from components.projects.base import Capability, Project, Trained
@@ -267,7 +267,7 @@ class QaBabi(Project):
         }
         return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
-    def evaluate(self, trained: Trained, data: BabiData, settings: QaBabiSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: BabiData, settings: QaBabiSettings) -> Report:
         questions = data.questions["test"]
         probs = pointer_probs(trained.model, data.x["test"])
         predicted = answers_from(probs, data.words["test"])
@@ -288,7 +288,7 @@ class QaBabi(Project):
                 "predicted": predicted,
             }
         )
-        return Evaluation(metrics, figures, {"history": trained.history, "test_predictions": table})
+        return Report(metrics, figures, {"history": trained.history, "test_predictions": table})
 
     def score(self, model, data: BabiData, settings: QaBabiSettings) -> dict[str, float]:
         return accuracies(model.predict(data.frame("test"))["answer"].tolist(), data.questions["test"])

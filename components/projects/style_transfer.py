@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from components.data.formats import style_images
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects.base import Capability, Project, Trained
 from components.serving.inputs import as_frame
@@ -287,7 +287,7 @@ class StyleTransfer(Project):
         }
         return StyleTrained(net.cpu(), pd.DataFrame(rows), info, outputs, initial)
 
-    def evaluate(self, trained: StyleTrained, data: StyleData, settings: StyleTransferSettings) -> Evaluation:
+    def evaluate(self, trained: StyleTrained, data: StyleData, settings: StyleTransferSettings) -> Report:
         obj = objective(settings)
         content, style = data.images()
         final = pair_costs(trained.model, obj, content, style, trained.outputs)  # the served (uint8) images
@@ -307,7 +307,7 @@ class StyleTransfer(Project):
             "loss_curves": training_curves(trained.history, COST_CURVES, x="step", figsize=(11, 3.3)),
             "stylised": grid_figure(content, style, trained.outputs, data.pairs),
         }
-        return Evaluation(metrics, figures, {"history": trained.history, "pairs": table})
+        return Report(metrics, figures, {"history": trained.history, "pairs": table})
 
     def score(self, model, data: StyleData, settings: StyleTransferSettings) -> dict[str, float]:
         """The costs recomputed from a served model's ``image`` column for every pair of ``data``."""

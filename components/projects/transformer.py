@@ -24,7 +24,7 @@ from components.data.formats import parallel_text
 from components.data.splits import random_split
 from components.data.vocab import TokenLevel, Vocab, tokenize
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.models.params import count_parameters
 from components.models.transformer import Transformer
 from components.projects.base import Capability, Project, Trained
@@ -251,7 +251,7 @@ class TransformerProject(Project):
         }
         return Trained(model, pd.DataFrame(history), info)
 
-    def evaluate(self, trained: Trained, data: PairSplits, settings: TransformerSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: PairSplits, settings: TransformerSettings) -> Report:
         model, device = trained.model, resolve_device(settings.device)
         sources, targets = data.test["source"].tolist(), data.test["target"].tolist()
         predictions = translate(model, sources, data.src_vocab, data.tgt_vocab, settings.decoding.max_len, device)
@@ -280,7 +280,7 @@ class TransformerProject(Project):
                 {"source": sources, "target": targets, "predicted": predictions, "correct": correct}
             ),
         }
-        return Evaluation(metrics, figures, tables)
+        return Report(metrics, figures, tables)
 
     def score(self, model, data: PairSplits, settings: TransformerSettings) -> dict[str, float]:
         """Exact match of the served model's translations of the test sources."""

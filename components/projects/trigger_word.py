@@ -31,7 +31,7 @@ from components.data.formats import trigger_audio
 from components.data.log_mel import LogMel, log_mel
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.models.params import count_parameters
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
@@ -303,7 +303,7 @@ class TriggerWord(Project):
         }
         return Trained(detector.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
-    def evaluate(self, trained: Trained, data: TriggerData, settings: TriggerWordSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: TriggerData, settings: TriggerWordSettings) -> Report:
         served, d = self.predictor(trained, data, settings)[0], settings.detection
         frame = served.predict_frame(data.test_wavs())  # the served model's own detections: score() sees the same
         detected, truth = served_detections(frame), data.ends["test"]
@@ -329,7 +329,7 @@ class TriggerWord(Project):
             "loss_curves": training_curves(trained.history, LOSS_CURVES),
             "test_clips": clips_figure(data, proba, shown, settings),
         }
-        return Evaluation(metrics, figures, {"history": trained.history, "test_detections": table})
+        return Report(metrics, figures, {"history": trained.history, "test_detections": table})
 
     def score(self, model, data: TriggerData, settings: TriggerWordSettings) -> dict[str, float]:
         frame = model.predict(pd.DataFrame({"wav_base64": data.test_wavs()}))

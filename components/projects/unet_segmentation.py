@@ -26,7 +26,7 @@ from components.data.samples import segmentation as segmentation_sample
 from components.data.splits import random_split
 from components.errors import DataFormatError
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
 from components.models.params import count_parameters
 from components.models.unet import UNet
@@ -246,7 +246,7 @@ class UNetSegmentation(Project):
         }
         return Trained(model, pd.DataFrame(result.as_rows()), info)
 
-    def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Report:
         # The served predictor's own masks, so evaluate and score() measure the very same thing.
         served = SegmentationPredictor(trained.model, data.classes, settings.data.image_size)
         predicted = np.stack(served.masks(data.X_test))
@@ -274,7 +274,7 @@ class UNetSegmentation(Project):
             ),
             "per_class_iou": iou_figure(per_class),
         }
-        return Evaluation(metrics, figures, {"history": trained.history, "per_class_iou": per_class})
+        return Report(metrics, figures, {"history": trained.history, "per_class_iou": per_class})
 
     def score(self, model, data: SegmentationSplits, settings: UNetSegmentationSettings) -> dict[str, float]:
         """mean IoU, pixel accuracy and per-class IoU recomputed from a served model's ``mask`` column."""

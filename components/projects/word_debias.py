@@ -22,7 +22,7 @@ from pydantic import Field
 from components.data import word_lists
 from components.data.formats import glove_text
 from components.errors import DataFormatError
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.projects.base import Capability, Project, Trained
 from components.scratch.debias import analogy_answers, hard_debias, unit
 from components.serving.inputs import as_text_list
@@ -204,7 +204,7 @@ class WordDebias(Project):
         model = DebiasedEmbeddings(data.embeddings.words, result.vectors, result.direction)
         return Trained(model, pd.DataFrame([stats]), info)
 
-    def evaluate(self, trained: Trained, data: DebiasData, settings: WordDebiasSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: DebiasData, settings: WordDebiasSettings) -> Report:
         model: DebiasedEmbeddings = trained.model
         before, after, g = data.embeddings.vectors, model.vectors, model.direction
         occ_before, occ_after = before[data.occupations] @ g, after[data.occupations] @ g
@@ -243,7 +243,7 @@ class WordDebias(Project):
         figures = {
             "bias_projections": projections_figure(occupations, occ_before, occ_after, pairs, pairs_before, pairs_after)
         }
-        return Evaluation(metrics, figures, tables)
+        return Report(metrics, figures, tables)
 
     def score(self, model, data: DebiasData, settings: WordDebiasSettings) -> dict[str, float]:
         """Analogy accuracy and the occupations' mean |projection| recomputed from what the served model returns

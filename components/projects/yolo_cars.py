@@ -27,7 +27,7 @@ from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.models.params import count_parameters
 from components.models.yolo import TinyYOLO
@@ -277,7 +277,7 @@ class YoloCars(Project):
         }
         return Trained(model.cpu(), pd.DataFrame(result.as_rows()), info)
 
-    def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Evaluation:
+    def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Report:
         # The served predictor's own detections, so evaluate and score() measure the very same thing.
         served, _ = self.predictor(trained, data, settings)
         detections = served.predict_frame(data.X_test)
@@ -316,7 +316,7 @@ class YoloCars(Project):
             ),
             "precision_recall": pr_figure(curve, metrics),
         }
-        return Evaluation(
+        return Report(
             metrics, figures, {"history": trained.history, "per_class_ap": per_class, "precision_recall": curve}
         )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from components.evaluation.report import Evaluation
+from components.evaluation.report import Report
 from components.tracking.runs import write_json
 
 
@@ -58,7 +58,7 @@ class RunOutputs:
         self.model_dir.mkdir()
         return self
 
-    def write(self, evaluation: Evaluation, info: dict[str, Any], validation: dict[str, Any]) -> None:
+    def write(self, evaluation: Report, info: dict[str, Any], validation: dict[str, Any]) -> None:
         # Flat numbers only, so `dvc metrics diff` and `dvc exp show` compare every value; the training info's
         # strings (architecture, device) are MLflow params already.
         numbers = {
