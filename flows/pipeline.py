@@ -2,7 +2,9 @@
 
     validate -> preprocess/augment -> [active learning] -> train -> [conformal] -> evaluate -> register
 
-Each task is a thin call into a project's stage method (components/projects). The flow owns the MLflow
+Each task is a thin call into a project's stage method (components/projects); what a stage reports (a
+``Report``: metrics, figures, tables, child runs, files) is logged by one function,
+``components.tracking.report.log_report``, into the MLflow run and the run's outputs. The flow owns the MLflow
 parent run: tagged with the Prefect flow-run id, the git commit and the data hashes, FAILED if any stage
 raises, and nothing is registered unless every stage before registration succeeded.
 """
@@ -20,12 +22,13 @@ from prefect.runtime import flow_run
 
 from components.active.stage import run_active_learning
 from components.capabilities import Capability
-from components.conformal.stage import ConformalReport, run_conformal
+from components.conformal.stage import ConformalCalibration, run_conformal
 from components.evaluation.report import Report
 from components.projects import Project, Trained, get_project, settings_schemas
 from components.settings import ProjectSettings, load_project_settings
 from components.tracking import runs as tracking
 from components.tracking.outputs import RunOutputs
+from components.tracking.report import log_report
 from components.validation.expectations import DataValidationError, ValidationReport
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
@@ -68,14 +71,7 @@ def active_learning(project: Project, data, settings: ProjectSettings, outputs: 
         )
 
     result = run_active_learning(project, data, settings, al, on_round)
-    mlflow.log_metrics(result.metrics)
-    tracking.log_children(result.children)
-    for name, table in result.tables.items():
-        tracking.log_table(table, f"tables/{name}.csv")
-        table.to_csv(outputs.staging / "plots" / f"{name}.csv", index=False)
-    for name, fig in result.figures.items():
-        fig.savefig(outputs.staging / "plots" / f"{name}.png", dpi=100)
-    tracking.log_figures(result.figures)
+    log_report(result, outputs.staging)
     logger.info("active learning: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
     return result
 
@@ -99,31 +95,24 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
 
 
 @task(name="conformal", cache_policy=NO_CACHE)
-def conformalize(project: Project, trained: Trained, data, settings: ProjectSettings) -> ConformalReport | None:
+def conformalize(
+    project: Project, trained: Trained, data, settings: ProjectSettings, outputs: RunOutputs
+) -> ConformalCalibration | None:
     """Calibrated sets/intervals on the calibration split, measured on the test split; off without a
     ``conformal:`` section (which the loader accepts only for a project that serves what it asks for)."""
     if not project.capabilities & CONFORMAL or settings.conformal is None:
         return None
     conformal = settings.conformal
-    report = run_conformal(trained.model, data, conformal, seed=settings.seed)
-    mlflow.log_metrics(report.metrics)
-    tracking.log_children(report.children)
-    for name, table in report.tables.items():
-        tracking.log_table(table, f"tables/{name}.csv")
-    tracking.log_figures(report.figures)
-    get_run_logger().info("conformal (test): %s", report.summary())
-    return report
+    calibration = run_conformal(trained.model, data, conformal, seed=settings.seed)
+    log_report(calibration.report, outputs.staging)
+    get_run_logger().info("conformal (test): %s", calibration.summary())
+    return calibration
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings) -> Report:
+def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings, outputs: RunOutputs) -> Report:
     evaluation = project.evaluate(trained, data, settings)
-    mlflow.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
-    tracking.log_children(evaluation.children)
-    for name, table in evaluation.tables.items():
-        tracking.log_table(table, f"tables/{name}.csv")
-    for name, data in evaluation.files.items():
-        tracking.log_bytes(data, f"files/{name}")
+    log_report(evaluation, outputs.staging, metric_prefix="test_")
     get_run_logger().info("test: %s", ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))
     return evaluation
 
@@ -137,7 +126,7 @@ def register(
     evaluation: Report,
     outputs: RunOutputs,
     tags: dict[str, str],
-    conformal: ConformalReport | None = None,
+    conformal: ConformalCalibration | None = None,
 ):
     import joblib
     from mlflow.models import infer_signature
@@ -214,10 +203,9 @@ def project_pipeline(
             data = preprocess(spec, settings)
             active_learning(spec, data, settings, outputs)
             trained = train(spec, data, settings, outputs)
-            conformal = conformalize(spec, trained, data, settings)
-            evaluation = evaluate(spec, trained, data, settings)
-            outputs.write(evaluation, trained.info, report.to_dict())
-            tracking.log_figures(evaluation.figures)  # closes them, so it comes after outputs.write
+            conformal = conformalize(spec, trained, data, settings, outputs)
+            evaluation = evaluate(spec, trained, data, settings, outputs)
+            outputs.write(evaluation.metrics, trained.info, report.to_dict())
             version = (
                 register(
                     spec, trained, data, settings, evaluation, outputs, {"run_id": run.info.run_id, **tags}, conformal

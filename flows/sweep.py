@@ -24,9 +24,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from components.evaluation.report import Report
 from components.projects import get_project, settings_schemas
 from components.tracking import runs as tracking
 from components.tracking import sweep
+from components.tracking.report import log_report
 from flows.pipeline import project_pipeline
 
 
@@ -123,8 +125,8 @@ def sweep_flow(
                 result.setdefault("run_id", ids.get(name, ""))
 
             table = sweep.comparison_table(results, metric)
-            tracking.log_table(table, "sweep/comparison.csv")
-            tracking.log_figures({"comparison": sweep.comparison_figure(configs, table, metric, higher)}, "sweep")
+            figure = sweep.comparison_figure(configs, table, metric, higher)
+            log_report(Report({}, {"comparison": figure}, {"comparison": table}), artifact_dir="sweep")
             best = sweep.best_row(table, metric, higher)
             if best is None:
                 raise sweep.SweepError(

@@ -203,10 +203,10 @@ def test_the_project_declaring_conformal_intervals_calibrates_and_serves_them(sa
     settings = settings_with(name, sample_data, tmp_path)
     data = project.prepare(settings)
     trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path / "model")
-    report = run_conformal(trained.model, data, settings.conformal, seed=settings.seed)
+    calibration = run_conformal(trained.model, data, settings.conformal, seed=settings.seed)
     predictor, example = project.predictor(trained, data, settings)
     assert isinstance(predictor, ConformalServing)
-    served = predictor.with_conformal(report.served, report.served_confidence).predict_frame(example)
+    served = predictor.with_conformal(calibration.served, calibration.served_confidence).predict_frame(example)
     assert (served["lower"] <= served["upper"]).all() and len(served) == len(example)
 
 

@@ -188,13 +188,14 @@ def test_the_stage_gives_intervals_for_the_linear_regression_neuron_checking_ove
         ids_cal=lines[cal],
     )
     model = LinearNeuron(epochs=300).fit(data.X_train, data.y_train)
-    report = run_conformal(model, data, ConformalSettings(methods=("absolute",), confidence_levels=(0.9, 0.95)))
+    calibration = run_conformal(model, data, ConformalSettings(methods=("absolute",), confidence_levels=(0.9, 0.95)))
+    metrics = calibration.report.metrics
     for level in (0.9, 0.95):
         low, high = coverage_band(N_CAL, N_TEST, level)
-        assert low <= report.metrics[f"conformal_absolute_{level * 100:.0f}_coverage"] <= high
+        assert low <= metrics[f"conformal_absolute_{level * 100:.0f}_coverage"] <= high
     # Gaussian noise of sd 1.5 F: the 90% interval is about 2 x 1.645 x 1.5 = 4.9 F wide.
-    assert report.metrics["conformal_absolute_90_mean_width"] == pytest.approx(4.9, rel=0.1)
-    assert report.served.predict_intervals(np.array([[20.0]]))[1].shape == (1, 2, 2)
+    assert metrics["conformal_absolute_90_mean_width"] == pytest.approx(4.9, rel=0.1)
+    assert calibration.served.predict_intervals(np.array([[20.0]]))[1].shape == (1, 2, 2)
     leaked = SimpleNamespace(**{**vars(data), "ids_cal": np.r_[lines[cal][:-1], lines[0]]})
     with pytest.raises(
         CalibrationOverlapError, match="1 of 8000 calibration rows also occur in the training data \\(ids"

@@ -10,7 +10,7 @@ the overlap check then compares ids instead of row contents.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -31,26 +31,27 @@ from components.conformal.calibration import (
     per_class_coverage,
     set_metrics,
 )
-from components.evaluation.report import ChildRun
+from components.evaluation.report import ChildRun, Report
 from components.settings import SettingsError
 
 
 @dataclass
-class ConformalReport:
-    metrics: dict[str, float]  # conformal_<method>_<pct>_<name>, for the parent run
-    tables: dict[str, pd.DataFrame]
-    figures: dict[str, plt.Figure]
-    children: list[ChildRun]
+class ConformalCalibration:
+    """What the stage hands back: the report the pipeline logs like any other stage's (metrics
+    ``conformal_<method>_<pct>_<name>``, the summary and per-class tables, the coverage figure, a child run per
+    method) and the calibrator the registered model serves."""
+
+    report: Report
     served: ConformalClassifier | ConformalRegressor
     served_method: str
     served_confidence: float
-    summary_table: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> str:
-        size = "mean_set_size" if "mean_set_size" in self.summary_table else "mean_width"
+        table = self.report.tables["conformal_summary"]
+        size = "mean_set_size" if "mean_set_size" in table else "mean_width"
         return "; ".join(
             f"{r.method}@{r.confidence:g}: coverage={r.coverage:.3f} {size}={getattr(r, size):.3g}"
-            for r in self.summary_table.itertuples()
+            for r in table.itertuples()
         )
 
 
@@ -76,7 +77,7 @@ def _splits(data) -> dict[str, Any]:
     return {n: getattr(data, n) for n in names}
 
 
-def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalReport:
+def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalCalibration:
     s = _splits(data)
     seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
     ids_cal = getattr(data, "ids_cal", None)
@@ -93,7 +94,7 @@ def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> Co
     return _regression(model, s, settings)
 
 
-def _classification(model, s, settings: ConformalSettings, seed: int) -> ConformalReport:
+def _classification(model, s, settings: ConformalSettings, seed: int) -> ConformalCalibration:
     if not isinstance(model, ProbabilisticClassifier):
         raise TypeError(
             f"{type(model).__name__} has no predict_proba: classifier methods "
@@ -134,7 +135,7 @@ def _classification(model, s, settings: ConformalSettings, seed: int) -> Conform
     )
 
 
-def _regression(model, s, settings: ConformalSettings) -> ConformalReport:
+def _regression(model, s, settings: ConformalSettings) -> ConformalCalibration:
     rows, calibrators, children = [], {}, []
     for method in settings.methods:
         calibrator = ConformalRegressor(model, method, settings.confidence_levels).fit(s["X_cal"], s["y_cal"])
@@ -168,16 +169,13 @@ def _report(rows, tables, children, calibrators, settings: ConformalSettings, si
     }
     method, confidence = settings.served
     calibrators[method].at(confidence)  # fails early if the served level was not calibrated
-    return ConformalReport(
+    report = Report(
         metrics,
-        {"conformal_summary": summary, **tables},
         {"conformal_coverage_size": coverage_size_figure(summary, size_key, size_label)},
+        {"conformal_summary": summary, **tables},
         children,
-        calibrators[method],
-        method,
-        confidence,
-        summary,
     )
+    return ConformalCalibration(report, calibrators[method], method, confidence)
 
 
 def coverage_size_figure(summary: pd.DataFrame, size_key: str, size_label: str) -> plt.Figure:

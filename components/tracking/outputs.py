@@ -20,7 +20,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from components.evaluation.report import Report
 from components.tracking.runs import write_json
 
 
@@ -58,7 +57,9 @@ class RunOutputs:
         self.model_dir.mkdir()
         return self
 
-    def write(self, evaluation: Report, info: dict[str, Any], validation: dict[str, Any]) -> None:
+    def write(self, metrics: dict[str, float], info: dict[str, Any], validation: dict[str, Any]) -> None:
+        """metrics.json (the test metrics, then training's numbers as ``train.*``) and validation.json; the
+        stages' tables, figures and files come through ``components.tracking.report.log_report``."""
         # Flat numbers only, so `dvc metrics diff` and `dvc exp show` compare every value; the training info's
         # strings (architecture, device) are MLflow params already.
         numbers = {
@@ -66,16 +67,8 @@ class RunOutputs:
             for k, v in info.items()
             if isinstance(v, (int, float)) and math.isfinite(v)
         }
-        write_json(self.staging / "metrics.json", {**evaluation.metrics, **numbers})
+        write_json(self.staging / "metrics.json", {**metrics, **numbers})
         write_json(self.staging / "validation.json", validation)
-        for name, table in evaluation.tables.items():
-            table.to_csv(self.staging / "plots" / f"{name}.csv", index=False)
-        for name, fig in evaluation.figures.items():
-            fig.savefig(self.staging / "plots" / f"{name}.png", dpi=100)
-        if evaluation.files:
-            (self.staging / "files").mkdir(exist_ok=True)
-        for name, data in evaluation.files.items():
-            (self.staging / "files" / name).write_bytes(data)
 
     def publish(self) -> Path:
         self.staging.replace(self.final)
