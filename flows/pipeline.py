@@ -12,6 +12,7 @@ raises, and nothing is registered unless every stage before registration succeed
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,11 @@ def register(
         }
     path = outputs.model_dir / "predictor.joblib"
     joblib.dump(predictor, path)
-    signature = infer_signature(example, predictor.predict_frame(example))
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; served outputs (set sizes, labels) never
+        # miss one, and the hint would print on every run.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        signature = infer_signature(example, predictor.predict_frame(example))
     metric = evaluation.metrics[project.primary_metric]
     version = tracking.register(
         project.name,
