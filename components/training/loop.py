@@ -279,6 +279,27 @@ def fit(
     return result
 
 
+def restore_finished(model: nn.Module, checkpoint_dir: Path, epochs: int, device: torch.device) -> FitResult | None:
+    """What ``fit(..., resume=True)`` ends with for a run whose ``checkpoint_dir/last.pt`` says it had finished
+    (all ``epochs`` done, or stopped early), without building its data or optimizer: ``model`` gets the kept
+    weights, the RNG streams their state after the last epoch, and the run's result is returned. None (nothing
+    loaded) when there is no such checkpoint or the run had not finished.
+
+    For a schedule of several ``fit`` calls (components.training.transfer): a rerun skips the finished ones.
+    """
+    path = checkpoint_dir / "last.pt"
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    result: FitResult = state["result"]
+    if state["epoch"] < epochs and not result.stopped_early:
+        return None
+    model.load_state_dict(state["best_state"] if state["best_state"] is not None else state["model"])
+    _set_rng_state(state, distributed.rank_and_world()[0])
+    log.info("%s: the run had finished (epoch %d of %d); its weights are restored", path, state["epoch"], epochs)
+    return result
+
+
 def _rng_state(device: torch.device) -> dict:
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
 
