@@ -184,6 +184,10 @@ def fit(
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(train_loader))
     better = (lambda new, old: new > old) if task.mode == "max" else (lambda new, old: new < old)
+    # DDP averages the ranks' gradients. A task whose loss is a mean over ``weight`` elements that differ in
+    # number between the shards of a step (the real tokens of padded sequences) has each rank's loss weighed by
+    # its share of the step's elements, so the average is the gradient of the mean over the whole global batch.
+    share_by_weight = world > 1 and getattr(task, "loss_is_mean_over_weight", False)
 
     result = FitResult()
     best_value, best_state, start_epoch = (-math.inf if task.mode == "max" else math.inf), None, 1
@@ -217,7 +221,12 @@ def fit(
             with runtime.autocast():
                 loss, weight = task.loss(train_model, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if share_by_weight:
+                local = torch.as_tensor(weight, device=device).float()
+                step_total = distributed.all_reduce_sum(local.clone()).clamp(min=1)
+                (loss * (local * world / step_total)).backward()
+            else:
+                loss.backward()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # returns a tensor: no sync
             optimizer.step()

@@ -278,6 +278,7 @@ class TokenLMTask:
     (truncated backpropagation), weighted by their real tokens; validates whole sequences, loss per token."""
 
     monitor, mode, metric_names = "val_loss", "min", ("val_loss",)
+    loss_is_mean_over_weight = True  # the loss is the mean over the real tokens, the weight their count (see fit)
 
     def __init__(self, pad_id: int, window: int):
         self.pad_id, self.window = pad_id, window
