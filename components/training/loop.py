@@ -184,6 +184,11 @@ def fit(
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, len(train_loader))
     better = (lambda new, old: new > old) if task.mode == "max" else (lambda new, old: new < old)
+    # DDP averages the ranks' gradients. A task whose loss is a mean over elements that differ in number between
+    # the shards of a step (the real tokens of padded sequences; ``task.loss_elements(batch)`` counts them) has
+    # each rank's loss weighed by its share of the step's elements, so the average is the gradient of the mean
+    # over the whole global batch, and the epoch's train_loss is the one a single process reports.
+    loss_elements = getattr(task, "loss_elements", None) if world > 1 else None
 
     result = FitResult()
     best_value, best_state, start_epoch = (-math.inf if task.mode == "max" else math.inf), None, 1
@@ -216,6 +221,8 @@ def fit(
             batch = [to_device(t, device, memory_format) for t in batch]
             with runtime.autocast():
                 loss, weight = task.loss(train_model, batch)
+            if loss_elements is not None:
+                loss, weight = _shared_loss(loss, weight, loss_elements(batch), world, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -276,6 +283,39 @@ def fit(
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    return result
+
+
+def _shared_loss(loss, weight, elements, world: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's loss rescaled by its share of the step's loss elements, and the ranks' mean step weight.
+
+    With ``n`` of the step's ``N`` elements on this rank, ``loss * n * world / N`` averaged over the ranks (what
+    DDP does to gradients) is the mean loss over all ``N``; the mean weight makes the all-reduced epoch loss
+    the single-process one whether the weight is a count of the rank's elements or 1 a step.
+    """
+    local = torch.stack([torch.as_tensor(elements, device=device), torch.as_tensor(weight, device=device)]).float()
+    total = distributed.all_reduce_sum(local.clone())
+    return loss * (local[0] * world / total[0].clamp(min=1)), total[1] / world
+
+
+def restore_finished(model: nn.Module, checkpoint_dir: Path, epochs: int, device: torch.device) -> FitResult | None:
+    """What ``fit(..., resume=True)`` ends with for a run whose ``checkpoint_dir/last.pt`` says it had finished
+    (all ``epochs`` done, or stopped early), without building its data or optimizer: ``model`` gets the kept
+    weights, the RNG streams their state after the last epoch, and the run's result is returned. None (nothing
+    loaded) when there is no such checkpoint or the run had not finished.
+
+    For a schedule of several ``fit`` calls (components.training.transfer): a rerun skips the finished ones.
+    """
+    path = checkpoint_dir / "last.pt"
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    result: FitResult = state["result"]
+    if state["epoch"] < epochs and not result.stopped_early:
+        return None
+    model.load_state_dict(state["best_state"] if state["best_state"] is not None else state["model"])
+    _set_rng_state(state, distributed.rank_and_world()[0])
+    log.info("%s: the run had finished (epoch %d of %d); its weights are restored", path, state["epoch"], epochs)
     return result
 
 

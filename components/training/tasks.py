@@ -62,6 +62,10 @@ class Task(Protocol):
     def loss(self, model: nn.Module, batch) -> tuple[torch.Tensor, int | torch.Tensor]: ...
     def validate(self, model: nn.Module, data, runtime: Runtime) -> dict[str, float]: ...
 
+    # Optional, for a loss that is a mean over elements whose number differs between the ranks' shards of a
+    # step: ``loss_elements(batch) -> 0-d tensor`` counts them, and under DDP fit weighs each rank's loss by its
+    # share (Seq2SeqTask, TokenLMTask: real target tokens). Without it the ranks' losses count equally.
+
 
 class SampledBatches:
     """A loader over a sampler that wants to know the epoch (it shuffles with seed + epoch)."""
@@ -264,6 +268,10 @@ class Seq2SeqTask:
         src, tgt = batch
         return sequence_loss(model(src, tgt[:, :-1]), tgt[:, 1:], self.pad_id, self.label_smoothing), 1
 
+    def loss_elements(self, batch) -> torch.Tensor:
+        """The real target tokens the loss averages over (under DDP, fit weighs each rank's loss by them)."""
+        return (batch[1][:, 1:] != self.pad_id).sum()
+
     def validate(self, model, data: EncodedPairs, runtime):
         with runtime.autocast():
             forced = teacher_forced_metrics(model, data, runtime.device, self.pad_id)
@@ -299,6 +307,10 @@ class TokenLMTask:
         targets = ids[:, 1:]
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=self.pad_id)
         return loss, (targets != self.pad_id).sum()
+
+    def loss_elements(self, batch) -> torch.Tensor:
+        """The real target tokens the loss averages over (under DDP, fit weighs each rank's loss by them)."""
+        return (batch[0][:, 1:] != self.pad_id).sum()
 
     def validate(self, model, seqs, runtime):
         return {"val_loss": mean_loss(model, seqs, runtime.device, self.pad_id)}

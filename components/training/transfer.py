@@ -7,9 +7,14 @@
    nothing to protect, so it learns from the start (training from scratch).
 2. finetune: the top ``finetune_layers`` layers of the base learn too, at the phase's lower learning rate.
 
-Each phase has its own early stopping and checkpoints (``<checkpoint_dir>/head``, ``.../finetune``, best.pt);
-a finished phase drops its resume state (last.pt), which would only fill the DVC cache. The schedule ends on
-the best validation loss over both phases: if fine-tuning never beats the head phase, the head weights stay.
+Each phase has its own early stopping and checkpoints (``<checkpoint_dir>/head``, ``.../finetune``: best.pt
+and the resume state last.pt). With ``resume=True`` a killed run continues where it stopped: a phase that had
+finished is not run again (its kept weights and its history come back from its last.pt, without recomputing
+the feature cache), the unfinished one continues from its last epoch, so the rerun ends with the weights and
+history of an uninterrupted run. A finished phase keeps its last.pt for that: the checkpoint directory is the
+caller's to remove once the whole run is done (the pipeline's ``RunOutputs`` copies all but last.pt into the
+model output and deletes its checkpoints when the run is published). The schedule ends on the best validation
+loss over both phases: if fine-tuning never beats the head phase, the head weights stay.
 
 A base trained from scratch gets its BatchNorm statistics recomputed (``recompute_batchnorm``) after every
 epoch, before validation, so that early stopping, the frozen layers of phase 2 and the final model run in
@@ -33,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from components.models.transfer import TransferNet
-from components.training.loop import FitResult, LoopSettings, fit
+from components.training.loop import FitResult, LoopSettings, fit, restore_finished
 from components.training.tasks import ClassificationTask
 
 
@@ -136,18 +141,32 @@ def fit_transfer(
     seed: int = 0,
     on_epoch: Callable[[dict], None] | None = None,
     checkpoint_dir: Path | None = None,
+    resume: bool = False,
     progress: bool = True,
 ) -> TransferFitResult:
-    """Train ``net`` in place through both phases; ``plain_train_set`` (no augmentation) feeds the feature cache."""
+    """Train ``net`` in place through both phases; ``plain_train_set`` (no augmentation) feeds the feature cache.
+
+    ``resume=True`` continues a killed run from ``checkpoint_dir`` (see the module's docstring)."""
     result = TransferFitResult()
     done = 0
+
+    def phase_dir(name: str) -> Path | None:
+        return checkpoint_dir / name if checkpoint_dir is not None else None
+
+    def finished(name: str, module: nn.Module, phase_config: LoopSettings) -> bool:
+        """A rerun's phase that had finished: its end state restored, it is not run again."""
+        if not resume or checkpoint_dir is None:
+            return False
+        fitted = restore_finished(module, phase_dir(name), phase_config.epochs, device)
+        if fitted is not None:
+            result.phases[name] = fitted
+        return fitted is not None
 
     def run_phase(name: str, module, train, val, phase_config: LoopSettings) -> FitResult:
         def renumbered(stats: dict) -> None:
             if on_epoch is not None:
                 on_epoch({**stats, "epoch": done + stats["epoch"]})
 
-        directory = checkpoint_dir / name if checkpoint_dir is not None else None
         fitted = fit(
             module,
             ClassificationTask(),
@@ -158,11 +177,10 @@ def fit_transfer(
             seed=seed,
             on_epoch=renumbered,
             before_validation=None if net.pretrained else recalibrate,
-            checkpoint_dir=directory,
+            checkpoint_dir=phase_dir(name),
+            resume=resume,
             progress=progress,
         )
-        if directory is not None:
-            (directory / "last.pt").unlink(missing_ok=True)
         result.phases[name] = fitted
         return fitted
 
@@ -174,9 +192,11 @@ def fit_transfer(
     else:
         net.unfreeze_all()
     if config.cache_features and net.pretrained:
-        features = [pooled_features(net, s, device) for s in (plain_train_set or train_set, val_set)]
-        run_phase("head", net.head[2:], *features, config.head)  # the head's layers after the pooling
-    else:
+        head_layers = net.head[2:]  # the head's layers after the pooling
+        if not finished("head", head_layers, config.head):
+            features = [pooled_features(net, s, device) for s in (plain_train_set or train_set, val_set)]
+            run_phase("head", head_layers, *features, config.head)
+    elif not finished("head", net, config.head):
         run_phase("head", net, train_set, val_set, config.head)
     net.to(device)
     done = len(result.phases["head"].history)
@@ -185,7 +205,9 @@ def fit_transfer(
     if config.finetune is not None and config.finetune_layers > 0:
         head_state = copy.deepcopy(net.state_dict())
         net.unfreeze_top(config.finetune_layers)
-        tuned = run_phase("finetune", net, train_set, val_set, config.finetune)
+        if not finished("finetune", net, config.finetune):
+            run_phase("finetune", net, train_set, val_set, config.finetune)
+        tuned = result.phases["finetune"]
         if min(e["val_loss"] for e in tuned.history) < head_loss:
             result.kept = "finetune"
         else:

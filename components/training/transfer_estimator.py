@@ -118,6 +118,7 @@ class TransferImageClassifier(TorchImageClassifier):
             on_epoch=on_epoch,
             progress=self.progress,
             checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            resume=True,  # a run killed mid-training continues from its checkpoints (as TorchImageClassifier's)
         )
         self.module_.to("cpu").eval()
         return self
