@@ -52,7 +52,7 @@ class Entry:
 
 
 IMAGES = image_classification.CAPABILITIES  # what the image classifiers share, transfer projects included
-CATALOG: dict[str, Entry] = {  # one a line: the catalog grows by appending
+CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appending
     "face-mask": Entry(
         image_classification.ImageClassificationSettings, IMAGES, "components.projects.face_mask:FaceMask"
     ),

@@ -1,5 +1,5 @@
-"""The settings of components/projects/array_classification.py and what its code can do, torch-free: `dlfolio check`
-validates params.yaml with them without importing the project's code."""
+"""Settings of components/projects/array_classification.py and the capabilities its code declares, torch-free, so
+that `dlfolio check` validates params.yaml without importing the project's code."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The settings of components/projects/image_classification.py and what its code can do, torch-free: `dlfolio check`
-validates params.yaml with them without importing the project's code."""
+"""Settings of components/projects/image_classification.py and the capabilities its code declares, torch-free, so
+that `dlfolio check` validates params.yaml without importing the project's code."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class ImageDataSettings(Section):
 
 
 class ModelSettings(Section):
-    """A network from components/models BUILDERS and its keyword arguments, each checked against the builder's
+    """A network of components/models/catalog.py and its keyword arguments, each checked against the builder's
     signature and annotation here, so a typo fails `dlfolio check` instead of the first training step."""
 
     name: str = "mask_cnn"

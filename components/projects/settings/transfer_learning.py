@@ -1,5 +1,5 @@
-"""The settings of components/projects/transfer_learning.py and what its code can do, torch-free: `dlfolio check`
-validates params.yaml with them without importing the project's code."""
+"""Settings of components/projects/transfer_learning.py and the capabilities its code declares, torch-free, so
+that `dlfolio check` validates params.yaml without importing the project's code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from components.models.catalog import BACKBONE_MIN_SIZES
-from components.projects.settings.image_classification import (
-    ImageClassificationSettings,
-)
+from components.projects.settings.image_classification import ImageClassificationSettings
 from components.settings import Section, SettingsProblem
 
 Backbone = Literal["vgg16", "mobilenet_v2", "resnet50", "inception_v3", "efficientnet_lite0"]
