@@ -84,6 +84,15 @@ def _with_parents(name: str, modules: dict[str, Path]) -> set[str]:
     return {".".join(parts[:i]) for i in range(1, len(parts) + 1)} & modules.keys()
 
 
+def imported_by_name() -> dict[str, set[str]]:
+    """Imports ast cannot see: modules a module imports by name (importlib) from a torch-free catalog of paths.
+    ``components.models`` builds a model from components/models/catalog.py's "module:Class", so a run that
+    imports it may import every builder."""
+    from components.models.catalog import BUILDER_PATHS
+
+    return {"components.models": {path.partition(":")[0] for path in BUILDER_PATHS.values()}}
+
+
 def closure(seeds: set[str], modules: dict[str, Path], catalog_picks: dict[str, set[str]]) -> set[str]:
     graph_cache: dict[str, set[str]] = {}
     done: set[str] = set()
@@ -97,7 +106,7 @@ def closure(seeds: set[str], modules: dict[str, Path], catalog_picks: dict[str, 
             edges = catalog_picks[name]
         else:
             if name not in graph_cache:
-                graph_cache[name] = imports_of(name, modules[name], modules)
+                graph_cache[name] = imports_of(name, modules[name], modules) | imported_by_name().get(name, set())
             edges = graph_cache[name]
         for target in edges:
             todo.extend(_with_parents(target, modules) - done)
