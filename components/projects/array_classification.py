@@ -19,10 +19,7 @@ from components.projects.image_classification import (
     ImageClassificationProject,
     ImageSplits,
 )
-from components.projects.settings.array_classification import (
-    CAPABILITIES,
-    ArrayClassificationSettings,
-)
+from components.projects.settings.array_classification import CAPABILITIES, ArrayClassificationSettings
 from components.training.estimators import TorchImageClassifier
 from components.validation.expectations import ValidationReport
 

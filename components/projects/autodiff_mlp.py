@@ -17,10 +17,7 @@ from components.data.samples import digit_images
 from components.data.splits import stratified_split
 from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
 from components.projects.base import Project, Trained
-from components.projects.settings.autodiff_mlp import (
-    CAPABILITIES,
-    AutodiffMLPSettings,
-)
+from components.projects.settings.autodiff_mlp import CAPABILITIES, AutodiffMLPSettings
 from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder

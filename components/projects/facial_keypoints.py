@@ -29,10 +29,7 @@ from components.evaluation.report import ChildRun, Report
 from components.models.keypoint_cnn import KeypointCNN
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
-from components.projects.settings.facial_keypoints import (
-    CAPABILITIES,
-    FacialKeypointsSettings,
-)
+from components.projects.settings.facial_keypoints import CAPABILITIES, FacialKeypointsSettings
 from components.serving.inputs import as_image_batch, as_text_list
 from components.training.keypoints import masked_rmse, predict_pixels
 from components.validation.expectations import ValidationReport

@@ -13,10 +13,7 @@ from components.data.splits import stratified_split
 from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
-from components.projects.settings.image_classification import (
-    CAPABILITIES,
-    ImageClassificationSettings,
-)
+from components.projects.settings.image_classification import CAPABILITIES, ImageClassificationSettings
 from components.serving.predictors import ImageClassifierPredictor
 from components.training.estimators import TorchImageClassifier
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder

@@ -30,11 +30,7 @@ from components.evaluation.report import Report
 from components.models.note_lstm import NoteLSTM
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
-from components.projects.settings.jazz_lstm import (
-    CAPABILITIES,
-    JazzLSTMSettings,
-    NoteLSTMSettings,
-)
+from components.projects.settings.jazz_lstm import CAPABILITIES, JazzLSTMSettings, NoteLSTMSettings
 from components.serving.inputs import as_frame, column_values
 from components.training.loop import fit, resolve_device
 from components.training.tasks import TokenLMTask

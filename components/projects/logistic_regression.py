@@ -16,10 +16,7 @@ from components.data.formats.catvnoncat import BinaryImageSet
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report, classification_report, served_classifier_metrics
 from components.projects.base import Project, Trained
-from components.projects.settings.logistic_regression import (
-    CAPABILITIES,
-    LogisticRegressionSettings,
-)
+from components.projects.settings.logistic_regression import CAPABILITIES, LogisticRegressionSettings
 from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
 from components.validation.expectations import ValidationReport

@@ -28,11 +28,7 @@ from components.evaluation.report import Report
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
-from components.projects.settings.nmt_dates import (
-    CAPABILITIES,
-    DatePairsDataSettings,
-    NmtDatesSettings,
-)
+from components.projects.settings.nmt_dates import CAPABILITIES, DatePairsDataSettings, NmtDatesSettings
 from components.serving.inputs import as_text_list
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask

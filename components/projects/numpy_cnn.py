@@ -21,10 +21,7 @@ from components.data.splits import stratified_split
 from components.evaluation.report import ChildRun, Report
 from components.projects.base import Trained
 from components.projects.image_classification import ImageClassificationProject, ImageSplits
-from components.projects.settings.numpy_cnn import (
-    CAPABILITIES,
-    NumpyCNNSettings,
-)
+from components.projects.settings.numpy_cnn import CAPABILITIES, NumpyCNNSettings
 from components.scratch.cnn import ConvClassifier
 
 

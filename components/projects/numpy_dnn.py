@@ -21,10 +21,7 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
 from components.projects.base import Project, Trained
-from components.projects.settings.numpy_dnn import (
-    CAPABILITIES,
-    NumpyDNNSettings,
-)
+from components.projects.settings.numpy_dnn import CAPABILITIES, NumpyDNNSettings
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
 from components.scratch.gradcheck import relative_error, sampled_numerical_gradient

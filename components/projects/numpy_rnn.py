@@ -20,12 +20,7 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, compare_curves, training_curves
 from components.evaluation.report import ChildRun, Report
 from components.projects.base import Project, Trained
-from components.projects.settings.numpy_rnn import (
-    CAPABILITIES,
-    NamesDataSettings,
-    NumpyRNNSettings,
-    SamplingSettings,
-)
+from components.projects.settings.numpy_rnn import CAPABILITIES, NamesDataSettings, NumpyRNNSettings, SamplingSettings
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.serving.inputs import as_text_list
 from components.validation.expectations import ValidationReport

@@ -33,10 +33,7 @@ from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects.base import Project, Trained
-from components.projects.settings.style_transfer import (
-    CAPABILITIES,
-    StyleTransferSettings,
-)
+from components.projects.settings.style_transfer import CAPABILITIES, StyleTransferSettings
 from components.serving.inputs import as_frame
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport

@@ -27,11 +27,7 @@ from components.evaluation.report import Report
 from components.models.params import count_parameters
 from components.models.transformer import Transformer
 from components.projects.base import Project, Trained
-from components.projects.settings.transformer import (
-    CAPABILITIES,
-    ParallelTextSettings,
-    TransformerSettings,
-)
+from components.projects.settings.transformer import CAPABILITIES, ParallelTextSettings, TransformerSettings
 from components.serving.inputs import as_text_list
 from components.training.loop import fit, resolve_device
 from components.training.seq2seq import encode_pairs, exact_match, teacher_forced_metrics, translate

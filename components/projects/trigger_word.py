@@ -35,11 +35,7 @@ from components.metrics.trigger import detection_runs, detection_scores, step_sc
 from components.models.params import count_parameters
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects.base import Project, Trained
-from components.projects.settings.trigger_word import (
-    CAPABILITIES,
-    TriggerDataSettings,
-    TriggerWordSettings,
-)
+from components.projects.settings.trigger_word import CAPABILITIES, TriggerDataSettings, TriggerWordSettings
 from components.serving.inputs import as_text_list
 from components.settings import SplitSettings
 from components.training.loop import fit, resolve_device

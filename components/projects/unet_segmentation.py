@@ -29,10 +29,7 @@ from components.metrics.segmentation import SegmentationDataset, predict_masks, 
 from components.models.params import count_parameters
 from components.models.unet import UNet
 from components.projects.base import Project, Trained
-from components.projects.settings.unet_segmentation import (
-    CAPABILITIES,
-    UNetSegmentationSettings,
-)
+from components.projects.settings.unet_segmentation import CAPABILITIES, UNetSegmentationSettings
 from components.serving.inputs import as_images, resize_images
 from components.validation.expectations import ValidationReport
 

@@ -30,10 +30,7 @@ from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.models.params import count_parameters
 from components.models.yolo import TinyYOLO
 from components.projects.base import Project, Trained
-from components.projects.settings.yolo_cars import (
-    CAPABILITIES,
-    YoloCarsSettings,
-)
+from components.projects.settings.yolo_cars import CAPABILITIES, YoloCarsSettings
 from components.serving.inputs import as_images, resize_images
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
 from components.validation.expectations import ValidationReport

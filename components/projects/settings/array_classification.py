@@ -9,10 +9,7 @@ from pydantic import Field, model_validator
 
 from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
-from components.projects.settings.image_classification import (
-    ModelSettings,
-    check_model_input,
-)
+from components.projects.settings.image_classification import ModelSettings, check_model_input
 from components.settings import ProjectSettings, Section, TrainSettings
 
 

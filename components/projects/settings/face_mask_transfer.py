@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from components.projects.settings.transfer_learning import (
-    Backbone,
-    TransferSettings,
-    check_input_size,
-)
+from components.projects.settings.transfer_learning import Backbone, TransferSettings, check_input_size
 from components.settings import Section
 
 
