@@ -38,7 +38,7 @@ from components.active.loop import simulate  # noqa: E402
 from components.active.report import efficiency_table, format_ratio, learning_curve_figure  # noqa: E402
 from components.active.strategies import STRATEGIES  # noqa: E402
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
-from components.projects.image_classification import ModelSettings  # noqa: E402
+from components.projects.settings.image_classification import ModelSettings  # noqa: E402
 from components.settings import TrainSettings  # noqa: E402
 from components.training.estimators import TorchImageClassifier  # noqa: E402
 

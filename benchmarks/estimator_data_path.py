@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
-from components.projects.image_classification import ModelSettings  # noqa: E402
+from components.projects.settings.image_classification import ModelSettings  # noqa: E402
 from components.settings import TrainSettings  # noqa: E402
 from components.training import augment  # noqa: E402
 from components.training.estimators import TorchImageClassifier  # noqa: E402

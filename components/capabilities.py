@@ -1,7 +1,8 @@
 """What a project's code can do beyond the required stages, declared, so params.yaml can be checked against it.
 
-A project declares its capabilities (``Project.capabilities``); a settings section that asks for an optional
-stage requires one (``Section.requirement``). The loader matches the two when params.yaml loads, so a section
+A project declares its capabilities (``CAPABILITIES`` next to its settings in components/projects/settings/,
+read by the catalog and by ``Project.capabilities``); a settings section that asks for an optional stage
+requires one (``Section.requirement``). The loader matches the two when params.yaml loads, so a section
 asking for something the project cannot do fails ``dlfolio check`` in seconds instead of after training.
 
 The protocols say what the optional stages call on the objects a project hands them. They live here, with the

@@ -190,7 +190,7 @@ def fashion():
 
 
 def fashion_run(fashion, strategy, warm_start=False):
-    from components.projects.image_classification import ModelSettings
+    from components.projects.settings.image_classification import ModelSettings
     from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 
@@ -250,7 +250,7 @@ def test_gal_cnn_is_the_papers_network():
 
 @pytest.mark.unit
 def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_are(fashion):
-    from components.projects.image_classification import ModelSettings
+    from components.projects.settings.image_classification import ModelSettings
     from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 
@@ -281,7 +281,7 @@ def test_the_weight_prior_shrinks_the_dense_weights_more_the_fewer_labels_there_
 
 @pytest.mark.unit
 def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_the_last_epoch(fashion):
-    from components.projects.image_classification import ModelSettings
+    from components.projects.settings.image_classification import ModelSettings
     from components.settings import TrainSettings
     from components.training.estimators import TorchImageClassifier
 

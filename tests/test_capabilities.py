@@ -4,6 +4,9 @@ catalog project's declared capabilities are what its code really does. No servic
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -18,7 +21,7 @@ from components.capabilities import (
     MCDropoutClassifier,
     ProbabilisticClassifier,
 )
-from components.projects import PROJECTS, get_project, settings_schemas
+from components.projects import CATALOG, PROJECTS, get_project, settings_schemas
 from components.projects.base import Project, Trained
 from components.settings import (
     ProjectSchema,
@@ -233,3 +236,22 @@ def test_the_pipeline_has_no_capability_lookups_left():
         'getattr(settings, "active_learning"',
     ):
         assert probe not in source
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_the_catalog_entry_is_what_the_project_class_reads(name):
+    """The catalog (torch-free: what `dlfolio check` validates with) and the project's class agree."""
+    project, entry = get_project(name), CATALOG[name]
+    assert f"{type(project).__module__}:{type(project).__name__}" == entry.code
+    assert project.Settings is entry.settings and project.capabilities == entry.capabilities
+
+
+def test_getting_one_project_imports_only_its_own_module():
+    probe = (
+        "import sys; from components.projects import get_project; get_project('linear-regression'); "
+        "print(sorted(m for m in sys.modules if m.startswith('components.projects.') and '.settings' not in m))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert done.stdout.split() == ["['components.projects.base',", "'components.projects.linear_regression']"]

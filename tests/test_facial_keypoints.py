@@ -18,7 +18,8 @@ from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
 from components.models.keypoint_cnn import KeypointCNN, flip_horizontally, masked_mse
 from components.projects import get_project, settings_schemas
-from components.projects.facial_keypoints import KeypointTrainSettings, conformal_half_widths, group_columns
+from components.projects.facial_keypoints import conformal_half_widths, group_columns
+from components.projects.settings.facial_keypoints import KeypointTrainSettings
 from components.settings import SettingsError, load_project_settings
 from components.training.optim import make_optimizer, make_scheduler
 from components.validation.expectations import DataValidationError

@@ -1,7 +1,9 @@
 """Registered model versions made before the layout move (main d432da5) still load and predict.
 
-The two fixtures are the ``predictor.joblib`` artifacts of versions registered by `dlfolio run` at d432da5:
+The d432da5 fixtures are the ``predictor.joblib`` artifacts of versions registered by `dlfolio run` at d432da5:
 linear-regression (trained 500 epochs: w 1.795, b 31.94) and face-mask (2 epochs, conformal LAC sets).
+face-mask-1dc69b2.joblib was pickled by main 1dc69b2 (before the settings classes left the project modules) with
+the project's own methods on its tiny sample, one epoch.
 """
 
 from __future__ import annotations
@@ -50,3 +52,24 @@ def test_a_face_mask_version_from_before_the_move_gives_probabilities_and_sets(s
     assert len(frame) == 4
     assert (frame["p_with_mask"] + frame["p_without_mask"]).to_numpy() == pytest.approx(1.0)
     assert all(label in pset for label, pset in zip(frame["label"], frame["prediction_set"]) if len(pset))
+
+
+def test_a_face_mask_version_from_before_the_settings_move_still_loads_and_predicts(sample_data):
+    """Pickled at main 1dc69b2 (face-mask, tiny sample, 1 epoch), when ModelSettings still lived in
+    components.projects.image_classification; it now lives in components.projects.settings.image_classification."""
+    from components.data.formats.images import load_images, scan_image_folder
+    from components.projects.settings.image_classification import ModelSettings
+
+    predictor = load_predictor(str(FIXTURES / "face-mask-1dc69b2.joblib"))
+    assert isinstance(predictor.estimator.model, ModelSettings)
+    root = sample_data("face-mask")
+    frame = predictor.predict_frame(load_images(root, scan_image_folder(root).head(4), 64))
+    assert len(frame) == 4
+    assert (frame["p_with_mask"] + frame["p_without_mask"]).to_numpy() == pytest.approx(1.0)
+
+
+def test_settings_names_lent_to_the_old_modules_are_gone_again():
+    module = importlib.import_module("components.projects.image_classification")
+    with old_module_names():
+        assert module.ModelSettings.__module__ == "components.projects.settings.image_classification"
+    assert not hasattr(module, "ModelSettings")

@@ -32,7 +32,8 @@ from components.data.formats.date_pairs import (
 from components.data.formats.images import MissingDataError
 from components.models.date_attention import PAD, AdditiveAttention, DateTranslator
 from components.projects import get_project
-from components.projects.nmt_dates import CharCodec, NmtDatesSettings, translation_metrics
+from components.projects.nmt_dates import CharCodec, translation_metrics
+from components.projects.settings.nmt_dates import NmtDatesSettings
 from components.validation.expectations import DataValidationError
 
 ALPHABET = NmtDatesSettings.model_fields["data"].default.alphabet

@@ -23,7 +23,7 @@ from components.data.formats.parallel_text import PairRules, number_words, read_
 from components.data.vocab import Vocab
 from components.models.transformer import MultiHeadAttention, PositionalEncoding, Transformer, causal_mask, padding_mask
 from components.projects import get_project
-from components.projects.transformer import TransformerSettings
+from components.projects.settings.transformer import TransformerSettings
 from components.validation.expectations import DataValidationError
 
 SMALL = {  # a quarter of the default width and one layer each side: ~20 s of CPU training

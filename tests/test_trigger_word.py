@@ -22,7 +22,8 @@ from components.data.log_mel import LogMel, log_mel, mel_filterbank
 from components.metrics.trigger import detection_runs, detection_scores, match_detections
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects import get_project
-from components.projects.trigger_word import TriggerWordSettings, step_labels, step_times
+from components.projects.settings.trigger_word import TriggerWordSettings
+from components.projects.trigger_word import step_labels, step_times
 from components.validation.expectations import DataValidationError
 from tests.test_numpy_cnn_rnn_projects import run_pipeline, served_score
 

@@ -19,75 +19,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from components.capabilities import Capability
+# the section's classes, as components/conformal/stage.py imports them from here
+from components.conformal.settings import (  # noqa: F401
+    CLASSIFICATION_METHODS,
+    REGRESSION_METHODS,
+    ConformalSettings,
+    Method,
+)
 from components.errors import DlfolioError
-from components.settings import Section
-
-CLASSIFICATION_METHODS = ("lac", "aps", "raps", "top_k")
-REGRESSION_METHODS = ("absolute", "cqr")
-Method = Literal["lac", "aps", "raps", "top_k", "absolute", "cqr"]
-
-
-class ConformalSettings(Section):
-    """A project's ``conformal:`` section; the project calibrates only when the section is present."""
-
-    methods: tuple[Method, ...] = Field(
-        ("lac",), min_length=1, description="lac, aps, raps, top_k (classifiers); absolute, cqr (regressors)"
-    )
-    confidence_levels: tuple[float, ...] = Field((0.9, 0.95), min_length=1)
-    calibration: float = Field(
-        0.15,
-        gt=0,
-        lt=1,
-        description="fraction of the labelled data held out to calibrate; never used for training or early stopping",
-    )
-    randomized: bool = Field(
-        False,
-        description="APS/RAPS: randomize the last label (exact coverage, sets vary with "
-        "the random draw); false gives deterministic, conservative sets",
-    )
-    serve_method: Method | None = Field(None, description="method the registered model serves; default: first")
-    serve_confidence: float | None = Field(None, description="confidence it serves; default: first level")
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods repeat: {list(self.methods)}")
-        if any(not 0 < c < 1 for c in self.confidence_levels):
-            raise ValueError(f"confidence_levels must lie strictly between 0 and 1, got {list(self.confidence_levels)}")
-        kinds = {m in CLASSIFICATION_METHODS for m in self.methods}
-        if len(kinds) > 1:
-            raise ValueError(
-                f"methods mix classifier ({', '.join(CLASSIFICATION_METHODS)}) and regressor "
-                f"({', '.join(REGRESSION_METHODS)}) methods: {list(self.methods)}"
-            )
-        if self.serve_method is not None and self.serve_method not in self.methods:
-            raise ValueError(f"serve_method {self.serve_method!r} is not among methods {list(self.methods)}")
-        if self.serve_confidence is not None and self.serve_confidence not in self.confidence_levels:
-            raise ValueError(
-                f"serve_confidence {self.serve_confidence} is not among confidence_levels "
-                f"{list(self.confidence_levels)}"
-            )
-        return self
-
-    @property
-    def served(self) -> tuple[str, float]:
-        return self.serve_method or self.methods[0], self.serve_confidence or self.confidence_levels[0]
-
-    def requirement(self) -> tuple[Capability, str]:
-        """Sets need a project that serves a classifier's sets, intervals one that serves a regressor's:
-        checked against the project's declared capabilities when params.yaml loads."""
-        if self.methods[0] in CLASSIFICATION_METHODS:
-            return Capability.CONFORMAL_SETS, f"methods {list(self.methods)} calibrate a classifier's prediction sets"
-        return Capability.CONFORMAL_INTERVALS, f"methods {list(self.methods)} calibrate a regressor's intervals"
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration data must be new to the model.

@@ -24,6 +24,7 @@ import torchvision
 from torch import nn
 
 from components.errors import DataFormatError, DlfolioError
+from components.models.catalog import BACKBONE_MIN_SIZES
 from components.models.params import count_parameters
 
 HALF = (0.5, 0.5, 0.5)
@@ -124,7 +125,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         channels=512,
         mean=IMAGENET[0],
         std=IMAGENET[1],
-        min_size=32,
+        min_size=BACKBONE_MIN_SIZES["vgg16"],
     ),
     "mobilenet_v2": BackboneSpec(
         build=lambda: torchvision.models.mobilenet_v2(weights=None),
@@ -133,7 +134,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         channels=1280,
         mean=IMAGENET[0],
         std=IMAGENET[1],
-        min_size=32,
+        min_size=BACKBONE_MIN_SIZES["mobilenet_v2"],
     ),
     "resnet50": BackboneSpec(
         build=lambda: torchvision.models.resnet50(weights=None),
@@ -143,7 +144,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         channels=2048,
         mean=IMAGENET[0],
         std=IMAGENET[1],
-        min_size=32,
+        min_size=BACKBONE_MIN_SIZES["resnet50"],
     ),
     "inception_v3": BackboneSpec(
         # aux_logits as in torchvision's weights file, so that file loads strictly; the aux head is then dropped.
@@ -154,7 +155,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         channels=2048,
         mean=HALF,
         std=HALF,
-        min_size=75,
+        min_size=BACKBONE_MIN_SIZES["inception_v3"],
     ),
     "efficientnet_lite0": BackboneSpec(
         build=_efficientnet_lite0,
@@ -164,7 +165,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         channels=1280,
         mean=HALF,
         std=HALF,
-        min_size=32,
+        min_size=BACKBONE_MIN_SIZES["efficientnet_lite0"],
     ),
 }
 

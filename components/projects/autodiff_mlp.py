@@ -11,46 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data.formats.images import scan_image_folder
 from components.data.samples import digit_images
 from components.data.splits import stratified_split
 from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.autodiff_mlp import CAPABILITIES, AutodiffMLPSettings
 from components.scratch.autodiff_nn import AutodiffMLPClassifier
 from components.scratch.predictors import ImagePredictor
-from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
-
-
-class DigitFolderSettings(Section):
-    classes: tuple[str, ...] = Field(tuple(str(d) for d in range(10)), min_length=2)
-    image_size: int = Field(8, ge=4)
-    min_size: int = Field(8, ge=1)
-    max_size: int = Field(1024, ge=1)
-    min_per_class: int = Field(20, ge=1)
-    min_class_share: float = Field(0.05, ge=0, lt=1)
-
-
-class MLPSettings(Section):
-    hidden: tuple[int, ...] = (64,)
-    activation: str = "relu"
-    init: str = "he"
-
-
-class AutodiffTrainSettings(Section):
-    optimizer: str = "adam"
-    lr: float = Field(3e-3, gt=0)
-    epochs: int = Field(15, ge=1)
-    batch_size: int = Field(32, ge=1)
-
-
-class AutodiffMLPSettings(ProjectSettings):
-    data: DigitFolderSettings = DigitFolderSettings()
-    model: MLPSettings = MLPSettings()
-    split: SplitSettings = SplitSettings()
-    train: AutodiffTrainSettings = AutodiffTrainSettings()
 
 
 @dataclass
@@ -66,7 +36,7 @@ class GrayImageSplits:
 
 class AutodiffMLP(Project):
     name = "autodiff-mlp"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Reverse-mode autodiff engine (NumPy) + MLP trained with it (image folder; digits sample)"
     Settings = AutodiffMLPSettings
 

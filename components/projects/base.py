@@ -36,7 +36,8 @@ class Project(ABC):
     # What the code can do beyond the required stages. params.yaml is checked against it when it loads (a
     # ``conformal:`` section needs CONFORMAL_SETS or CONFORMAL_INTERVALS, ``active_learning:`` ACTIVE_LEARNING,
     # a ``schedule`` PROMOTION_SCORING) and the pipeline runs the optional stages by it; tests/test_capabilities.py
-    # checks that every catalog project's declaration matches its code.
+    # checks that every catalog project's declaration matches its code. A project's Settings and capabilities are
+    # the ones in components/projects/settings/ that its CATALOG entry names (get_project refuses a mismatch).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     @abstractmethod

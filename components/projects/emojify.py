@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
@@ -25,55 +23,12 @@ from components.evaluation.plots import training_curves
 from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
 from components.models.emojify import build_emoji_model
 from components.models.params import count_parameters
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.emojify import CAPABILITIES, EMOJI, ArmSettings, EmojiDataSettings, EmojifySettings
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-
-Arch = Literal["average", "lstm"]
-EMOJI = {
-    "heart": "\u2764\ufe0f",
-    "baseball": "\u26be",
-    "smile": "\U0001f604",
-    "disappointed": "\U0001f61e",
-    "fork_and_knife": "\U0001f374",
-}
-
-
-class EmojiDataSettings(Section):
-    file: str = "emoji.csv"
-    glove_file: str = "glove.6B.50d.txt"
-    dimension: int = Field(50, ge=1)
-    classes: tuple[str, ...] = Field(tuple(EMOJI), min_length=2, description="emoji names; label i is classes[i]")
-    max_words: int = Field(20, ge=1, description="words kept per sentence (the rest are cut)")
-    min_rows: int = Field(50, ge=1)
-    min_per_class: int = Field(5, ge=1)
-    sample_per_class: int = Field(240, ge=1, description="template sentences per emoji in the offline sample")
-    sample_words: int = Field(10000, ge=1, description="most frequent GloVe words in the offline sample")
-
-
-class EmojiModelSettings(Section):
-    arch: Arch = Field("lstm", description="the served model; every arch in `arms` trains as a child run")
-    hidden: int = Field(128, ge=1)
-    layers: int = Field(2, ge=1)
-    dropout: float = Field(0.5, ge=0, lt=1)
-
-
-class ArmSettings(Section):
-    epochs: int | None = Field(None, ge=1, description="null: train.epochs")
-    lr: float | None = Field(None, gt=0, description="null: train.lr")
-
-
-class EmojifySettings(ProjectSettings):
-    data: EmojiDataSettings = EmojiDataSettings()
-    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
-    model: EmojiModelSettings = EmojiModelSettings()
-    train: TrainSettings = TrainSettings(epochs=15, lr=3e-3, patience=5, amp=False)
-    arms: dict[Arch, ArmSettings] = Field(
-        default_factory=lambda: {"average": ArmSettings(epochs=40, lr=0.05), "lstm": ArmSettings()}
-    )
 
 
 @dataclass
@@ -143,7 +98,7 @@ class EmojiPredictor:
 
 class Emojify(Project):
     name = "emojify"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Sentence -> emoji: averaged GloVe softmax baseline vs 2-layer LSTM on frozen GloVe (CSV sentence,label)"
     Settings = EmojifySettings
 

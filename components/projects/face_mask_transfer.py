@@ -15,46 +15,19 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from pydantic import Field, model_validator
 
 from components.evaluation.plots import Panel, compare_curves
 from components.evaluation.report import ChildRun, Report, classification_report
 from components.projects.base import Trained
 from components.projects.face_mask import FaceMask
 from components.projects.image_classification import ImageSplits
+from components.projects.settings.face_mask_transfer import ArmSettings, FaceMaskTransferSettings
 from components.projects.transfer_learning import (
-    Backbone,
     TransferProject,
-    TransferSettings,
-    check_input_size,
     phase_epochs,
     transfer_estimator,
 )
-from components.settings import Section
 from components.training.transfer_estimator import TransferImageClassifier
-
-
-class ArmSettings(Section):
-    name: str
-    backbone: Backbone
-    weights: str | None = Field(None, description="as model.weights; null: from scratch")
-    epochs: int | None = Field(None, ge=1, description="phase 1 epochs; default: the main model's two phases together")
-    finetune_layers: int = Field(0, ge=0)
-
-
-class CompareSettings(Section):
-    arms: tuple[ArmSettings, ...] = ()
-    target_accuracy: float = Field(0.9, gt=0, le=1, description="epochs_to_target: first epoch at this val accuracy")
-
-
-class FaceMaskTransferSettings(TransferSettings):
-    compare: CompareSettings = CompareSettings()
-
-    @model_validator(mode="after")
-    def _arm_input_sizes(self):  # an arm trains after the main model: refuse it now, not an hour in
-        for i, arm in enumerate(self.compare.arms):
-            check_input_size(arm.backbone, self.data.image_size, at=("compare", "arms", i, "backbone"))
-        return self
 
 
 @dataclass

@@ -16,12 +16,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
 
 from components.data.formats import facial_keypoints as fk
 from components.data.samples import facial_keypoints as facial_keypoints_sample
@@ -30,69 +28,11 @@ from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Report
 from components.models.keypoint_cnn import KeypointCNN
 from components.models.params import count_parameters
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.facial_keypoints import CAPABILITIES, FacialKeypointsSettings
 from components.serving.inputs import as_image_batch, as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.keypoints import masked_rmse, predict_pixels
 from components.validation.expectations import ValidationReport
-
-
-class KeypointDataSettings(Section):
-    file: str = Field("training.csv", description="Kaggle's training.csv; training.zip beside it is read as well")
-    min_complete_rows: int = Field(100, ge=1, description="faces with all 15 keypoints the file must have")
-
-
-class KeypointModelSettings(Section):
-    widths: tuple[int, ...] = Field(
-        (16, 32),
-        min_length=1,
-        description="channels of the conv blocks that halve the resolution (heatmaps: 96 / shrink / 2^n)",
-    )
-    context: tuple[int, ...] = Field((48, 48, 48), description="channels of the dilated blocks (dilation 1, 2, 4 ...)")
-    dropout: tuple[float, float] = Field((0.1, 0.1), description="Dropout2d after the downsampling / dilated blocks")
-    shrink: int = Field(2, ge=1, description="average-pool the 96x96 input by this factor first (CPU speed)")
-
-
-class KeypointTrainSettings(TrainSettings):
-    """Nouri's schedule by default: the LR falls and (for nesterov) the momentum rises linearly per epoch."""
-
-    optimizer: Literal["nesterov", "adamw"] = Field("adamw", description="nesterov: SGD + Nesterov momentum")
-    epochs: int = Field(20, ge=1)
-    schedule: Literal["onecycle", "cosine", "constant", "linear"] = "linear"
-    lr: float = Field(0.003, gt=0, description="learning rate of the first epoch ...")
-    lr_end: float = Field(0.0001, gt=0, description="... falling linearly to this in the last")
-    momentum: float = Field(0.9, ge=0, lt=1, description="nesterov: momentum of the first epoch ...")
-    momentum_end: float = Field(0.99, ge=0, lt=1, description="... rising linearly to this in the last")
-    grad_clip: float | None = Field(None, gt=0, description="max gradient norm; null (the default) disables clipping")
-    patience: int = Field(8, ge=1, description="epochs without a better validation RMSE before stopping")
-    amp: bool = Field(False, description="bf16 autocast on CUDA; off: coordinates regress in float32")
-    flip: bool = Field(True, description="mirror half of each batch: image flipped, left/right keypoints swapped")
-
-
-class IntervalSettings(Section):
-    confidence: float = Field(0.9, gt=0, lt=1, description="coverage of each coordinate's conformal interval")
-    calibration: float = Field(0.12, gt=0, lt=1, description="fraction held out to calibrate; never trains")
-
-
-class FacialKeypointsSettings(ProjectSettings):
-    data: KeypointDataSettings = KeypointDataSettings()
-    model: KeypointModelSettings = KeypointModelSettings()
-    train: KeypointTrainSettings = KeypointTrainSettings()
-    split: SplitSettings = SplitSettings(val=0.12, test=0.15)
-    intervals: IntervalSettings = IntervalSettings()
-    specialists: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, description="group name -> keypoint names; each group gets its own net (a child run)"
-    )
-    examples: int = Field(12, ge=1, description="test faces in the prediction grid")
-
-    @field_validator("specialists")
-    @classmethod
-    def _known_keypoints(cls, groups):
-        for name, keypoints in groups.items():
-            unknown = [k for k in keypoints if k not in fk.KEYPOINTS]
-            if unknown or not keypoints:
-                raise ValueError(f"specialist {name!r}: unknown keypoints {unknown}; known: {list(fk.KEYPOINTS)}")
-        return groups
 
 
 @dataclass
@@ -250,7 +190,7 @@ def make_net(settings: FacialKeypointsSettings, outputs: int = 30) -> KeypointCN
 
 class FacialKeypoints(Project):
     name = "facial-keypoints"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "CNN with dropout regresses 15 facial keypoints (masked MSE, mirrored flips, Nesterov schedule); RMSE px"
     primary_metric = "rmse"
     higher_is_better = False

@@ -2,108 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
-from components.active.settings import ActiveLearningSettings
-from components.conformal.calibration import ConformalSettings
 from components.data.formats.images import load_images
 from components.data.splits import stratified_split
 from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
-from components.models import BUILDERS, FROM_THE_DATA, builder_arguments, input_size_problem
 from components.models.params import count_parameters
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.image_classification import CAPABILITIES, ImageClassificationSettings
 from components.serving.predictors import ImageClassifierPredictor
-from components.settings import ProjectSettings, Section, SettingsProblem, SplitSettings, TrainSettings, type_name
 from components.training.estimators import TorchImageClassifier
 from components.validation.expectations import ImageRules, ValidationReport, validate_image_folder
-
-
-class ImageDataSettings(Section):
-    classes: tuple[str, ...] = Field(min_length=2)
-    image_size: int = Field(64, ge=8, description="images are resized to image_size x image_size")
-    min_size: int = Field(16, ge=1, description="smallest accepted width/height in pixels")
-    max_size: int = Field(4096, ge=1)
-    min_per_class: int = Field(5, ge=1)
-    min_class_share: float = Field(0.1, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.min_size > self.max_size:
-            raise ValueError(f"min_size {self.min_size} is larger than max_size {self.max_size}")
-        return self
-
-
-class ModelSettings(Section):
-    """A network from components/models BUILDERS and its keyword arguments, each checked against the builder's
-    signature and annotation here, so a typo fails `dlfolio check` instead of the first training step."""
-
-    name: str = "mask_cnn"
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
-        if name not in BUILDERS:
-            raise SettingsProblem(f"unknown model {name!r} (known: {', '.join(sorted(BUILDERS))})")
-        return name
-
-    @field_validator("kwargs")
-    @classmethod
-    def _builder_accepts(cls, kwargs: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        name = info.data.get("name")
-        if name is None:  # the name itself was wrong: that error is reported already
-            return kwargs
-        builder = BUILDERS[name].__name__
-        arguments = builder_arguments(name)
-        checked = {}
-        for key, value in kwargs.items():
-            if key in FROM_THE_DATA:
-                raise SettingsProblem(f"set from the data, not params.yaml (known: {', '.join(arguments)})", at=(key,))
-            if key not in arguments:
-                raise SettingsProblem(f"unknown argument of {builder} (known: {', '.join(arguments)})", at=(key,))
-            annotation, _ = arguments[key]
-            try:  # coerced as the builder would read it, e.g. a YAML list for a tuple[int, ...]
-                checked[key] = (
-                    value if annotation is inspect.Parameter.empty else TypeAdapter(annotation).validate_python(value)
-                )
-            except ValidationError as exc:
-                raise SettingsProblem(
-                    f"{builder} expects {type_name(annotation)}, got {value!r} ({exc.errors()[0]['msg']})", at=(key,)
-                ) from None
-        missing = [k for k, (_, default) in arguments.items() if default is inspect.Parameter.empty and k not in kwargs]
-        if missing:
-            raise SettingsProblem(f"{builder} needs {', '.join(missing)}")
-        return checked
-
-
-class ImageClassificationSettings(ProjectSettings):
-    data: ImageDataSettings
-    model: ModelSettings = ModelSettings()
-    augmentation: Literal["none", "light", "strong"] = "light"
-    split: SplitSettings = SplitSettings()
-    train: TrainSettings = TrainSettings()
-    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
-    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
-
-    @model_validator(mode="after")
-    def _model_takes_the_images(self):
-        if isinstance(self.model, ModelSettings):  # transfer projects' model sections check their own backbone
-            check_model_input(self.model, self.data.image_size, channels=3)  # load_images converts to RGB
-        return self
-
-
-def check_model_input(model: ModelSettings, image_size: int, channels: int) -> None:
-    problem = input_size_problem(model.name, model.kwargs, image_size, channels)
-    if problem is not None:
-        key, why = problem
-        raise SettingsProblem(why, at=("model", "kwargs", key) if key else ("data", "image_size"))
 
 
 @dataclass
@@ -129,7 +42,7 @@ class ImageSplits:
 
 class ImageClassificationProject(Project):
     Settings = ImageClassificationSettings
-    capabilities = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
 
     def rules(self, settings: ImageClassificationSettings) -> ImageRules:
         d = settings.data

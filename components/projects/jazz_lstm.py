@@ -21,7 +21,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 
 from components.data.formats import midi_melodies as mm
 from components.data.splits import random_split
@@ -30,57 +29,13 @@ from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.models.note_lstm import NoteLSTM
 from components.models.params import count_parameters
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.jazz_lstm import CAPABILITIES, JazzLSTMSettings, NoteLSTMSettings
 from components.serving.inputs import as_frame, column_values
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import TokenLMTask
 from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
 from components.validation.expectations import ValidationReport
-
-
-class MelodyDataSettings(Section):
-    grid: float = Field(0.25, gt=0, description="quarters per time step (0.25 = a sixteenth)")
-    max_steps: int = Field(16, ge=1, description="longest note or rest in steps; longer ones are cut")
-    transpose: bool = Field(True, description="move every melody to C major / A minor before tokenizing")
-    min_count: int = Field(2, ge=1, description="tokens seen fewer times in the training pieces read as <unk>")
-    min_notes: int = Field(8, ge=1, description="a file's melody needs at least this many notes")
-    min_pitch: int = Field(0, ge=0, le=127)
-    max_pitch: int = Field(127, ge=0, le=127)
-    min_files: int = Field(3, ge=3, description="train, validation and test need a piece each")
-
-
-class NoteLSTMSettings(Section):
-    embed_dim: int = Field(64, ge=1)
-    hidden_size: int = Field(128, ge=1)
-    layers: int = Field(1, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-
-
-class NoteTrainSettings(TrainSettings):
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(16, ge=1)
-    lr: float = Field(1e-2, gt=0)
-    patience: int = Field(8, ge=1, description="epochs without validation improvement before stopping")
-    amp: bool = Field(False, description="bf16 autocast on CUDA; off: the LSTM has trained in float32")
-    window: int = Field(128, ge=2, description="tokens per training window (truncated backpropagation)")
-
-
-class GenerationSettings(Section):
-    length: int = Field(64, ge=1, description="tokens per generated solo")
-    temperature: float = Field(
-        1.0, ge=0, description="for the metrics, the MIDI artifact and the served model; 0 = greedy"
-    )
-    count: int = Field(30, ge=1, description="solos sampled for the metrics")
-    bpm: float = Field(100.0, gt=0, description="tempo of the written MIDI")
-
-
-class JazzLSTMSettings(ProjectSettings):
-    data: MelodyDataSettings = MelodyDataSettings()
-    split: SplitSettings = SplitSettings(val=0.1, test=0.1)
-    model: NoteLSTMSettings = NoteLSTMSettings()
-    train: NoteTrainSettings = NoteTrainSettings()
-    generation: GenerationSettings = GenerationSettings()
 
 
 @dataclass
@@ -216,7 +171,7 @@ class MelodyPredictor:
 
 class JazzLSTM(Project):
     name = "jazz-lstm"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "LSTM language model over note tokens, sampling new solos written as MIDI (folder of MIDI files)"
     primary_metric = "loss"
     higher_is_better = False

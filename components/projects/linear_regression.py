@@ -12,59 +12,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
-from components.conformal.calibration import ConformalSettings
 from components.data.formats import temperatures
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.linear_regression import (
+    CAPABILITIES,
+    LinearRegressionSettings,
+    TemperatureDataSettings,
+)
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
-from components.settings import ProjectSettings, Section
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
-
-
-class TemperatureDataSettings(Section):
-    file: str = temperatures.SAMPLE_FILE
-    min_rows: int = Field(20, ge=3)
-    celsius_min: float = Field(-273.15, description="absolute zero: anything colder is a broken reading")
-    celsius_max: float = 1000.0
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.celsius_min >= self.celsius_max:
-            raise ValueError(f"celsius_min {self.celsius_min} must be below celsius_max {self.celsius_max}")
-        return self
-
-
-class NeuronTrainSettings(Section):
-    lr: float = Field(0.1, gt=0)
-    epochs: int = Field(500, ge=1)
-    standardize: bool = Field(True, description="scale inputs inside fit; w and b are reported in original units")
-    log_every: int = Field(10, ge=1, description="epochs between logged points of the training curve")
-
-
-class RegressionSplitSettings(Section):
-    test: float = Field(0.2, gt=0, lt=1)
-
-
-class LinearRegressionSettings(ProjectSettings):
-    data: TemperatureDataSettings = TemperatureDataSettings()
-    split: RegressionSplitSettings = RegressionSplitSettings()
-    train: NeuronTrainSettings = NeuronTrainSettings()
-    conformal: ConformalSettings | None = Field(None, description="intervals: methods 'absolute' (or 'cqr')")
-
-    @model_validator(mode="after")
-    def _leaves_training_data(self):
-        calibration = self.conformal.calibration if self.conformal else 0.0
-        if self.split.test + calibration >= 0.9:
-            raise ValueError(
-                f"split.test {self.split.test} + conformal.calibration {calibration} leave under 10% "
-                "of the pairs to train on"
-            )
-        return self
 
 
 @dataclass
@@ -138,7 +99,7 @@ def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]
 
 class LinearRegression(Project):
     name = "linear-regression"
-    capabilities = frozenset({Capability.CONFORMAL_INTERVALS, Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Single neuron, Celsius -> Fahrenheit, manual gradients (CSV celsius,fahrenheit)"
     Settings = LinearRegressionSettings
     primary_metric = "rmse"

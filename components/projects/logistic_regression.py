@@ -9,40 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field
 
 from components.data.formats import catvnoncat
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.catvnoncat import BinaryImageSet
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report, classification_report, served_classifier_metrics
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.logistic_regression import CAPABILITIES, LogisticRegressionSettings
 from components.scratch.logistic import LogisticRegressionNet
 from components.scratch.predictors import ImagePredictor
-from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-
-
-class BinaryImageDataSettings(Section):
-    image_size: int = Field(64, ge=1, description="images are image_size x image_size x 3")
-    min_per_class: int = Field(10, ge=1)
-    min_class_share: float = Field(0.1, ge=0, lt=0.5)
-
-
-class LogisticTrainSettings(Section):
-    lr: float = Field(0.005, gt=0)
-    iterations: int = Field(2000, ge=1, description="batch gradient-descent steps")
-    record_every: int = Field(100, ge=1, description="iterations between points of the cost curve")
-
-
-class LogisticRegressionSettings(ProjectSettings):
-    data: BinaryImageDataSettings = BinaryImageDataSettings()
-    train: LogisticTrainSettings = LogisticTrainSettings()
 
 
 class LogisticRegression(Project):
     name = "logistic-regression"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Logistic regression as a neural network, vectorised forward/backward (h5 catvnoncat layout)"
     Settings = LogisticRegressionSettings
     primary_metric = "accuracy"

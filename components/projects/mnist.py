@@ -7,7 +7,8 @@ from pathlib import Path
 from components.data.formats.arrays import ArrayPart
 from components.data.formats.idx import copy_fashion_mnist
 from components.data.formats.mnist_arrays import load_mnist_parts
-from components.projects.array_classification import ArrayClassificationProject, ArrayClassificationSettings
+from components.projects.array_classification import ArrayClassificationProject
+from components.projects.settings.array_classification import ArrayClassificationSettings
 
 
 class MnistProject(ArrayClassificationProject):

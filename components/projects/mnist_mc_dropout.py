@@ -8,11 +8,8 @@ The registered model returns each prediction with its predictive entropy and mut
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data import ood
 from components.evaluation.report import Report
@@ -24,24 +21,11 @@ from components.evaluation.uncertainty import (
     reliability_figure,
     reliability_table,
 )
-from components.projects.array_classification import ArrayClassificationSettings, resize
+from components.projects.array_classification import resize
 from components.projects.base import Trained
 from components.projects.image_classification import ImageSplits
 from components.projects.mnist import MnistProject
-from components.settings import Section
-
-
-class UncertaintySettings(Section):
-    passes: int = Field(30, ge=2, description="T: stochastic forward passes per input")
-    ood: tuple[Literal["rotated", "inverted", "digits"], ...] = Field(
-        ("rotated", "digits"), min_length=1, description="OOD probes; with real MNIST use rotated and inverted"
-    )
-    max_inputs: int = Field(2000, ge=10, description="inputs per set for the MC analysis (first N of each)")
-    bins: int = Field(10, ge=2, description="confidence bins of the reliability diagram")
-
-
-class MnistMCDropoutSettings(ArrayClassificationSettings):
-    uncertainty: UncertaintySettings = UncertaintySettings()
+from components.projects.settings.mnist_mc_dropout import MnistMCDropoutSettings
 
 
 def ood_inputs(name: str, data: ImageSplits, limit: int) -> np.ndarray:

@@ -11,7 +11,6 @@ input characters each output character read.
 from __future__ import annotations
 
 import datetime as dt
-import string
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 from torch.utils.data import TensorDataset
 
 from components.data.formats import date_pairs
@@ -29,47 +27,15 @@ from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.models.date_attention import PAD, DateTranslator
 from components.models.params import count_parameters
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.nmt_dates import CAPABILITIES, DatePairsDataSettings, NmtDatesSettings
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 
 ISO_CHARS = "0123456789-"
 ISO_LENGTH = 10  # YYYY-MM-DD
-
-
-class DatePairsDataSettings(Section):
-    file: str = "dates.csv"
-    alphabet: str = Field(
-        string.ascii_lowercase + string.digits + " ,./-",
-        min_length=1,
-        description="every character a lowercased human date may contain",
-    )
-    max_input_length: int = Field(30, ge=1, description="Tx: inputs are padded to this many characters")
-    min_pairs: int = Field(100, ge=1)
-
-
-class DateModelSettings(Section):
-    embedding: int = Field(16, ge=1)
-    encoder: int = Field(32, ge=1, description="LSTM units per direction")
-    decoder: int = Field(64, ge=1, description="post-attention LSTM units")
-    attention: int = Field(16, ge=1, description="hidden units of the attention scorer")
-
-
-class DateTrainSettings(TrainSettings):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(0.01, gt=0)
-
-
-class NmtDatesSettings(ProjectSettings):
-    data: DatePairsDataSettings = DatePairsDataSettings()
-    split: SplitSettings = SplitSettings(val=0.1, test=0.1)
-    model: DateModelSettings = DateModelSettings()
-    train: DateTrainSettings = DateTrainSettings()
-    attention_examples: int = Field(4, ge=1, description="test inputs shown in the attention-map figure")
 
 
 @dataclass(frozen=True)
@@ -219,7 +185,7 @@ class DatePredictor:
 
 class NmtDates(Project):
     name = "nmt-dates"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Seq2seq BiLSTM + attention: human-readable dates -> ISO (CSV human,machine); exact match, attention maps"
     primary_metric = "exact_match"
     Settings = NmtDatesSettings

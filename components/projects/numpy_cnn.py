@@ -11,52 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data.formats.images import load_images, scan_image_folder
 from components.data.samples import digit_images
 from components.data.splits import stratified_split
 from components.evaluation.report import ChildRun, Report
-from components.projects.base import Capability, Trained
-from components.projects.image_classification import ImageClassificationProject, ImageDataSettings, ImageSplits
+from components.projects.base import Trained
+from components.projects.image_classification import ImageClassificationProject, ImageSplits
+from components.projects.settings.numpy_cnn import CAPABILITIES, NumpyCNNSettings
 from components.scratch.cnn import ConvClassifier
-from components.settings import ProjectSettings, Section, SplitSettings
-
-
-class ConvBlockSettings(Section):
-    filters: int = Field(ge=1)
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(1, ge=1)
-    padding: int = Field(1, ge=0)
-    pool: Literal["max", "avg", "none"] = "max"
-    pool_size: int = Field(2, ge=1)
-
-
-class NumpyCNNModelSettings(Section):
-    blocks: tuple[ConvBlockSettings, ...] = Field(min_length=1, description="conv -> ReLU -> pool, in order")
-    hidden: tuple[int, ...] = Field((64,), description="dense ReLU layers before the softmax layer")
-
-
-class ScratchTrainSettings(Section):
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(32, ge=1)
-    optimizer: Literal["gd", "sgd", "momentum", "rmsprop", "adam"] = "adam"
-    lr: float = Field(2e-3, gt=0)
-    l2: float = Field(0.0, ge=0, description="L2 penalty l2 / (2N) * sum of squared weights")
-    decay: Literal["none", "inverse_time", "exponential", "step"] = "none"
-    decay_rate: float = Field(0.0, ge=0)
-
-
-class NumpyCNNSettings(ProjectSettings):
-    data: ImageDataSettings
-    split: SplitSettings = SplitSettings()
-    model: NumpyCNNModelSettings
-    train: ScratchTrainSettings = ScratchTrainSettings()
-    compare_pooling: bool = Field(True, description="also train all-max and all-avg pooling variants (child runs)")
 
 
 @dataclass
@@ -84,9 +50,7 @@ def classifier(settings: NumpyCNNSettings, pool: str | None = None) -> ConvClass
 
 class NumpyCNN(ImageClassificationProject):
     name = "numpy-cnn"
-    capabilities = frozenset(
-        {Capability.PROMOTION_SCORING}
-    )  # its settings have no conformal or active_learning section
+    capabilities = CAPABILITIES
     summary = "CNN from scratch in NumPy (im2col conv, max/avg pooling, backprop by hand) on 8x8 digits (image folder)"
     primary_metric = "accuracy"
     Settings = NumpyCNNSettings

@@ -10,105 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.numpy_dnn import CAPABILITIES, NumpyDNNSettings
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
 from components.scratch.gradcheck import relative_error, sampled_numerical_gradient
 from components.scratch.predictors import ImagePredictor
-from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-
-FASHION_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-Activation = Literal["relu", "tanh", "sigmoid"]
-Init = Literal["zeros", "random", "he", "xavier"]
-Optimizer = Literal["gd", "sgd", "momentum", "rmsprop", "adam"]
-Decay = Literal["none", "inverse_time", "exponential", "step"]
-
-
-class IdxDataSettings(Section):
-    class_names: tuple[str, ...] = Field(FASHION_CLASSES, min_length=2, description="name of label 0, 1, ...")
-    image_size: int = Field(28, ge=1)
-    val_size: int = Field(5000, ge=1, description="taken from the training files for per-epoch validation")
-    min_per_class: int = Field(50, ge=1)
-    min_class_share: float = Field(0.05, ge=0, lt=1)
-
-
-class DenseModelSettings(Section):
-    hidden: tuple[int, ...] = (256, 128)
-    activation: Activation = "relu"
-    init: Init = "he"
-    random_scale: float = Field(0.01, gt=0, description="std of the 'random' initialisation")
-
-
-class DenseTrainSettings(Section):
-    optimizer: Optimizer = "adam"
-    lr: float = Field(1e-3, gt=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=1)
-    l2: float = Field(0.0, ge=0)
-    keep_prob: float = Field(1.0, gt=0, le=1, description="dropout keep probability of hidden units; 1 disables")
-    decay: Decay = "inverse_time"
-    decay_rate: float = Field(0.1, ge=0)
-    decay_interval: int = Field(1, ge=1, description="epochs per step of the 'step' decay")
-
-
-class ComparisonSettings(Section):
-    enabled: bool = True
-    train_size: int = Field(6000, ge=10)
-    val_size: int = Field(2000, ge=10)
-    epochs: int = Field(8, ge=1)
-    hidden: tuple[int, ...] = (128, 64)
-    batch_size: int = Field(64, ge=1)
-    sgd_lr: float = Field(0.05, gt=0, description="minibatch SGD rate of the init and decay groups")
-    optimizer_lrs: dict[Optimizer, float] = Field(
-        default_factory=lambda: {"gd": 0.5, "sgd": 0.05, "momentum": 0.05, "rmsprop": 0.001, "adam": 0.001}
-    )
-    l2: float = Field(1.0, gt=0)
-    keep_prob: float = Field(0.7, gt=0, lt=1)
-    regularization_train_size: int = Field(1000, ge=10, description="small on purpose: the unregularised net overfits")
-    regularization_epochs: int = Field(30, ge=1)
-    decays: dict[Decay, float] = Field(
-        default_factory=lambda: {"none": 0.0, "inverse_time": 0.5, "exponential": 0.2, "step": 1.0}
-    )
-    decay_interval: int = Field(2, ge=1)
-
-
-class GradCheckSettings(Section):
-    samples: int = Field(16, ge=1)
-    coordinates: int = Field(100, ge=1, description="sampled coordinates per parameter array")
-
-
-class NumpyDNNSettings(ProjectSettings):
-    data: IdxDataSettings = IdxDataSettings()
-    model: DenseModelSettings = DenseModelSettings()
-    train: DenseTrainSettings = DenseTrainSettings()
-    comparisons: ComparisonSettings = ComparisonSettings()
-    gradcheck: GradCheckSettings = GradCheckSettings()
 
 
 @dataclass
@@ -168,7 +86,7 @@ def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
 
 class NumpyDNN(Project):
     name = "numpy-dnn"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = (
         "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
     )

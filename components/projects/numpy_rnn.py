@@ -9,69 +9,21 @@ and by its samples: how many are new names rather than copies of the training li
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data.formats import name_lines
 from components.data.splits import random_split
 from components.evaluation.plots import Panel, compare_curves, training_curves
 from components.evaluation.report import ChildRun, Report
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.numpy_rnn import CAPABILITIES, NamesDataSettings, NumpyRNNSettings, SamplingSettings
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings
 from components.validation.expectations import ValidationReport
-
-CellName = Literal["rnn", "gru", "lstm"]
-
-
-class NamesDataSettings(Section):
-    file: str = "names.txt"
-    alphabet: str = Field(string.ascii_lowercase, min_length=1, description="every character a name may contain")
-    lowercase: bool = True
-    min_length: int = Field(1, ge=1)
-    max_length: int = Field(30, ge=1)
-    min_names: int = Field(100, ge=1)
-
-
-class CharLMModelSettings(Section):
-    cell: CellName = "lstm"
-    hidden_size: int = Field(64, ge=1)
-
-
-class CharLMTrainSettings(Section):
-    epochs: int = Field(8, ge=1)
-    batch_size: int = Field(32, ge=1)
-    optimizer: Literal["gd", "sgd", "momentum", "rmsprop", "adam"] = "adam"
-    lr: float = Field(1e-2, gt=0)
-    grad_clip: float | None = Field(5.0, gt=0, description="max global gradient norm; null disables clipping")
-    decay: Literal["none", "inverse_time", "exponential", "step"] = "none"
-    decay_rate: float = Field(0.0, ge=0)
-
-
-class SamplingSettings(Section):
-    count: int = Field(300, ge=1, description="names sampled for the novelty figures")
-    temperature: float = Field(1.0, ge=0, description="for the metrics and the served model; 0 = greedy")
-    table_temperatures: tuple[float, ...] = Field(
-        (0.5, 1.0, 1.5), description="temperatures shown in the samples table"
-    )
-    table_count: int = Field(20, ge=0, description="samples per temperature in the table")
-    max_len: int = Field(30, ge=1)
-
-
-class NumpyRNNSettings(ProjectSettings):
-    data: NamesDataSettings = NamesDataSettings()
-    split: SplitSettings = SplitSettings(val=0.1, test=0.1)
-    model: CharLMModelSettings = CharLMModelSettings()
-    train: CharLMTrainSettings = CharLMTrainSettings()
-    sampling: SamplingSettings = SamplingSettings()
-    compare_cells: tuple[CellName, ...] = Field(("rnn", "gru"), description="other cells trained as child runs")
 
 
 @dataclass
@@ -141,7 +93,7 @@ class CharLMPredictor:
 
 class NumpyRNN(Project):
     name = "numpy-rnn"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Char-level name generator: RNN/GRU/LSTM cells from scratch in NumPy, sampling, clipping (text lines)"
     primary_metric = "loss"
     higher_is_better = False

@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, model_validator
 from torch.utils.data import TensorDataset
 
 from components.data.formats import babi
@@ -29,46 +28,12 @@ from components.evaluation.plots import training_curves
 from components.evaluation.report import Report
 from components.models.params import count_parameters
 from components.models.token_encoder import PointerReader
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.qa_babi import CAPABILITIES, BabiDataSettings, QaBabiSettings
 from components.serving.inputs import as_frame
-from components.settings import ProjectSettings, Section, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-
-
-class BabiDataSettings(Section):
-    tasks: tuple[str, ...] = Field(
-        babi.TASKS[:1], min_length=1, description="task file prefixes: <task>_train.txt and <task>_test.txt"
-    )
-    max_story_sentences: int = Field(12, ge=1, description="latest statements a question reads (older ones dropped)")
-    val: float = Field(0.1, gt=0, lt=1, description="share of the train files held out for early stopping")
-    min_questions: int = Field(50, ge=1, description="per file")
-    sample_stories: dict[str, int] = Field(
-        default_factory=lambda: {"train": 200, "test": 100},
-        description="stories per task and split in the offline sample (5 questions each)",
-    )
-
-
-class ReaderModelSettings(Section):
-    d_model: int = Field(32, ge=2)
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1)
-    d_ff: int = Field(64, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self):
-        if self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by heads {self.heads}")
-        return self
-
-
-class QaBabiSettings(ProjectSettings):
-    data: BabiDataSettings = BabiDataSettings()
-    model: ReaderModelSettings = ReaderModelSettings()
-    train: TrainSettings = TrainSettings(epochs=12, batch_size=32, lr=3e-3, weight_decay=0.01, patience=5)
-
 
 # --- encoding --------------------------------------------------------------------------------------------------
 
@@ -190,7 +155,7 @@ def accuracies(predicted, questions: list[babi.Question]) -> dict[str, float]:
 
 class QaBabi(Project):
     name = "qa-babi"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Extractive QA on bAbI tasks: a from-scratch Transformer encoder points at the answering story word"
     Settings = QaBabiSettings
 

@@ -18,69 +18,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, model_validator
 
 from components.data.formats import parallel_text
 from components.data.splits import random_split
-from components.data.vocab import TokenLevel, Vocab, tokenize
+from components.data.vocab import Vocab, tokenize
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.models.params import count_parameters
 from components.models.transformer import Transformer
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.transformer import CAPABILITIES, ParallelTextSettings, TransformerSettings
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.loop import fit, resolve_device
 from components.training.seq2seq import encode_pairs, exact_match, teacher_forced_metrics, translate
 from components.training.tasks import Seq2SeqTask
 from components.validation.expectations import ValidationReport
-
-
-class ParallelTextSettings(Section):
-    file: str = "pairs.tsv"
-    source_tokens: TokenLevel = Field("char", description="char: digits one by one; word: words and punctuation")
-    target_tokens: TokenLevel = "word"
-    lowercase: bool = True
-    max_source_tokens: int = Field(32, ge=1)
-    max_target_tokens: int = Field(32, ge=1)
-    min_pairs: int = Field(100, ge=1)
-
-
-class TransformerModelSettings(Section):
-    d_model: int = Field(64, ge=2)
-    heads: int = Field(4, ge=1)
-    encoder_layers: int = Field(2, ge=1)
-    decoder_layers: int = Field(2, ge=1)
-    d_ff: int = Field(128, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1, description="0 suits the noiseless sample; ~0.1 for real text")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self):
-        if self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by heads {self.heads}")
-        return self
-
-
-class Seq2SeqTrainSettings(TrainSettings):
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(3e-3, gt=0, description="peak LR of the schedule")
-    weight_decay: float = Field(0.01, ge=0)
-    patience: int = Field(8, ge=1, description="epochs without a lower validation loss before stopping")
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-
-
-class DecodingSettings(Section):
-    max_len: int = Field(20, ge=1, description="most target tokens a greedy translation may have")
-    attention_example: int = Field(0, ge=0, description="test pair whose cross-attention is drawn")
-
-
-class TransformerSettings(ProjectSettings):
-    data: ParallelTextSettings = ParallelTextSettings()
-    split: SplitSettings = SplitSettings(val=0.1, test=0.1)
-    model: TransformerModelSettings = TransformerModelSettings()
-    train: Seq2SeqTrainSettings = Seq2SeqTrainSettings()
-    decoding: DecodingSettings = DecodingSettings()
 
 
 @dataclass
@@ -172,7 +124,7 @@ class TranslationPredictor:
 
 class TransformerProject(Project):
     name = "transformer"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Encoder-decoder Transformer from scratch: attention, positional encoding, masks (parallel text TSV)"
     primary_metric = "exact_match"
     Settings = TransformerSettings

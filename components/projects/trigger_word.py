@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 from torch.utils.data import TensorDataset
 
 from components.data.formats import trigger_audio
@@ -35,63 +34,13 @@ from components.evaluation.report import Report
 from components.metrics.trigger import detection_runs, detection_scores, step_scores
 from components.models.params import count_parameters
 from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.trigger_word import CAPABILITIES, TriggerDataSettings, TriggerWordSettings
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
+from components.settings import SplitSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
-
-
-class TriggerDataSettings(Section):
-    sample_rate: int = Field(16000, ge=4000, description="every WAV must have this rate")
-    channels: int = Field(1, ge=1)
-    min_word_seconds: float = Field(0.1, gt=0)
-    max_word_seconds: float = Field(2.5, gt=0)
-    max_background_seconds: float = Field(600.0, gt=0)
-
-
-class ClipSettings(Section):
-    seconds: float = Field(4.0, gt=0, description="length of a synthesised clip (the course: 10 s)")
-    train: int = Field(600, ge=1, description="clips mixed for each split")
-    val: int = Field(150, ge=1)
-    test: int = Field(200, ge=1)
-    max_activates: int = Field(2, ge=0, description="triggers per clip: 0 to this, uniformly")
-    max_negatives: int = Field(2, ge=0)
-    label_seconds: float = Field(0.4, gt=0, description="steps labelled 1 after a trigger ends")
-    background_rms: tuple[float, float] = (0.005, 0.05)
-    word_peak: tuple[float, float] = (0.3, 0.9)
-
-
-class FeatureSettings(Section):
-    n_fft: int = Field(400, ge=16)
-    hop: int = Field(160, ge=1)
-    mels: int = Field(64, ge=4)
-
-
-class TriggerModelSettings(Section):
-    channels: int = Field(128, ge=1)
-    kernel: int = Field(15, ge=1)
-    stride: int = Field(4, ge=1)
-    hidden: int = Field(64, ge=1)
-    dropout: float = Field(0.2, ge=0, lt=1)
-    positive_weight: float = Field(2.0, gt=0, description="loss weight of the (rare) positive steps")
-
-
-class DetectionSettings(Section):
-    threshold: float = Field(0.5, gt=0, lt=1)
-    merge_gap: int = Field(2, ge=0, description="runs at most this many steps apart are one detection")
-    tolerance_seconds: float = Field(0.1, ge=0, description="slack around a trigger's labelled window")
-
-
-class TriggerWordSettings(ProjectSettings):
-    data: TriggerDataSettings = TriggerDataSettings()
-    clips: ClipSettings = ClipSettings()
-    features: FeatureSettings = FeatureSettings()
-    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
-    model: TriggerModelSettings = TriggerModelSettings()
-    detection: DetectionSettings = DetectionSettings()
-    train: TrainSettings = TrainSettings(epochs=12, batch_size=32, lr=4e-3, patience=6, amp=False)
 
 
 def log_mel_config(settings: TriggerWordSettings) -> LogMel:
@@ -205,7 +154,7 @@ def served_detections(frame: pd.DataFrame) -> list[list[float]]:
 
 class TriggerWord(Project):
     name = "trigger-word"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "Trigger-word detection: Conv1D + 2 GRUs over log-mel spectrograms, a sigmoid per step (raw_data WAVs)"
     Settings = TriggerWordSettings
     primary_metric = "detection_f1"

@@ -13,13 +13,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from PIL import Image
-from pydantic import Field, model_validator
 
 from components.data.formats import segmentation_masks as masks_io
 from components.data.samples import segmentation as segmentation_sample
@@ -30,45 +28,10 @@ from components.evaluation.report import Report
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
 from components.models.params import count_parameters
 from components.models.unet import UNet
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.unet_segmentation import CAPABILITIES, UNetSegmentationSettings
 from components.serving.inputs import as_images, resize_images
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.validation.expectations import ValidationReport
-
-
-class SegmentationDataSettings(Section):
-    classes: tuple[str, ...] | None = Field(None, description="class names by mask index; null: read classes.txt")
-    image_size: int = Field(64, ge=8, description="images and masks are resized to image_size x image_size")
-    min_size: int = Field(16, ge=1, description="smallest accepted width/height in pixels")
-    max_size: int = Field(4096, ge=1)
-    min_images: int = Field(20, ge=1)
-    min_class_share: float = Field(0.001, ge=0, lt=1, description="every class at least this share of all pixels")
-    max_class_share: float = Field(0.98, gt=0, le=1, description="no class more than this share of all pixels")
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.min_size > self.max_size:
-            raise ValueError(f"min_size {self.min_size} is larger than max_size {self.max_size}")
-        if self.classes is not None and (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)):
-            raise ValueError(f"classes must be at least 2 distinct names, got {list(self.classes)}")
-        return self
-
-
-class UNetSettings(Section):
-    widths: tuple[int, ...] = Field(
-        (16, 32, 64), min_length=2, description="channels per level, top to bottom; the last is the bottleneck"
-    )
-
-
-class UNetSegmentationSettings(ProjectSettings):
-    data: SegmentationDataSettings = SegmentationDataSettings()
-    model: UNetSettings = UNetSettings()
-    augmentation: Literal["none", "flip"] = Field(
-        "flip", description="flip: random horizontal flips of image and mask together"
-    )
-    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
-    train: TrainSettings = TrainSettings(epochs=12, batch_size=8, lr=0.003, patience=4)
-    examples: int = Field(6, ge=1, description="test images in the prediction grid")
 
 
 @dataclass
@@ -183,7 +146,7 @@ def iou_figure(table: pd.DataFrame) -> plt.Figure:
 
 class UNetSegmentation(Project):
     name = "unet-segmentation"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "U-Net (transpose convs, skip connections) labels every pixel; mean IoU (images + class-index masks)"
     primary_metric = "mean_iou"
     Settings = UNetSegmentationSettings

@@ -12,25 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
 
 from components.data.formats.csv_metadata import read_image_csv, validate_image_csv
 from components.data.formats.images import load_images
 from components.data.samples.fashion import write_driver_layout
 from components.data.splits import grouped_split
-from components.projects.image_classification import ImageDataSettings, ImageSplits
-from components.projects.transfer_learning import TransferProject, TransferSettings
+from components.projects.image_classification import ImageSplits
+from components.projects.settings.vgg16_transfer import Vgg16Settings
+from components.projects.transfer_learning import TransferProject
 from components.validation.expectations import ValidationReport
-
-
-class CsvImageDataSettings(ImageDataSettings):
-    csv: str = Field("driver_imgs_list.csv", description="metadata file in data_dir: subject,classname,img")
-    images_dir: str = Field("imgs/train", description="folder in data_dir holding <classname>/<img>")
-    min_subjects: int = Field(3, ge=3, description="subjects needed: the split puts each in one part")
-
-
-class Vgg16Settings(TransferSettings):
-    data: CsvImageDataSettings
 
 
 @dataclass

@@ -12,41 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from components.data import word_lists
 from components.data.formats import glove_text
 from components.errors import DataFormatError
 from components.evaluation.report import Report
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.word_debias import CAPABILITIES, GloveDataSettings, WordDebiasSettings
 from components.scratch.debias import analogy_answers, hard_debias, unit
 from components.serving.inputs import as_text_list
-from components.settings import ProjectSettings, Section
 from components.validation.expectations import ValidationReport
-
-
-class GloveDataSettings(Section):
-    file: str = "glove.6B.50d.txt"
-    dimension: int = Field(50, ge=1, description="values per line after the word")
-    min_words: int = Field(1000, ge=1)
-    sample_words: int = Field(10000, ge=1, description="most frequent words in the offline sample (`dlfolio data`)")
-
-
-class DebiasSettings(Section):
-    direction: Literal["pca", "difference"] = Field(
-        "pca", description="pca: top component of the definitional pairs; difference: e_woman - e_man"
-    )
-    equalize: bool = True
-
-
-class WordDebiasSettings(ProjectSettings):
-    data: GloveDataSettings = GloveDataSettings()
-    debias: DebiasSettings = DebiasSettings()
 
 
 @dataclass
@@ -144,7 +123,7 @@ def projections_figure(
 
 class WordDebias(Project):
     name = "word-debias"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = (
         "GloVe geometry in NumPy: cosine similarity, analogies, gender direction, neutralize/equalize (GloVe text)"
     )

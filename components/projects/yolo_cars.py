@@ -15,13 +15,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, model_validator
 
 from components.data.formats import box_annotations as boxes_io
 from components.data.samples import car_scenes as car_scenes_sample
@@ -31,64 +29,11 @@ from components.evaluation.report import Report
 from components.metrics.detection import detection_metrics, kmeans_anchors
 from components.models.params import count_parameters
 from components.models.yolo import TinyYOLO
-from components.projects.base import Capability, Project, Trained
+from components.projects.base import Project, Trained
+from components.projects.settings.yolo_cars import CAPABILITIES, YoloCarsSettings
 from components.serving.inputs import as_images, resize_images
-from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
 from components.validation.expectations import ValidationReport
-
-
-class BoxDataSettings(Section):
-    classes: tuple[str, ...] = Field(("car", "truck"), min_length=1, description="class names boxes.csv may use")
-    image_size: int = Field(96, ge=16, description="images are resized to image_size x image_size (boxes with them)")
-    min_size: int = Field(16, ge=1, description="smallest accepted image width/height in pixels")
-    max_size: int = Field(4096, ge=1)
-    min_images: int = Field(20, ge=1)
-    min_boxes_per_class: int = Field(5, ge=1)
-
-
-class YoloModelSettings(Section):
-    widths: tuple[int, ...] = Field(
-        (8, 16, 32, 64, 128), min_length=2, description="conv block channels; a 2x2 max pool after each but the last"
-    )
-    anchors: int = Field(3, ge=1, description="anchors per cell, from k-means (1 - IoU) on training box sizes")
-
-
-class YoloLossSettings(Section):
-    noobj_weight: float = Field(0.5, ge=0, description="weight of the objectness loss on anchors without an object")
-    box_weight: float = Field(5.0, ge=0, description="weight of the box regression loss")
-
-
-class DecodeSettings(Section):
-    score_threshold: float = Field(
-        0.05, ge=0, lt=1, description="keep detections scoring at least this (objectness * class probability)"
-    )
-    nms_iou: float = Field(
-        0.45, gt=0, le=1, description="per-class NMS drops a box overlapping a better one above this"
-    )
-    max_detections: int = Field(20, ge=1, description="per image, after NMS")
-
-
-class YoloCarsSettings(ProjectSettings):
-    data: BoxDataSettings = BoxDataSettings()
-    model: YoloModelSettings = YoloModelSettings()
-    loss: YoloLossSettings = YoloLossSettings()
-    decode: DecodeSettings = DecodeSettings()
-    augmentation: Literal["none", "flip"] = Field("flip", description="flip: random horizontal flips, boxes mirrored")
-    split: SplitSettings = SplitSettings(val=0.15, test=0.2)
-    train: TrainSettings = TrainSettings(epochs=15, batch_size=32, lr=0.004, patience=5)
-    operating_threshold: float = Field(0.5, gt=0, lt=1, description="score at which precision and recall are reported")
-    examples: int = Field(8, ge=1, description="test images in the predictions grid")
-
-    @model_validator(mode="after")
-    def _grid(self):
-        stride = 2 ** (len(self.model.widths) - 1)
-        if self.data.image_size % stride:
-            raise ValueError(
-                f"data.image_size {self.data.image_size} must be a multiple of the net's stride {stride} "
-                f"(2 ** (len(model.widths) - 1))"
-            )
-        return self
 
 
 @dataclass
@@ -203,7 +148,7 @@ def pr_figure(curve: pd.DataFrame, metrics: dict) -> plt.Figure:
 
 class YoloCars(Project):
     name = "yolo-cars"
-    capabilities = frozenset({Capability.PROMOTION_SCORING})
+    capabilities = CAPABILITIES
     summary = "tiny YOLO (grid + k-means anchors, YOLOv2 boxes, score filter, per-class NMS) finds cars; mAP@0.5"
     primary_metric = "map50"
     Settings = YoloCarsSettings

@@ -4,7 +4,8 @@ A pickle names each class by module path, e.g. ``components.estimators.TorchImag
 now ``components.training.estimators``. While ``old_module_names()`` is active, every old path resolves to its
 new module, so a registered model version made before the move still loads in a process that already imports
 the new layout (``dlfolio promote``, a notebook). A fresh ``mlflow models serve`` does not need this: MLflow puts
-the code bundled with each model version first on ``sys.path``.
+the code bundled with each model version first on ``sys.path``. The same goes for the settings classes that moved
+out of the project modules after main 1dc69b2 (SETTINGS_MOVED).
 
     with old_module_names():
         predictor = joblib.load(path)
@@ -86,6 +87,37 @@ MOVED: dict[str, str] = {
 }
 
 
+# module that still exists -> the module its settings classes moved to after main 1dc69b2 (so that `dlfolio check`
+# imports no torch): while ``old_module_names()`` is active the old module lends the names it no longer has, e.g.
+# ``components.projects.image_classification.ModelSettings`` inside a pickled TorchImageClassifier
+SETTINGS_MOVED: dict[str, str] = {
+    "components.conformal.calibration": "components.conformal.settings",
+    "components.projects.array_classification": "components.projects.settings.array_classification",
+    "components.projects.autodiff_mlp": "components.projects.settings.autodiff_mlp",
+    "components.projects.emojify": "components.projects.settings.emojify",
+    "components.projects.face_mask_transfer": "components.projects.settings.face_mask_transfer",
+    "components.projects.facial_keypoints": "components.projects.settings.facial_keypoints",
+    "components.projects.image_classification": "components.projects.settings.image_classification",
+    "components.projects.jazz_lstm": "components.projects.settings.jazz_lstm",
+    "components.projects.linear_regression": "components.projects.settings.linear_regression",
+    "components.projects.logistic_regression": "components.projects.settings.logistic_regression",
+    "components.projects.mnist_mc_dropout": "components.projects.settings.mnist_mc_dropout",
+    "components.projects.nmt_dates": "components.projects.settings.nmt_dates",
+    "components.projects.numpy_cnn": "components.projects.settings.numpy_cnn",
+    "components.projects.numpy_dnn": "components.projects.settings.numpy_dnn",
+    "components.projects.numpy_rnn": "components.projects.settings.numpy_rnn",
+    "components.projects.qa_babi": "components.projects.settings.qa_babi",
+    "components.projects.style_transfer": "components.projects.settings.style_transfer",
+    "components.projects.transfer_learning": "components.projects.settings.transfer_learning",
+    "components.projects.transformer": "components.projects.settings.transformer",
+    "components.projects.trigger_word": "components.projects.settings.trigger_word",
+    "components.projects.unet_segmentation": "components.projects.settings.unet_segmentation",
+    "components.projects.vgg16_transfer": "components.projects.settings.vgg16_transfer",
+    "components.projects.word_debias": "components.projects.settings.word_debias",
+    "components.projects.yolo_cars": "components.projects.settings.yolo_cars",
+}
+
+
 @dataclass
 class EpochResult:
     """An epoch of the old classification loop, as pickled inside a fitted estimator's ``fit_result_``; today's
@@ -108,12 +140,18 @@ def old_module_names() -> Iterator[None]:
     """Make the pre-move module paths resolve for the duration of the block; undo it after.
 
     An old module that no longer exists (``components.estimators``) is an alias of its new module in
-    ``sys.modules``. An old module whose name is now a package (``components.serving``) stays the package, so its
+    ``sys.modules``. A module whose settings classes moved (SETTINGS_MOVED) lends them for the block. An old module whose name is now a package (``components.serving``) stays the package, so its
     submodules still import, and lends the names of its new module for the block."""
     new_modules = {old: importlib.import_module(new) for old, new in MOVED.items()}  # before any name is swapped
     saved = {old: sys.modules.get(old) for old in MOVED}
     lent: list[tuple[types.ModuleType, str]] = []
     try:
+        for old, new in SETTINGS_MOVED.items():
+            module, settings = importlib.import_module(old), importlib.import_module(new)
+            for name, value in vars(settings).items():
+                if not name.startswith("_") and not hasattr(module, name):
+                    setattr(module, name, value)
+                    lent.append((module, name))
         for old, new in new_modules.items():
             package = sys.modules.get(old)
             if package is not None and hasattr(package, "__path__"):

@@ -29,9 +29,8 @@ import pandas as pd
 from components.data.formats.errors import format_error
 from components.data.formats.images import MissingDataError
 from components.data.vocab import tokenize
+from components.projects.settings.qa_babi import TASKS  # data.tasks' choices
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
-
-TASKS = ("qa1_single-supporting-fact", "qa2_two-supporting-facts")
 
 
 @dataclass(frozen=True)

@@ -18,26 +18,10 @@ import numpy as np
 import pandas as pd
 
 from components.data.formats.images import MissingDataError
+from components.projects.settings.facial_keypoints import KEYPOINTS  # defined with the settings that name them
 from components.validation.expectations import DataValidationError, ExpectationOutcome, ValidationReport, run_suite
 
 SIZE = 96
-KEYPOINTS = (  # the competition's order
-    "left_eye_center",
-    "right_eye_center",
-    "left_eye_inner_corner",
-    "left_eye_outer_corner",
-    "right_eye_inner_corner",
-    "right_eye_outer_corner",
-    "left_eyebrow_inner_end",
-    "left_eyebrow_outer_end",
-    "right_eyebrow_inner_end",
-    "right_eyebrow_outer_end",
-    "nose_tip",
-    "mouth_left_corner",
-    "mouth_right_corner",
-    "mouth_center_top_lip",
-    "mouth_center_bottom_lip",
-)
 COORDINATES = tuple(f"{k}_{axis}" for k in KEYPOINTS for axis in "xy")
 COLUMNS = (*COORDINATES, "Image")
 # The four keypoints that most rows of the Kaggle file have; the other eleven are often missing.

@@ -14,9 +14,9 @@ import pandas as pd
 
 from components.data.formats.errors import format_error
 from components.data.formats.images import MissingDataError
+from components.projects.settings.linear_regression import SAMPLE_FILE  # data.file's default
 
 COLUMNS = ("celsius", "fahrenheit")
-SAMPLE_FILE = "temperatures.csv"
 
 
 def generate(out_dir: str | Path, n: int = 160, noise_f: float = 1.0, seed: int = 2) -> dict[str, int]:
