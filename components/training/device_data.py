@@ -99,7 +99,9 @@ class Normalize(nn.Module):
             h, w = images.shape[-2:]
             top, left = (h - self.output_size) // 2, (w - self.output_size) // 2
             images = images[..., top : top + self.output_size, left : left + self.output_size]
-        return (images.float() / 255 - self.mean) / self.std
+        # (x / 255 - mean) / std as one fused kernel, x * scale + shift on the uint8 input: the four separate ops
+        # took a third of the trainer's per-step overhead against a plain loop (benchmarks/RESULTS.md).
+        return torch.addcmul(-self.mean / self.std, images, 1 / (255 * self.std))
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
