@@ -7,7 +7,6 @@ histories and the final weights are those of the run that was never interrupted.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,6 +14,7 @@ from components.models.transfer import TransferNet, normalization
 from components.settings import TrainSettings
 from components.training import augment, transfer
 from components.training.transfer import TransferConfig, fit_transfer
+from tests.test_transfer import colour_images
 
 pytestmark = pytest.mark.unit
 
@@ -28,14 +28,6 @@ class Crash(Exception):
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
-
-
-def colour_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    base = np.where(y[:, None], [60, 80, 200], [200, 70, 60])
-    X = np.clip(base[:, None, None, :] + rng.normal(0, 25, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
-    return X, y
 
 
 VARIANTS = {
