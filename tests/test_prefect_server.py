@@ -97,3 +97,78 @@ def test_runs_share_one_background_server_whose_database_holds_them_until_stoppe
     with pytest.raises(ProcessLookupError):
         os.killpg(state["pid"], 0)
     assert dlfolio(home, "server", "status").returncode == 1
+
+
+SERVED = """
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import flow
+
+from flows.schedules import serve
+
+
+@flow(name="mark")
+def mark(path: str) -> None:
+    Path(path).write_text("ran")
+
+
+if __name__ == "__main__":
+    serve([
+        mark.to_deployment(name="every-5s", interval=timedelta(seconds=5), parameters={"path": sys.argv[1]}),
+        mark.to_deployment(name="nightly", cron="0 3 * * *", parameters={"path": sys.argv[1] + ".cron"}),
+    ])
+"""
+
+
+@pytest.mark.integration
+def test_a_served_schedule_fires_its_runs_on_a_real_prefect_server(home, tmp_path):
+    """The scheduler of `prefect server start` creates the runs a schedule asks for, and the serving process (what
+    `dlfolio schedule` is) executes them. Prefect 3.8's scheduler on SQLAlchemy 2.1 created none ("Can't evaluate
+    bulk DML statement"): face-mask's cron never fired."""
+    port = free_port()
+    # The scheduler's loop is 60 s by default; 2 s keeps the test short without changing what it exercises.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(
+        PYTHONPATH=str(REPO),
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        NO_COLOR="1",
+    )
+    started = subprocess.run(
+        [str(Path(sys.executable).with_name("dlfolio")), "server", "start"], env=env, capture_output=True, text=True
+    )
+    assert started.returncode == 0, started.stderr
+    api = f"http://127.0.0.1:{port}/api"
+    script, marker = tmp_path / "served.py", tmp_path / "marker.txt"
+    script.write_text(SERVED)
+    served = subprocess.Popen(
+        [sys.executable, str(script), str(marker)],
+        env={**env, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and served.poll() is None:
+            time.sleep(1)
+        runs = flow_runs(api)
+        assert marker.read_text() == "ran", served.stdout.read().decode() if served.poll() is not None else ""
+    finally:
+        os.killpg(served.pid, 9)
+        served.wait()
+        subprocess.run([str(Path(sys.executable).with_name("dlfolio")), "server", "stop"], env=env, timeout=60)
+    scheduled = [r for r in runs if r["auto_scheduled"]]
+    assert any(r["state_type"] == "COMPLETED" for r in scheduled)  # created by the scheduler, run by the served process
+    # The cron deployment gets its future runs too (at 03:00 UTC: scheduled, not yet run).
+    nightly = [
+        r for r in scheduled if r["state_type"] == "SCHEDULED" and r["expected_start_time"].endswith("03:00:00Z")
+    ]
+    assert nightly, sorted({(r["state_type"], r["expected_start_time"]) for r in scheduled})
+    server_log = (home / "dlfolio-server.log").read_text()
+    assert "InvalidRequestError" not in server_log
