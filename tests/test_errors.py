@@ -22,6 +22,7 @@ EXPECTED_ERRORS = [  # (module, class, the built-in base callers may still catch
     ("components.tracking.registry", "RegistryError", LookupError),
     ("components.active.labels", "LabelFileError", ValueError),
     ("components.conformal.calibration", "CalibrationOverlapError", ValueError),
+    ("components.errors", "BusyError", RuntimeError),
 ]
 
 
