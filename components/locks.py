@@ -83,6 +83,17 @@ class FileLock:
         self.release()
 
 
+def project_run_lock(outputs_root: Path, project: str) -> FileLock:
+    """One pipeline run of ``project`` per outputs directory (``components.tracking.outputs.RunOutputs``)."""
+    return FileLock(
+        Path(outputs_root) / ".locks" / f"{project}.lock",
+        busy=lambda h: (
+            f"project {project} is already running (pid {h['pid']}, since {h['since']}); "
+            "wait for it to finish or stop it"
+        ),
+    )
+
+
 def read_holder(path: Path) -> dict:
     """What the lock's holder wrote (pid, host, since); '?' for a field not written yet."""
     try:

@@ -106,3 +106,19 @@ def test_a_run_in_another_process_holds_the_project_until_it_dies(tmp_path):
     assert not (tmp_path / staging.split("/")[-1]).exists()
     assert published(tmp_path) == {"accuracy": 0.9}
     run.discard()
+
+
+def test_dlfolio_run_of_a_running_project_is_one_line_and_exit_2_before_prefect(project_root, run_cli, monkeypatch):
+    import flows.cli
+    from components.locks import project_run_lock
+
+    def no_prefect():
+        raise AssertionError("the CLI went on to start Prefect")
+
+    monkeypatch.setattr(flows.cli, "use_prefect", no_prefect)
+    root = project_root("linear-regression")
+    with project_run_lock(root / "outputs", "linear-regression"):
+        code, _, err = run_cli("run", "linear-regression", "--root", str(root))
+    assert code == 2
+    assert err.startswith(f"dlfolio: error: project linear-regression is already running (pid {os.getpid()}, since ")
+    assert len(err.strip().splitlines()) == 1

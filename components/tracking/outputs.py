@@ -29,7 +29,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from components.locks import FileLock
+from components.locks import project_run_lock
 from components.tracking.runs import write_json
 
 
@@ -41,13 +41,7 @@ class RunOutputs:
         self.staging = outputs_root / f".{project}.partial-{run}"
         self._aside = outputs_root / f".{project}.old-{run}"  # the previous outputs while publish swaps them
         self.checkpoints = outputs_root / ".checkpoints" / project
-        self.lock = FileLock(
-            outputs_root / ".locks" / f"{project}.lock",
-            busy=lambda h: (
-                f"project {project} is already running (pid {h['pid']}, since {h['since']}); "
-                f"wait for it to finish or stop it"
-            ),
-        )
+        self.lock = project_run_lock(outputs_root, project)
 
     @property
     def model_dir(self) -> Path:
