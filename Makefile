@@ -41,11 +41,14 @@ data: setup
 	dlfolio data
 
 # Every stage's `dlfolio run` reuses one background Prefect server (the first stage starts it); it is stopped at
-# the end unless it was already running before (say, for its UI: `dlfolio server start`).
+# the end unless it was already running before (say, for its UI: `dlfolio server start`), also after Ctrl-C or a
+# SIGTERM, so no orphan server (~240 MB) is left behind.
 run: data
 	@running=$$(dlfolio server status --quiet && echo yes); \
+	stop() { [ -n "$$running" ] || dlfolio server stop; }; \
+	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; \
 	dvc repro; status=$$?; \
-	[ -n "$$running" ] || dlfolio server stop; \
+	trap - INT TERM; stop; \
 	[ $$status -ne 0 ] || dvc metrics show; \
 	exit $$status
 

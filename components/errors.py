@@ -18,3 +18,8 @@ class DlfolioError(Exception):
 
 class DataFormatError(DlfolioError, ValueError):
     """A data file exists but is not in the format its project reads; the message names the file and the rule."""
+
+
+class BusyError(DlfolioError, RuntimeError):
+    """Another dlfolio process holds what this one needs (a project's run, a label state); the message names
+    the holder (pid, since when) and what to wait for."""

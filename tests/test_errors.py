@@ -22,6 +22,7 @@ EXPECTED_ERRORS = [  # (module, class, the built-in base callers may still catch
     ("components.tracking.registry", "RegistryError", LookupError),
     ("components.active.labels", "LabelFileError", ValueError),
     ("components.conformal.calibration", "CalibrationOverlapError", ValueError),
+    ("components.errors", "BusyError", RuntimeError),
 ]
 
 
@@ -89,4 +90,4 @@ def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(p
     assert last.info.status == "FAILED" and "broken.png" in last.data.tags["failure"]
     assert last.data.tags["project"] == "face-mask" and str(root) in last.data.tags["failure"]
     assert {v.version for v in client.search_model_versions("name='face-mask'")} == before
-    assert not (root / "outputs" / "face-mask").exists() and not (root / "outputs" / ".face-mask.partial").exists()
+    assert not (root / "outputs" / "face-mask").exists() and not list((root / "outputs").glob(".face-mask.*"))

@@ -80,7 +80,7 @@ def test_outputs_for_dvc_are_written(trained_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(result["accuracy"])
     assert (out / "plots" / "history.csv").exists() and (out / "model" / "best.pt").exists()
-    assert not (root / "outputs" / ".face-mask.partial").exists()
+    assert not list((root / "outputs").glob(".face-mask.*"))  # no staging directory, nothing set aside
 
 
 @pytest.mark.integration
@@ -90,9 +90,9 @@ def test_bad_data_fails_at_validation_marks_the_run_failed_and_registers_nothing
     root = project_root("face-mask", {"train": {"epochs": 1}}, copy_data=True)
     data = root / "data" / "face-mask"
     (data / "with_mask" / "broken.png").write_bytes(b"garbage")
-    stale = root / "outputs" / "face-mask"
-    stale.mkdir(parents=True)
-    (stale / "metrics.json").write_text("{}")  # left over from an earlier run
+    previous = root / "outputs" / "face-mask"
+    previous.mkdir(parents=True)
+    (previous / "metrics.json").write_text('{"accuracy": 0.9}')  # an earlier run's good outputs
     client = MlflowClient()
     before = {v.version for v in client.search_model_versions("name='face-mask'")}
 
@@ -104,8 +104,9 @@ def test_bad_data_fails_at_validation_marks_the_run_failed_and_registers_nothing
     assert last.info.status == "FAILED"
     assert "broken.png" in last.data.tags["failure"]
     assert {v.version for v in client.search_model_versions("name='face-mask'")} == before
-    assert not (root / "outputs" / "face-mask").exists()  # no stale output left looking valid
-    assert not (root / "outputs" / ".face-mask.partial").exists()
+    # A failed run leaves nothing of its own and keeps the last good outputs: only a successful run replaces them.
+    assert (previous / "metrics.json").read_text() == '{"accuracy": 0.9}'
+    assert not list((root / "outputs").glob(".face-mask.*"))
 
 
 @pytest.mark.integration

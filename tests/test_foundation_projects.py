@@ -116,6 +116,11 @@ def test_linear_regression_flow_end_to_end(prefect_server, project_root):
     assert ((served["upper"] - served["lower"]) < 6).all()  # about 2 x 1.645 x 1 F
     run_metrics = mlflow.tracking.MlflowClient().get_run(result["run_id"]).data.metrics
     assert 0.75 <= run_metrics["conformal_absolute_90_coverage"] <= 1.0  # 32 test pairs: a wide band around 0.9
+    # A second run publishes over the first: its outputs replace them whole, nothing staged or set aside stays.
+    again = project_pipeline(project="linear-regression", root=str(root), overrides={"train.epochs": 50})
+    metrics = json.loads((root / "outputs" / "linear-regression" / "metrics.json").read_text())
+    assert metrics["rmse"] == pytest.approx(again["rmse"]) and again["rmse"] != result["rmse"]
+    assert not list((root / "outputs").glob(".linear-regression.*"))
 
 
 # ---- logistic-regression --------------------------------------------------------------------------------

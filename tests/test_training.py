@@ -198,3 +198,68 @@ def test_cuda_fast_path_trains():
         progress=False,
     )
     assert result.history[-1]["val_accuracy"] >= 0.9
+
+
+KILLED_AT_EPOCH_2 = """
+import os, signal, sys
+import torch
+from pathlib import Path
+from components.settings import TrainSettings
+from components.training.augment import ArrayDataset
+from components.training.loop import fit
+from components.training.tasks import ClassificationTask
+from tests.test_training import blobs, tiny_cnn
+
+def kill_9(stats):
+    if stats["epoch"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception: the process is just gone
+
+x, y = blobs(64)
+torch.manual_seed(1)
+config = TrainSettings(epochs=4, batch_size=16, lr=0.01, patience=100)
+fit(tiny_cnn(), ClassificationTask(), ArrayDataset(x, y), ArrayDataset(x, y), config, torch.device("cpu"),
+    progress=False, checkpoint_dir=Path(sys.argv[1]), on_epoch=kill_9, resume=True)
+"""
+
+
+def test_a_run_killed_by_sigkill_resumes_from_its_last_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    x, y = blobs(64)
+    config = TrainSettings(epochs=4, batch_size=16, lr=0.01, patience=100)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_EPOCH_2, str(tmp_path)], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert (tmp_path / "last.pt").exists() and not (tmp_path / "last.pt.tmp").exists()
+    epochs_seen = []
+    torch.manual_seed(999)  # a different initialisation: the rest must come from the checkpoint
+    resumed = fit(
+        tiny_cnn(),
+        ClassificationTask(),
+        ArrayDataset(x, y),
+        ArrayDataset(x, y),
+        config,
+        torch.device("cpu"),
+        progress=False,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        on_epoch=lambda stats: epochs_seen.append(stats["epoch"]),
+    )
+    assert epochs_seen == [3, 4]  # epochs 1 and 2 were done before the kill
+    torch.manual_seed(1)
+    straight = fit(
+        tiny_cnn(),
+        ClassificationTask(),
+        ArrayDataset(x, y),
+        ArrayDataset(x, y),
+        config,
+        torch.device("cpu"),
+        progress=False,
+    )
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5, abs=1e-6)

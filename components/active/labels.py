@@ -10,11 +10,18 @@ Files, under ``<labels_dir>/<project>/`` (``labels/`` by default, see the ``acti
 Items are named by their path relative to the project's data directory (or ``train[i]`` for array datasets).
 The first labelled set is stratified and takes its labels from the dataset; every later label comes from a
 person through ``queries.csv``.
+
+An export or import holds ``state.json.lock`` (``components.locks``) from reading the state to writing it, so
+two imports at once cannot both start from the same state and keep only one batch: the second waits (up to
+``LOCK_WAIT`` seconds, saying so) and then reads the state the first one wrote. Items asked for and not yet
+answered stay pending across rounds, so two people who each fill in part of one queries.csv can import their
+files in either order, one after the other or at once.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 from components.errors import DlfolioError
+from components.locks import FileLock
+
+LOCK_WAIT = 600.0  # seconds an import or export waits for another one of the same project (a refit takes a while)
 
 
 class LabelFileError(DlfolioError, ValueError):
@@ -121,6 +131,27 @@ class LabelSession:
         self.index = {item: i for i, item in enumerate(self.items)}
         self.classes = np.unique(self.data.y_train)
 
+    def lock(self) -> FileLock:
+        """The project's label lock: held by one export or import at a time."""
+
+        def waiting(holder: dict) -> None:
+            print(
+                f"{self.state_path}: another `dlfolio label` (pid {holder['pid']}, since {holder['since']}) is "
+                f"updating it; waiting up to {LOCK_WAIT:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        return FileLock(
+            self.state_path.with_name("state.json.lock"),
+            busy=lambda h: (
+                f"{self.state_path}: still locked by another `dlfolio label` (pid {h['pid']}, since "
+                f"{h['since']}) after {LOCK_WAIT:.0f}s; try again when it has finished"
+            ),
+            wait=LOCK_WAIT,
+            on_wait=waiting,
+        )
+
     def state(self) -> LabelState:
         from components.active.loop import initial_indices
 
@@ -158,11 +189,18 @@ class LabelSession:
             candidates=self.al.candidates,
         )
 
-    def export(self, state: LabelState | None = None, learner=None) -> tuple[pd.DataFrame, LabelState]:
+    def export(self) -> tuple[pd.DataFrame, LabelState]:
         """Fit on the labels so far, ask the strategy for the next ``query_size`` items, write queries.csv."""
-        state = state or self.state()
-        learner = learner or self._learner(state)
-        chosen = learner.query(min(self.al.query_size, len(learner.pool)))
+        with self.lock():
+            state = self.state()
+            return self._export(state, self._learner(state))
+
+    def _export(self, state: LabelState, learner, keep: list[str] = ()) -> tuple[pd.DataFrame, LabelState]:
+        """The next batch: the still unanswered items of ``keep``, then the strategy's picks up to ``query_size``."""
+        kept = [self.index[item] for item in keep]
+        need = max(0, self.al.query_size - len(kept))
+        picked = learner.query(min(need + len(kept), len(learner.pool))) if need else []
+        chosen = np.array([*kept, *[i for i in picked if i not in set(kept)][:need]], dtype=int)
         state.pending = [self.items[i] for i in chosen]
         table = write_queries(
             self.queries_path,
@@ -176,20 +214,22 @@ class LabelSession:
         return table, state
 
     def import_labels(self, file: Path) -> tuple[dict, pd.DataFrame, LabelState]:
-        """Check a filled-in file against the pending items, add its labels, refit, score, query the next batch."""
-        state = self.state()
-        if not state.pending:
-            raise LabelFileError(
-                f"{self.project.name}: no items are waiting for labels; run `dlfolio label export "
-                f"{self.project.name}` first"
-            )
-        answers = read_labels(file, set(state.pending), self.classes)
-        state.labelled.update(answers)
-        state.pending = [item for item in state.pending if item not in answers]
-        learner = self._learner(state)
-        state.history.append(self._score(learner, state))
-        table, state = self.export(state, learner)  # continue the loop: the next batch to label
-        return state.history[-1], table, state
+        """Check a filled-in file against the pending items, add its labels, refit, score, query the next batch
+        (the pending items it did not answer first)."""
+        with self.lock():  # from reading the state to writing it: a concurrent import waits, then sees ours
+            state = self.state()
+            if not state.pending:
+                raise LabelFileError(
+                    f"{self.project.name}: no items are waiting for labels; run `dlfolio label export "
+                    f"{self.project.name}` first"
+                )
+            answers = read_labels(file, set(state.pending), self.classes)
+            state.labelled.update(answers)
+            unanswered = [item for item in state.pending if item not in answers]
+            learner = self._learner(state)
+            state.history.append(self._score(learner, state))
+            table, state = self._export(state, learner, keep=unanswered)  # continue the loop: the next batch
+            return state.history[-1], table, state
 
     def _score(self, learner, state: LabelState) -> dict:
         return {

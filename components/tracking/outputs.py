@@ -1,7 +1,14 @@
 """The files a pipeline run leaves for DVC: metrics.json, plots/, model/, validation.json.
 
-A run writes into a hidden staging directory and moves it into place only when it succeeds; a failed run
-leaves no output at all, so DVC and users never mistake a half-written or stale result for a valid one.
+A run writes into a hidden staging directory of its own (``.<project>.partial-<pid>-<random>``) and moves it
+into place only when it succeeds, so DVC and users never mistake a half-written result for a valid one. A
+failed or interrupted run deletes only its own staging directory: the last good ``<project>/`` stays until a
+successful run replaces it (old one renamed aside, new one renamed in, old one deleted; a crash between the
+two renames is repaired by the next run, which puts the old one back).
+
+One run of a project at a time per outputs directory: ``begin()`` takes ``.locks/<project>.lock`` (an flock the
+kernel drops when the process dies) and a second run fails at once with "project P is already running (pid N,
+since T)"; ``publish()`` and ``discard()`` release it.
 
 Training's resume state is the exception: it lives in ``.checkpoints/<project>/<fingerprint>/``, which a new
 run does not wipe, so a run killed mid-training (even by SIGKILL) continues from its last epoch when started
@@ -14,20 +21,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 
+from components.locks import project_run_lock
 from components.tracking.runs import write_json
 
 
 class RunOutputs:
     def __init__(self, outputs_root: Path, project: str):
+        self.root, self.project = outputs_root, project
         self.final = outputs_root / project
-        self.staging = outputs_root / f".{project}.partial"
+        run = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.staging = outputs_root / f".{project}.partial-{run}"
+        self._aside = outputs_root / f".{project}.old-{run}"  # the previous outputs while publish swaps them
         self.checkpoints = outputs_root / ".checkpoints" / project
+        self.lock = project_run_lock(outputs_root, project)
 
     @property
     def model_dir(self) -> Path:
@@ -51,11 +65,25 @@ class RunOutputs:
             )
 
     def begin(self) -> RunOutputs:
-        for path in (self.final, self.staging):
-            shutil.rmtree(path, ignore_errors=True)
-        (self.staging / "plots").mkdir(parents=True)
-        self.model_dir.mkdir()
+        """Take the project's run lock (BusyError if another run holds it), tidy what a dead run left, stage."""
+        self.lock.acquire()
+        try:
+            self._recover()
+            (self.staging / "plots").mkdir(parents=True)
+            self.model_dir.mkdir()
+        except BaseException:
+            self.lock.release()
+            raise
         return self
+
+    def _recover(self) -> None:
+        """With the lock held, every other staging or set-aside directory of this project is a dead run's:
+        put back outputs that a crash mid-publish left aside, delete the rest."""
+        aside = sorted(self.root.glob(f".{self.project}.old-*"), key=lambda p: p.stat().st_mtime)
+        if aside and not self.final.exists():
+            aside.pop().rename(self.final)
+        for path in [*aside, *self.root.glob(f".{self.project}.partial*")]:
+            shutil.rmtree(path, ignore_errors=True)
 
     def write(self, metrics: dict[str, float], info: dict[str, Any], validation: dict[str, Any]) -> None:
         """metrics.json (the test metrics, then training's numbers as ``train.*``) and validation.json; the
@@ -71,13 +99,29 @@ class RunOutputs:
         write_json(self.staging / "validation.json", validation)
 
     def publish(self) -> Path:
-        self.staging.replace(self.final)
-        shutil.rmtree(self.checkpoints, ignore_errors=True)
+        """Replace the project's outputs by this run's: the old ones go aside, the new ones in, the old deleted."""
+        try:
+            if self.final.exists():
+                self.final.rename(self._aside)
+            try:
+                self.staging.rename(self.final)
+            except BaseException:
+                if self._aside.exists() and not self.final.exists():
+                    self._aside.rename(self.final)
+                raise
+            shutil.rmtree(self._aside, ignore_errors=True)
+            shutil.rmtree(self.checkpoints, ignore_errors=True)
+        finally:
+            self.lock.release()
         return self.final
 
     def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        plt.close("all")
+        """A failed run: delete its own staging directory only; the last good outputs stay."""
+        try:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            plt.close("all")
+        finally:
+            self.lock.release()
 
 
 def training_fingerprint(settings: dict[str, Any], data_md5: str) -> str:

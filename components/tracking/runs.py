@@ -2,6 +2,12 @@
 
 Default store: ``sqlite:///<root>/mlruns/mlflow.db`` with artifacts under ``<root>/mlruns/artifacts``; set
 ``MLFLOW_TRACKING_URI`` to use a tracking server instead. Nothing here runs at import time.
+
+A run that dies without ending (kill -9, a power cut, the OOM killer) would stay RUNNING forever: each flow's
+run records its process (tags ``dlfolio.host``, ``dlfolio.pid``, ``dlfolio.pid_start``), and the next flow run
+in the experiment marks every RUNNING run whose process on this host is gone as KILLED, children included. A
+SIGTERM or Ctrl-C ends the run KILLED at once (Prefect turns SIGTERM into an exception inside a flow; outside
+one, ``parent_run`` installs a handler that does).
 """
 
 from __future__ import annotations
@@ -9,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,25 +57,111 @@ def ensure_experiment(name: str, root: Path) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
+PID_TAG, HOST_TAG, PID_START_TAG = "dlfolio.pid", "dlfolio.host", "dlfolio.pid_start"
+
+
 @contextmanager
 def parent_run(
     experiment: str, root: Path, run_name: str, tags: Mapping[str, str], parent_run_id: str | None = None
 ) -> Iterator[mlflow.ActiveRun]:
-    """One MLflow run per flow run; it ends FAILED (with the error as a tag) if the body raises. With
-    ``parent_run_id`` it is that run's child (a sweep's configuration), whichever thread it runs in."""
+    """One MLflow run per flow run; it ends FAILED (with the error as a tag) if the body raises, KILLED if it
+    was interrupted (SIGTERM, Ctrl-C). With ``parent_run_id`` it is that run's child (a sweep's configuration),
+    whichever thread it runs in. A top-level run first ends the experiment's runs left RUNNING by dead processes.
+    """
     experiment_id = ensure_experiment(experiment, root)
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
-        tags=dict(tags),
-        nested=parent_run_id is not None,
-        parent_run_id=parent_run_id,
-    ) as run:
+    if parent_run_id is None:
+        end_stale_runs(experiment_id)
+    with (
+        sigterm_raises(),
+        mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags={**tags, **process_tags()},
+            nested=parent_run_id is not None,
+            parent_run_id=parent_run_id,
+        ) as run,
+    ):
         try:
             yield run
         except BaseException as exc:
             mlflow.set_tag("failure", f"{type(exc).__name__}: {exc}"[:4900])
+            if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt, Prefect's TerminationSignal
+                mlflow.end_run("KILLED")  # start_run's exit then finds it ended and leaves it
             raise
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) for the duration, so the run's failure path runs and ends it; only in the
+    main thread and only where nothing else (Prefect's flow engine) handles SIGTERM already."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) not in (
+        signal.SIG_DFL,
+        None,
+    ):
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    pid = os.getpid() if pid is None else pid
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), PID_START_TAG: process_start(pid)}
+
+
+def process_start(pid: int) -> str:
+    """When the process started (clock ticks after boot, from /proc), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name in parentheses
+
+
+def process_alive(pid: int, start: str = "") -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive
+    return not start or not process_start(pid) or process_start(pid) == start
+
+
+def end_stale_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED every RUNNING run of the experiment whose recorded process on this host has ended (and its
+    RUNNING children); returns their ids. Runs of other hosts, or without the tags, are left alone."""
+    client = MlflowClient()
+    host = socket.gethostname()
+    stale = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=5000):
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit() or process_alive(int(pid), tags.get(PID_START_TAG, "")):
+            continue
+        reason = (
+            f"killed: its process (pid {pid} on {host}) ended without ending the run (kill -9, OOM, power loss); "
+            "marked KILLED by the next run"
+        )
+        stale.extend(_kill_run(client, experiment_id, run.info.run_id, reason))
+    return stale
+
+
+def _kill_run(client: MlflowClient, experiment_id: str, run_id: str, reason: str) -> list[str]:
+    children = client.search_runs(
+        [experiment_id], f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'"
+    )
+    ended = [i for child in children for i in _kill_run(client, experiment_id, child.info.run_id, reason)]
+    client.set_tag(run_id, "failure", reason)
+    client.set_terminated(run_id, "KILLED")
+    return [*ended, run_id]
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

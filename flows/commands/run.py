@@ -18,12 +18,15 @@ def register(sub) -> None:
 def main(args) -> int:
     from pathlib import Path
 
+    from components.locks import project_run_lock
     from components.projects import get_project, settings_schemas
     from components.settings import load_project_settings
 
-    # Checked here too, so an unknown name or a params.yaml typo fails before a Prefect server starts.
+    # Checked here too, so an unknown name, a params.yaml typo or a run of the same project already going fails
+    # before a Prefect server starts (the flow takes the run lock itself, for good).
     get_project(args.project)
     load_project_settings(Path(args.root) / args.params, args.project, settings_schemas())
+    project_run_lock(Path(args.root).resolve() / "outputs", args.project).acquire().release()
 
     from flows.cli import use_prefect
 
