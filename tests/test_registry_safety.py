@@ -194,6 +194,26 @@ def test_moved_is_relative_to_the_registered_score(then, now, tolerance, moved):
     assert moved_(then, now, tolerance) is moved
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("uri", "store", "inside"),
+    [
+        ("file:///srv/mlruns/artifacts/p/models/m-1/artifacts", "file:///srv/mlruns/artifacts/p", True),
+        ("file:///srv/mlruns/artifacts/p/../q/models/m-1", "file:///srv/mlruns/artifacts/p", False),
+        ("file:///srv/mlruns/artifacts/p2/models/m-1", "file:///srv/mlruns/artifacts/p", False),
+        ("/srv/mlruns/artifacts/p/models/m-1", "file:///srv/mlruns/artifacts/p", True),
+        ("mlflow-artifacts:/3/models/m-1/artifacts", "mlflow-artifacts:/3", True),
+        ("mlflow-artifacts:/3/../4/models/m-1", "mlflow-artifacts:/3", False),
+        ("mlflow-artifacts:/31/models/m-1", "mlflow-artifacts:/3", False),
+        ("s3://bucket/evil", "file:///srv/mlruns/artifacts/p", False),
+    ],
+)
+def test_a_store_holds_only_what_lies_under_it(uri, store, inside):
+    from components.tracking.registry import lies_within
+
+    assert lies_within(uri, store) is inside
+
+
 # ---- item 4: a crash leaves no moved alias without its record; only FINISHED runs are promoted -----------------
 
 CRASHING_PROMOTION = """

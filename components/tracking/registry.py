@@ -236,7 +236,7 @@ def trusted_stores(client: MlflowClient, experiment: str) -> list[str]:
     return ([found.artifact_location] if found is not None else []) + stores
 
 
-def _within(uri: str, store: str) -> bool:
+def lies_within(uri: str, store: str) -> bool:
     def local(u: str) -> Path | None:
         parsed = urlparse(u)
         if parsed.scheme in ("", "file"):
@@ -246,6 +246,8 @@ def _within(uri: str, store: str) -> bool:
     path, root = local(uri), local(store)
     if path is not None or root is not None:
         return path is not None and root is not None and path.is_relative_to(root)
+    if ".." in urlparse(uri).path.split("/"):
+        return False  # a remote URI is compared as text: no climbing out of the store
     return uri.rstrip("/") == store.rstrip("/") or uri.startswith(store.rstrip("/") + "/")
 
 
@@ -253,7 +255,7 @@ def check_trusted(client: MlflowClient, name: str, version: str, experiment: str
     """The version's artifact URI, if it lies in a trusted store (see ``trusted_stores``); refuse it otherwise."""
     uri = client.get_model_version_download_uri(name, str(version))
     stores = trusted_stores(client, experiment or name)
-    if not any(_within(uri, store) for store in stores):
+    if not any(lies_within(uri, store) for store in stores):
         raise UntrustedModelError(
             f"{name} version {version}: its artifacts ({uri}) are outside the project's artifact store "
             f"({', '.join(stores) or f'no experiment {experiment or name!r}'}); a model is a pickle and loading it "
