@@ -8,25 +8,18 @@ The gate itself is ``components.tracking.registry.promote``; these flows only su
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from components.projects import Project, get_project, settings_schemas
-from components.settings import ProjectSettings, load_project_settings
+from components.projects import Project
+from components.settings import ProjectSettings
 from components.tracking import registry
 from components.tracking import runs as tracking
-
-
-def load_settings(project: str, params: str, root: Path) -> tuple[Project, ProjectSettings]:
-    """The project and its settings, with a relative ``data_dir`` taken from ``root`` (as the pipeline does)."""
-    spec = get_project(project)
-    settings = load_project_settings(root / params, project, settings_schemas())
-    if not settings.data_dir.is_absolute():
-        settings = settings.model_copy(update={"data_dir": root / settings.data_dir})
-    return spec, settings
+from flows.preflight import load_settings, preflight
 
 
 @task(name="prepare-test-data", cache_policy=NO_CACHE)
@@ -36,7 +29,13 @@ def prepare(spec: Project, settings: ProjectSettings):
 
 @task(name="gate", cache_policy=NO_CACHE)
 def gate(
-    spec: Project, settings: ProjectSettings, data, version: int | None, force: bool, reason: str | None
+    spec: Project,
+    settings: ProjectSettings,
+    data,
+    version: int | None,
+    force: bool,
+    reason: str | None,
+    drift_tolerance: float = registry.DRIFT_TOLERANCE,
 ) -> registry.Decision:
     metric = spec.primary_metric
 
@@ -57,6 +56,8 @@ def gate(
         force=force,
         reason=reason,
         data_md5=data_md5,
+        drift_tolerance=drift_tolerance,
+        loader=partial(registry.load_model, experiment=settings.experiment or spec.name),
     )
 
 
@@ -68,17 +69,20 @@ def promote_model(
     reason: str | None = None,
     params: str = "params.yaml",
     root: str = ".",
+    drift_tolerance: float = registry.DRIFT_TOLERANCE,
 ) -> dict:
     """Move alias `champion` to the candidate (``version`` or alias `challenger`) if it beats the champion on the
-    project's current test data, or if ``force`` (with a ``reason``). Returns the decision."""
+    project's current test data and the champion still scores there as it did at registration (within
+    ``drift_tolerance``), or if ``force`` (with a ``reason``). Returns the decision."""
     root_dir = Path(root).resolve()
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (--reason TEXT); it is recorded on the version")
+    preflight(project, version, params, root_dir)  # fail before loading data
     spec, settings = load_settings(project, params, root_dir)
-    tracking.configure(root_dir)
-    registry.resolve_candidate(MlflowClient(), spec.name, version)  # fail before loading data
     data = prepare(spec, settings)
-    decision = gate(spec, settings, data, version, force, reason)
+    decision = gate(spec, settings, data, version, force, reason, drift_tolerance)
+    for repair in decision.repairs:
+        get_run_logger().warning("repaired: %s", repair)
     get_run_logger().info(decision.summary())
     return decision.to_dict()
 

@@ -163,7 +163,10 @@ def test_the_gate_scores_on_the_data_as_it_is_now(versions, client, run_cli, tmp
     candidate, champion_ = float(recorded["promotion.candidate_score"]), float(recorded["promotion.champion_score"])
     assert versions["results"]["strong"]["f1"] > 0.8 and candidate < 0.3  # scored now, not read from the run
     assert recorded["promotion.data_md5"] != recorded["data.md5"]  # and the data it was scored on is recorded
-    assert (code == 0) == compare(candidate, champion_, "f1", True)[0]
+    # promoted only if better on today's data and the champion still scores as it did at registration
+    drifted = recorded["promotion.drifted"] == "True"
+    assert (code == 0) == (compare(candidate, champion_, "f1", True)[0] and not drifted)
+    assert recorded["promotion.champion_data_md5"] == tags(client, versions["weak"])["data.md5"]
 
 
 @pytest.mark.integration

@@ -30,6 +30,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+PREDICTOR_SHA256 = "predictor.sha256"  # version tag: the pickled predictor's hash, checked before it is loaded
 
 
 def tracking_uri(root: Path) -> str:
@@ -232,7 +233,9 @@ def register(
     extra_requirements: list[str] = (),
 ):
     """Log the pyfunc model (``python_model`` is a models-from-code file) to the active run, register a new
-    version and give it alias ``challenger``."""
+    version and give it alias ``challenger``. The version is tagged with the sha256 of ``artifacts["predictor"]``
+    (``predictor.sha256``), which ``registry.load_model`` checks before it unpickles the file."""
+    tags = {**tags, PREDICTOR_SHA256: hashlib.sha256(Path(artifacts["predictor"]).read_bytes()).hexdigest()}
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,
