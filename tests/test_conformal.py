@@ -311,6 +311,9 @@ def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(c
     assert metrics["conformal_lac_90_mean_set_size"] >= metrics["conformal_lac_80_mean_set_size"]
     # ~80 test images: the band of the module docstring at 4 sd is about +-0.15 around 0.9.
     assert metrics["conformal_lac_90_coverage"] >= 0.75
+    # the served model's drift warning on the test split (same source as the calibration rows): logged, and off
+    assert 0 <= metrics["conformal_drift_pvalue"] <= 1 and metrics["conformal_drift_alpha"] == 0.01
+    assert metrics["conformal_drift_warning"] == 0.0
     assert "plots/conformal_coverage_size.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert {"tables/conformal_summary.csv", "tables/conformal_per_class.csv"} <= tables
@@ -330,7 +333,17 @@ def test_the_registered_model_serves_the_prediction_set_at_the_configured_confid
     manifest = scan_image_folder(root)
     picks = np.r_[0:20, len(manifest) - 20 : len(manifest)]
     out = model.predict(load_images(root, manifest, 64)[picks])
-    assert list(out.columns) == ["label", "probability", "p_with_mask", "p_without_mask", "prediction_set", "set_size"]
+    assert list(out.columns) == [
+        "label",
+        "probability",
+        "p_with_mask",
+        "p_without_mask",
+        "prediction_set",
+        "set_size",
+        "drift_pvalue",
+        "drift_warning",
+    ]
+    assert out["drift_pvalue"].nunique() == 1 and out["drift_warning"].dtype == bool  # one test per batch
     assert all(
         set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"])
     )

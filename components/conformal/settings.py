@@ -36,6 +36,14 @@ class ConformalSettings(Section):
         description="APS/RAPS: randomize the last label (exact coverage, sets vary with "
         "the random draw); false gives deterministic, conservative sets",
     )
+    drift_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="false-alarm rate of the served drift warning: a batch whose label-free conformity scores "
+        "differ from the calibration scores at p < drift_alpha is flagged (components/conformal/drift.py)",
+    )
+    drift_test: Literal["ks", "mannwhitney"] = Field("ks", description="two-sample test of the drift warning")
     serve_method: Method | None = Field(None, description="method the registered model serves; default: first")
     serve_confidence: float | None = Field(None, description="confidence it serves; default: first level")
 

@@ -32,6 +32,8 @@ class GrayImageSplits:
     X_test: np.ndarray
     y_test: np.ndarray
     paths_test: list[str]
+    X_cal: np.ndarray | None = None  # the validation split itself (AutodiffMLP.calibrate_on_validation)
+    y_cal: np.ndarray | None = None
 
 
 class AutodiffMLP(Project):
@@ -39,6 +41,7 @@ class AutodiffMLP(Project):
     capabilities = CAPABILITIES
     summary = "Reverse-mode autodiff engine (NumPy) + MLP trained with it (image folder; digits sample)"
     Settings = AutodiffMLPSettings
+    calibrate_on_validation = True  # AutodiffMLPClassifier only reports on the validation split: it calibrates
 
     def make_sample(self, out_dir: Path) -> dict:
         return digit_images.generate(out_dir)
@@ -60,7 +63,7 @@ class AutodiffMLP(Project):
         images = digit_images.load_grayscale(settings.data_dir, manifest["path"], settings.data.image_size)
         labels, paths = manifest["label"].to_numpy(), manifest["path"].to_numpy()
         split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
-        return GrayImageSplits(
+        splits = GrayImageSplits(
             images[split["train"]],
             labels[split["train"]],
             images[split["val"]],
@@ -69,6 +72,7 @@ class AutodiffMLP(Project):
             labels[split["test"]],
             paths[split["test"]].tolist(),
         )
+        return self.with_calibration(splits, settings)
 
     def train(self, data: GrayImageSplits, settings: AutodiffMLPSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         m, t = settings.model, settings.train

@@ -37,6 +37,8 @@ class IdxSplits:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    X_cal: np.ndarray | None = None  # the validation split itself (NumpyDNN.calibrate_on_validation)
+    y_cal: np.ndarray | None = None
 
 
 def gradient_check(
@@ -91,6 +93,7 @@ class NumpyDNN(Project):
         "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
     )
     Settings = NumpyDNNSettings
+    calibrate_on_validation = True  # DenseClassifier only reports on the validation split (no early stopping)
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
         return copy_fashion_mnist(out_dir, limit=1200 if tiny else None)
@@ -117,7 +120,7 @@ class NumpyDNN(Project):
         X, y, X_test, y_test = load_mnist(settings.data_dir)
         # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
         val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
-        return IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test)
+        return self.with_calibration(IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test), settings)
 
     def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:
         m, t = settings.model, settings.train
