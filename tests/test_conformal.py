@@ -35,6 +35,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from components.conformal.calibration import (
     CalibrationOverlapError,
     ConformalClassifier,
+    ConformalRegressor,
     ConformalSettings,
     calibrate_classifier,
     calibrate_regressor,
@@ -161,6 +162,33 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
         )
         widths.append(m["mean_width"])
     assert np.all(np.diff(widths) > 0)
+
+
+@pytest.mark.unit
+def test_each_output_of_a_multi_output_model_covers_within_the_band_on_the_rows_where_it_is_present():
+    """facial-keypoints' case, small: 3 outputs, a third of one output's targets missing; each output is calibrated
+    on its own present rows (n differs per output) and covers within that n's band."""
+    rng = np.random.default_rng(2)
+    n_cal, n_test = 600, 4000
+    X = rng.normal(size=(n_cal + n_test, 2))
+    Y = X @ np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]]) + rng.standard_t(df=5, size=(len(X), 3))
+
+    class Linear:  # prefit: the noise-free part of the targets
+        def predict(self, X):
+            return np.asarray(X) @ np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]])
+
+    Y_cal = Y[:n_cal].copy()
+    Y_cal[::3, 1] = np.nan
+    levels = (0.8, 0.9)
+    calibrator = ConformalRegressor(Linear(), "absolute", levels).fit(X[:n_cal], Y_cal)  # nothing trained
+    _, intervals = calibrator.predict_intervals(X[n_cal:])
+    assert intervals.shape == (n_test, 2, len(levels), 3)
+    for j in range(3):
+        n = int((~np.isnan(Y_cal[:, j])).sum())
+        for i, level in enumerate(levels):
+            m = interval_metrics(intervals[:, :, i, j], Y[n_cal:, j])
+            low, high = coverage_band(n, n_test, level)
+            assert low <= m["coverage"] <= high, (j, level, n, m["coverage"], low, high)
 
 
 @pytest.mark.unit

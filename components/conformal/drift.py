@@ -56,6 +56,8 @@ class DriftTest:
         from scipy import stats
 
         batch = _columns(scores)
+        if len(batch) == 0:
+            return float("nan")
         if batch.shape[1] != self.reference.shape[1]:
             raise ValueError(f"scores have {batch.shape[1]} columns, the calibration scores {self.reference.shape[1]}")
         pvalues = []
@@ -79,4 +81,4 @@ class DriftTest:
 
 def _columns(scores) -> np.ndarray:
     scores = np.asarray(scores, dtype=float)
-    return scores.reshape(len(scores), -1) if scores.ndim != 2 else scores
+    return scores.reshape(len(scores), 1) if scores.ndim == 1 else scores
