@@ -76,6 +76,7 @@ class LogisticRegression(Project):
                 "train_accuracy": train_accuracy,
                 "final_cost": model.costs_[-1]["cost"],
                 "train": len(data.y_train),
+                **({"calibration": len(data.y_cal)} if data.y_cal is not None else {}),
                 "test": len(data.y_test),
                 "features": int(model.coef_.size),
             },
