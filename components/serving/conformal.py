@@ -31,17 +31,17 @@ class ServesConformal:
 
     @property
     def pip_requirements(self) -> list[str]:
-        return ["mapie"] if getattr(self, "conformal", None) is not None else []
+        return ["mapie"] if self.conformal is not None else []
 
     def add_sets(self, frame: pd.DataFrame, proba: np.ndarray, names) -> pd.DataFrame:
         """``prediction_set`` (class names, in the model's class order) and ``set_size``, then the drift columns."""
-        if getattr(self, "conformal", None) is None:
+        if self.conformal is None:
             return frame
         sets = self.conformal.predict_sets(proba)[:, :, self.conformal.at(self.confidence)]
         names = np.asarray(list(names), dtype=object)
         frame["prediction_set"] = [names[row].tolist() for row in sets]
         frame["set_size"] = sets.sum(axis=1)
-        if getattr(self.conformal, "drift_", None) is not None:
+        if getattr(self.conformal, "drift_", None) is not None:  # calibrators pickled before the warning lack it
             self._add_drift(frame, self.conformal.drift(proba))
         return frame
 
@@ -49,7 +49,7 @@ class ServesConformal:
         """``lower`` / ``upper`` (one output), or ``<name>_lower`` / ``<name>_upper`` per output (``columns``: the
         outputs' names in order), then the drift columns. A multi-output predictor passes its ``predicted``
         matrix, so the model does not run twice."""
-        if getattr(self, "conformal", None) is None:
+        if self.conformal is None:
             return frame
         point, intervals = self.conformal.predict_intervals(X, predicted=predicted)
         level = self.conformal.at(self.confidence)
