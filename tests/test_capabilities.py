@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 from sklearn.base import clone
@@ -192,10 +193,19 @@ def test_a_project_declaring_conformal_sets_holds_out_a_calibration_split(name, 
     settings = settings_with(name, sample_data, tmp_path, conformal={"methods": ["lac"], "calibration": 0.15})
     data = project.prepare(settings)
     assert len(data.y_cal) > 0 and data.X_cal.shape[1:] == data.X_test.shape[1:]
-    if project.calibrate_on_validation:  # the trainer only reports on validation: it is the calibration split
-        assert data.X_cal is data.X_val
-    else:
-        assert not set(row_hashes(data.X_cal)) & set(row_hashes(data.X_train)) or hasattr(data, "ids_cal")
+    assert not set(row_hashes(data.X_cal)) & set(row_hashes(data.X_train)) or hasattr(data, "ids_cal")
+    if hasattr(data, "X_val"):  # calibrate_on: validation reuses the split that only picked an epoch
+        settings = settings_with(name, sample_data, tmp_path, conformal={"calibrate_on": "validation"})
+        again = project.prepare(settings)
+        assert np.array_equal(again.X_cal, again.X_val) and len(again.X_train) > len(data.X_train)
+
+
+def test_calibrating_on_a_validation_split_a_project_lacks_is_refused_with_its_yaml_path(sample_data, tmp_path):
+    for name, method in (("logistic-regression", "lac"), ("linear-regression", "absolute")):
+        conformal = {"methods": [method], "calibrate_on": "validation"}
+        settings = settings_with(name, sample_data, tmp_path, conformal=conformal)
+        with pytest.raises(SettingsError, match=rf"projects\.{name}\.conformal\.calibrate_on: "):
+            PROJECTS[name].prepare(settings)
 
 
 def test_every_project_that_can_serve_conformal_sets_or_intervals_has_them_on_in_params_yaml():

@@ -31,6 +31,12 @@ class ConformalSettings(Section):
         lt=1,
         description="fraction of the labelled data held out to calibrate; never used for training or early stopping",
     )
+    calibrate_on: Literal["held_out", "validation"] = Field(
+        "held_out",
+        description="held_out: `calibration` of the training rows, never trained on; validation: the validation "
+        "split, where the trainer only reports on it or picks its best epoch / stops early by it (no training rows "
+        "lost; picking one epoch by these rows makes coverage very slightly optimistic)",
+    )
     randomized: bool = Field(
         False,
         description="APS/RAPS: randomize the last label (exact coverage, sets vary with "

@@ -1,8 +1,8 @@
 """The pipeline's conformal stage: calibrate each configured method on the calibration split, measure it on the
 test split, and hand back the calibrator the registered model serves.
 
-The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one)
-for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
+The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one,
+unless ``calibrate_on: validation`` makes it the calibration split) for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
 values may repeat legitimately also brings ``ids_train``/``ids_cal`` (and ``ids_val``), e.g. CSV line numbers:
 the overlap check then compares ids instead of row contents.
 """
@@ -93,11 +93,8 @@ def _splits(data, settings: ConformalSettings) -> dict[str, Any]:
 
 def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalCalibration:
     s = _splits(data, settings)
-    validation = getattr(data, "X_val", None)
-    if (
-        validation is s["X_cal"]
-    ):  # the validation split only reported, so it calibrates (Project.calibrate_on_validation)
-        validation = None
+    # calibrate_on: validation: the validation split is the calibration split (it only picked an epoch or reported)
+    validation = None if settings.calibrate_on == "validation" else getattr(data, "X_val", None)
     seen = {"training": s["X_train"], "validation": validation}
     ids_cal = getattr(data, "ids_cal", None)
     ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}

@@ -32,7 +32,7 @@ class GrayImageSplits:
     X_test: np.ndarray
     y_test: np.ndarray
     paths_test: list[str]
-    X_cal: np.ndarray | None = None  # the validation split itself (AutodiffMLP.calibrate_on_validation)
+    X_cal: np.ndarray | None = None  # conformal calibration (Project.with_calibration)
     y_cal: np.ndarray | None = None
 
 
@@ -41,7 +41,6 @@ class AutodiffMLP(Project):
     capabilities = CAPABILITIES
     summary = "Reverse-mode autodiff engine (NumPy) + MLP trained with it (image folder; digits sample)"
     Settings = AutodiffMLPSettings
-    calibrate_on_validation = True  # AutodiffMLPClassifier only reports on the validation split: it calibrates
 
     def make_sample(self, out_dir: Path) -> dict:
         return digit_images.generate(out_dir)

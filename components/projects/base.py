@@ -17,7 +17,7 @@ import pandas as pd
 
 from components.capabilities import Capability
 from components.evaluation.report import Report
-from components.settings import ProjectSettings
+from components.settings import ProjectSettings, SettingsError
 from components.validation.expectations import ValidationReport
 
 CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
@@ -42,9 +42,6 @@ class Project(ABC):
     # checks that every catalog project's declaration matches its code. A project's Settings and capabilities are
     # the ones in components/projects/settings/ that its CATALOG entry names (get_project refuses a mismatch).
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
-    # True where the trainer only reports on the validation split (no early stopping, no best epoch kept): the
-    # conformal calibration split is then the validation split itself and costs no training rows.
-    calibrate_on_validation: ClassVar[bool] = False
 
     @abstractmethod
     def make_sample(self, out_dir: Path) -> dict[str, Any]:
@@ -72,13 +69,18 @@ class Project(ABC):
 
     def with_calibration(self, data: Any, settings: ProjectSettings) -> Any:
         """``data`` (a split dataclass with ``X_train``/``y_train`` and ``X_cal``/``y_cal`` fields) with its
-        conformal calibration split, as ``prepare`` returns it when a ``conformal:`` section is present: the
-        validation split where the trainer only reports on it (``calibrate_on_validation``), else
-        ``conformal.calibration`` of the training rows (stratified for a classifier), which then never train.
-        Unchanged without the section, or when ``prepare`` carved the split itself."""
+        conformal calibration split, as ``prepare`` returns it when a ``conformal:`` section is present: with
+        ``calibrate_on: validation`` the validation split itself, else ``conformal.calibration`` of the training rows
+        (stratified for a classifier), which then never train. Unchanged without the section, or when ``prepare``
+        carved the split itself."""
         if not self.capabilities & CONFORMAL or settings.conformal is None or data.y_cal is not None:
             return data
-        if self.calibrate_on_validation:
+        if settings.conformal.calibrate_on == "validation":
+            if getattr(data, "X_val", None) is None:
+                raise SettingsError(
+                    f"projects.{self.name}.conformal.calibrate_on: {self.name} has no validation split to calibrate "
+                    "on; use held_out"
+                )
             return dataclasses.replace(data, X_cal=data.X_val, y_cal=data.y_val)
         from components.data.splits import hold_out_calibration
 

@@ -166,9 +166,12 @@ class Emojify(Project):
         val_share = settings.split.val / (1 - settings.split.test)
         train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=settings.seed)
         parts = {"train": train, "val": val, "test": test}
-        if settings.conformal is not None:  # the nets early-stop on val: calibration takes a share of training
+        conformal = settings.conformal
+        if conformal is not None and conformal.calibrate_on == "validation":
+            parts["calibration"] = val  # the nets only pick their best epoch by it (conformal.calibrate_on)
+        elif conformal is not None:
             parts["train"], parts["calibration"] = train_test_split(
-                train, test_size=settings.conformal.calibration, stratify=labels[train], random_state=settings.seed
+                train, test_size=conformal.calibration, stratify=labels[train], random_state=settings.seed
             )
         for split, idx in parts.items():
             sentences = table["sentence"].to_numpy()[np.sort(idx)].tolist()

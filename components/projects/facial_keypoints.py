@@ -32,6 +32,7 @@ from components.projects.base import Project, Trained
 from components.projects.settings.facial_keypoints import CAPABILITIES, FacialKeypointsSettings
 from components.serving.conformal import ServesConformal
 from components.serving.inputs import as_image_batch, as_text_list
+from components.settings import SettingsError
 from components.training.keypoints import masked_rmse, predict_pixels
 from components.validation.expectations import ValidationReport
 
@@ -206,6 +207,11 @@ class FacialKeypoints(Project):
         return report
 
     def prepare(self, settings: FacialKeypointsSettings) -> KeypointSplits:
+        if settings.conformal is not None and settings.conformal.calibrate_on == "validation":
+            raise SettingsError(
+                "projects.facial-keypoints.conformal.calibrate_on: validation is not offered (its held-out split keeps "
+                "the committed splits); use held_out"
+            )
         X, Y = fk.load_keypoints(fk.resolve_file(settings.data_dir, settings.data.file))
         # calibration keeps its place in the draw, so test and val rows are the same with the conformal section or
         # without it (int 0: no row)

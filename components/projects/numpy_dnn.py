@@ -37,7 +37,7 @@ class IdxSplits:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    X_cal: np.ndarray | None = None  # the validation split itself (NumpyDNN.calibrate_on_validation)
+    X_cal: np.ndarray | None = None  # conformal calibration (Project.with_calibration)
     y_cal: np.ndarray | None = None
 
 
@@ -93,7 +93,6 @@ class NumpyDNN(Project):
         "L-layer NumPy net: inits, optimisers, L2/dropout, LR decay, gradient checks (MNIST IDX; Fashion-MNIST sample)"
     )
     Settings = NumpyDNNSettings
-    calibrate_on_validation = True  # DenseClassifier only reports on the validation split (no early stopping)
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
         return copy_fashion_mnist(out_dir, limit=1200 if tiny else None)
