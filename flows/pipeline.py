@@ -104,7 +104,7 @@ def conformalize(
     if not project.capabilities & CONFORMAL or settings.conformal is None:
         return None
     conformal = settings.conformal
-    calibration = run_conformal(trained.model, data, conformal, seed=settings.seed)
+    calibration = run_conformal(project.conformal_model(trained), data, conformal, seed=settings.seed)
     log_report(calibration.report, outputs.staging)
     get_run_logger().info("conformal (test): %s", calibration.summary())
     return calibration

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 from sklearn.base import clone
@@ -19,10 +20,10 @@ from components.capabilities import (
     Capability,
     ConformalServing,
     MCDropoutClassifier,
-    ProbabilisticClassifier,
 )
+from components.conformal.calibration import row_hashes
 from components.projects import CATALOG, PROJECTS, get_project, settings_schemas
-from components.projects.base import Project, Trained
+from components.projects.base import Project
 from components.settings import (
     ProjectSchema,
     SettingsError,
@@ -185,23 +186,43 @@ ACTIVE = sorted(n for n, p in PROJECTS.items() if Capability.ACTIVE_LEARNING in 
 
 
 @pytest.mark.parametrize("name", CONFORMAL_SETS)
-def test_a_project_declaring_conformal_sets_holds_out_a_calibration_split_and_serves_a_conformal_predictor(
-    name, sample_data, tmp_path
-):
+def test_a_project_declaring_conformal_sets_holds_out_a_calibration_split(name, sample_data, tmp_path):
+    """The split comes from prepare (Project.with_calibration unless the project carves it itself); that the
+    trained model's predictor serves the sets is checked per project in tests/test_contract.py."""
     project = PROJECTS[name]
     settings = settings_with(name, sample_data, tmp_path, conformal={"methods": ["lac"], "calibration": 0.15})
     data = project.prepare(settings)
     assert len(data.y_cal) > 0 and data.X_cal.shape[1:] == data.X_test.shape[1:]
-    estimator = project.estimator(settings)
-    assert isinstance(estimator, ProbabilisticClassifier)  # the conformal stage calibrates its probabilities
-    predictor, _ = project.predictor(Trained(estimator), data, settings)
-    assert isinstance(predictor, ConformalServing), type(predictor).__name__
+    assert not set(row_hashes(data.X_cal)) & set(row_hashes(data.X_train)) or hasattr(data, "ids_cal")
+    if hasattr(data, "X_val"):  # calibrate_on: validation reuses the split that only picked an epoch
+        settings = settings_with(name, sample_data, tmp_path, conformal={"calibrate_on": "validation"})
+        again = project.prepare(settings)
+        assert np.array_equal(again.X_cal, again.X_val) and len(again.X_train) > len(data.X_train)
+
+
+def test_calibrating_on_a_validation_split_a_project_lacks_is_refused_with_its_yaml_path(sample_data, tmp_path):
+    for name, method in (("logistic-regression", "lac"), ("linear-regression", "absolute")):
+        conformal = {"methods": [method], "calibrate_on": "validation"}
+        settings = settings_with(name, sample_data, tmp_path, conformal=conformal)
+        with pytest.raises(SettingsError, match=rf"projects\.{name}\.conformal\.calibrate_on: "):
+            PROJECTS[name].prepare(settings)
+
+
+def test_every_project_that_can_serve_conformal_sets_or_intervals_has_them_on_in_params_yaml():
+    settings = load_all_settings(REPO / "params.yaml", settings_schemas())
+    for name, project in PROJECTS.items():
+        if project.capabilities & CONFORMAL:
+            assert settings[name].conformal is not None, f"{name}: no conformal section in params.yaml"
 
 
 def test_the_project_declaring_conformal_intervals_calibrates_and_serves_them(sample_data, tmp_path):
     from components.conformal.stage import run_conformal
 
-    [name] = [n for n, p in PROJECTS.items() if Capability.CONFORMAL_INTERVALS in p.capabilities]
+    # linear-regression trains in a second; facial-keypoints' intervals are checked in tests/test_contract.py
+    assert {"linear-regression", "facial-keypoints"} == {
+        n for n, p in PROJECTS.items() if Capability.CONFORMAL_INTERVALS in p.capabilities
+    }
+    name = "linear-regression"
     project = PROJECTS[name]
     settings = settings_with(name, sample_data, tmp_path)
     data = project.prepare(settings)

@@ -35,6 +35,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from components.conformal.calibration import (
     CalibrationOverlapError,
     ConformalClassifier,
+    ConformalRegressor,
     ConformalSettings,
     calibrate_classifier,
     calibrate_regressor,
@@ -161,6 +162,33 @@ def test_intervals_cover_at_the_target_and_widen_with_confidence(method):
         )
         widths.append(m["mean_width"])
     assert np.all(np.diff(widths) > 0)
+
+
+@pytest.mark.unit
+def test_each_output_of_a_multi_output_model_covers_within_the_band_on_the_rows_where_it_is_present():
+    """facial-keypoints' case, small: 3 outputs, a third of one output's targets missing; each output is calibrated
+    on its own present rows (n differs per output) and covers within that n's band."""
+    rng = np.random.default_rng(2)
+    n_cal, n_test = 600, 4000
+    X = rng.normal(size=(n_cal + n_test, 2))
+    Y = X @ np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]]) + rng.standard_t(df=5, size=(len(X), 3))
+
+    class Linear:  # prefit: the noise-free part of the targets
+        def predict(self, X):
+            return np.asarray(X) @ np.array([[1.0, -1.0, 0.5], [0.5, 2.0, -1.0]])
+
+    Y_cal = Y[:n_cal].copy()
+    Y_cal[::3, 1] = np.nan
+    levels = (0.8, 0.9)
+    calibrator = ConformalRegressor(Linear(), "absolute", levels).fit(X[:n_cal], Y_cal)  # nothing trained
+    _, intervals = calibrator.predict_intervals(X[n_cal:])
+    assert intervals.shape == (n_test, 2, len(levels), 3)
+    for j in range(3):
+        n = int((~np.isnan(Y_cal[:, j])).sum())
+        for i, level in enumerate(levels):
+            m = interval_metrics(intervals[:, :, i, j], Y[n_cal:, j])
+            low, high = coverage_band(n, n_test, level)
+            assert low <= m["coverage"] <= high, (j, level, n, m["coverage"], low, high)
 
 
 @pytest.mark.unit
@@ -311,6 +339,9 @@ def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(c
     assert metrics["conformal_lac_90_mean_set_size"] >= metrics["conformal_lac_80_mean_set_size"]
     # ~80 test images: the band of the module docstring at 4 sd is about +-0.15 around 0.9.
     assert metrics["conformal_lac_90_coverage"] >= 0.75
+    # the served model's drift warning on the test split (same source as the calibration rows): logged, and off
+    assert 0 <= metrics["conformal_drift_pvalue"] <= 1 and metrics["conformal_drift_alpha"] == 0.01
+    assert metrics["conformal_drift_warning"] == 0.0
     assert "plots/conformal_coverage_size.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert {"tables/conformal_summary.csv", "tables/conformal_per_class.csv"} <= tables
@@ -330,7 +361,17 @@ def test_the_registered_model_serves_the_prediction_set_at_the_configured_confid
     manifest = scan_image_folder(root)
     picks = np.r_[0:20, len(manifest) - 20 : len(manifest)]
     out = model.predict(load_images(root, manifest, 64)[picks])
-    assert list(out.columns) == ["label", "probability", "p_with_mask", "p_without_mask", "prediction_set", "set_size"]
+    assert list(out.columns) == [
+        "label",
+        "probability",
+        "p_with_mask",
+        "p_without_mask",
+        "prediction_set",
+        "set_size",
+        "drift_pvalue",
+        "drift_warning",
+    ]
+    assert out["drift_pvalue"].nunique() == 1 and out["drift_warning"].dtype == bool  # one test per batch
     assert all(
         set(s) <= {"with_mask", "without_mask"} and len(s) == n for s, n in zip(out["prediction_set"], out["set_size"])
     )

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.contract
 # and fewer generated examples, so that the whole table runs in well under a minute on one CPU core. Every
 # project is listed, so a new project must say how it shrinks (test_every_project_says_how_it_shrinks).
 SHRINK: dict[str, dict] = {
-    "face-mask": {"train.epochs": 1},
+    # conformal.confidence_levels [0.8] where the tiny sample leaves under 21 calibration rows (95% needs more)
+    "face-mask": {"train.epochs": 1, "conformal.confidence_levels": [0.8]},
     "linear-regression": {"train.epochs": 5},
     "logistic-regression": {"train.iterations": 5, "train.record_every": 1},
     "autodiff-mlp": {"train.epochs": 1},
@@ -65,13 +66,19 @@ SHRINK: dict[str, dict] = {
         "uncertainty.passes": 3,
         "uncertainty.max_inputs": 100,
     },
-    "resnet50": {"train.epochs": 1, "data.min_per_class": 2},
+    "resnet50": {"train.epochs": 1, "data.min_per_class": 2, "conformal.confidence_levels": [0.8]},
     "mobilenetv2-transfer": {"train.epochs": 1, "finetune.epochs": 1},
-    "vgg16-transfer": {"train.epochs": 1, "finetune.epochs": 1, "data.min_per_class": 3},
+    "vgg16-transfer": {
+        "train.epochs": 1,
+        "finetune.epochs": 1,
+        "data.min_per_class": 3,
+        "conformal.confidence_levels": [0.8],
+    },
     "face-mask-transfer": {
         "train.epochs": 1,
         "finetune.epochs": 1,
         "data.image_size": 32,
+        "conformal.confidence_levels": [0.8],
         "compare.arms": [
             {"name": "efficientnet_lite0-scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 1}
         ],
@@ -168,6 +175,31 @@ def assert_settings_ask_only_for_what_the_project_can_do(project: Project, setti
         assert type(project).score is not Project.score, f"{project.name}: declares scoring without a score()"
 
 
+CONFORMAL = {Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS}
+
+
+def assert_the_registered_model_serves_calibrated_sets_or_intervals(project, trained, data, settings, example, path):
+    """What flows/pipeline.py registers for a conformal project: the conformal stage on the calibration split, its
+    calibrator attached to the predictor, pickled; the unpickled model serves a set (classifiers) or an interval
+    (regressors) per row, and the batch's drift warning."""
+    from components.conformal.stage import run_conformal
+
+    assert settings.conformal is not None, f"{project.name}: conformal is on by default (params.yaml)"
+    calibration = run_conformal(project.conformal_model(trained), data, settings.conformal, seed=settings.seed)
+    assert 0 <= calibration.report.metrics["conformal_drift_pvalue"] <= 1
+    predictor, _ = project.predictor(trained, data, settings)
+    joblib.dump(predictor.with_conformal(calibration.served, calibration.served_confidence), path)
+    frame = joblib.load(path).predict_frame(example)
+    assert len(frame) == len(example) and {"drift_pvalue", "drift_warning"} <= set(frame.columns)
+    if Capability.CONFORMAL_SETS in project.capabilities:
+        assert (frame["set_size"] == frame["prediction_set"].map(len)).all()
+        names = {c.removeprefix("p_") for c in frame.columns if c.startswith("p_")}
+        assert all(set(map(str, s)) <= names for s in frame["prediction_set"]), project.name
+    else:
+        lower = [c for c in frame.columns if c.endswith("lower")]
+        assert lower and all((frame[c] <= frame[c.replace("lower", "upper")]).all() for c in lower)
+
+
 def test_every_project_says_how_it_shrinks():
     assert sorted(SHRINK) == sorted(PROJECTS)
     assert TINY_SAMPLE <= set(PROJECTS) and SCORE_MARGIN.keys() <= set(PROJECTS)
@@ -202,6 +234,8 @@ def test_project_keeps_its_contract(name, tmp_path):
     assert list(frame.columns) == signature.outputs.input_names()
 
     assert_settings_ask_only_for_what_the_project_can_do(project, settings, data, predictor)
+    if project.capabilities & CONFORMAL:
+        assert_the_registered_model_serves_calibrated_sets_or_intervals(project, trained, data, settings, example, path)
 
     if supports_scoring(project):
         # The promotion gate's number for this model must be the one the pipeline recorded for it. abs=1e-4 is

@@ -96,3 +96,27 @@ def test_grouped_split_puts_no_group_in_two_parts(seed):
 def test_grouped_split_refuses_fewer_groups_than_parts_and_names_them():
     with pytest.raises(ValueError, match="at least 3 subjects.*found 2: a, b"):
         grouped_split(np.array(["a", "a", "b"]), {"test": 0.3, "val": 0.3}, 0)
+
+
+def test_the_calibration_hold_out_moves_a_stratified_share_of_training_rows_with_their_paths():
+    from dataclasses import dataclass
+
+    from components.data.splits import hold_out_calibration
+
+    @dataclass
+    class Splits:
+        X_train: np.ndarray
+        y_train: np.ndarray
+        paths_train: list
+        X_cal: np.ndarray | None = None
+        y_cal: np.ndarray | None = None
+        paths_cal: list | None = None
+
+    y = np.repeat([0, 1, 2], [50, 30, 20])
+    data = Splits(np.arange(100) * 10, y, [f"img{i}.png" for i in range(100)])
+    held = hold_out_calibration(data, 0.1, seed=0, stratify=True)
+    assert np.bincount(held.y_cal).tolist() == [5, 3, 2] and len(held.y_train) == 90
+    assert not set(held.X_cal) & set(held.X_train) and set(held.X_cal) | set(held.X_train) == set(data.X_train)
+    assert held.paths_cal == [f"img{x // 10}.png" for x in held.X_cal]  # each path moved with its row
+    assert hold_out_calibration(data, 0.1, seed=0, stratify=True).X_cal.tolist() == held.X_cal.tolist()  # seeded
+    assert len(hold_out_calibration(data, 0.25, seed=1, stratify=False).y_cal) == 25

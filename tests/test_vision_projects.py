@@ -202,4 +202,6 @@ def test_happy_house_flow_learns_registers_and_serves(prefect_server, project_ro
     model = mlflow.pyfunc.load_model("models:/happy-house@challenger")
     images = load_h5_parts(sample_data("happy-house"), "happy")["test"].images[:4]
     frame = model.predict(images)
-    assert list(frame.columns) == ["label", "probability", "p_0", "p_1"] and len(frame) == 4
+    assert list(frame.columns[:4]) == ["label", "probability", "p_0", "p_1"] and len(frame) == 4
+    # conformal is on by default: the LAC set and the batch's drift warning come with every prediction
+    assert list(frame.columns[4:]) == ["prediction_set", "set_size", "drift_pvalue", "drift_warning"]

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from components.conformal.drift import DriftResult, DriftTest, classifier_scores
+
 # the section's classes, as components/conformal/stage.py imports them from here
 from components.conformal.settings import (  # noqa: F401
     CLASSIFICATION_METHODS,
@@ -115,7 +117,10 @@ class ConformalClassifier:
     confidence_levels: tuple[float, ...] = (0.9,)
     randomized: bool = False
     random_state: int = 0
+    drift_alpha: float = 0.01
+    drift_test: str = "ks"
     mapie_: Any = field(default=None, repr=False)
+    drift_: DriftTest | None = field(default=None, repr=False)  # the calibration rows' label-free scores
 
     def fit(self, proba_cal: np.ndarray, y_cal) -> ConformalClassifier:
         from mapie.classification import SplitConformalClassifier
@@ -144,7 +149,12 @@ class ConformalClassifier:
             random_state=self.random_state,
         )
         self.mapie_.conformalize(proba_cal, np.asarray(y_cal))
+        self.drift_ = DriftTest.fit(classifier_scores(proba_cal), self.drift_alpha, self.drift_test)
         return self
+
+    def drift(self, proba: np.ndarray) -> DriftResult:
+        """Whether a batch's label-free scores (1 - max probability) still look like the calibration rows'."""
+        return self.drift_.check(classifier_scores(proba))
 
     def predict_sets(self, proba: np.ndarray) -> np.ndarray:
         """Membership of each class in each row's set: bool array (n, classes, levels)."""
@@ -241,23 +251,74 @@ class QuantileView(RegressorMixin, BaseEstimator):
         return np.asarray(self.model.predict_quantiles(X, [self.quantile]))[:, 0]
 
 
+class ColumnPassThrough(RegressorMixin, BaseEstimator):
+    """A prefit 'regressor' whose input is already the model's prediction matrix (n, k): it returns column
+    ``column``. How MAPIE sees one output of a multi-output model that ran once over the rows."""
+
+    def __init__(self, column: int = 0, outputs: int = 1):
+        self.column = column
+        self.outputs = outputs
+
+    def fit(self, X=None, y=None):
+        self.n_features_in_ = self.outputs
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return np.asarray(X, dtype=float)[:, self.column]
+
+
 @dataclass
 class ConformalRegressor:
-    """Split-conformal intervals: absolute residuals around ``predict``, or CQR around the model's quantiles."""
+    """Split-conformal intervals: absolute residuals around ``predict``, or CQR around the model's quantiles.
+
+    A model whose ``predict`` returns k outputs per row (targets (n, k), NaN where a target is missing) gets one
+    calibration per output, on the rows where that output is present; MAPIE then sees the prediction matrix
+    through ``ColumnPassThrough``, so the model runs once per batch however many outputs it has.
+    """
 
     model: Any
     method: str = "absolute"
     confidence_levels: tuple[float, ...] = (0.9,)
+    drift_alpha: float = 0.01
+    drift_test: str = "ks"
     mapie_: list[Any] = field(default_factory=list, repr=False)
+    outputs_: int | None = None  # None: one output (predict returns (n,)); else k
+    drift_: DriftTest | None = field(default=None, repr=False)  # the calibration rows' predictions
 
     def fit(self, X_cal, y_cal) -> ConformalRegressor:
         from mapie.regression import ConformalizedQuantileRegressor, SplitConformalRegressor
 
         y_cal = np.asarray(y_cal, dtype=float)
+        levels = list(self.confidence_levels)
+        if y_cal.ndim == 2:
+            if self.method != "absolute":
+                raise ValueError(f"{self.method!r} calibrates one output; a multi-output model takes 'absolute'")
+            predicted = np.asarray(self.model.predict(X_cal), dtype=float)
+            self.outputs_ = y_cal.shape[1]
+            self.mapie_, self.levels_ = [], []
+            for j in range(self.outputs_):
+                present = ~np.isnan(y_cal[:, j])
+                n = int(present.sum())
+                # Levels that n targets can calibrate (MAPIE's condition); the others get an infinite interval,
+                # the only one with the coverage guarantee on so few rows.
+                ok = [c for c in levels if n > 1 / (1 - c) and n > 1 / c]
+                self.levels_.append(ok)
+                self.mapie_.append(
+                    SplitConformalRegressor(
+                        ColumnPassThrough(j, self.outputs_).fit(),
+                        confidence_level=ok,
+                        conformity_score="absolute",
+                        prefit=True,
+                    ).conformalize(predicted[present], y_cal[present, j])
+                    if ok
+                    else None
+                )
+            self.drift_ = DriftTest.fit(predicted, self.drift_alpha, self.drift_test)
+            return self
         if self.method == "absolute":
             self.mapie_ = [
                 SplitConformalRegressor(
-                    self.model, confidence_level=list(self.confidence_levels), conformity_score="absolute", prefit=True
+                    self.model, confidence_level=levels, conformity_score="absolute", prefit=True
                 ).conformalize(X_cal, y_cal)
             ]
         elif self.method == "cqr":
@@ -277,13 +338,30 @@ class ConformalRegressor:
             ]
         else:
             raise ValueError(f"{self.method!r} is not a regressor method; choose from {', '.join(REGRESSION_METHODS)}")
+        self.drift_ = DriftTest.fit(
+            np.asarray(self.model.predict(X_cal), dtype=float), self.drift_alpha, self.drift_test
+        )
         return self
 
-    def predict_intervals(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Point predictions (n,) and intervals (n, 2, levels): [:, 0] lower, [:, 1] upper bounds."""
-        parts = [m.predict_interval(X) for m in self.mapie_]
+    def predict_intervals(self, X, *, predicted=None) -> tuple[np.ndarray, np.ndarray]:
+        """Point predictions (n,) and intervals (n, 2, levels): [:, 0] lower, [:, 1] upper bounds. A multi-output
+        model: points (n, k) and intervals (n, 2, levels, k), from ``predicted`` (n, k) when given."""
+        if getattr(self, "outputs_", None) is not None:
+            point = np.asarray(self.model.predict(X) if predicted is None else predicted, dtype=float)
+            intervals = np.empty((len(point), 2, len(self.confidence_levels), self.outputs_))
+            intervals[:, 0], intervals[:, 1] = -np.inf, np.inf
+            for j, (mapie, ok) in enumerate(zip(self.mapie_, self.levels_)):
+                if mapie is not None:
+                    at = [self.confidence_levels.index(c) for c in ok]
+                    intervals[:, :, at, j] = np.asarray(mapie.predict_interval(point)[1], dtype=float)
+            return point, intervals
         point = np.asarray(self.model.predict(X), dtype=float)
+        parts = [m.predict_interval(X) for m in self.mapie_]
         return point, np.concatenate([np.asarray(iv, dtype=float) for _, iv in parts], axis=2)
+
+    def drift(self, X=None, *, predicted=None) -> DriftResult:
+        """Whether a batch's predictions still look like the calibration rows' (a label-free covariate check)."""
+        return self.drift_.check(np.asarray(self.model.predict(X) if predicted is None else predicted, dtype=float))
 
     def at(self, confidence: float) -> int:
         return level_index(self.confidence_levels, confidence)
@@ -306,9 +384,12 @@ def calibrate_regressor(
 
 
 def interval_metrics(intervals: np.ndarray, y_true) -> dict[str, float]:
-    """Coverage and width of intervals (n, 2) for targets ``y_true``."""
+    """Coverage and width of intervals (n, 2) for targets ``y_true`` (n,); or (n, 2, k) for targets (n, k), over
+    the targets present (not NaN)."""
     y = np.asarray(y_true, dtype=float)
     lower, upper = intervals[:, 0], intervals[:, 1]
+    present = ~np.isnan(y)
+    y, lower, upper = y[present], lower[present], upper[present]
     width = upper - lower
     return {
         "coverage": float(((y >= lower) & (y <= upper)).mean()),

@@ -31,11 +31,25 @@ class ConformalSettings(Section):
         lt=1,
         description="fraction of the labelled data held out to calibrate; never used for training or early stopping",
     )
+    calibrate_on: Literal["held_out", "validation"] = Field(
+        "held_out",
+        description="held_out: `calibration` of the training rows, never trained on; validation: the validation "
+        "split, where the trainer only reports on it or picks its best epoch / stops early by it (no training rows "
+        "lost; picking one epoch by these rows makes coverage very slightly optimistic)",
+    )
     randomized: bool = Field(
         False,
         description="APS/RAPS: randomize the last label (exact coverage, sets vary with "
         "the random draw); false gives deterministic, conservative sets",
     )
+    drift_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="false-alarm rate of the served drift warning: a batch whose label-free conformity scores "
+        "differ from the calibration scores at p < drift_alpha is flagged (components/conformal/drift.py)",
+    )
+    drift_test: Literal["ks", "mannwhitney"] = Field("ks", description="two-sample test of the drift warning")
     serve_method: Method | None = Field(None, description="method the registered model serves; default: first")
     serve_confidence: float | None = Field(None, description="confidence it serves; default: first level")
 

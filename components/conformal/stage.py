@@ -1,8 +1,8 @@
 """The pipeline's conformal stage: calibrate each configured method on the calibration split, measure it on the
 test split, and hand back the calibrator the registered model serves.
 
-The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one)
-for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
+The project's data object brings the splits by name: ``X_train`` (and ``X_val`` where early stopping used one,
+unless ``calibrate_on: validation`` makes it the calibration split) for the overlap check, ``X_cal``/``y_cal`` to calibrate, ``X_test``/``y_test`` to measure. Tabular data whose
 values may repeat legitimately also brings ``ids_train``/``ids_cal`` (and ``ids_val``), e.g. CSV line numbers:
 the overlap check then compares ids instead of row contents.
 """
@@ -31,6 +31,7 @@ from components.conformal.calibration import (
     per_class_coverage,
     set_metrics,
 )
+from components.conformal.drift import DriftResult
 from components.evaluation.report import ChildRun, Report
 from components.settings import SettingsError
 
@@ -49,10 +50,15 @@ class ConformalCalibration:
     def summary(self) -> str:
         table = self.report.tables["conformal_summary"]
         size = "mean_set_size" if "mean_set_size" in table else "mean_width"
-        return "; ".join(
+        parts = [
             f"{r.method}@{r.confidence:g}: coverage={r.coverage:.3f} {size}={getattr(r, size):.3g}"
             for r in table.itertuples()
-        )
+        ]
+        m = self.report.metrics
+        if "conformal_drift_pvalue" in m:
+            warn = "WARNING" if m["conformal_drift_warning"] else "none"
+            parts.append(f"drift p={m['conformal_drift_pvalue']:.3g} (alpha {m['conformal_drift_alpha']:g}): {warn}")
+        return "; ".join(parts)
 
 
 def pct(confidence: float) -> str:
@@ -64,7 +70,7 @@ def _metric_safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_\-. /]", "_", str(name))
 
 
-def _splits(data) -> dict[str, Any]:
+def _splits(data, settings: ConformalSettings) -> dict[str, Any]:
     names = ("X_train", "X_cal", "y_cal", "X_test", "y_test")
     missing = [n for n in names if getattr(data, n, None) is None]
     if missing:
@@ -74,12 +80,22 @@ def _splits(data) -> dict[str, Any]:
         )
     if len(data.y_cal) == 0:
         raise SettingsError("the calibration split is empty: raise conformal.calibration in params.yaml")
+    n = len(data.y_cal)
+    too_high = [c for c in settings.confidence_levels if not (n > 1 / (1 - c) and n > 1 / c)]
+    if np.ndim(data.y_cal) == 1 and too_high:  # multi-output targets: outputs without enough rows get inf intervals
+        raise SettingsError(
+            f"the calibration split has {n} rows, too few for confidence {too_high[0]} (split conformal needs more "
+            f"than 1 / (1 - confidence) = {1 / (1 - too_high[0]):.0f}): raise conformal.calibration or lower "
+            "conformal.confidence_levels in params.yaml"
+        )
     return {n: getattr(data, n) for n in names}
 
 
 def run_conformal(model, data, settings: ConformalSettings, seed: int = 0) -> ConformalCalibration:
-    s = _splits(data)
-    seen = {"training": s["X_train"], "validation": getattr(data, "X_val", None)}
+    s = _splits(data, settings)
+    # calibrate_on: validation: the validation split is the calibration split (it only picked an epoch or reported)
+    validation = None if settings.calibrate_on == "validation" else getattr(data, "X_val", None)
+    seen = {"training": s["X_train"], "validation": validation}
     ids_cal = getattr(data, "ids_cal", None)
     ids_seen = {"training": getattr(data, "ids_train", None), "validation": getattr(data, "ids_val", None)}
     check_unseen(
@@ -104,9 +120,15 @@ def _classification(model, s, settings: ConformalSettings, seed: int) -> Conform
     proba_cal, proba_test = model.predict_proba(s["X_cal"]), model.predict_proba(s["X_test"])
     rows, class_rows, calibrators, children = [], [], {}, []
     for method in settings.methods:
-        calibrator = ConformalClassifier(classes, method, settings.confidence_levels, settings.randomized, seed).fit(
-            proba_cal, s["y_cal"]
-        )
+        calibrator = ConformalClassifier(
+            classes,
+            method,
+            settings.confidence_levels,
+            settings.randomized,
+            seed,
+            settings.drift_alpha,
+            settings.drift_test,
+        ).fit(proba_cal, s["y_cal"])
         calibrators[method] = calibrator
         sets = calibrator.predict_sets(proba_test)
         child = {}
@@ -124,7 +146,7 @@ def _classification(model, s, settings: ConformalSettings, seed: int) -> Conform
                 }
             )
         children.append(ChildRun(f"conformal-{method}", _child_params(method, settings, s), child))
-    return _report(
+    calibration = _report(
         rows,
         {"conformal_per_class": pd.DataFrame(class_rows)},
         children,
@@ -133,12 +155,15 @@ def _classification(model, s, settings: ConformalSettings, seed: int) -> Conform
         "mean_set_size",
         "mean set size",
     )
+    return _with_drift(calibration, calibration.served.drift(proba_test))
 
 
 def _regression(model, s, settings: ConformalSettings) -> ConformalCalibration:
     rows, calibrators, children = [], {}, []
     for method in settings.methods:
-        calibrator = ConformalRegressor(model, method, settings.confidence_levels).fit(s["X_cal"], s["y_cal"])
+        calibrator = ConformalRegressor(
+            model, method, settings.confidence_levels, settings.drift_alpha, settings.drift_test
+        ).fit(s["X_cal"], s["y_cal"])
         calibrators[method] = calibrator
         _, intervals = calibrator.predict_intervals(s["X_test"])
         child = {}
@@ -146,7 +171,19 @@ def _regression(model, s, settings: ConformalSettings) -> ConformalCalibration:
             rows.append({"method": method, "confidence": level, **interval_metrics(intervals[:, :, i], s["y_test"])})
             child.update({f"{k}_{pct(level)}": v for k, v in rows[-1].items() if k not in ("method", "confidence")})
         children.append(ChildRun(f"conformal-{method}", _child_params(method, settings, s), child))
-    return _report(rows, {}, children, calibrators, settings, "mean_width", "mean interval width")
+    calibration = _report(rows, {}, children, calibrators, settings, "mean_width", "mean interval width")
+    return _with_drift(calibration, calibration.served.drift(s["X_test"]))
+
+
+def _with_drift(calibration: ConformalCalibration, drift: DriftResult) -> ConformalCalibration:
+    """The served model's drift warning on the test split as one batch: the test rows come from the calibration
+    rows' source, so the warning should stay off (it fires on about drift_alpha of such batches)."""
+    calibration.report.metrics.update(
+        conformal_drift_pvalue=drift.pvalue,
+        conformal_drift_warning=float(drift.warning),
+        conformal_drift_alpha=drift.alpha,
+    )
+    return calibration
 
 
 def _child_params(method: str, settings: ConformalSettings, s) -> dict[str, object]:

@@ -11,6 +11,7 @@ keeps every registered model's test split (and so the gate's comparison with it)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -97,3 +98,28 @@ def grouped_split(groups, fractions: Mapping[str, float], seed: int) -> dict[str
             position += 1
     assigned["train"] = list(order[position:])
     return {name: np.flatnonzero(np.isin(groups, members)) for name, members in assigned.items()}
+
+
+def hold_out_calibration(data, fraction: float, seed: int, *, stratify: bool):
+    """A copy of a split dataclass with ``fraction`` of its training rows moved to ``X_cal``/``y_cal``: the
+    conformal calibration split, never trained on. ``stratify`` keeps every class's share (classifiers);
+    regressors' rows are drawn at random. Per-row companions of the training rows (``paths_train``,
+    ``ids_train``) move with them to ``paths_cal``/``ids_cal`` where the dataclass has both fields.
+    """
+    y = np.asarray(data.y_train)
+    if stratify:
+        part = stratified_split(y, {"calibration": fraction}, seed)
+    else:
+        part = random_split(len(y), {"calibration": fraction}, seed)
+    cal, train = part["calibration"], part["train"]
+    changes = {"X_train": data.X_train[train], "y_train": data.y_train[train]}
+    changes |= {"X_cal": data.X_train[cal], "y_cal": data.y_train[cal]}
+    fields = {f.name for f in dataclasses.fields(data)}
+    for name in ("paths", "ids"):
+        rows = getattr(data, f"{name}_train", None)
+        if rows is not None and f"{name}_cal" in fields:
+            as_list = isinstance(rows, list)
+            rows = np.asarray(rows)
+            changes[f"{name}_train"] = rows[train].tolist() if as_list else rows[train]
+            changes[f"{name}_cal"] = rows[cal].tolist() if as_list else rows[cal]
+    return dataclasses.replace(data, **changes)

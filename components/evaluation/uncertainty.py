@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from components.serving.conformal import ServesConformal
+
 EPS = 1e-12
 
 
@@ -108,8 +110,13 @@ def entropy_figure(entropies: dict[str, np.ndarray], num_classes: int):
     return fig
 
 
-class MCDropoutPredictor:
-    """uint8 images -> label, probability, predictive entropy and mutual information from T MC passes."""
+class MCDropoutPredictor(ServesConformal):
+    """uint8 images -> label, probability, predictive entropy and mutual information from T MC passes.
+
+    With a conformal calibrator attached (``with_conformal``, components/serving/conformal.py) it also returns the
+    calibrated ``prediction_set``: built from the deterministic probabilities (dropout off), the ones the
+    calibration split was scored with, since a set from a fresh random draw of passes would not be the
+    calibrated one."""
 
     def __init__(self, estimator, image_size: int, passes: int = 30):
         self.estimator = estimator
@@ -135,4 +142,6 @@ class MCDropoutPredictor:
         )
         for j, c in enumerate(classes):
             frame[f"p_{c}"] = mean[:, j]
+        if self.conformal is not None:
+            self.add_sets(frame, self.estimator.predict_proba(X), classes)
         return frame

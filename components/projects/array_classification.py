@@ -75,7 +75,7 @@ class ArrayClassificationProject(ImageClassificationProject):
         size = settings.data.image_size
         X, X_test = resize(train.images, size), resize(test.images, size)
         test_ids = [f"{test.source}[{i}]" for i in range(len(test.labels))]
-        return ImageSplits(
+        splits = ImageSplits(
             np.array(sorted(settings.data.labels)),
             X[split["train"]],
             train.labels[split["train"]],
@@ -85,6 +85,8 @@ class ArrayClassificationProject(ImageClassificationProject):
             test.labels,
             test_ids,
         )
+        # The trainer early-stops on the validation slice, so calibration takes its own share of the training part.
+        return self.with_calibration(splits, settings)
 
     def estimator(
         self, settings: ArrayClassificationSettings, checkpoint_dir: Path | None = None

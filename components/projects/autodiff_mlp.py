@@ -32,6 +32,8 @@ class GrayImageSplits:
     X_test: np.ndarray
     y_test: np.ndarray
     paths_test: list[str]
+    X_cal: np.ndarray | None = None  # conformal calibration (Project.with_calibration)
+    y_cal: np.ndarray | None = None
 
 
 class AutodiffMLP(Project):
@@ -60,7 +62,7 @@ class AutodiffMLP(Project):
         images = digit_images.load_grayscale(settings.data_dir, manifest["path"], settings.data.image_size)
         labels, paths = manifest["label"].to_numpy(), manifest["path"].to_numpy()
         split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
-        return GrayImageSplits(
+        splits = GrayImageSplits(
             images[split["train"]],
             labels[split["train"]],
             images[split["val"]],
@@ -69,6 +71,7 @@ class AutodiffMLP(Project):
             labels[split["test"]],
             paths[split["test"]].tolist(),
         )
+        return self.with_calibration(splits, settings)
 
     def train(self, data: GrayImageSplits, settings: AutodiffMLPSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         m, t = settings.model, settings.train

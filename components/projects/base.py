@@ -7,6 +7,7 @@ and a section in params.yaml, not copying a flow.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ import pandas as pd
 
 from components.capabilities import Capability
 from components.evaluation.report import Report
-from components.settings import ProjectSettings
+from components.settings import ProjectSettings, SettingsError
 from components.validation.expectations import ValidationReport
+
+CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
 
 
 @dataclass
@@ -63,6 +66,31 @@ class Project(ABC):
     @abstractmethod
     def predictor(self, trained: Trained, data: Any, settings: ProjectSettings) -> tuple[Any, Any]:
         """The object the registered pyfunc model serves, and an input example for its signature."""
+
+    def with_calibration(self, data: Any, settings: ProjectSettings) -> Any:
+        """``data`` (a split dataclass with ``X_train``/``y_train`` and ``X_cal``/``y_cal`` fields) with its
+        conformal calibration split, as ``prepare`` returns it when a ``conformal:`` section is present: with
+        ``calibrate_on: validation`` the validation split itself, else ``conformal.calibration`` of the training rows
+        (stratified for a classifier), which then never train. Unchanged without the section, or when ``prepare``
+        carved the split itself."""
+        if not self.capabilities & CONFORMAL or settings.conformal is None or data.y_cal is not None:
+            return data
+        if settings.conformal.calibrate_on == "validation":
+            if getattr(data, "X_val", None) is None:
+                raise SettingsError(
+                    f"projects.{self.name}.conformal.calibrate_on: {self.name} has no validation split to calibrate "
+                    "on; use held_out"
+                )
+            return dataclasses.replace(data, X_cal=data.X_val, y_cal=data.y_val)
+        from components.data.splits import hold_out_calibration
+
+        stratify = Capability.CONFORMAL_SETS in self.capabilities
+        return hold_out_calibration(data, settings.conformal.calibration, settings.seed, stratify=stratify)
+
+    def conformal_model(self, trained: Trained) -> Any:
+        """What the conformal stage calibrates: a classifier with ``classes_`` and ``predict_proba`` over the data's
+        ``X_*`` rows, or a regressor with ``predict``; the trained model itself unless a project wraps it."""
+        return trained.model
 
     def score(self, model: Any, data: Any, settings: ProjectSettings) -> dict[str, float]:
         """Test metrics (keys as in ``evaluate``) of a served model: anything with ``predict(inputs) -> DataFrame``,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from torch.utils.data import TensorDataset
 
@@ -25,6 +26,7 @@ from components.models.emojify import build_emoji_model
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
 from components.projects.settings.emojify import CAPABILITIES, EMOJI, ArmSettings, EmojiDataSettings, EmojifySettings
+from components.serving.conformal import ServesConformal
 from components.serving.inputs import as_text_list
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
@@ -40,9 +42,42 @@ class EmojiData:
     x: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (n, max_words) token ids
     y: dict[str, torch.Tensor] = field(default_factory=dict)
     sentences: dict[str, list[str]] = field(default_factory=dict)
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # split -> CSV row numbers (the sentences' ids)
 
     def dataset(self, split: str) -> TensorDataset:
         return TensorDataset(self.x[split], self.y[split])
+
+    # The splits by the names the conformal stage reads (components/conformal/stage.py). Template sentences may
+    # repeat, so the calibration/training overlap check compares CSV row numbers (ids), not token rows.
+    def _split(self, name: str, what: dict):
+        return what[name].numpy() if name in what and isinstance(what[name], torch.Tensor) else what.get(name)
+
+    X_train = property(lambda self: self._split("train", self.x))
+    X_val = property(lambda self: self._split("val", self.x))
+    X_cal = property(lambda self: self._split("calibration", self.x))
+    y_cal = property(lambda self: self._split("calibration", self.y))
+    X_test = property(lambda self: self._split("test", self.x))
+    y_test = property(lambda self: self._split("test", self.y))
+    ids_train = property(lambda self: self.rows.get("train"))
+    ids_val = property(lambda self: self.rows.get("val"))
+    ids_cal = property(lambda self: self.rows.get("calibration"))
+
+
+class TokenClassifier(ClassifierMixin, BaseEstimator):
+    """A trained emoji net as the conformal stage sees a classifier: token-id rows -> probabilities (prefit)."""
+
+    def __init__(self, model=None, n_classes: int = 5):
+        self.model, self.n_classes = model, n_classes
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(self.n_classes)
+
+    def fit(self, X=None, y=None):
+        return self  # prefit: trained by Emojify.train
+
+    def predict_proba(self, X) -> np.ndarray:
+        return predict_proba(self.model, torch.as_tensor(np.asarray(X), dtype=torch.long))
 
 
 @dataclass
@@ -74,9 +109,10 @@ def predict_proba(model: torch.nn.Module, tokens: torch.Tensor, batch: int = 512
     return torch.cat(parts).numpy() if parts else np.zeros((0, model.out.out_features), dtype=np.float32)
 
 
-class EmojiPredictor:
+class EmojiPredictor(ServesConformal):
     """Served model: a column ``sentence`` -> ``label`` (the emoji index), ``name``, ``emoji`` and ``p_<name>`` per
-    emoji."""
+    emoji; with a conformal calibrator attached also ``prediction_set`` (emoji names), ``set_size`` and the drift
+    warning (components/serving/conformal.py)."""
 
     def __init__(self, model: torch.nn.Module, index: dict[str, int], classes: tuple[str, ...], max_words: int):
         self.model, self.index, self.classes, self.max_words = model.cpu().eval(), index, tuple(classes), max_words
@@ -93,7 +129,8 @@ class EmojiPredictor:
                 "emoji": [EMOJI.get(self.classes[i], "") for i in label],
             }
         )
-        return pd.concat([frame, pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
+        frame = pd.concat([frame, pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
+        return self.add_sets(frame, proba, self.classes)
 
 
 class Emojify(Project):
@@ -128,11 +165,20 @@ class Emojify(Project):
         rest, test = train_test_split(rows, test_size=settings.split.test, stratify=labels, random_state=settings.seed)
         val_share = settings.split.val / (1 - settings.split.test)
         train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=settings.seed)
-        for split, idx in (("train", train), ("val", val), ("test", test)):
+        parts = {"train": train, "val": val, "test": test}
+        conformal = settings.conformal
+        if conformal is not None and conformal.calibrate_on == "validation":
+            parts["calibration"] = val  # the nets only pick their best epoch by it (conformal.calibrate_on)
+        elif conformal is not None:
+            parts["train"], parts["calibration"] = train_test_split(
+                train, test_size=conformal.calibration, stratify=labels[train], random_state=settings.seed
+            )
+        for split, idx in parts.items():
             sentences = table["sentence"].to_numpy()[np.sort(idx)].tolist()
             data.sentences[split] = sentences
             data.x[split] = encode(sentences, data.index, d.max_words)
             data.y[split] = torch.as_tensor(labels[np.sort(idx)], dtype=torch.long)
+            data.rows[split] = np.sort(idx)
         return data
 
     def build(self, arch: str, data: EmojiData, settings: EmojifySettings) -> torch.nn.Module:
@@ -226,6 +272,9 @@ class Emojify(Project):
             }
         )
         return Report(metrics, figures, {"history": trained.history, "test_predictions": table}, children)
+
+    def conformal_model(self, trained: EmojiTrained) -> TokenClassifier:
+        return TokenClassifier(trained.model, trained.model.out.out_features)
 
     def score(self, model, data: EmojiData, settings: EmojifySettings) -> dict[str, float]:
         frame = model.predict(pd.DataFrame({"sentence": data.sentences["test"]}))

@@ -6,8 +6,8 @@ sample: generated faces drawn on crops of scikit-image's real photos, keypoints 
 (``facial_keypoints_sample.py``). The loss is a masked MSE, so the partly labelled rows train too; flips mirror
 the keypoints with the image; the optimizer is SGD with Nesterov momentum on Nouri's schedule (learning rate
 down, momentum up, linearly over the epochs) or AdamW. Judged by the RMSE in pixels on the test split against
-predicting each keypoint's mean training position; split-conformal intervals per coordinate come from a
-calibration split that neither trains nor early-stops the net. Optional specialists: a copy of the net per
+predicting each keypoint's mean training position; split-conformal intervals per coordinate come from the shared
+conformal stage (MAPIE, components/conformal/) on a calibration split that neither trains nor early-stops the net. Optional specialists: a copy of the net per
 keypoint group (e.g. eyes, mouth), trained on that group's columns alone and compared as child runs.
 """
 
@@ -30,7 +30,9 @@ from components.models.keypoint_cnn import KeypointCNN
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
 from components.projects.settings.facial_keypoints import CAPABILITIES, FacialKeypointsSettings
+from components.serving.conformal import ServesConformal
 from components.serving.inputs import as_image_batch, as_text_list
+from components.settings import SettingsError
 from components.training.keypoints import masked_rmse, predict_pixels
 from components.validation.expectations import ValidationReport
 
@@ -45,6 +47,10 @@ class KeypointSplits:
     Y_cal: np.ndarray
     X_test: np.ndarray
     Y_test: np.ndarray
+
+    # the names the conformal stage reads: targets (n, 30), NaN where a keypoint is missing
+    y_cal = property(lambda self: self.Y_cal)
+    y_test = property(lambda self: self.Y_test)
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -67,36 +73,27 @@ def group_columns(keypoints: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([2 * i + axis for i in index for axis in (0, 1)]), mirror
 
 
-def conformal_half_widths(predicted: np.ndarray, truth: np.ndarray, confidence: float) -> np.ndarray:
-    """Split-conformal half-width per coordinate: the ceil((n + 1) * confidence)-th smallest absolute
-    calibration residual among the n rows where that coordinate is present (inf when n is too small)."""
-    widths = np.full(truth.shape[1], np.inf)
-    for j in range(truth.shape[1]):
-        residuals = np.sort(np.abs(predicted[:, j] - truth[:, j])[~np.isnan(truth[:, j])])
-        rank = int(np.ceil((len(residuals) + 1) * confidence))
-        if rank <= len(residuals):
-            widths[j] = residuals[rank - 1]
-    return widths
-
-
 @dataclass
 class KeypointModel:
-    """The trained net, its calibrated interval half-widths, and the optional specialist nets."""
+    """The trained net and the optional specialist nets; ``predict`` is what the conformal stage calibrates."""
 
     net: object
-    half_widths: np.ndarray
-    confidence: float
     specialists: dict[str, tuple[object, np.ndarray]] = field(default_factory=dict)  # name -> (net, columns)
 
+    def predict(self, X) -> np.ndarray:
+        return predict_pixels(self.net, X)
 
-class KeypointPredictor:
+
+class KeypointPredictor(ServesConformal):
     """Served model: Kaggle's ``Image`` strings (a DataFrame with an ``Image`` column, or a list) or uint8
-    arrays (N, 96, 96) -> the 30 coordinate columns in pixels, then ``<column>_lower`` / ``<column>_upper``,
-    the conformal interval of each. Runs on the CPU."""
+    arrays (N, 96, 96) -> the 30 coordinate columns in pixels; with the conformal calibrator attached
+    (``with_conformal``) then ``<column>_lower`` / ``<column>_upper``, the conformal interval of each, and the
+    batch's drift warning. Runs on the CPU."""
+
+    half_widths = None  # versions registered before the shared conformal stage carry their own half-widths
 
     def __init__(self, model: KeypointModel):
         self.net = copy.deepcopy(model.net).cpu().eval()
-        self.half_widths, self.confidence = np.asarray(model.half_widths, dtype=float), model.confidence
 
     @staticmethod
     def images(inputs) -> np.ndarray:
@@ -111,9 +108,12 @@ class KeypointPredictor:
     def predict_frame(self, inputs) -> pd.DataFrame:
         predicted = predict_pixels(self.net, self.images(inputs))
         frame = pd.DataFrame(predicted, columns=list(fk.COORDINATES))
-        for j, column in enumerate(fk.COORDINATES):
-            frame[f"{column}_lower"] = predicted[:, j] - self.half_widths[j]
-            frame[f"{column}_upper"] = predicted[:, j] + self.half_widths[j]
+        if self.conformal is not None:
+            return self.add_intervals(frame, None, fk.COORDINATES, predicted=predicted)
+        if self.half_widths is not None:  # an old version's private calibration
+            for j, column in enumerate(fk.COORDINATES):
+                frame[f"{column}_lower"] = predicted[:, j] - self.half_widths[j]
+                frame[f"{column}_upper"] = predicted[:, j] + self.half_widths[j]
         return frame
 
 
@@ -207,8 +207,16 @@ class FacialKeypoints(Project):
         return report
 
     def prepare(self, settings: FacialKeypointsSettings) -> KeypointSplits:
+        if settings.conformal is not None and settings.conformal.calibrate_on == "validation":
+            raise SettingsError(
+                "projects.facial-keypoints.conformal.calibrate_on: validation is not offered (its held-out split keeps "
+                "the committed splits); use held_out"
+            )
         X, Y = fk.load_keypoints(fk.resolve_file(settings.data_dir, settings.data.file))
-        sizes = {"test": settings.split.test, "calibration": settings.intervals.calibration, "val": settings.split.val}
+        # calibration keeps its place in the draw, so test and val rows are the same with the conformal section or
+        # without it (int 0: no row)
+        calibration = settings.conformal.calibration if settings.conformal else 0
+        sizes = {"test": settings.split.test, "calibration": calibration, "val": settings.split.val}
         test, cal, val, train = random_split(len(X), sizes, settings.seed).values()
         return KeypointSplits(X[train], Y[train], X[val], Y[val], X[cal], Y[cal], X[test], Y[test])
 
@@ -239,10 +247,6 @@ class FacialKeypoints(Project):
         rows, best_epoch = result.as_rows(), result.best_epoch
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), checkpoint_dir / "best.pt")
-        # Calibrated on rows that neither trained nor early-stopped the net: the coverage guarantee needs that.
-        half_widths = conformal_half_widths(
-            predict_pixels(net, data.X_cal, device), data.Y_cal, settings.intervals.confidence
-        )
         specialists = {}
         for name, keypoints in settings.specialists.items():
             columns, mirror = group_columns(keypoints)
@@ -265,7 +269,7 @@ class FacialKeypoints(Project):
             "optimizer": t.optimizer,
             **data.sizes(),
         }
-        model = KeypointModel(net.cpu(), half_widths, settings.intervals.confidence, specialists)
+        model = KeypointModel(net.cpu().eval(), specialists)
         return Trained(model, pd.DataFrame(rows), info)
 
     def evaluate(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings) -> Report:
@@ -275,14 +279,12 @@ class FacialKeypoints(Project):
         metrics = rmse_metrics(predicted, data.Y_test)
         baseline = np.broadcast_to(np.nanmean(data.Y_train, axis=0), data.Y_test.shape)
         baseline_metrics = rmse_metrics(baseline, data.Y_test)
-        metrics.update(baseline_rmse=baseline_metrics["rmse"], **interval_metrics(frame, data.Y_test))
+        metrics["baseline_rmse"] = baseline_metrics["rmse"]  # interval coverage: the conformal stage's metrics
         per_keypoint = pd.DataFrame(
             {
                 "keypoint": fk.KEYPOINTS,
                 "rmse": [metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
                 "baseline_rmse": [baseline_metrics.get(f"rmse_{k}", np.nan) for k in fk.KEYPOINTS],
-                "interval_half_width_x": trained.model.half_widths[0::2],
-                "interval_half_width_y": trained.model.half_widths[1::2],
             }
         )
         children = []
@@ -310,7 +312,7 @@ class FacialKeypoints(Project):
         """RMSE (overall and per keypoint) and interval coverage recomputed from a served model's columns."""
         frame = model.predict(pd.DataFrame({"Image": fk.image_strings(data.X_test)}))
         metrics = rmse_metrics(frame[list(fk.COORDINATES)].to_numpy(), data.Y_test)
-        return metrics | interval_metrics(frame, data.Y_test)
+        return metrics | interval_metrics(frame, data.Y_test) if f"{fk.COORDINATES[0]}_lower" in frame else metrics
 
     def predictor(self, trained: Trained, data: KeypointSplits, settings: FacialKeypointsSettings):
         return KeypointPredictor(trained.model), pd.DataFrame({"Image": fk.image_strings(data.X_test[:2])})

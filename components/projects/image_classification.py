@@ -65,14 +65,15 @@ class ImageClassificationProject(Project):
         images = load_images(settings.data_dir, manifest, settings.data.image_size)
         labels = manifest["label"].to_numpy()
         fractions = {"test": settings.split.test, "val": settings.split.val}
-        if settings.conformal is not None:  # carved last, so test and val are the same with or without it
+        if settings.conformal is not None and settings.conformal.calibrate_on == "held_out":
+            # carved last, so test and val are the same with or without it
             fractions["calibration"] = settings.conformal.calibration
         split = stratified_split(labels, fractions, settings.seed)
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
         paths = lambda name: manifest["path"].to_numpy()[split[name]].tolist() if name in split else None  # noqa: E731
-        return ImageSplits(
+        splits = ImageSplits(
             np.array(sorted(settings.data.classes)),
             X_tr,
             y_tr,
@@ -86,6 +87,7 @@ class ImageClassificationProject(Project):
             paths("calibration"),
             paths("train"),
         )
+        return self.with_calibration(splits, settings)  # calibrate_on: validation
 
     def estimator(
         self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None

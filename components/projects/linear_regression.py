@@ -25,6 +25,7 @@ from components.projects.settings.linear_regression import (
 )
 from components.scratch.linear import LinearNeuron
 from components.scratch.predictors import RegressionPredictor
+from components.settings import SettingsError
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
 
@@ -122,6 +123,10 @@ class LinearRegression(Project):
         return report
 
     def prepare(self, settings: LinearRegressionSettings) -> TemperatureSplits:
+        if settings.conformal is not None and settings.conformal.calibrate_on == "validation":
+            raise SettingsError(
+                "projects.linear-regression.conformal.calibrate_on: linear-regression has no validation split; use held_out"
+            )
         table = self._table(settings)
         calibration = settings.conformal.calibration if settings.conformal else 0
         held_out = {"test": settings.split.test, "calibration": calibration}

@@ -56,7 +56,8 @@ class LogisticRegression(Project):
         return validate_arrays(str(root), parts, rules)
 
     def prepare(self, settings: LogisticRegressionSettings) -> BinaryImageSet:
-        return catvnoncat.load_catvnoncat(settings.data_dir)
+        # No validation split here: calibration takes conformal.calibration of the training file's rows.
+        return self.with_calibration(catvnoncat.load_catvnoncat(settings.data_dir), settings)
 
     def train(
         self, data: BinaryImageSet, settings: LogisticRegressionSettings, *, on_epoch, checkpoint_dir: Path
@@ -75,6 +76,7 @@ class LogisticRegression(Project):
                 "train_accuracy": train_accuracy,
                 "final_cost": model.costs_[-1]["cost"],
                 "train": len(data.y_train),
+                **({"calibration": len(data.y_cal)} if data.y_cal is not None else {}),
                 "test": len(data.y_test),
                 "features": int(model.coef_.size),
             },

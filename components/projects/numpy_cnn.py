@@ -64,7 +64,7 @@ class NumpyCNN(ImageClassificationProject):
         labels = manifest["label"].to_numpy()
         split = stratified_split(labels, {"test": settings.split.test, "val": settings.split.val}, settings.seed)
         paths = manifest["path"].to_numpy()
-        return ImageSplits(
+        splits = ImageSplits(
             np.array(sorted(settings.data.classes)),
             images[split["train"]],
             labels[split["train"]],
@@ -74,6 +74,8 @@ class NumpyCNN(ImageClassificationProject):
             labels[split["test"]],
             paths[split["test"]].tolist(),
         )
+        # ConvClassifier keeps its best-validation-loss epoch, so calibration takes a share of the training rows.
+        return self.with_calibration(splits, settings)
 
     def train(self, data: ImageSplits, settings: NumpyCNNSettings, *, on_epoch, checkpoint_dir: Path) -> CNNTrained:
         model = classifier(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)

@@ -37,6 +37,8 @@ class IdxSplits:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    X_cal: np.ndarray | None = None  # conformal calibration (Project.with_calibration)
+    y_cal: np.ndarray | None = None
 
 
 def gradient_check(
@@ -117,7 +119,7 @@ class NumpyDNN(Project):
         X, y, X_test, y_test = load_mnist(settings.data_dir)
         # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
         val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
-        return IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test)
+        return self.with_calibration(IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test), settings)
 
     def estimator(self, settings: NumpyDNNSettings) -> DenseClassifier:
         m, t = settings.model, settings.train

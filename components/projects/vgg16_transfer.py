@@ -56,13 +56,13 @@ class Vgg16Transfer(TransferProject):
         images = load_images(settings.data_dir / d.images_dir, table, d.image_size)
         labels, subjects = table["classname"].to_numpy(), table["subject"].to_numpy()
         fractions = {"test": settings.split.test, "val": settings.split.val}
-        if settings.conformal is not None:
+        if settings.conformal is not None and settings.conformal.calibrate_on == "held_out":
             fractions["calibration"] = settings.conformal.calibration
         split = grouped_split(subjects, fractions, settings.seed)
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
-        return SubjectSplits(
+        splits = SubjectSplits(
             np.array(sorted(d.classes)),
             X_tr,
             y_tr,
@@ -75,3 +75,4 @@ class Vgg16Transfer(TransferProject):
             y_cal,
             subjects={name: sorted(set(subjects[idx])) for name, idx in split.items()},
         )
+        return self.with_calibration(splits, settings)  # calibrate_on: validation

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from components.serving.conformal import ServesConformal
 from components.serving.inputs import as_float_matrix, as_image_batch
 
 
-class RegressionPredictor:
+class RegressionPredictor(ServesConformal):
     """Celsius values, shape (n,) or (n, 1) -> a ``fahrenheit`` column (named by ``target``); with a conformal
-    calibrator attached (``with_conformal``) also ``lower`` and ``upper``, the calibrated interval."""
+    calibrator attached (``with_conformal``) also ``lower`` and ``upper``, the calibrated interval, and the drift
+    warning."""
 
     def __init__(
         self,
@@ -27,26 +29,15 @@ class RegressionPredictor:
         self.model, self.feature, self.target = model, feature, target
         self.conformal, self.confidence = conformal, confidence  # a components.conformal.calibration.ConformalRegressor
 
-    def with_conformal(self, calibrator, confidence: float) -> RegressionPredictor:
-        calibrator.at(confidence)  # refuse an uncalibrated level now, not at serving time
-        return RegressionPredictor(self.model, self.feature, self.target, calibrator, confidence)
-
-    @property
-    def pip_requirements(self) -> list[str]:
-        return ["mapie"] if self.conformal is not None else []
-
     def predict_frame(self, inputs) -> pd.DataFrame:
         x = as_float_matrix(inputs, [self.feature])[:, 0]
         frame = pd.DataFrame({self.feature: x, self.target: self.model.predict(x)})
-        if self.conformal is not None:
-            _, intervals = self.conformal.predict_intervals(x[:, None])
-            level = self.conformal.at(self.confidence)
-            frame["lower"], frame["upper"] = intervals[:, 0, level], intervals[:, 1, level]
-        return frame
+        return self.add_intervals(frame, x[:, None])
 
 
-class ImagePredictor:
-    """uint8 images -> label, its probability and one ``p_<class>`` column per class."""
+class ImagePredictor(ServesConformal):
+    """uint8 images -> label, its probability and one ``p_<class>`` column per class; with a conformal calibrator
+    attached (``with_conformal``) also ``prediction_set`` (class names), ``set_size`` and the drift warning."""
 
     def __init__(self, model, shape: tuple[int, ...], class_names: dict | None = None):
         self.model, self.shape, self.class_names = model, tuple(shape), dict(class_names or {})
@@ -58,4 +49,4 @@ class ImagePredictor:
         frame = pd.DataFrame({"label": np.asarray(names)[proba.argmax(1)], "probability": proba.max(1)})
         for j, name in enumerate(names):
             frame[f"p_{name}"] = proba[:, j]
-        return frame
+        return self.add_sets(frame, proba, names)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from components.serving.conformal import ServesConformal
 
-class ImageClassifierPredictor:
+
+class ImageClassifierPredictor(ServesConformal):
     """uint8 images (N, H, W, 3) of any size -> label, its probability, and one probability column per class.
 
     With a conformal calibrator attached (``with_conformal``) it also returns ``prediction_set`` (the labels whose
-    set covers the truth with the calibrated confidence) and ``set_size``.
+    set covers the truth with the calibrated confidence), ``set_size`` and the batch's drift warning
+    (components/serving/conformal.py).
     """
 
     def __init__(self, estimator, image_size: int, conformal=None, confidence: float | None = None):
@@ -24,14 +27,6 @@ class ImageClassifierPredictor:
         self.image_size = image_size
         self.conformal = conformal  # a components.conformal.calibration.ConformalClassifier
         self.confidence = confidence
-
-    def with_conformal(self, calibrator, confidence: float) -> ImageClassifierPredictor:
-        calibrator.at(confidence)  # refuse a level that was not calibrated now, not at serving time
-        return ImageClassifierPredictor(self.estimator, self.image_size, calibrator, confidence)
-
-    @property
-    def pip_requirements(self) -> list[str]:
-        return ["mapie"] if getattr(self, "conformal", None) is not None else []
 
     def _prepare(self, images) -> np.ndarray:
         images = np.asarray(images)
@@ -51,8 +46,4 @@ class ImageClassifierPredictor:
         frame = pd.DataFrame({"label": classes[proba.argmax(1)], "probability": proba.max(1)})
         for j, c in enumerate(classes):
             frame[f"p_{c}"] = proba[:, j]
-        if getattr(self, "conformal", None) is not None:
-            sets = self.conformal.predict_sets(proba)[:, :, self.conformal.at(self.confidence)]
-            frame["prediction_set"] = [classes[row].tolist() for row in sets]
-            frame["set_size"] = sets.sum(axis=1)
-        return frame
+        return self.add_sets(frame, proba, classes)

@@ -26,6 +26,9 @@ class BinaryImageSet:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: list[str]  # name of label 0, label 1
+    # Held out from the training file for conformal calibration only (Project.with_calibration): never trained on.
+    X_cal: np.ndarray | None = None
+    y_cal: np.ndarray | None = None
 
 
 def write_split(path: Path, split: str, images: np.ndarray, labels: np.ndarray, classes: list[str]) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.projects.settings.image_classification import ModelSettings, check_model_input
 from components.settings import ProjectSettings, Section, TrainSettings
 
@@ -39,6 +40,7 @@ class ArrayClassificationSettings(ProjectSettings):
     normalize: NormalizeSettings = NormalizeSettings()
     val: float = Field(0.1, gt=0, lt=1, description="share of the training part held out for early stopping")
     train: TrainSettings = TrainSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
     active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
     @model_validator(mode="after")
@@ -48,4 +50,4 @@ class ArrayClassificationSettings(ProjectSettings):
 
 
 # What ArrayClassificationProject's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section, SplitSettings
 
 
@@ -36,7 +37,8 @@ class AutodiffMLPSettings(ProjectSettings):
     model: MLPSettings = MLPSettings()
     split: SplitSettings = SplitSettings()
     train: AutodiffTrainSettings = AutodiffTrainSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
 
 
 # What AutodiffMLP's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})

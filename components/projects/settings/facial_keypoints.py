@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
 
 KEYPOINTS = (  # the competition's order (components/data/formats/facial_keypoints.py reads them)
@@ -61,17 +62,14 @@ class KeypointTrainSettings(TrainSettings):
     flip: bool = Field(True, description="mirror half of each batch: image flipped, left/right keypoints swapped")
 
 
-class IntervalSettings(Section):
-    confidence: float = Field(0.9, gt=0, lt=1, description="coverage of each coordinate's conformal interval")
-    calibration: float = Field(0.12, gt=0, lt=1, description="fraction held out to calibrate; never trains")
-
-
 class FacialKeypointsSettings(ProjectSettings):
     data: KeypointDataSettings = KeypointDataSettings()
     model: KeypointModelSettings = KeypointModelSettings()
     train: KeypointTrainSettings = KeypointTrainSettings()
     split: SplitSettings = SplitSettings(val=0.12, test=0.15)
-    intervals: IntervalSettings = IntervalSettings()
+    conformal: ConformalSettings | None = Field(
+        None, description="split-conformal interval per coordinate (methods: [absolute]), from rows that never train"
+    )
     specialists: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="group name -> keypoint names; each group gets its own net (a child run)"
     )
@@ -88,4 +86,4 @@ class FacialKeypointsSettings(ProjectSettings):
 
 
 # What FacialKeypoints's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_INTERVALS, Capability.PROMOTION_SCORING})

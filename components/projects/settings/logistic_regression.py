@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section
 
 
@@ -24,7 +25,8 @@ class LogisticTrainSettings(Section):
 class LogisticRegressionSettings(ProjectSettings):
     data: BinaryImageDataSettings = BinaryImageDataSettings()
     train: LogisticTrainSettings = LogisticTrainSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
 
 
 # What LogisticRegression's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.projects.settings.image_classification import ImageDataSettings
 from components.settings import ProjectSettings, Section, SplitSettings
 
@@ -41,8 +42,9 @@ class NumpyCNNSettings(ProjectSettings):
     split: SplitSettings = SplitSettings()
     model: NumpyCNNModelSettings
     train: ScratchTrainSettings = ScratchTrainSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
     compare_pooling: bool = Field(True, description="also train all-max and all-avg pooling variants (child runs)")
 
 
 # What NumpyCNN's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from components.capabilities import Capability
+from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section
 
 FASHION_CLASSES = (
@@ -89,7 +90,8 @@ class NumpyDNNSettings(ProjectSettings):
     train: DenseTrainSettings = DenseTrainSettings()
     comparisons: ComparisonSettings = ComparisonSettings()
     gradcheck: GradCheckSettings = GradCheckSettings()
+    conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
 
 
 # What NumpyDNN's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
