@@ -63,12 +63,14 @@ def test_two_imports_at_once_keep_both_batches(project_root, run_cli, tmp_path):
     go.touch()
     results = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
-    assert sorted(int(out.split()[-1]) for out, _ in results) == [12, 15]  # one after the other, not side by side
+    # One after the other, not side by side: whoever goes first has its own batch (2 or 3 labels), the second all.
+    first, second = sorted(int(out.split()[-1]) for out, _ in results)
+    assert first in (12, 13) and second == 15
     assert any("waiting up to" in err for _, err in results)  # the second one said it waited
     state = json.loads((root / "labels" / "face-mask" / "state.json").read_text())
     assert len(state["labelled"]) == 15
     assert all(state["labelled"][item] == label for item, label in zip(answers["item"], answers["label"]))
-    assert [h["labels"] for h in state["history"]] == [10, 12, 15]
+    assert [h["labels"] for h in state["history"]] == [10, first, 15]
 
 
 def test_a_partial_import_keeps_the_unanswered_items_pending(project_root, run_cli, tmp_path):
