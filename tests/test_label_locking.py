@@ -17,8 +17,6 @@ import pytest
 from tests.conftest import REPO
 from tests.test_active_learning import SMALL_AL, fill_in
 
-pytestmark = pytest.mark.unit
-
 IMPORT_ON_GO = textwrap.dedent(
     """
     import sys, time
@@ -39,6 +37,7 @@ IMPORT_ON_GO = textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # two processes that each load the project: 20 s, too slow for the fast tier
 def test_two_imports_at_once_keep_both_batches(project_root, run_cli, tmp_path):
     root = project_root("face-mask", {"active_learning": SMALL_AL})
     assert run_cli("label", "export", "face-mask", "--root", str(root))[0] == 0
@@ -73,6 +72,7 @@ def test_two_imports_at_once_keep_both_batches(project_root, run_cli, tmp_path):
     assert [h["labels"] for h in state["history"]] == [10, first, 15]
 
 
+@pytest.mark.unit
 def test_a_partial_import_keeps_the_unanswered_items_pending(project_root, run_cli, tmp_path):
     root = project_root("face-mask", {"active_learning": SMALL_AL})
     assert run_cli("label", "export", "face-mask", "--root", str(root))[0] == 0
@@ -85,6 +85,7 @@ def test_a_partial_import_keeps_the_unanswered_items_pending(project_root, run_c
     assert not set(state["pending"]) & set(state["labelled"])
 
 
+@pytest.mark.unit
 def test_an_import_that_cannot_get_the_lock_says_who_holds_it(project_root, run_cli, tmp_path, monkeypatch):
     from components.active import labels
 
