@@ -192,6 +192,9 @@ def project_pipeline(
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     tags = {
         "prefect.flow_run_id": str(flow_run.id),
+        # A deployment's run (retrain-and-promote) holds this flow as a subflow: its id is the one the UI lists.
+        "prefect.root_flow_run_id": str(flow_run.root_flow_run_id),
+        "prefect.parent_flow_run_id": str(flow_run.parent_flow_run_id or ""),
         "git.commit": commit,
         "git.dirty": str(dirty),
         "data.md5": data_md5,

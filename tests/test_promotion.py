@@ -243,3 +243,13 @@ def test_promoting_the_champion_again_changes_nothing_and_a_missing_version_is_a
 
     code, _, err = run_cli("promote", PROJECT, "--version", "9999", "--root", root)
     assert code == 2 and "face-mask: no version 9999 in the registry" in err
+
+
+@pytest.mark.integration
+def test_a_scheduled_run_is_tagged_with_the_deployment_runs_id_too(versions, client):
+    """The UI lists retrain-and-promote's run; the pipeline is its subflow, so its MLflow run names both."""
+    weak = client.get_run(versions["results"]["weak"]["run_id"]).data.tags
+    assert weak["prefect.root_flow_run_id"] == weak["prefect.flow_run_id"] and weak["prefect.parent_flow_run_id"] == ""
+    strong = client.get_run(versions["results"]["strong"]["run_id"]).data.tags
+    assert strong["prefect.root_flow_run_id"] != strong["prefect.flow_run_id"]
+    assert strong["prefect.parent_flow_run_id"] == strong["prefect.root_flow_run_id"]

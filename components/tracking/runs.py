@@ -251,15 +251,20 @@ def register(
     return version
 
 
+# What DVC and the pipeline themselves rewrite (dvc.lock, outputs/): a change there is a result, not a change of
+# the source the model came from, so it does not make a run "dirty".
+NOT_SOURCE = (":(exclude)dvc.lock", ":(exclude)outputs")
+
+
 def git_commit(root: Path) -> tuple[str, bool]:
-    """HEAD's commit and whether the tree has uncommitted changes ('unknown' outside git)."""
+    """HEAD's commit and whether tracked source differs from it ('unknown' outside git)."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_SOURCE],
                 cwd=root,
                 capture_output=True,
                 text=True,
