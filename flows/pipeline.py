@@ -36,6 +36,17 @@ COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
 
 
+def wants_active_learning(project: Project, settings: ProjectSettings) -> bool:
+    """The optional stages run only where the project's section asks for them (the loader accepts an
+    ``active_learning:`` or ``conformal:`` section only for a project with the capability); otherwise the flow
+    has no task run for them at all, rather than an empty one."""
+    return Capability.ACTIVE_LEARNING in project.capabilities and settings.active_learning is not None
+
+
+def wants_conformal(project: Project, settings: ProjectSettings) -> bool:
+    return bool(project.capabilities & CONFORMAL) and settings.conformal is not None
+
+
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_data(project: Project, settings: ProjectSettings) -> ValidationReport:
     try:
@@ -55,10 +66,7 @@ def preprocess(project: Project, settings: ProjectSettings):
 
 @task(name="active-learning", cache_policy=NO_CACHE)
 def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Report | None:
-    """Every configured query strategy against random on the training pool, a child run per round; off
-    without an ``active_learning:`` section (which the loader accepts only for a project declaring the stage)."""
-    if Capability.ACTIVE_LEARNING not in project.capabilities or settings.active_learning is None:
-        return None
+    """Every configured query strategy against random on the training pool, a child run per round."""
     al = settings.active_learning
     logger = get_run_logger()
 
@@ -99,10 +107,7 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
 def conformalize(
     project: Project, trained: Trained, data, settings: ProjectSettings, outputs: RunOutputs
 ) -> ConformalCalibration | None:
-    """Calibrated sets/intervals on the calibration split, measured on the test split; off without a
-    ``conformal:`` section (which the loader accepts only for a project that serves what it asks for)."""
-    if not project.capabilities & CONFORMAL or settings.conformal is None:
-        return None
+    """Calibrated sets/intervals on the calibration split, measured on the test split."""
     conformal = settings.conformal
     calibration = run_conformal(project.conformal_model(trained), data, conformal, seed=settings.seed)
     log_report(calibration.report, outputs.staging)
@@ -209,9 +214,12 @@ def project_pipeline(
             tracking.log_params(settings.model_dump(mode="json"))
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
-            active_learning(spec, data, settings, outputs)
+            if wants_active_learning(spec, settings):
+                active_learning(spec, data, settings, outputs)
             trained = train(spec, data, settings, outputs)
-            conformal = conformalize(spec, trained, data, settings, outputs)
+            conformal = (
+                conformalize(spec, trained, data, settings, outputs) if wants_conformal(spec, settings) else None
+            )
             evaluation = evaluate(spec, trained, data, settings, outputs)
             outputs.write(evaluation.metrics, trained.info, report.to_dict())
             version = (

@@ -77,6 +77,11 @@ def test_runs_share_one_background_server_whose_database_holds_them_until_stoppe
     first = dlfolio(home, "run", "linear-regression", "--root", str(root), port=port)
     assert first.returncode == 0, first.stderr
     assert "Starting temporary server" not in first.stderr  # no per-process ephemeral server any more
+    # A default run is quiet: no warning line of ours or a library's, and no empty task run for a stage the
+    # project does not use (linear-regression has no active learning; it has conformal intervals).
+    log = first.stdout + first.stderr
+    assert [line for line in log.splitlines() if "warn" in line.lower()] == []
+    assert "Task run 'active-learning" not in log and "Task run 'conformal" in log
     state = json.loads((home / "dlfolio-server.json").read_text())
     assert state["port"] == port
     status = dlfolio(home, "server", "status")
