@@ -183,6 +183,22 @@ def test_a_champion_that_scores_as_it_did_at_registration_is_compared_as_before(
     assert decision.champion_registered_score == pytest.approx(decision.champion_score, rel=1e-6)
 
 
+@integration
+def test_promoting_the_champion_again_changes_nothing_but_records_the_reason_given(store):
+    name, root, data = store
+    csv = data / "temperatures.csv"
+    first = register(name, root, fitted(csv), data)
+    assert gate(name, csv, first).outcome == "promoted"
+    decided = version_tags(name, first)
+
+    again = gate(name, csv, first, reason="re-checked after the data audit")
+
+    assert again.outcome == "unchanged" and champion(name) == first
+    recorded = version_tags(name, first)
+    assert recorded["promotion.checked_reason"] == "re-checked after the data audit"
+    assert {k: v for k, v in recorded.items() if not k.startswith("promotion.checked_")} == decided
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize(
     ("then", "now", "tolerance", "moved"),

@@ -407,9 +407,14 @@ def promote(
         else:
             raise RuntimeError(f"{name}: the champion kept moving during promotion; try again")
         decision = Decision(**{**asdict(decision), "repairs": repairs})
-        if decision.outcome == "unchanged":
-            return decision  # nothing decided: keep the tags of the decision that made it champion
         now, who = datetime.now(UTC).isoformat(timespec="seconds"), getpass.getuser()
+        if decision.outcome == "unchanged":
+            # Nothing moves, so the tags of the decision that made it champion stay; a reason given is still
+            # recorded (who checked it, when and why) beside them.
+            if reason and reason.strip():
+                for key, value in {"checked_at": now, "checked_by": who, "checked_reason": reason[:5000]}.items():
+                    client.set_model_version_tag(name, candidate, TAG + key, value)
+            return decision
         # The record first, then the alias, then "done": a crash between leaves "pending", repaired next time.
         tags = {**decision.tags(now, who), STATUS: "pending" if decision.promoted else "done"}
         for key, value in tags.items():

@@ -36,7 +36,10 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="project name (its registered model has the same name)")
     p.add_argument("--version", type=int, help="candidate version (default: the version with alias 'challenger')")
     p.add_argument("--force", action="store_true", help="promote even if the gate refuses (needs --reason)")
-    p.add_argument("--reason", help="why the promotion is forced; recorded on the version")
+    p.add_argument(
+        "--reason",
+        help="why (required with --force); recorded on the version, also when the candidate already is champion",
+    )
     p.add_argument(
         "--drift-tolerance",
         type=float,
