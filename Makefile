@@ -35,7 +35,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
-setup: system-deps $(VENV)/.installed
+# `dvc plots show` offline: the Vega scripts DVC's page would load from a CDN (the same versions), inlined into
+# the page template that .dvc/config names (flows/plots_page.py).
+VEGA := vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
+
+.vega/template.html: flows/plots_page.py | $(VENV)/.installed
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	npm install --silent --no-save --no-audit --no-fund --legacy-peer-deps --prefix .vega $(VEGA)
+	$(BIN)/python -m flows.plots_page .vega
+
+setup: system-deps $(VENV)/.installed .vega/template.html
 
 data: setup
 	dlfolio data
