@@ -51,12 +51,13 @@ data: setup
 
 # Every stage's `dlfolio run` reuses one background Prefect server (the first stage starts it); it is stopped at
 # the end unless it was already running before (say, for its UI: `dlfolio server start`), also after Ctrl-C or a
-# SIGTERM, so no orphan server (~240 MB) is left behind.
+# SIGTERM, so no orphan server (~240 MB) is left behind. `dlfolio sync` then points each `challenger` at the
+# version outputs/ hold (DVC may have restored older outputs from its run cache).
 run: data
 	@running=$$(dlfolio server status --quiet && echo yes); \
 	stop() { [ -n "$$running" ] || dlfolio server stop; }; \
 	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; \
-	dvc repro; status=$$?; \
+	dvc repro && dlfolio sync; status=$$?; \
 	trap - INT TERM; stop; \
 	[ $$status -ne 0 ] || dvc metrics show; \
 	exit $$status

@@ -165,6 +165,7 @@ def register(
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
         extra_requirements=getattr(predictor, "pip_requirements", []),
     )
+    outputs.record_registration(project.name, version.version, tags["run_id"])
     get_run_logger().info(
         "registered %s version %s with alias '%s'", project.name, version.version, tracking.CHALLENGER
     )

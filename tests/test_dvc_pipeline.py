@@ -4,6 +4,7 @@ dvc.yaml is generated (flows/stages.py): the committed file is the generator's, 
 the modules its run imports, so editing one project's module touches that project's stage only.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -117,3 +118,29 @@ def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
         yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
     )
     assert "Running stage 'run-face-mask'" in dvc(root, "repro")
+
+    # Revert the change: DVC restores the first run's outputs from its run cache and runs nothing, so the
+    # registry's `challenger` (version 2, the epochs=1 run) no longer matches outputs/ (version 1's model).
+    section["train"]["epochs"] = 2
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
+    restored = dvc(root, "repro")
+    assert "Running stage" not in restored  # restored, not re-run
+    recorded = json.loads((root / "outputs" / "face-mask" / "model" / "registered.json").read_text())
+    assert recorded["version"] == "1"
+    sync = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "sync", "--root", str(root)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+    )
+    assert sync.returncode == 0, sync.stderr
+    assert "challenger re-pointed from version 2 to 1" in sync.stdout
+    from mlflow.tracking import MlflowClient
+
+    from components.tracking import runs as tracking
+
+    tracking.configure(root)
+    assert str(MlflowClient().get_registered_model("face-mask").aliases["challenger"]) == "1"

@@ -417,3 +417,30 @@ def test_promote_help_lists_the_exit_statuses(capsys):
 
     assert promote.DRIFT_TOLERANCE == DRIFT_TOLERANCE  # a copy, so that building the parser imports no MLflow
     assert (promote.PROMOTED, promote.REFUSED, promote.ERROR) == (0, 1, 2)
+
+
+# ---- outputs and registry in step: `dlfolio sync` ------------------------------------------------------------
+
+
+@integration
+def test_sync_points_challenger_at_the_version_the_outputs_hold_and_refuses_an_unknown_one(store):
+    from components.tracking import registry
+
+    name, root, data = store
+    csv = data / "temperatures.csv"
+    first = register(name, root, fitted(csv), data)
+    second = register(name, root, fitted(csv), data)  # challenger now
+    client = MlflowClient()
+    run_of_first = client.get_model_version(name, first).run_id
+
+    said = registry.sync_challenger(client, {"model": name, "version": first, "run_id": run_of_first})
+    assert f"re-pointed from version {second} to {first}" in said
+    assert str(client.get_registered_model(name).aliases["challenger"]) == first
+    assert "the one outputs" in registry.sync_challenger(
+        client, {"model": name, "version": first, "run_id": run_of_first}
+    )
+
+    with pytest.raises(registry.RegistryError, match=r"does not hold; run `dvc repro --force run-"):
+        registry.sync_challenger(client, {"model": name, "version": "99", "run_id": run_of_first})
+    with pytest.raises(registry.RegistryError, match="came from run"):
+        registry.sync_challenger(client, {"model": name, "version": second, "run_id": run_of_first})

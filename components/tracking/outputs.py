@@ -32,6 +32,8 @@ import matplotlib.pyplot as plt
 from components.locks import project_run_lock
 from components.tracking.runs import write_json
 
+REGISTRATION = "registered.json"
+
 
 class RunOutputs:
     def __init__(self, outputs_root: Path, project: str):
@@ -97,6 +99,12 @@ class RunOutputs:
         }
         write_json(self.staging / "metrics.json", {**metrics, **numbers})
         write_json(self.staging / "validation.json", validation)
+
+    def record_registration(self, model: str, version: str, run_id: str) -> None:
+        """``model/registered.json``: the registered version these outputs belong to. It is inside the stage's
+        DVC output, so when DVC restores outputs from its run cache the record comes back with them and
+        `dlfolio sync` can point `challenger` at the version they really hold."""
+        write_json(self.model_dir / REGISTRATION, {"model": model, "version": str(version), "run_id": run_id})
 
     def publish(self) -> Path:
         """Replace the project's outputs by this run's: the old ones go aside, the new ones in, the old deleted."""

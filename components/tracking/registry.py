@@ -503,3 +503,28 @@ def list_versions(client: MlflowClient, name: str) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).sort_values("version", ascending=False).reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def sync_challenger(client: MlflowClient, recorded: dict[str, str]) -> str:
+    """Point alias `challenger` at the version a project's DVC outputs belong to (``recorded``: what
+    ``RunOutputs.record_registration`` wrote). DVC restores outputs from its run cache without running the
+    pipeline, so after a revert the outputs may hold an older version than `challenger`. Returns what it did;
+    raises ``RegistryError`` (naming what to run) when the registry no longer holds that version."""
+    name, version, run_id = recorded["model"], str(recorded["version"]), recorded["run_id"]
+    rerun = f"run `dvc repro --force run-{name}` to train and register what the outputs should hold"
+    try:
+        held = client.get_model_version(name, version)
+    except MlflowException:
+        raise RegistryError(
+            f"{name}: outputs/{name} belong to version {version}, which the registry does not hold; {rerun}"
+        ) from None
+    if held.run_id != run_id:
+        raise RegistryError(
+            f"{name}: outputs/{name} belong to run {run_id}, but version {version} came from run {held.run_id} "
+            f"(another tracking store?); {rerun}"
+        )
+    current = registered_model(client, name).aliases.get(CHALLENGER)
+    if current is not None and str(current) == version:
+        return f"{name}: challenger is version {version}, the one outputs/{name} hold"
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return f"{name}: challenger re-pointed from version {current} to {version}, the one outputs/{name} hold"
