@@ -12,6 +12,7 @@ raises, and nothing is registered unless every stage before registration succeed
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ def project_pipeline(
     tags = {
         "prefect.flow_run_id": str(flow_run.id),
         # A deployment's run (retrain-and-promote) holds this flow as a subflow: its id is the one the UI lists.
-        "prefect.root_flow_run_id": str(flow_run.root_flow_run_id),
+        # Run by `dvc repro` from a deployment's run (retrain-and-promote), the flow is a process of its own: the
+        # deployment's run passes its id down.
+        "prefect.root_flow_run_id": os.environ.get("DLFOLIO_ROOT_FLOW_RUN_ID") or str(flow_run.root_flow_run_id),
         "prefect.parent_flow_run_id": str(flow_run.parent_flow_run_id or ""),
         "git.commit": commit,
         "git.dirty": str(dirty),

@@ -1,7 +1,7 @@
 """Promotion as Prefect flows: the gate alone, and retrain-then-promote (what a project's cron schedule runs).
 
     promote-model:        prepare the current test split -> score challenger and champion on it -> move `champion`?
-    retrain-and-promote:  project-pipeline (registers a new version) -> promote-model for that version
+    retrain-and-promote:  `dvc repro run-P` (or project-pipeline outside DVC) -> promote-model for its version
 
 The gate itself is ``components.tracking.registry.promote``; these flows only supply the project's data and scorer.
 """
@@ -87,11 +87,59 @@ def promote_model(
     return decision.to_dict()
 
 
+def dvc_stage(root: Path, project: str, params: str) -> str | None:
+    """The project's DVC stage in ``root`` (a DVC repository whose dvc.yaml has ``run-<project>``), if the flow
+    uses the stage's own params file; otherwise None."""
+    import yaml
+
+    dvc_yaml = root / "dvc.yaml"
+    if params != "params.yaml" or not (root / ".dvc").is_dir() or not dvc_yaml.is_file():
+        return None
+    stage = f"run-{project}"
+    return stage if stage in (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}) else None
+
+
+@task(name="dvc-repro", cache_policy=NO_CACHE)
+def repro(root: Path, project: str, stage: str) -> dict:
+    """`dvc repro STAGE`: the same stage `make run` runs, so DVC's lock and outputs stay in step with the
+    registry (a retrain outside DVC left `dvc status` flagging the stage). Returns the registration the
+    outputs record: a new version if the stage ran, the one its outputs already hold if it was up to date."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from prefect.runtime import flow_run
+    from prefect.settings import PREFECT_API_URL
+
+    from components.errors import DlfolioError
+    from components.tracking.outputs import REGISTRATION
+
+    dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
+    env = {**os.environ, "DLFOLIO_ROOT_FLOW_RUN_ID": str(flow_run.root_flow_run_id)}
+    if PREFECT_API_URL.value():
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the stage's `dlfolio run` reports to this server
+    done = subprocess.run([dvc, "repro", stage], cwd=root, env=env, capture_output=True, text=True)
+    get_run_logger().info("dvc repro %s: %s", stage, done.stdout.strip().splitlines()[-1:] or "")
+    if done.returncode != 0:
+        raise DlfolioError(f"dvc repro {stage} failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
+    return json.loads((root / "outputs" / project / "model" / REGISTRATION).read_text())
+
+
 @flow(name="retrain-and-promote", flow_run_name="retrain-{project}")
 def retrain_and_promote(project: str, params: str = "params.yaml", root: str = ".") -> dict:
-    """Run the project's pipeline, then put the version it registered through the promotion gate."""
+    """Retrain the project, then put the version it registered through the promotion gate. In a DVC
+    repository that is its stage (`dvc repro run-P`), so DVC records the run; elsewhere the pipeline itself."""
     from flows.pipeline import project_pipeline
 
-    result = project_pipeline(project=project, params=params, root=root)
-    decision = promote_model(project=project, version=int(result["model_version"]), params=params, root=root)
+    root_dir = Path(root).resolve()
+    stage = dvc_stage(root_dir, project, params)
+    if stage is not None:
+        result = repro(root_dir, project, stage)
+        version = int(result["version"])
+    else:
+        result = project_pipeline(project=project, params=params, root=root)
+        version = int(result["model_version"])
+    decision = promote_model(project=project, version=version, params=params, root=root)
     return {"pipeline": result, "promotion": decision}

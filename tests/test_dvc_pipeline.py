@@ -144,3 +144,16 @@ def test_repro_twice_second_does_nothing(prefect_server, tmp_path, sample_data):
 
     tracking.configure(root)
     assert str(MlflowClient().get_registered_model("face-mask").aliases["challenger"]) == "1"
+
+    # A scheduled retrain (retrain-and-promote, what the cron deployment runs) goes through the same stage, so
+    # DVC records it: afterwards `dvc status` is clean and the gate judged the version the outputs hold.
+    from flows.promotion import retrain_and_promote
+
+    section["train"]["epochs"] = 3
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"defaults": params["defaults"], "projects": {"face-mask": section}})
+    )
+    result = retrain_and_promote(project="face-mask", root=str(root))
+    assert result["pipeline"]["version"] == "3"
+    assert result["promotion"]["candidate"] == "3" and result["promotion"]["outcome"] == "promoted"
+    assert "up to date" in dvc(root, "status")
