@@ -7,6 +7,7 @@
     dlfolio models PROJECT           registered versions, aliases, metrics, last promotion decision
     dlfolio promote PROJECT          move `champion` to the challenger if it scores better on current test data
     dlfolio sync [PROJECT ...]       point `challenger` at the version outputs/ hold (after a DVC restore)
+    dlfolio results [--write FILE]   each project's test metric and training time from outputs/ (the README table)
     dlfolio schedule                 serve the cron schedules in params.yaml as Prefect deployments
     dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
     dlfolio label export|import      hand queried items to a human labeller and read the labels back

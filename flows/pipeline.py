@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,15 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
     # Resumable: a run killed mid-training continues from the last epoch of the same settings and data.
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json"), data_md5)
+    started = time.perf_counter()
     trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
+    seconds = time.perf_counter() - started
     outputs.keep_model_files(checkpoints)
     mlflow.log_params({f"train.{k}": v for k, v in trained.info.items()})
+    # Wall time of this run's training (a resumed run counts only its own part): a measurement, so a metric,
+    # and `train.seconds` in metrics.json for the README's table (`dlfolio results`).
+    mlflow.log_metric("train_seconds", seconds)
+    trained.info["seconds"] = round(seconds, 1)
     return trained
 
 

@@ -1,5 +1,20 @@
 """CLI subcommands: one module each, with ``register(subparsers)``. Add a module here to add a command."""
 
-from flows.commands import check, data, label, models, projects, promote, run, schedule, server, stages, sweep, sync, ui
+from flows.commands import (
+    check,
+    data,
+    label,
+    models,
+    projects,
+    promote,
+    results,
+    run,
+    schedule,
+    server,
+    stages,
+    sweep,
+    sync,
+    ui,
+)
 
-MODULES = [projects, data, check, run, promote, models, sync, schedule, ui, label, sweep, server, stages]
+MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stages]
