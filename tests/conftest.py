@@ -61,6 +61,15 @@ def pytest_unconfigure(config):
     shutil.rmtree(getattr(config, "_dlfolio_services", ""), ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Tests call stages directly, without the logger that closes a report's figures (log_report): close them
+    after each test, so a module's figures do not pile up past matplotlib's open-figure warning."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """A real Prefect API server for the session (started on first use only)."""
