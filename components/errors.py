@@ -23,3 +23,21 @@ class DataFormatError(DlfolioError, ValueError):
 class BusyError(DlfolioError, RuntimeError):
     """Another dlfolio process holds what this one needs (a project's run, a label state); the message names
     the holder (pid, since when) and what to wait for."""
+
+
+class TrainingDiverged(DlfolioError, ArithmeticError):
+    """The training loss (or the weights) stopped being finite: the message names the epoch and the loss, so the
+    fix (a lower learning rate, gradient clipping, scaled inputs) is looked for in the settings, not in the
+    metric that later chokes on NaN predictions."""
+
+    def __init__(self, epoch: int, loss: float, what: str = "loss", step: str = "epoch"):
+        super().__init__(
+            f"training diverged at {step} {epoch} ({what} {loss:g}); lower train.lr, clip gradients or scale the inputs"
+        )
+        self.epoch, self.loss = epoch, loss
+
+    @classmethod
+    def check(cls, epoch: int, loss: float, step: str = "epoch") -> None:
+        """Raise when ``loss`` (a float) is NaN or infinite: what the NumPy trainers call once an epoch."""
+        if not abs(loss) < float("inf"):  # False for NaN too
+            raise cls(epoch, float(loss), step=step)

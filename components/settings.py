@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from components.capabilities import Capability
 from components.cron import validate_cron
@@ -46,10 +46,26 @@ class SettingsProblem(ValueError):
         self.at = tuple(at)
 
 
-class Section(BaseModel):
-    """Base of every settings section: unknown keys are errors, values are immutable."""
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field typed ``annotation`` means to take true/false (bool, bool | None, Any, ...)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(a) for a in typing.get_args(annotation))
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are immutable, floats are finite
+    (``lr: .inf`` and ``.nan`` are refused) and a number is never true/false (``epochs: true`` is refused, where
+    pydantic would read it as 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and not _accepts_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("true/false is not a number here")
+        return value
 
     def requirement(self) -> tuple[Capability, str] | None:
         """The capability this section, when present, asks of its project's code, and why; None: nothing."""
@@ -85,11 +101,17 @@ class SplitSettings(Section):
     val: float = Field(0.15, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
 
+    @model_validator(mode="after")
+    def _leaves_some_to_train(self) -> SplitSettings:
+        if self.val + self.test >= 1:
+            raise ValueError(f"val + test is {self.val + self.test:g}: they must leave some data to train (< 1)")
+        return self
+
 
 class ProjectSettings(Section):
     """Keys every project has. Projects subclass this with their own sections."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="NumPy's generators take 0 to 2**32 - 1")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data_dir: Path = Field(description="the dataset; the loader defaults it to data/<project>")
     experiment: str | None = Field(None, description="MLflow experiment; defaults to the project name")
@@ -176,6 +198,8 @@ def _describe(error: dict[str, Any], model: type[BaseModel], prefix: str) -> str
     expected = _expected_type(model, loc)
     got = error.get("input")
     detail = error["msg"]
+    if error["type"] == "value_error" and expected == "a mapping":  # a check across the keys of a section
+        return f"{path}: {detail.removeprefix('Value error, ')}"
     return f"{path}: expected {expected}, got {got!r} ({detail})"
 
 

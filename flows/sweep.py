@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
 from components.evaluation.report import Report
 from components.projects import get_project, settings_schemas
@@ -164,9 +164,15 @@ def sweep_flow(
 
 
 def run_sweep(project: str, grid: dict[str, list[Any]], parallel: int = 1, **kwargs) -> dict:
-    """The sweep with ``parallel`` configurations at a time (threads: each configuration is mostly native
-    training code; on a 2-core CPU, 1 is the sensible default)."""
+    """The sweep with ``parallel`` configurations at a time (on a 2-core CPU, 1 is the sensible default).
+
+    Parallel configurations run in processes of their own, not threads: torch has one random generator per
+    process (initial weights, dropout, seeded by the trainer with the configuration's seed), so threads drew
+    from each other's streams and a configuration scored differently beside others than alone. In a process
+    each configuration gets exactly the numbers it gets in a serial sweep."""
     runner = (
-        sweep_flow if parallel == 1 else sweep_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=parallel))
+        sweep_flow
+        if parallel == 1
+        else sweep_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=parallel))
     )
     return runner(project=project, grid=grid, **kwargs)

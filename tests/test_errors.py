@@ -23,6 +23,7 @@ EXPECTED_ERRORS = [  # (module, class, the built-in base callers may still catch
     ("components.active.labels", "LabelFileError", ValueError),
     ("components.conformal.calibration", "CalibrationOverlapError", ValueError),
     ("components.errors", "BusyError", RuntimeError),
+    ("components.errors", "TrainingDiverged", ArithmeticError),
 ]
 
 
@@ -91,3 +92,17 @@ def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(p
     assert last.data.tags["project"] == "face-mask" and str(root) in last.data.tags["failure"]
     assert {v.version for v in client.search_model_versions("name='face-mask'")} == before
     assert not (root / "outputs" / "face-mask").exists() and not list((root / "outputs").glob(".face-mask.*"))
+
+
+@pytest.mark.integration
+def test_a_diverged_run_says_at_which_epoch_and_exits_2(prefect_server, project_root):
+    """Today an LR far too high trains on in NaN until a metric fails with "Input contains NaN"."""
+    from prefect.settings import PREFECT_API_URL
+
+    root = project_root("linear-regression", {"train": {"lr": 100.0, "epochs": 300}})
+    done = dlfolio("run", "linear-regression", "--root", str(root), env={"PREFECT_API_URL": PREFECT_API_URL.value()})
+    output = done.stdout + done.stderr
+
+    assert done.returncode == 2, output
+    assert "dlfolio: error: training diverged at epoch " in done.stderr and "(loss " in done.stderr
+    assert "Input contains NaN" not in output

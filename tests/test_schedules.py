@@ -31,7 +31,12 @@ BAD = {
     "0 3 10-1 * *": "range '10-1' runs backwards",
     "H 3 * * *": "minute 'H' is not a number",  # Prefect's hashed extension is not cron
     "every day": "has 2 field(s)",
+    "0 3 31 2 *": "never fires: no month it names has day 31",  # today: `dlfolio schedule --list` crashes
+    "0 3 30 feb mon": "never fires",  # Prefect's croniter finds no date even on Mondays
+    "0 3 31 4,6,9,11 *": "never fires",
+    "0 3 31 2-4/2 *": "never fires",
 }
+RARE = ["0 3 29 2 *", "0 3 */30 2 *", "0 3 31 */2 *", "0 3 5/10 2 *", "0 3 31 2,3 1"]  # they do fire
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -53,6 +58,19 @@ def test_valid_cron_strings_load_and_prefect_accepts_them(cron):
 
     assert validate_cron(cron) == cron
     assert CronSchedule(cron=cron).cron == cron  # what we accept, the scheduler accepts too
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cron", [*GOOD, *RARE])
+def test_every_accepted_cron_string_has_a_next_run_and_every_never_firing_one_has_none(cron):
+    from flows.commands.schedule import next_runs
+
+    assert validate_cron(cron) == cron
+    assert len(next_runs(cron)) == 2  # Prefect's croniter finds the next two
+    never = [c for c, why in BAD.items() if "never fires" in why]
+    for c in never:  # and the ones refused as never firing really have no next run there
+        with pytest.raises(Exception, match="failed to find next date"):
+            next_runs(c)
 
 
 @pytest.mark.unit

@@ -235,3 +235,22 @@ def test_logistic_regression_cost_decreases_and_separates():
     costs = [c["cost"] for c in model.costs_]
     assert costs == sorted(costs, reverse=True)
     assert (model.predict(X) == y).mean() > 0.95
+
+
+def test_the_numpy_trainers_stop_with_the_epoch_where_the_loss_diverged():
+    """Today they train on in NaN and a later metric says "Input contains NaN"."""
+    import warnings
+
+    from components.errors import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = (x[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow that makes the NaN
+        with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch \d+ \(loss (nan|inf)\)"):
+            LinearNeuron(lr=100.0, epochs=300).fit(x[:, 0], 3 * x[:, 0] + 1)
+        with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch \d+ \(loss (nan|inf)\)"):
+            DenseClassifier(hidden=(8,), optimizer="sgd", lr=1.0, epochs=5, batch_size=8).fit(x * 1e155, y)  # unscaled
+        with pytest.raises(TrainingDiverged, match=r"^training diverged at iteration 2 \(loss nan\)"):
+            LogisticRegressionNet(lr=1e308, iterations=50).fit(x * 1e300, y)

@@ -149,3 +149,57 @@ def test_a_model_that_cannot_take_the_configured_images_is_refused_naming_the_ke
         r"needs images of at least 16 px",
     ):
         load(tmp_path, small)
+
+
+@pytest.mark.parametrize(
+    "key,value,why",
+    [
+        ("train.lr", float("inf"), "train.lr: expected float, got inf (Input should be a finite number)"),
+        ("train.lr", float("nan"), "train.lr: expected float, got nan"),
+        ("train.grad_clip", float("inf"), "train.grad_clip: expected float or null, got inf"),
+        ("train.epochs", True, "train.epochs: expected int, got True (Value error, true/false is not a number here)"),
+        ("train.lr", True, "train.lr: expected float, got True"),
+        ("seed", -1, "seed: expected int, got -1"),
+        ("seed", 2**32, "seed: expected int"),
+    ],
+)
+def test_values_that_fail_later_are_refused_when_params_load(tmp_path, key, value, why):
+    """Today .inf trains to NaN, `epochs: true` trains one epoch and seed -1 fails in NumPy after the data loads."""
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    section = bad["projects"]["face-mask"]
+    *parents, last = key.split(".")
+    for parent in parents:
+        section = section.setdefault(parent, {})
+    section[last] = value
+    with pytest.raises(SettingsError) as err:
+        load(tmp_path, bad)
+    assert f"params.yaml: projects.face-mask.{why}" in str(err.value)
+
+
+def test_held_out_fractions_must_leave_data_to_train(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["projects"]["face-mask"]["split"] = {"val": 0.5, "test": 0.5}
+    with pytest.raises(SettingsError) as err:
+        load(tmp_path, bad)
+    assert str(err.value).endswith(
+        "params.yaml: projects.face-mask.split: val + test is 1: they must leave some data to train (< 1)"
+    )
+    bad["projects"]["face-mask"]["split"] = {"val": 0.4, "test": 0.5}
+    assert load(tmp_path, bad).split.val == 0.4
+
+
+def test_true_false_keys_still_take_booleans_and_numbers_still_take_ints(tmp_path):
+    good = yaml.safe_load(yaml.safe_dump(GOOD))
+    good["projects"]["face-mask"]["train"].update(amp=False, channels_last=None, lr=1)  # an int lr is a float
+    settings = load(tmp_path, good)
+    assert settings.train.amp is False and settings.train.lr == 1.0
+
+
+def test_check_refuses_a_bad_value_with_exit_2_and_its_path(tmp_path, capsys):
+    from flows.cli import main
+
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["projects"]["face-mask"]["train"]["epochs"] = True
+    path = write(tmp_path, bad)
+    assert main(["check", "--params", str(path)]) == 2
+    assert f"{path}: projects.face-mask.train.epochs: expected int, got True" in capsys.readouterr().err

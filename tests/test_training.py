@@ -263,3 +263,25 @@ def test_a_run_killed_by_sigkill_resumes_from_its_last_checkpoint(tmp_path):
     )
     for a, b in zip(straight.history, resumed.history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5, abs=1e-6)
+
+
+def test_a_diverging_run_says_so_with_its_epoch_not_a_metric_error_about_nan():
+    """Today an LR far too high ends in sklearn's "Input contains NaN" from the validation metric."""
+    from components.errors import DlfolioError, TrainingDiverged
+
+    x, y = blobs(48)
+    torch.manual_seed(0)
+    config = TrainSettings(epochs=3, batch_size=16, lr=1e12, optimizer="sgd", grad_clip=None, schedule="constant")
+    with pytest.raises(
+        TrainingDiverged, match=r"^training diverged at epoch 1 \((loss|weights not finite, loss) "
+    ) as err:
+        fit(
+            tiny_cnn(),
+            ClassificationTask(),
+            ArrayDataset(x, y),
+            ArrayDataset(x, y),
+            config,
+            torch.device("cpu"),
+            progress=False,
+        )
+    assert isinstance(err.value, DlfolioError) and err.value.epoch == 1

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.autodiff import Tensor, cross_entropy
 from components.scratch.dense import as_features
 from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
@@ -89,6 +90,7 @@ class AutodiffMLPClassifier(ClassifierMixin, BaseEstimator):
                 "train_loss": total / len(X),
                 "train_accuracy": float(np.mean(self._proba(X).argmax(1) == y_idx)),
             }
+            TrainingDiverged.check(epoch, row["train_loss"])
             if X_val is not None:
                 proba = self.predict_proba(X_val)
                 yv = np.searchsorted(self.classes_, np.asarray(y_val))

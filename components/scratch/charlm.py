@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.activations import softmax
 from components.scratch.optim import decayed_lr, make_optimizer
 from components.scratch.rnn import get_cell, sequence_backward, sequence_forward
@@ -186,6 +187,7 @@ class CharLanguageModel:
                 n = int((targets >= 0).sum())
                 total, chars = total + loss * n, chars + n
             row = {"epoch": epoch, "lr": lr, "train_loss": total / chars, "clipped_share": clipped / steps}
+            TrainingDiverged.check(epoch, row["train_loss"])
             if val_names:
                 row["val_loss"] = self.loss(val_names)
                 if row["val_loss"] < best[0]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.activations import softmax
 from components.scratch.conv import POOLS, conv_backward, conv_forward, output_size
 from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
@@ -191,6 +192,7 @@ class ConvClassifier(ClassifierMixin, BaseEstimator):
                 opt.step(self.net_.params, grads, lr)
                 total += loss * len(idx)
             row = {"epoch": epoch, "lr": lr, "train_loss": total / len(X)}
+            TrainingDiverged.check(epoch, row["train_loss"])
             if val is not None:
                 proba = self.net_.predict_proba(val[0])
                 row["val_loss"] = float(-np.mean(np.log(np.clip(proba[np.arange(len(proba)), val[1]], 1e-12, 1))))

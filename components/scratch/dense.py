@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.activations import get_activation, identity, sigmoid, softmax
 from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
 from components.scratch.layers import dense_backward, dense_forward, dropout_mask, init_weights
@@ -186,6 +187,7 @@ class DenseClassifier(ClassifierMixin, BaseEstimator):
                 "train_loss": total / len(X),
                 "train_accuracy": self._accuracy(X[monitor], y_idx[monitor]),
             }
+            TrainingDiverged.check(epoch + 1, row["train_loss"])
             if val is not None:
                 proba = self.net_.predict_output(val[0])
                 row["val_loss"] = float(-np.mean(np.log(np.clip(proba[np.arange(len(proba)), val[1]], 1e-12, 1))))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.estimator_base import BaseEstimator, RegressorMixin
 
 
@@ -46,6 +47,7 @@ class LinearNeuron(RegressorMixin, BaseEstimator):
         self.history_ = []
         for epoch in range(1, self.epochs + 1):
             loss, dw, db = mse_gradients(w, b, xs, y)
+            TrainingDiverged.check(epoch, loss)
             w, b = w - self.lr * dw, b - self.lr * db
             if epoch % log_every == 0 or epoch == self.epochs:
                 row = {"epoch": epoch, "train_loss": loss, "weight": w / sd, "bias": b - w * mu / sd}

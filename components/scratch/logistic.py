@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from components.errors import TrainingDiverged
 from components.scratch.activations import sigmoid
 from components.scratch.dense import as_features
 from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
@@ -39,6 +40,7 @@ class LogisticRegressionNet(ClassifierMixin, BaseEstimator):
         self.costs_ = []
         for i in range(1, self.iterations + 1):
             cost, dw, db = propagate(w, b, X, y_idx)
+            TrainingDiverged.check(i, cost, step="iteration")
             w -= self.lr * dw
             b -= self.lr * db
             if i % self.record_every == 0 or i == 1 or i == self.iterations:

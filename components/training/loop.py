@@ -51,6 +51,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from components.errors import TrainingDiverged
 from components.training import distributed
 from components.training.optim import OptimSettings, logged_values, make_optimizer, make_scheduler
 
@@ -238,6 +239,7 @@ def fit(
         if before_validation is not None:
             before_validation(model)
         train_loss = distributed.all_reduce_sum(torch.stack([loss_sum, seen]))
+        _check_finite(epoch, (train_loss[0] / train_loss[1].clamp(min=1)), model)
         if val_data is None:
             metrics = dict.fromkeys(task.metric_names, math.nan)
         else:
@@ -284,6 +286,16 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _check_finite(epoch: int, loss: torch.Tensor, model: nn.Module) -> None:
+    """Raise TrainingDiverged when the epoch's loss or the weights it left are NaN or infinite (one host sync);
+    every rank sees the same all-reduced loss, so under torchrun all of them raise together."""
+    weights = [p.detach().isfinite().all() for p in model.parameters() if p.is_floating_point()]
+    finite = torch.stack([loss.isfinite(), *weights]).all() if weights else loss.isfinite()
+    if not finite.item():
+        value = loss.item()
+        raise TrainingDiverged(epoch, value, "loss" if not math.isfinite(value) else "weights not finite, loss")
 
 
 def _shared_loss(loss, weight, elements, world: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -60,7 +60,7 @@ def register(sub) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="configurations run at the same time, in threads (default: %(default)s)",
+        help="configurations run at the same time, each in its own process (default: %(default)s)",
     )
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/ (default: cwd)")
