@@ -105,3 +105,65 @@ def test_params_yaml_syntax_error_names_file_line_and_column(tmp_path):
         read_params(path)
     message = str(exc.value)
     assert message.startswith(f"{path}:4:4: YAML syntax error") and "\n" not in message
+
+
+# --- c) images -------------------------------------------------------------------------------------------------
+
+
+def _image_folder(root, n: int = 3):
+    import numpy as np
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((32, 32, 3), 40 * i + (label == "dog"), np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares ``width`` x ``height`` grey pixels: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits_not_clipped_white(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from components.data.formats.images import load_images
+
+    levels = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    Image.fromarray(levels).save(tmp_path / "grey16.png")  # mode I;16, as a scanner or a microscope writes
+    (image,) = load_images(tmp_path, pd.DataFrame({"path": ["grey16.png"]}), 32)
+    expected = np.rint(levels / 257.0)
+    assert np.abs(image[..., 0].astype(float) - expected).max() <= 1  # today: 254.5 on average, almost white
+    assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
+
+
+def test_decompression_bomb_png_is_reported_by_its_path(tmp_path):
+    from components.validation.expectations import ImageRules, validate_image_folder
+
+    root = _image_folder(tmp_path / "images")
+    (root / "dog" / "bomb.png").write_bytes(_png_claiming(30_000, 30_000))  # 900 Mpx, 80 bytes on disk
+    with pytest.raises(DataValidationError) as exc:
+        validate_image_folder(root, ImageRules(classes=("cat", "dog")))
+    assert "dog/bomb.png" in str(exc.value) and "decompression bomb" in str(exc.value)
+
+
+def test_symlinked_image_folder_is_refused_by_name(tmp_path):
+    from components.errors import DataFormatError
+    from components.validation.expectations import ImageRules, validate_image_folder
+
+    root = _image_folder(tmp_path / "images")
+    elsewhere = _image_folder(tmp_path / "elsewhere")
+    (root / "dog" / "more").symlink_to(elsewhere / "dog", target_is_directory=True)
+    with pytest.raises(DataFormatError, match=r"dog/more is a symbolic link to a folder"):
+        validate_image_folder(root, ImageRules(classes=("cat", "dog")))

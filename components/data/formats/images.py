@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.errors import DlfolioError
+from components.errors import DataFormatError, DlfolioError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -29,6 +29,15 @@ def scan_image_folder(root: str | Path) -> pd.DataFrame:
         raise MissingDataError(
             f"data directory {root} does not exist: run `dlfolio data` for the offline sample, or put your "
             f"images in {root}/<class name>/"
+        )
+    # rglob does not descend into a linked folder: its images would vanish from training without a word (and
+    # a model with F1 0.0 was registered). The data hash and DVC see only real files, so refuse the link.
+    linked = sorted(p for p in root.rglob("*") if p.is_symlink() and p.is_dir())
+    if linked:
+        raise DataFormatError(
+            f"{linked[0]} is a symbolic link to a folder ({linked[0].resolve()}); dlfolio does not follow "
+            f"linked folders (the data hash would not cover them): copy the images into {root}"
+            + (f" (and {len(linked) - 1} more linked folder(s))" if len(linked) > 1 else "")
         )
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
@@ -51,8 +60,8 @@ def scan_image_folder(root: str | Path) -> pd.DataFrame:
                 with Image.open(path) as im:
                     im.load()  # verify() misses truncated pixel data; load() decodes it all
                     row.update(decodable=True, width=im.width, height=im.height, channels=len(im.getbands()))
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                row["error"] = f"cannot decode: {exc}"
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+                row["error"] = f"cannot decode: {exc}"  # a bomb (too many pixels) fails here, by its path
         rows.append(row)
     # Sizes stay null for files that do not decode: GX skips nulls, so such a file fails only "decodable".
     if not rows:
@@ -66,5 +75,14 @@ def load_images(root: str | Path, manifest: pd.DataFrame, size: int) -> np.ndarr
     out = np.empty((len(manifest), size, size, 3), dtype=np.uint8)
     for i, rel in enumerate(manifest["path"]):
         with Image.open(root / rel) as im:
-            out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+            out[i] = np.asarray(rgb8(im).resize((size, size), Image.BILINEAR))
     return out
+
+
+def rgb8(im: Image.Image) -> Image.Image:
+    """``im`` as 8-bit RGB. Pillow's ``convert("RGB")`` clips a 16-bit grey PNG (mode ``I;16``, ``I``) at 255,
+    which turns it almost white; scale it to 8 bits instead (0-65535 -> 0-255)."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        levels = np.asarray(im, dtype=np.float64) / 257.0  # PNG stores 16-bit grey as 0-65535
+        return Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return im.convert("RGB")
