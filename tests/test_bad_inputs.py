@@ -167,3 +167,28 @@ def test_symlinked_image_folder_is_refused_by_name(tmp_path):
     (root / "dog" / "more").symlink_to(elsewhere / "dog", target_is_directory=True)
     with pytest.raises(DataFormatError, match=r"dog/more is a symbolic link to a folder"):
         validate_image_folder(root, ImageRules(classes=("cat", "dog")))
+
+
+# --- d) label import files -------------------------------------------------------------------------------------
+
+
+def test_label_file_with_many_bad_rows_lists_only_the_first(tmp_path):
+    from components.active.labels import LabelFileError, read_labels
+
+    path = tmp_path / "queries.csv"
+    path.write_text("item,label\n" + "".join(f"stranger{i},cat\n" for i in range(5000)))
+    with pytest.raises(LabelFileError) as exc:
+        read_labels(path, known_items={"a.png"}, classes=("cat", "dog"))
+    message = str(exc.value)
+    assert message.startswith(f"{path}: 5000 problem(s), nothing imported")
+    assert "line 2: unknown item 'stranger0'" in message and "... and 4980 more" in message
+    assert len(message.splitlines()) <= 22  # today: 5001 lines (177 MB for two million rows)
+
+
+def test_header_only_label_file_is_refused(tmp_path):
+    from components.active.labels import LabelFileError, read_labels
+
+    path = tmp_path / "queries.csv"
+    path.write_text("item,label\n")
+    with pytest.raises(LabelFileError, match=r"no labelled rows, only the header"):
+        read_labels(path, known_items={"a.png"}, classes=("cat", "dog"))
