@@ -23,3 +23,7 @@ class DataFormatError(DlfolioError, ValueError):
 class BusyError(DlfolioError, RuntimeError):
     """Another dlfolio process holds what this one needs (a project's run, a label state); the message names
     the holder (pid, since when) and what to wait for."""
+
+
+class NotWritableError(DlfolioError, PermissionError):
+    """A directory dlfolio must write to (outputs/, a labels folder) is read-only; the message names it."""

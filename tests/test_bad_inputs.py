@@ -192,3 +192,21 @@ def test_header_only_label_file_is_refused(tmp_path):
     path.write_text("item,label\n")
     with pytest.raises(LabelFileError, match=r"no labelled rows, only the header"):
         read_labels(path, known_items={"a.png"}, classes=("cat", "dog"))
+
+
+# --- e) file names ---------------------------------------------------------------------------------------------
+
+
+def test_non_utf8_file_name_is_refused_by_name_and_still_hashes(tmp_path):
+    import os
+
+    from components.errors import DataFormatError
+    from components.tracking.runs import directory_md5
+    from components.validation.expectations import ImageRules, validate_image_folder
+
+    root = _image_folder(tmp_path / "images")
+    latin1 = os.fsdecode(os.fsencode(root / "cat") + b"/caf\xe9.png")  # "café.png" saved by a Latin-1 system
+    (root / "cat" / "0.png").rename(latin1)
+    assert len(directory_md5(root)) == 32  # the run's data hash comes first; today: UnicodeEncodeError
+    with pytest.raises(DataFormatError, match=r"1 file name\(s\) not in UTF-8: cat/caf\\xe9\.png"):
+        validate_image_folder(root, ImageRules(classes=("cat", "dog")))

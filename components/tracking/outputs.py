@@ -29,8 +29,15 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from components.errors import NotWritableError
 from components.locks import project_run_lock
 from components.tracking.runs import write_json
+
+
+def _not_writable(root: Path, exc: OSError) -> NotWritableError:
+    return NotWritableError(
+        f"{root}: cannot write the run's outputs there ({exc.strerror}: {exc.filename}); make it writable"
+    )
 
 
 class RunOutputs:
@@ -66,11 +73,17 @@ class RunOutputs:
 
     def begin(self) -> RunOutputs:
         """Take the project's run lock (BusyError if another run holds it), tidy what a dead run left, stage."""
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except PermissionError as exc:
+            raise _not_writable(self.root, exc) from None
         try:
             self._recover()
             (self.staging / "plots").mkdir(parents=True)
             self.model_dir.mkdir()
+        except PermissionError as exc:
+            self.lock.release()
+            raise _not_writable(self.root, exc) from None
         except BaseException:
             self.lock.release()
             raise

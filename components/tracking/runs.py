@@ -275,7 +275,7 @@ def directory_md5(path: Path) -> str:
     """Content hash of a directory (relative paths and bytes), so a run records exactly what it read."""
     digest = hashlib.md5()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
+        digest.update(os.fsencode(file.relative_to(path)))  # the name's bytes: any name hashes, UTF-8 or not
         digest.update(hashlib.md5(file.read_bytes()).digest())
     return digest.hexdigest()
 

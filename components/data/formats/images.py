@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,17 @@ def scan_image_folder(root: str | Path) -> pd.DataFrame:
             f"linked folders (the data hash would not cover them): copy the images into {root}"
             + (f" (and {len(linked) - 1} more linked folder(s))" if len(linked) > 1 else "")
         )
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    undecodable = [p for p in files if not _utf8_name(p.relative_to(root))]
+    if undecodable:  # such a name cannot go into a table, a JSON report or an MLflow tag: rename it first
+        shown = ", ".join(repr(os.fsencode(p.relative_to(root)))[2:-1] for p in undecodable[:5])
+        raise DataFormatError(
+            f"{root}: {len(undecodable)} file name(s) not in UTF-8: {shown}"
+            + (f" and {len(undecodable) - 5} more" if len(undecodable) > 5 else "")
+            + "; rename them (e.g. `convmv -f latin1 -t utf8 --notest -r DIR`)"
+        )
     rows = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for path in files:
         rel = path.relative_to(root)
         row = {
             "path": str(rel),
@@ -67,6 +77,15 @@ def scan_image_folder(root: str | Path) -> pd.DataFrame:
     if not rows:
         raise MissingDataError(f"data directory {root} holds no files: expected {root}/<class name>/<image>")
     return pd.DataFrame(rows)
+
+
+def _utf8_name(path: Path) -> bool:
+    """False for a name whose bytes are not UTF-8 (Python holds them as lone surrogates)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_images(root: str | Path, manifest: pd.DataFrame, size: int) -> np.ndarray:
