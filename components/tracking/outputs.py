@@ -18,6 +18,7 @@ instead of resuming a stale run; the checkpoints go once a run's outputs are pub
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -32,6 +33,8 @@ import matplotlib.pyplot as plt
 from components.errors import NotWritableError
 from components.locks import project_run_lock
 from components.tracking.runs import write_json
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only directory, or a read-only mount
 
 
 def _not_writable(root: Path, exc: OSError) -> NotWritableError:
@@ -75,14 +78,18 @@ class RunOutputs:
         """Take the project's run lock (BusyError if another run holds it), tidy what a dead run left, stage."""
         try:
             self.lock.acquire()
-        except PermissionError as exc:
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise
             raise _not_writable(self.root, exc) from None
         try:
             self._recover()
             (self.staging / "plots").mkdir(parents=True)
             self.model_dir.mkdir()
-        except PermissionError as exc:
+        except OSError as exc:
             self.lock.release()
+            if exc.errno not in _NOT_WRITABLE:
+                raise
             raise _not_writable(self.root, exc) from None
         except BaseException:
             self.lock.release()
