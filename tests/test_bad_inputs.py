@@ -7,7 +7,7 @@ import pytest
 
 from components.validation.expectations import DataValidationError
 
-pytestmark = pytest.mark.unit
+unit = pytest.mark.unit  # all but the last test: they call readers and validators only
 
 DATES_HEADER = b"human,machine\n"
 
@@ -26,6 +26,7 @@ def _failure_line(exc: pytest.ExceptionInfo) -> str:
 # --- a) CSV, zip and h5 files ----------------------------------------------------------------------------------
 
 
+@unit
 def test_nmt_dates_non_utf8_csv_names_the_line(tmp_path):
     from components.data.formats.date_pairs import validate_pairs
 
@@ -37,6 +38,7 @@ def test_nmt_dates_non_utf8_csv_names_the_line(tmp_path):
     assert "not UTF-8" in _failure_line(exc) and "line 3" in _failure_line(exc)
 
 
+@unit
 def test_nmt_dates_ragged_csv_names_the_line(tmp_path):
     from components.data.formats.date_pairs import validate_pairs
 
@@ -47,6 +49,7 @@ def test_nmt_dates_ragged_csv_names_the_line(tmp_path):
     assert "line 3 has 3 fields; the header has 2" in _failure_line(exc)
 
 
+@unit
 def test_nmt_dates_empty_csv_is_reported(tmp_path):
     from components.data.formats.date_pairs import validate_pairs
 
@@ -57,6 +60,7 @@ def test_nmt_dates_empty_csv_is_reported(tmp_path):
     assert str(path) in str(exc.value) and "empty" in _failure_line(exc)
 
 
+@unit
 def test_facial_keypoints_corrupt_zip_is_reported(tmp_path):
     from components.data.formats.facial_keypoints import KeypointRules, validate_keypoints_file
 
@@ -67,6 +71,7 @@ def test_facial_keypoints_corrupt_zip_is_reported(tmp_path):
     assert str(path) in str(exc.value) and "not a zip file" in _failure_line(exc)
 
 
+@unit
 def test_facial_keypoints_non_utf8_csv_names_the_line(tmp_path, sample_data):
     from components.data.formats.facial_keypoints import KeypointRules, validate_keypoints_file
 
@@ -82,6 +87,7 @@ def test_facial_keypoints_non_utf8_csv_names_the_line(tmp_path, sample_data):
     assert "not UTF-8" in _failure_line(exc) and "line 4" in _failure_line(exc)
 
 
+@unit
 def test_emojify_csv_with_an_excel_byte_order_mark_is_accepted(tmp_path, sample_data):
     from components.data.formats.emoji_csv import read_emoji_csv
 
@@ -96,6 +102,7 @@ def test_emojify_csv_with_an_excel_byte_order_mark_is_accepted(tmp_path, sample_
 # --- b) params.yaml --------------------------------------------------------------------------------------------
 
 
+@unit
 def test_params_yaml_syntax_error_names_file_line_and_column(tmp_path):
     from components.settings import SettingsError, read_params
 
@@ -133,6 +140,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
 
 
+@unit
 def test_sixteen_bit_png_is_scaled_to_eight_bits_not_clipped_white(tmp_path):
     import numpy as np
     import pandas as pd
@@ -148,6 +156,7 @@ def test_sixteen_bit_png_is_scaled_to_eight_bits_not_clipped_white(tmp_path):
     assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
 
 
+@unit
 def test_decompression_bomb_png_is_reported_by_its_path(tmp_path):
     from components.validation.expectations import ImageRules, validate_image_folder
 
@@ -158,6 +167,7 @@ def test_decompression_bomb_png_is_reported_by_its_path(tmp_path):
     assert "dog/bomb.png" in str(exc.value) and "decompression bomb" in str(exc.value)
 
 
+@unit
 def test_symlinked_image_folder_is_refused_by_name(tmp_path):
     from components.errors import DataFormatError
     from components.validation.expectations import ImageRules, validate_image_folder
@@ -172,6 +182,7 @@ def test_symlinked_image_folder_is_refused_by_name(tmp_path):
 # --- d) label import files -------------------------------------------------------------------------------------
 
 
+@unit
 def test_label_file_with_many_bad_rows_lists_only_the_first(tmp_path):
     from components.active.labels import LabelFileError, read_labels
 
@@ -185,6 +196,7 @@ def test_label_file_with_many_bad_rows_lists_only_the_first(tmp_path):
     assert len(message.splitlines()) <= 22  # today: 5001 lines (177 MB for two million rows)
 
 
+@unit
 def test_header_only_label_file_is_refused(tmp_path):
     from components.active.labels import LabelFileError, read_labels
 
@@ -197,6 +209,7 @@ def test_header_only_label_file_is_refused(tmp_path):
 # --- e) file names ---------------------------------------------------------------------------------------------
 
 
+@unit
 def test_non_utf8_file_name_is_refused_by_name_and_still_hashes(tmp_path):
     import os
 
@@ -210,3 +223,57 @@ def test_non_utf8_file_name_is_refused_by_name_and_still_hashes(tmp_path):
     assert len(directory_md5(root)) == 32  # the run's data hash comes first; today: UnicodeEncodeError
     with pytest.raises(DataFormatError, match=r"1 file name\(s\) not in UTF-8: cat/caf\\xe9\.png"):
         validate_image_folder(root, ImageRules(classes=("cat", "dog")))
+
+
+# --- f) quiet failures: `dlfolio ui` under SIGTERM -------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_sigterm_to_dlfolio_ui_stops_the_mlflow_server_it_started(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    from tests.conftest import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    script = Path(sys.executable).with_name("dlfolio")
+    ui = subprocess.Popen(
+        [str(script), "ui", "--root", str(tmp_path), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the server answers on its port
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert ui.poll() is None, "dlfolio ui exited before its server listened"
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the MLflow UI did not listen on {port} within 120 s")
+        server = psutil.Process(ui.pid).children(recursive=True)
+        assert server, "dlfolio ui started no server process"
+
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(30) == 0
+        gone, alive = psutil.wait_procs(server, timeout=15)
+        assert not alive, f"left running after SIGTERM: {[p.pid for p in alive]}"  # today: the whole server
+        with socket.socket() as client:
+            assert client.connect_ex(("127.0.0.1", port)) != 0
+    finally:  # what this test started, by pid, whatever happened above
+        for process in [psutil.Process(ui.pid) if ui.poll() is None else None, *server]:
+            if process is not None and process.is_running():
+                process.kill()
