@@ -278,3 +278,20 @@ def test_sigterm_to_dlfolio_ui_stops_the_mlflow_server_it_started(tmp_path):
         for process in [psutil.Process(ui.pid) if ui.poll() is None else None, *server]:
             if process is not None and process.is_running():
                 process.kill()
+
+
+# --- f) no machine paths in a run's record ---------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_run_params_name_paths_relative_to_the_project_root(prefect_server, project_root):
+    from mlflow.tracking import MlflowClient
+
+    from flows.pipeline import project_pipeline
+
+    root = project_root("linear-regression", {"train": {"epochs": 20}}, copy_data=True)  # data_dir: ROOT/data/...
+    result = project_pipeline(project="linear-regression", root=str(root), register_model=False)
+    run = MlflowClient().get_run(result["run_id"])
+    assert run.data.params["data_dir"] == "data/linear-regression"  # today: /tmp/pytest-.../data/linear-regression
+    leaked = {k: v for k, v in {**run.data.params, **run.data.tags}.items() if str(root) in v}
+    assert not leaked
