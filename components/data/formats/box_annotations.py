@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.data.formats.images import MissingDataError
+from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 
@@ -224,7 +224,7 @@ def load_detection_set(
     images, targets = [], []
     for name in names:
         with Image.open(root / IMAGES / name) as im:
-            x = im.convert("RGB")
+            x = rgb8(im)
             sx, sy = size / x.width, size / x.height
             images.append(np.asarray(x if x.size == (size, size) else x.resize((size, size), Image.BILINEAR)))
         rows = by_image.get(name)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.data.formats.images import MissingDataError
+from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 
@@ -53,7 +53,7 @@ def generate(out_dir: str | Path, size: int = 128) -> dict[str, int]:
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
     with Image.open(path) as im:
-        return square(np.asarray(im.convert("RGB")), size)
+        return square(np.asarray(rgb8(im)), size)
 
 
 # --- scanning ----------------------------------------------------------------------------------------------
