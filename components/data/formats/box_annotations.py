@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
@@ -52,7 +53,7 @@ def read_boxes(root: str | Path) -> pd.DataFrame:
             f"box annotations {path} do not exist: run `dlfolio data yolo-cars` for the offline "
             f"sample, or write {BOXES_FILE} with columns {','.join(COLUMNS)} beside images/"
         )
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    table = read_csv_table(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     table = table.rename(columns=lambda c: ALIASES.get(c.strip().lower(), c.strip().lower()))
     if "class" not in table.columns:
         table["class"] = DEFAULT_CLASS
