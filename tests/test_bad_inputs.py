@@ -295,3 +295,26 @@ def test_run_params_name_paths_relative_to_the_project_root(prefect_server, proj
     assert run.data.params["data_dir"] == "data/linear-regression"  # today: /tmp/pytest-.../data/linear-regression
     leaked = {k: v for k, v in {**run.data.params, **run.data.tags}.items() if str(root) in v}
     assert not leaked
+
+
+# --- f) quiet failures: the CLI on a bad file ------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_ragged_csv_through_dlfolio_run_is_one_message_without_traceback(prefect_server, project_root):
+    """The real CLI on the real Prefect server: a pandas ParserError used to surface as three tracebacks."""
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.test_errors import dlfolio
+
+    root = project_root("nmt-dates", copy_data=True)
+    dates = root / "data" / "nmt-dates" / "dates.csv"
+    lines = dates.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace("\n", ",extra\n")  # line 3 has a third field
+    dates.write_text("".join(lines))
+    done = dlfolio("run", "nmt-dates", "--root", str(root), env={"PREFECT_API_URL": PREFECT_API_URL.value()})
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output and output.count("data validation failed") == 1
+    assert f"{dates}: 1 of 1 expectations failed" in output and "line 3 has 3 fields; the header has 2" in output
+    assert len(output.splitlines()) <= 6, output
