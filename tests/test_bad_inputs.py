@@ -50,6 +50,17 @@ def test_nmt_dates_ragged_csv_names_the_line(tmp_path):
 
 
 @unit
+def test_nmt_dates_extra_field_on_the_first_data_line_is_not_taken_for_an_index(tmp_path):
+    from components.data.formats.date_pairs import validate_pairs
+
+    path = tmp_path / "dates.csv"
+    path.write_bytes(DATES_HEADER + b"10 july 2007,2007-07-10,oops\n11 july 2007,2007-07-11\n")
+    with pytest.raises(DataValidationError) as exc:  # today: pandas shifts the columns and reads on
+        validate_pairs(path, _pairs_rules())
+    assert "line 2 has 3 fields; the header has 2" in _failure_line(exc)
+
+
+@unit
 def test_nmt_dates_empty_csv_is_reported(tmp_path):
     from components.data.formats.date_pairs import validate_pairs
 

@@ -24,7 +24,7 @@ def read_csv_table(path: str | Path, **kwargs) -> pd.DataFrame:
     path = Path(path)
     kwargs.setdefault("encoding", "utf-8-sig")
     try:
-        return pd.read_csv(path, **kwargs)
+        table = pd.read_csv(path, **kwargs)
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, exc) from None
     except pd.errors.EmptyDataError:
@@ -42,6 +42,14 @@ def read_csv_table(path: str | Path, **kwargs) -> pd.DataFrame:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
             raise
         raise format_error(str(path), "expect_readable_file", f"cannot read the file: {exc}") from None
+    if "index_col" not in kwargs and not isinstance(table.index, pd.RangeIndex):
+        # pandas takes extra leading fields on the first data line for an index and shifts every column: the
+        # file then "validates" with its columns mislabelled. Nobody's CSV means that.
+        fields = len(table.columns) + table.index.nlevels
+        raise format_error(
+            str(path), "expect_columns", f"line 2 has {fields} fields; the header has {len(table.columns)}", ["line 2"]
+        )
+    return table
 
 
 def _not_utf8(path: Path, exc: UnicodeDecodeError) -> DataValidationError:
