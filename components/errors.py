@@ -41,3 +41,7 @@ class TrainingDiverged(DlfolioError, ArithmeticError):
         """Raise when ``loss`` (a float) is NaN or infinite: what the NumPy trainers call once an epoch."""
         if not abs(loss) < float("inf"):  # False for NaN too
             raise cls(epoch, float(loss), step=step)
+
+
+class NotWritableError(DlfolioError, PermissionError):
+    """A directory dlfolio must write to (outputs/, a labels folder) is read-only; the message names it."""

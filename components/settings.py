@@ -214,8 +214,17 @@ def read_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SettingsError(f"{path}: parameters file not found")
-    with path.open() as fh:
-        raw = yaml.load(fh, Loader=SafeLoader) or {}
+    try:
+        with path.open(encoding="utf-8") as fh:
+            raw = yaml.load(fh, Loader=SafeLoader) or {}
+    except yaml.YAMLError as exc:  # one line, where the editor can jump to: file:line:column: what is wrong
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        raise SettingsError(f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a mapping at the top level")
     unknown = set(raw) - {"defaults", "projects"}

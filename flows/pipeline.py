@@ -222,7 +222,7 @@ def project_pipeline(
         with tracking.parent_run(
             settings.experiment or project, root_dir, flow_run.name or project, tags, parent_run_id=parent_run_id
         ) as run:
-            tracking.log_params(settings.model_dump(mode="json"))
+            tracking.log_params(settings.model_dump(mode="json"), root_dir)
             report = validate_data(spec, settings)
             data = preprocess(spec, settings)
             if wants_active_learning(spec, settings):

@@ -73,6 +73,9 @@ def write_queries(path: Path, items: list[str], classes, proba: np.ndarray) -> p
     return table
 
 
+MAX_LISTED_PROBLEMS = 20
+
+
 def read_labels(path: Path, known_items: set[str], classes) -> dict[str, str]:
     """``{item: label}`` from a filled-in queries file, or LabelFileError naming each bad row (file line numbers,
     the header being line 1): unknown items, labels outside the classes, missing labels, repeated items."""
@@ -86,6 +89,8 @@ def read_labels(path: Path, known_items: set[str], classes) -> dict[str, str]:
     missing = {"item", "label"} - set(table.columns)
     if missing:
         raise LabelFileError(f"{path}: missing column(s) {sorted(missing)}; expected at least 'item' and 'label'")
+    if table.empty:  # a header alone would count as a round that taught the model nothing
+        raise LabelFileError(f"{path}: no labelled rows, only the header; fill in the label column, then import")
     allowed = {str(c) for c in classes}
     problems: list[str] = []
     first_line: dict[str, int] = {}
@@ -100,8 +105,14 @@ def read_labels(path: Path, known_items: set[str], classes) -> dict[str, str]:
         if item in first_line:
             problems.append(f"line {line}: item {item!r} repeats line {first_line[item]}")
         first_line.setdefault(item, line)
-    if problems:
-        raise LabelFileError(f"{path}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(problems))
+    if problems:  # the first rows say what is wrong; two million of them (177 MB) would only bury it
+        shown = problems[:MAX_LISTED_PROBLEMS]
+        more = len(problems) - len(shown)
+        raise LabelFileError(
+            f"{path}: {len(problems)} problem(s), nothing imported:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  ... and {more} more" if more else "")
+        )
     return dict(zip(table["item"].str.strip(), table["label"].str.strip()))
 
 

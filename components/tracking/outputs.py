@@ -18,6 +18,7 @@ instead of resuming a stale run; the checkpoints go once a run's outputs are pub
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -29,10 +30,18 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from components.errors import NotWritableError
 from components.locks import project_run_lock
 from components.tracking.runs import write_json
 
 REGISTRATION = "registered.json"
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only directory, or a read-only mount
+
+
+def _not_writable(root: Path, exc: OSError) -> NotWritableError:
+    return NotWritableError(
+        f"{root}: cannot write the run's outputs there ({exc.strerror}: {exc.filename}); make it writable"
+    )
 
 
 class RunOutputs:
@@ -68,11 +77,21 @@ class RunOutputs:
 
     def begin(self) -> RunOutputs:
         """Take the project's run lock (BusyError if another run holds it), tidy what a dead run left, stage."""
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise
+            raise _not_writable(self.root, exc) from None
         try:
             self._recover()
             (self.staging / "plots").mkdir(parents=True)
             self.model_dir.mkdir()
+        except OSError as exc:
+            self.lock.release()
+            if exc.errno not in _NOT_WRITABLE:
+                raise
+            raise _not_writable(self.root, exc) from None
         except BaseException:
             self.lock.release()
             raise

@@ -176,8 +176,20 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    mlflow.log_params({k: str(v)[:6000] for k, v in flatten(params).items()})
+def relative_to_root(value: Any, root: Path | None) -> Any:
+    """An absolute path under ``root`` as a path relative to it (``data/face-mask``); anything else unchanged.
+    A run's record then says the same on every machine and leaks no home directory or user name."""
+    if root is None or not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    try:
+        return Path(value).relative_to(root).as_posix() or "."
+    except ValueError:
+        return value
+
+
+def log_params(params: Mapping[str, Any], root: Path | None = None) -> None:
+    """Log ``params`` flattened (``train.lr``); paths under ``root`` logged relative to it."""
+    mlflow.log_params({k: str(relative_to_root(v, root))[:6000] for k, v in flatten(params).items()})
 
 
 def log_figures(figures: Mapping[str, Any], directory: str = "plots") -> None:
@@ -280,7 +292,7 @@ def directory_md5(path: Path) -> str:
     """Content hash of a directory (relative paths and bytes), so a run records exactly what it read."""
     digest = hashlib.md5()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode())
+        digest.update(os.fsencode(file.relative_to(path)))  # the name's bytes: any name hashes, UTF-8 or not
         digest.update(hashlib.md5(file.read_bytes()).digest())
     return digest.hexdigest()
 

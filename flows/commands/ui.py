@@ -1,6 +1,7 @@
 """dlfolio ui: the MLflow UI on the embedded tracking store."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,14 @@ def command(root: Path, port: int) -> list[str]:
     ]  # one user, 2 cores
 
 
+class _Stop(Exception):
+    """SIGTERM or SIGHUP: stop the server like Ctrl-C does."""
+
+
+def _stop(signum, frame):
+    raise _Stop(signum)
+
+
 def main(args) -> int:
     cmd = command(Path(args.root).resolve(), args.port)
     print(
@@ -51,7 +60,33 @@ def main(args) -> int:
         "Ctrl-C stops it",
         flush=True,
     )
+    # The server (mlflow, then uvicorn and its worker) runs in its own process group, so one signal stops all of
+    # it; without this a SIGTERM to `dlfolio ui` (systemd, a cron wrapper, `kill`) ended only this process and
+    # left the server listening, orphaned.
+    server = subprocess.Popen(cmd, env={**ENVIRONMENT, **os.environ}, start_new_session=True)
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.run(cmd, env={**ENVIRONMENT, **os.environ}).returncode
-    except KeyboardInterrupt:
+        return server.wait()
+    except (KeyboardInterrupt, _Stop):
         return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        stop_group(server)
+
+
+def stop_group(server: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to the server's process group, SIGKILL to what is left after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return  # the whole group is gone
+        try:
+            server.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; its workers may linger a moment longer
+            os.killpg(server.pid, 0)
+        except ProcessLookupError:
+            return

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.data.formats.images import MissingDataError
+from components.data.formats.errors import read_csv_table
+from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 
@@ -52,7 +53,7 @@ def read_boxes(root: str | Path) -> pd.DataFrame:
             f"box annotations {path} do not exist: run `dlfolio data yolo-cars` for the offline "
             f"sample, or write {BOXES_FILE} with columns {','.join(COLUMNS)} beside images/"
         )
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    table = read_csv_table(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     table = table.rename(columns=lambda c: ALIASES.get(c.strip().lower(), c.strip().lower()))
     if "class" not in table.columns:
         table["class"] = DEFAULT_CLASS
@@ -224,7 +225,7 @@ def load_detection_set(
     images, targets = [], []
     for name in names:
         with Image.open(root / IMAGES / name) as im:
-            x = im.convert("RGB")
+            x = rgb8(im)
             sx, sy = size / x.width, size / x.height
             images.append(np.asarray(x if x.size == (size, size) else x.resize((size, size), Image.BILINEAR)))
         rows = by_image.get(name)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError
 
 COLUMNS = ("subject", "classname", "img")
@@ -34,7 +35,7 @@ def read_image_csv(
             f"metadata file {file} not found: run `dlfolio data` for the offline sample, or put "
             f"your CSV ({','.join(COLUMNS)}) there and the images in {root / images_dir}/<classname>/"
         )
-    table = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""])
+    table = read_csv_table(file, dtype=str, keep_default_na=False, na_values=[""])
     table.insert(0, "row", [f"{csv_name}:{i + 2}" for i in range(len(table))])  # line 1 is the header
     if set(COLUMNS) <= set(table.columns):
         table["path"] = table["classname"].fillna("").str.cat(table["img"].fillna(""), sep="/")

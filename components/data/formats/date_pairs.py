@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
@@ -136,7 +137,7 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
             f"pairs file {path} does not exist: run `dlfolio data nmt-dates` for the offline "
             f"sample, or put your pairs there as CSV with a header `human,machine`"
         )
-    table = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False)
+    table = read_csv_table(path, sep=_separator(path), dtype=str, keep_default_na=False)
     table.insert(0, "line", range(2, len(table) + 2))  # line 1 is the header
     return table
 

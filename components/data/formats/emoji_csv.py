@@ -46,7 +46,7 @@ def read_emoji_csv(path: str | Path) -> pd.DataFrame:
             "sample, or put a CSV with columns sentence,label there"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
     except UnicodeDecodeError as exc:
         raise format_error(str(path), "expect_utf8", f"not UTF-8 text (byte {exc.start})") from None
     rows = list(csv.reader(io.StringIO(text)))

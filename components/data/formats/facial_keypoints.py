@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError
 from components.projects.settings.facial_keypoints import KEYPOINTS  # defined with the settings that name them
 from components.validation.expectations import DataValidationError, ExpectationOutcome, ValidationReport, run_suite
@@ -54,7 +55,7 @@ def resolve_file(data_dir: str | Path, file: str) -> Path:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """The CSV as strings (coordinates parsed later, so a bad value is reported, not silently dropped)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    return read_csv_table(path, dtype=str, keep_default_na=False)
 
 
 def parse_image(text: str) -> np.ndarray | None:

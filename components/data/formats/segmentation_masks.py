@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.data.formats.images import MissingDataError
+from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 
@@ -104,7 +104,7 @@ def load_pair(root: Path, image: str, mask: str, size: int) -> tuple[np.ndarray,
     """An RGB uint8 image (size, size, 3) and its class-index mask (size, size); the mask is resized with
     nearest neighbour so every pixel keeps a class index that really occurs there."""
     with Image.open(root / image) as im:
-        x = im.convert("RGB")
+        x = rgb8(im)
         x = np.asarray(x if x.size == (size, size) else x.resize((size, size), Image.BILINEAR))
     with Image.open(root / mask) as mk:
         y = np.asarray(mk if mk.size == (size, size) else mk.resize((size, size), Image.NEAREST))

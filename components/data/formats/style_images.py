@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from components.data.formats.images import MissingDataError
+from components.data.formats.errors import read_csv_table
+from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
 from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
 
@@ -53,7 +54,7 @@ def generate(out_dir: str | Path, size: int = 128) -> dict[str, int]:
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
     with Image.open(path) as im:
-        return square(np.asarray(im.convert("RGB")), size)
+        return square(np.asarray(rgb8(im)), size)
 
 
 # --- scanning ----------------------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def read_pairs(root: str | Path, manifest: pd.DataFrame) -> pd.DataFrame:
             [{"line": 0, CONTENT: c, STYLE: s} for c in names[CONTENT] for s in names[STYLE]],
             columns=["line", CONTENT, STYLE],
         )
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_csv_table(path, dtype=str, keep_default_na=False)
     if list(table.columns) != [CONTENT, STYLE]:
         raise DataFormatError(f"{path}: expected the header 'content,style', got {','.join(table.columns)}")
     table.insert(0, "line", range(2, len(table) + 2))  # line 1 is the header

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.data.formats.errors import format_error
+from components.data.formats.errors import format_error, read_csv_table
 from components.data.formats.images import MissingDataError
 from components.projects.settings.linear_regression import SAMPLE_FILE  # data.file's default
 
@@ -40,10 +40,7 @@ def read_temperatures(path: str | Path) -> pd.DataFrame:
             f"{path} does not exist: run `dlfolio data linear-regression` for the offline "
             f"sample, or put a CSV with header 'celsius,fahrenheit' there"
         )
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise format_error(str(path), "expect_csv", f"cannot parse as CSV: {exc}") from None
+    raw = read_csv_table(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
