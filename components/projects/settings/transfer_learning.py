@@ -19,8 +19,8 @@ class TransferModelSettings(Section):
     weights: str | None = Field(
         "imagenet",
         description="a weights file (torchvision state dict; relative paths from the working "
-        "directory); 'imagenet': the packaged EfficientNet-Lite0 weights, or torchvision's "
-        "download when download_weights is true; null: random init (from scratch)",
+        "directory); 'imagenet': the packaged EfficientNet-Lite0 or MobileNetV2 weights, or "
+        "torchvision's download when download_weights is true; null: random init (from scratch)",
     )
     download_weights: bool = Field(False, description="let torchvision download weights: 'imagenet' (needs internet)")
     hidden: int = Field(0, ge=0, description="units of a hidden Dense+ReLU+Dropout layer in the head; 0: none")
