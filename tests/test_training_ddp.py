@@ -20,7 +20,7 @@ from components.training.device_data import ImageTensorDataset
 from components.training.loop import fit
 from components.training.tasks import ClassificationTask
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # two processes over gloo: too slow for the fast tier
 
 CONFIG = TrainSettings(epochs=3, batch_size=16, lr=0.02, patience=100)
 

@@ -22,7 +22,7 @@ from components.training.tasks import Seq2SeqTask, TokenLMTask
 from tests.test_trainer_parity import setup_seq2seq, setup_token_lm
 from tests.test_training_ddp import Stop, free_port, stop_after_first_epoch
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # two processes over gloo: too slow for the fast tier
 
 TASKS = ("token_lm", "seq2seq")
 
