@@ -195,3 +195,11 @@ def wait_until(driver, condition, timeout: float = 60) -> None:
     WebDriverWait(driver, timeout, poll_frequency=0.5).until(
         lambda d: condition(d.find_element(By.TAG_NAME, "body").text)
     )
+
+
+def test_the_link_dlfolio_ui_prints_opens_the_registered_models(browser, mlflow_ui, pipeline_run):
+    # MLflow's home opens in GenAI mode, which hides Models; the printed link is the model-training view's list.
+    from flows.commands.ui import ui_url
+
+    port = int(mlflow_ui.rsplit(":", 1)[1])
+    page_shows(browser, ui_url(port), "face-mask", "Create Model")

@@ -45,6 +45,11 @@ def command(root: Path, port: int) -> list[str]:
     ]  # one user, 2 cores
 
 
+def ui_url(port: int) -> str:
+    """The registered models, in MLflow's model-training view: its home opens in GenAI mode, which hides Models."""
+    return f"http://127.0.0.1:{port}/#/models?workflowType=machine_learning"
+
+
 class _Stop(Exception):
     """SIGTERM or SIGHUP: stop the server like Ctrl-C does."""
 
@@ -56,8 +61,7 @@ def _stop(signum, frame):
 def main(args) -> int:
     cmd = command(Path(args.root).resolve(), args.port)
     print(
-        f"MLflow UI on http://127.0.0.1:{args.port} (store: {cmd[cmd.index('--backend-store-uri') + 1]}); "
-        "Ctrl-C stops it",
+        f"MLflow UI on {ui_url(args.port)} (store: {cmd[cmd.index('--backend-store-uri') + 1]}); Ctrl-C stops it",
         flush=True,
     )
     # The server (mlflow, then uvicorn and its worker) runs in its own process group, so one signal stops all of
