@@ -11,6 +11,7 @@ raises, and nothing is registered unless every stage before registration succeed
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -50,13 +51,13 @@ def wants_conformal(project: Project, settings: ProjectSettings) -> bool:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate_data(project: Project, settings: ProjectSettings) -> ValidationReport:
+def validate_data(project: Project, settings: ProjectSettings, root: Path) -> ValidationReport:
     try:
         report = project.validate(settings)
     except DataValidationError as exc:
-        mlflow.log_text(exc.report.to_json(), "validation/report.json")
+        mlflow.log_text(tracking.without_root(exc.report.to_json(), root), "validation/report.json")
         raise
-    mlflow.log_text(report.to_json(), "validation/report.json")
+    mlflow.log_text(tracking.without_root(report.to_json(), root), "validation/report.json")
     get_run_logger().info(report.summary())
     return report
 
@@ -223,7 +224,7 @@ def project_pipeline(
             settings.experiment or project, root_dir, flow_run.name or project, tags, parent_run_id=parent_run_id
         ) as run:
             tracking.log_params(settings.model_dump(mode="json"), root_dir)
-            report = validate_data(spec, settings)
+            report = validate_data(spec, settings, root_dir)
             data = preprocess(spec, settings)
             if wants_active_learning(spec, settings):
                 active_learning(spec, data, settings, outputs)
@@ -232,7 +233,9 @@ def project_pipeline(
                 conformalize(spec, trained, data, settings, outputs) if wants_conformal(spec, settings) else None
             )
             evaluation = evaluate(spec, trained, data, settings, outputs)
-            outputs.write(evaluation.metrics, trained.info, report.to_dict())
+            outputs.write(
+                evaluation.metrics, trained.info, json.loads(tracking.without_root(report.to_json(), root_dir))
+            )
             version = (
                 register(
                     spec, trained, data, settings, evaluation, outputs, {"run_id": run.info.run_id, **tags}, conformal

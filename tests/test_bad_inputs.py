@@ -295,17 +295,48 @@ def test_sigterm_to_dlfolio_ui_stops_the_mlflow_server_it_started(tmp_path):
 
 
 @pytest.mark.integration
-def test_run_params_name_paths_relative_to_the_project_root(prefect_server, project_root):
+def test_a_run_records_paths_relative_to_the_project_root(prefect_server, project_root, monkeypatch):
+    """Params, tags, the validation report (MLflow's and outputs/), and the model's MLmodel name paths under the
+    project root relative to it, so a run's record holds no machine's directory (`dvc repro` runs in the root)."""
+    import json
+
+    import mlflow
     from mlflow.tracking import MlflowClient
 
     from flows.pipeline import project_pipeline
 
     root = project_root("linear-regression", {"train": {"epochs": 20}}, copy_data=True)  # data_dir: ROOT/data/...
-    result = project_pipeline(project="linear-regression", root=str(root), register_model=False)
+    monkeypatch.chdir(root)
+    result = project_pipeline(project="linear-regression", root=str(root))
     run = MlflowClient().get_run(result["run_id"])
-    assert run.data.params["data_dir"] == "data/linear-regression"  # today: /tmp/pytest-.../data/linear-regression
+    assert run.data.params["data_dir"] == "data/linear-regression"  # before: /tmp/pytest-.../data/linear-regression
     leaked = {k: v for k, v in {**run.data.params, **run.data.tags}.items() if str(root) in v}
     assert not leaked
+    report = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/validation/report.json"))
+    assert report["dataset"] == "data/linear-regression/temperatures.csv"
+    assert str(root) not in (root / "outputs" / "linear-regression" / "validation.json").read_text()
+    (mlmodel,) = (root / "mlruns").rglob("MLmodel")
+    # Only the line naming MLflow's own artifact store (it lives in the root here) may hold the root.
+    lines = [line for line in mlmodel.read_text().splitlines() if not line.startswith("artifact_path:")]
+    assert not [line for line in lines if str(root) in line]
+    assert any("uri: outputs/" in line for line in lines)  # the predictor's source, relative
+
+
+@pytest.mark.integration
+def test_a_failed_runs_reason_names_the_file_relative_to_the_root(prefect_server, project_root):
+    from mlflow.tracking import MlflowClient
+
+    from flows.pipeline import project_pipeline
+
+    root = project_root("linear-regression", copy_data=True)
+    (root / "data" / "linear-regression" / "temperatures.csv").write_text("celsius,fahrenheit\n1,2,3\n")
+    with pytest.raises(DataValidationError):
+        project_pipeline(project="linear-regression", root=str(root))
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("linear-regression")
+    (failed,) = client.search_runs([experiment.experiment_id], "attributes.status = 'FAILED'")
+    assert "data/linear-regression/temperatures.csv" in failed.data.tags["failure"]
+    assert str(root) not in failed.data.tags["failure"]
 
 
 # --- f) quiet failures: the CLI on a bad file ------------------------------------------------------------------

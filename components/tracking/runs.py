@@ -85,7 +85,7 @@ def parent_run(
         try:
             yield run
         except BaseException as exc:
-            mlflow.set_tag("failure", f"{type(exc).__name__}: {exc}"[:4900])
+            mlflow.set_tag("failure", without_root(f"{type(exc).__name__}: {exc}", root)[:4900])
             if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt, Prefect's TerminationSignal
                 mlflow.end_run("KILLED")  # start_run's exit then finds it ended and leaves it
             raise
@@ -187,6 +187,12 @@ def relative_to_root(value: Any, root: Path | None) -> Any:
         return value
 
 
+def without_root(text: str, root: Path | None) -> str:
+    """``text`` (a message, a report's JSON) with every path under ``root`` written relative to it: what a run
+    records (tags, artifacts, outputs) then holds no machine's directory."""
+    return text if root is None else text.replace(f"{Path(root).resolve()}{os.sep}", "")
+
+
 def log_params(params: Mapping[str, Any], root: Path | None = None) -> None:
     """Log ``params`` flattened (``train.lr``); paths under ``root`` logged relative to it."""
     mlflow.log_params({k: str(relative_to_root(v, root))[:6000] for k, v in flatten(params).items()})
@@ -248,6 +254,11 @@ def register(
     version and give it alias ``challenger``. The version is tagged with the sha256 of ``artifacts["predictor"]``
     (``predictor.sha256``), which ``registry.load_model`` checks before it unpickles the file."""
     tags = {**tags, PREDICTOR_SHA256: hashlib.sha256(Path(artifacts["predictor"]).read_bytes()).hexdigest()}
+    # Paths under the working directory (the project root, for `dvc repro` and `make run`) relative to it: MLflow
+    # copies the files from there and its MLmodel records the paths as given, so no machine's directory is kept.
+    cwd = Path.cwd()
+    python_model = relative_to_root(python_model, cwd)
+    artifacts = {k: relative_to_root(v, cwd) for k, v in artifacts.items()}
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,
