@@ -9,6 +9,7 @@ process that each open the file exclude each other too. Local file systems only 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -19,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from components.errors import BusyError
+from components.errors import BusyError, NotWritableError
+
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only directory, or a read-only mount
 
 
 class FileLock:
@@ -41,8 +44,15 @@ class FileLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> FileLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "a+")  # noqa: SIM115 (held until release); "a+": never truncates the holder's record
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = open(self.path, "a+")  # noqa: SIM115 (held until release); "a+": never truncates the holder's record
+        except OSError as exc:
+            if exc.errno not in NOT_WRITABLE:
+                raise
+            raise NotWritableError(
+                f"{self.path.parent}: cannot write there ({exc.strerror}: {exc.filename}); make it writable"
+            ) from None
         deadline = time.monotonic() + self.wait
         told = False
         while True:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from components.validation.expectations import DataValidationError
+from tests.conftest import REPO
 
-unit = pytest.mark.unit  # all but the last test: they call readers and validators only
+unit = pytest.mark.unit  # readers and validators only; the integration tests run `dlfolio` or a pipeline
+integration = pytest.mark.integration
 
 DATES_HEADER = b"human,machine\n"
 
@@ -360,3 +362,49 @@ def test_a_ragged_csv_through_dlfolio_run_is_one_message_without_traceback(prefe
     assert "Traceback" not in output and output.count("data validation failed") == 1
     assert f"{dates}: 1 of 1 expectations failed" in output and "line 3 has 3 fields; the header has 2" in output
     assert len(output.splitlines()) <= 6, output
+
+
+@unit
+def test_a_truncated_h5_file_is_one_error_naming_it(tmp_path):
+    import h5py
+    import numpy as np
+
+    from components.data.formats.h5_images import read_h5_split
+    from components.errors import DlfolioError
+
+    path = tmp_path / "train_happy.h5"
+    with h5py.File(path, "w") as fh:
+        fh["train_set_x"] = np.zeros((40, 64, 64, 3), np.uint8)
+        fh["train_set_y"] = np.zeros(40, np.int64)
+        fh["list_classes"] = np.array([0, 1])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a download cut off half way
+    with pytest.raises(DlfolioError) as exc:
+        read_h5_split(path, "train")
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)
+
+
+@integration
+def test_a_read_only_outputs_directory_is_one_message_naming_it(project_root, tmp_path):
+    """Root writes through a chmod; a read-only bind mount (in a user and mount namespace) refuses even root."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = project_root("linear-regression", {"train": {"epochs": 5}})
+    (root / "outputs").mkdir()
+    dlfolio = Path(sys.executable).with_name("dlfolio")
+    script = 'mount --bind "$0/outputs" "$0/outputs" && mount -o remount,bind,ro "$0/outputs" && exec "$1" run linear-regression --root "$0"'
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(tmp_path / "prefect-home"), NO_COLOR="1")
+    done = subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "sh", "-c", script, str(root), str(dlfolio)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot write there" in done.stderr and str(root / "outputs") in done.stderr
+    assert "Traceback" not in done.stderr
