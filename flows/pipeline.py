@@ -29,6 +29,7 @@ from components.capabilities import Capability
 from components.conformal.stage import ConformalCalibration, run_conformal
 from components.evaluation.report import Report
 from components.projects import Project, Trained, get_project, settings_schemas
+from components.serving.predictor import requirements
 from components.settings import ProjectSettings, load_project_settings
 from components.tracking import runs as tracking
 from components.tracking.outputs import RunOutputs
@@ -172,7 +173,7 @@ def register(
         example,
         signature,
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
-        extra_requirements=getattr(predictor, "pip_requirements", []),
+        extra_requirements=requirements(predictor),
     )
     outputs.record_registration(project.name, version.version, tags["run_id"])
     get_run_logger().info(

@@ -14,6 +14,7 @@ project's e2e tests.
 from __future__ import annotations
 
 import math
+from importlib.metadata import version
 
 import joblib
 import pandas as pd
@@ -22,6 +23,7 @@ from mlflow.models import infer_signature
 
 from components.capabilities import Capability, ConformalServing
 from components.projects import PROJECTS, Project, settings_schemas
+from components.serving.predictor import Predictor, distribution_name, requirements
 from components.settings import load_project_settings
 from tests.conftest import REPO
 
@@ -234,6 +236,11 @@ def test_project_keeps_its_contract(name, tmp_path):
     assert list(frame.columns) == signature.outputs.input_names()
 
     assert_settings_ask_only_for_what_the_project_can_do(project, settings, data, predictor)
+    # A Predictor, whose requirements (declared and found in its pickle) are all installed distributions: what
+    # the registered model lists for `mlflow models serve`, pinned to these versions.
+    assert isinstance(predictor, Predictor), f"{name}: its predictor is not a components.serving.predictor.Predictor"
+    for requirement in requirements(predictor):
+        assert version(distribution_name(requirement)), requirement
     if project.capabilities & CONFORMAL:
         assert_the_registered_model_serves_calibrated_sets_or_intervals(project, trained, data, settings, example, path)
 

@@ -32,6 +32,7 @@ from components.models.params import count_parameters
 from components.projects.base import Project, Trained
 from components.projects.settings.jazz_lstm import CAPABILITIES, JazzLSTMSettings, NoteLSTMSettings
 from components.serving.inputs import as_frame, column_values
+from components.serving.predictor import Predictor
 from components.training.loop import fit, resolve_device
 from components.training.tasks import TokenLMTask
 from components.training.token_lm import mean_loss, sequence_nll, tuned_bigram_loss, unigram_loss
@@ -135,7 +136,7 @@ def piano_roll_figure(rolls: dict[str, list[str]]) -> plt.Figure:
     return fig
 
 
-class MelodyPredictor:
+class MelodyPredictor(Predictor):
     """Served model: columns ``prefix`` (tokens separated by spaces, e.g. ``"72/1 71/0.5"``; "" to start
     fresh), optional ``length`` (tokens to add; 0 adds none) and ``temperature`` -> ``tokens``, the prefix
     and its continuation; ``midi_base64``, them as a MIDI file; and ``score``, the prefix read as a whole

@@ -30,6 +30,7 @@ from components.models.params import count_parameters
 from components.projects.base import Project, Trained
 from components.projects.settings.nmt_dates import CAPABILITIES, DatePairsDataSettings, NmtDatesSettings
 from components.serving.inputs import as_text_list
+from components.serving.predictor import Predictor
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
@@ -169,7 +170,7 @@ def cpu_threads(n: int):
         torch.set_num_threads(before)
 
 
-class DatePredictor:
+class DatePredictor(Predictor):
     """Served model: a column ``human`` (strings) -> ``machine``, the ISO date, and ``score``, the model's
     probability of that whole date. Any character outside the alphabet reads as unknown; longer inputs are cut
     to Tx characters."""

@@ -23,6 +23,7 @@ from components.projects.base import Project, Trained
 from components.projects.settings.numpy_rnn import CAPABILITIES, NamesDataSettings, NumpyRNNSettings, SamplingSettings
 from components.scratch.charlm import CharLanguageModel, bigram_loss, unigram_loss
 from components.serving.inputs import as_text_list
+from components.serving.predictor import Predictor
 from components.validation.expectations import ValidationReport
 
 
@@ -72,7 +73,7 @@ def sample_figures(model: CharLanguageModel, names: NameSplits, s: SamplingSetti
     }
 
 
-class CharLMPredictor:
+class CharLMPredictor(Predictor):
     """Served model: a column ``prefix`` (strings; "" for a fresh name) -> ``name``, a sampled name starting
     with the prefix, and ``score``, the input read as a whole name in mean nats per character (lower = more
     name-like). Same input, same output: each row's sampling is seeded by the predictor's seed and the row."""

@@ -31,6 +31,7 @@ from components.models.token_encoder import PointerReader
 from components.projects.base import Project, Trained
 from components.projects.settings.qa_babi import CAPABILITIES, BabiDataSettings, QaBabiSettings
 from components.serving.inputs import as_frame
+from components.serving.predictor import Predictor
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
@@ -130,7 +131,7 @@ class BabiData:
         return pd.DataFrame({"story": [" ".join(q.story) for q in qs], "question": [q.question for q in qs]})
 
 
-class BabiPredictor:
+class BabiPredictor(Predictor):
     """Served model: columns ``story`` (the statements as one text) and ``question`` -> ``answer`` (a story word)
     and ``confidence`` (its pointer probability)."""
 

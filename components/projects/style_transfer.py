@@ -35,6 +35,7 @@ from components.models.style_features import DEFAULT_LAYERS, FeatureNet
 from components.projects.base import Project, Trained
 from components.projects.settings.style_transfer import CAPABILITIES, StyleTransferSettings
 from components.serving.inputs import as_frame
+from components.serving.predictor import Predictor
 from components.training.style_transfer import Objective, OptimiseConfig, costs, stylise, targets, to_tensor
 from components.validation.expectations import ValidationReport
 
@@ -99,7 +100,7 @@ def _key(content: np.ndarray, style: str) -> str:
     return hashlib.sha256(np.ascontiguousarray(content).tobytes()).hexdigest() + "/" + style
 
 
-class StylePredictor:
+class StylePredictor(Predictor):
     """Served model: columns ``content`` (a base64 PNG or JPEG of any size; centre-cropped and resized as in
     training) and ``style`` (a style image's file name, e.g. ``brick.png``) -> ``image`` (the stylised image, a
     base64 PNG), ``source`` ("trained": the pair's result from the pipeline; "optimised": optimised now for

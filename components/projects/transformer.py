@@ -29,6 +29,7 @@ from components.models.transformer import Transformer
 from components.projects.base import Project, Trained
 from components.projects.settings.transformer import CAPABILITIES, ParallelTextSettings, TransformerSettings
 from components.serving.inputs import as_text_list
+from components.serving.predictor import Predictor
 from components.training.loop import fit, resolve_device
 from components.training.seq2seq import encode_pairs, exact_match, teacher_forced_metrics, translate
 from components.training.tasks import Seq2SeqTask
@@ -109,7 +110,7 @@ def attention_figure(
     return fig
 
 
-class TranslationPredictor:
+class TranslationPredictor(Predictor):
     """Served model: a column ``source`` (text) -> ``target``, its greedy translation. Runs on the CPU."""
 
     def __init__(self, model: Transformer, src_vocab: Vocab, tgt_vocab: Vocab, max_len: int):

@@ -37,6 +37,7 @@ from components.models.trigger_word import TriggerWordDetector, TwoClassLogits
 from components.projects.base import Project, Trained
 from components.projects.settings.trigger_word import CAPABILITIES, TriggerDataSettings, TriggerWordSettings
 from components.serving.inputs import as_text_list
+from components.serving.predictor import Predictor
 from components.settings import SplitSettings
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
@@ -85,7 +86,7 @@ class TriggerData:
         return {f"{s}_clips": len(v) for s, v in self.labels.items()}
 
 
-class TriggerWordPredictor:
+class TriggerWordPredictor(Predictor):
     """Served model: ``wav_base64`` -> detected trigger times and a summary of the per-step probabilities."""
 
     def __init__(self, detector: TriggerWordDetector, features: LogMel, settings: TriggerWordSettings):

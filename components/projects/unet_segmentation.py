@@ -31,6 +31,7 @@ from components.models.unet import UNet
 from components.projects.base import Project, Trained
 from components.projects.settings.unet_segmentation import CAPABILITIES, UNetSegmentationSettings
 from components.serving.inputs import as_images, resize_images
+from components.serving.predictor import Predictor
 from components.validation.expectations import ValidationReport
 
 
@@ -66,7 +67,7 @@ def resolve_classes(settings: UNetSegmentationSettings) -> tuple[str, ...]:
     return tuple(classes)
 
 
-class SegmentationPredictor:
+class SegmentationPredictor(Predictor):
     """Served model: uint8 images (N, H, W, 3), or one (H, W, 3), of any size -> one row per image with
     ``mask`` (a base64 single-channel PNG of class indices at the input's size), ``height``, ``width`` and
     ``share_<class>``, the share of the image's pixels given to each class. Runs on the CPU in float32."""

@@ -25,6 +25,7 @@ from components.projects.base import Project, Trained
 from components.projects.settings.word_debias import CAPABILITIES, GloveDataSettings, WordDebiasSettings
 from components.scratch.debias import analogy_answers, hard_debias, unit
 from components.serving.inputs import as_text_list
+from components.serving.predictor import Predictor
 from components.validation.expectations import ValidationReport
 
 
@@ -66,7 +67,7 @@ def pairwise_cosines(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return sims[np.triu_indices(len(rows), k=1)]
 
 
-class DebiasedEmbeddings:
+class DebiasedEmbeddings(Predictor):
     """Served model: a column ``word`` -> ``in_vocabulary``, ``projection`` (the cosine of the debiased vector
     with the gender direction g; ~0 for a neutralized word) and the debiased unit vector ``v0 .. v{d-1}``.
     Words outside the vocabulary get NaN."""

@@ -32,6 +32,7 @@ from components.models.yolo import TinyYOLO
 from components.projects.base import Project, Trained
 from components.projects.settings.yolo_cars import CAPABILITIES, YoloCarsSettings
 from components.serving.inputs import as_images, resize_images
+from components.serving.predictor import Predictor
 from components.training.detection import BoxBatches, DecodeConfig, detections_frame, predict_boxes
 from components.validation.expectations import ValidationReport
 
@@ -57,7 +58,7 @@ class DetectionSplits:
         }
 
 
-class DetectionPredictor:
+class DetectionPredictor(Predictor):
     """Served model: uint8 images (N, H, W, 3), or one (H, W, 3), of any size -> one row per detection:
     ``image`` (index into the input), ``x_min, y_min, x_max, y_max`` (pixels of that image), ``class``, ``score``
     (objectness * class probability), after the score filter and per-class NMS. CPU, float32. The registered

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from components.serving.predictor import Predictor
+
 if TYPE_CHECKING:  # numpy only at import: components/evaluation/uncertainty.py mixes this in
     import pandas as pd
 
 
-class ServesConformal:
+class ServesConformal(Predictor):
     conformal = None  # a ConformalClassifier / ConformalRegressor once with_conformal attached one
     confidence: float | None = None
 

@@ -240,6 +240,29 @@ def log_children(children) -> None:
             log_figures(child.figures)
 
 
+def pinned(requirements: list[str]) -> list[str]:
+    """Each requirement without a version, pinned to the version installed here (a local build label such as
+    torch's ``+cu128`` dropped: the index serves the plain version), so `mlflow models serve` builds the
+    environment the model was trained in. Requirements already pinned, or not installed, stay as given."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from components.serving.predictor import distribution_name
+
+    out, seen = [], set()
+    for requirement in requirements:
+        if distribution_name(requirement) in seen:
+            continue
+        seen.add(distribution_name(requirement))
+        if any(op in requirement for op in "=<>~!@ ;"):
+            out.append(requirement)
+            continue
+        try:
+            out.append(f"{requirement}=={version(requirement).split('+', 1)[0]}")
+        except PackageNotFoundError:
+            out.append(requirement)
+    return out
+
+
 def register(
     name: str,
     python_model: str,
@@ -267,7 +290,7 @@ def register(
         signature=signature,
         input_example=input_example,
         # Explicit requirements: inference would import and scan the environment for each run.
-        pip_requirements=["torch", "torchvision", "numpy", "pandas", "scikit-learn", *extra_requirements],
+        pip_requirements=pinned(["torch", "torchvision", "numpy", "pandas", "scikit-learn", *extra_requirements]),
     )
     version = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
