@@ -9,6 +9,7 @@ NumPy-from-scratch predictors subclass it too.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import re
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 # Shipped with every model as code (code_paths), or part of Python: never a pip requirement.
 NOT_REQUIREMENTS = {"components", "builtins", "__main__"}
+ARRAYS = {"Tensor", "Parameter", "ndarray"}
 
 
 class Predictor(ABC):
@@ -37,8 +39,6 @@ def pickled_requirements(predictor: Predictor) -> list[str]:
     import (torch for its tensors, MAPIE for a calibrator, efficientnet-lite-pytorch for that backbone's
     layers), found by pickling it once more through a recorder, so nothing a model needs at load time is left
     out of its requirements. Imports the predictor makes only when it predicts (music21) it declares itself."""
-    from importlib.metadata import packages_distributions
-
     modules: set[str] = set()
 
     class Recorder(pickle.Pickler):
@@ -47,16 +47,26 @@ def pickled_requirements(predictor: Predictor) -> list[str]:
                 module = getattr(owner, "__module__", None)
                 if isinstance(module, str):
                     modules.add(module.split(".", 1)[0])
+            if type(obj).__name__ in ARRAYS and type(obj).__module__.split(".", 1)[0] in ("torch", "numpy"):
+                return int, ()  # its class is recorded; its bytes (a model's weights) need not be written out
             return NotImplemented
 
     Recorder(_Discard(), protocol=pickle.HIGHEST_PROTOCOL).dump(predictor)
-    distributions = packages_distributions()
+    distributions = _distributions()
     found = {
         dist
         for module in modules - NOT_REQUIREMENTS - set(sys.stdlib_module_names)
         for dist in distributions.get(module, [])
     }
     return sorted(found, key=str.lower)
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> the distributions providing it (reading every installed package's metadata: once)."""
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
 
 
 def requirements(predictor: Predictor) -> list[str]:
