@@ -179,7 +179,12 @@ def test_mnist_dnn_is_the_seed_network_and_learns(sample_data, tmp_path):
         "mnist-dnn", sample_data("mnist-dnn"), data={"train_limit": 10000, "test_limit": 2000}, train={"epochs": 3}
     )
     data = project.prepare(settings)
-    assert data.X_train.shape[1:] == (28, 28, 1) and data.sizes() == {"train": 9000, "val": 1000, "test": 2000}
+    assert data.X_train.shape[1:] == (28, 28, 1) and data.sizes() == {
+        "train": 8100,  # 10% of the training rows calibrate the conformal sets
+        "calibration": 900,
+        "val": 1000,
+        "test": 2000,
+    }
     trained = project.train(data, settings, on_epoch=lambda stats: None, checkpoint_dir=tmp_path)
     # 784-128-128-128-10: 100,480 + 16,512 + 16,512 + 1,290 weights and biases.
     assert trained.info["parameters"] == 134_794
