@@ -56,3 +56,43 @@ def test_loader_reads_any_user_folder_of_that_format(tmp_path):
     assert manifest.set_index("path").loc["with_mask/a.jpg", "width"] == 90
     images = load_images(tmp_path, manifest, 32)
     assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
+
+
+@pytest.mark.parametrize("project", ["face-mask", "face-mask-transfer"])
+def test_no_face_appears_in_two_splits(sample_data, project):
+    """Every sample image of one LFW face (with and without its mask) lands in one split: a model scored on a
+    face it trained on, masked the other way, would be scored on memory, not on masks."""
+    from pathlib import Path
+
+    from components.data.splits import groups_from_names
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+
+    settings = load_project_settings(Path("params.yaml"), project, settings_schemas())
+    settings = settings.model_copy(update={"data_dir": sample_data("face-mask")})
+    data = get_project(project).prepare(settings)
+    parts = {"train": data.paths_train, "val": data.paths_val, "test": data.paths_test, "cal": data.paths_cal}
+    faces = {part: set(groups_from_names(paths, settings.data.group_pattern)) for part, paths in parts.items() if paths}
+    assert sum(len(paths) for paths in parts.values() if paths) == len(scan_image_folder(sample_data("face-mask")))
+    assert {"train", "val", "test"} <= set(faces) and all(faces.values())
+    for a in faces:
+        for b in faces:
+            assert a == b or not faces[a] & faces[b], f"{a} and {b} share faces {sorted(faces[a] & faces[b])[:5]}"
+    # both classes of each face move together, so every split stays balanced
+    for y in (data.y_train, data.y_val, data.y_test):
+        assert abs((y == "with_mask").mean() - 0.5) < 0.01
+
+
+def test_a_file_name_outside_the_group_pattern_is_refused_by_name(sample_data, tmp_path):
+    import shutil
+
+    from components.validation.expectations import DataValidationError, ImageRules, validate_image_folder
+
+    root = tmp_path / "faces"
+    shutil.copytree(sample_data("face-mask"), root)
+    shutil.copy(root / "with_mask" / "face000_0.png", root / "with_mask" / "holiday.png")
+    rules = ImageRules(classes=("with_mask", "without_mask"), group_pattern=r"^face(\d+)_")
+    with pytest.raises(DataValidationError) as error:
+        validate_image_folder(root, rules)
+    assert "with_mask/holiday.png" in str(error.value.report.to_json())
+    assert "group_pattern" in str(error.value.report.to_json())

@@ -12,7 +12,9 @@ keeps every registered model's test split (and so the gate's comparison with it)
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,6 +100,20 @@ def grouped_split(groups, fractions: Mapping[str, float], seed: int) -> dict[str
             position += 1
     assigned["train"] = list(order[position:])
     return {name: np.flatnonzero(np.isin(groups, members)) for name, members in assigned.items()}
+
+
+def groups_from_names(names, pattern: str) -> np.ndarray:
+    """The group of each file name: the first group of ``pattern`` (``re.search``), or its whole match if it has
+    none; e.g. ``^face(\\d+)_`` gives face-mask's "face007_1.png" the person "007". A name the pattern does not
+    match is refused, naming it: putting it in a group of its own would leak its person across splits."""
+    regex = re.compile(pattern)
+    groups = []
+    for name in names:
+        found = regex.search(Path(name).name)
+        if found is None:
+            raise DataFormatError(f"{name}: the file name does not match data.group_pattern {pattern!r}")
+        groups.append(found.group(1) if regex.groups else found.group(0))
+    return np.asarray(groups)
 
 
 def hold_out_calibration(data, fraction: float, seed: int, *, stratify: bool):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from components.data.formats.images import load_images
-from components.data.splits import stratified_split
+from components.data.splits import grouped_split, groups_from_names, stratified_split
 from components.evaluation.report import Report, classifier_evaluation, served_classifier_metrics
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
@@ -34,6 +34,7 @@ class ImageSplits:
     y_cal: np.ndarray | None = None
     paths_cal: list[str] | None = None
     paths_train: list[str] | None = None  # what `dlfolio label export` shows a labeller
+    paths_val: list[str] | None = None
 
     def sizes(self) -> dict[str, int]:
         sizes = {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
@@ -52,6 +53,7 @@ class ImageClassificationProject(Project):
             max_size=d.max_size,
             min_per_class=d.min_per_class,
             min_class_share=d.min_class_share,
+            group_pattern=d.group_pattern,
         )
 
     def validate(self, settings: ImageClassificationSettings) -> ValidationReport:
@@ -68,7 +70,11 @@ class ImageClassificationProject(Project):
         if settings.conformal is not None and settings.conformal.calibrate_on == "held_out":
             # carved last, so test and val are the same with or without it
             fractions["calibration"] = settings.conformal.calibration
-        split = stratified_split(labels, fractions, settings.seed)
+        if settings.data.group_pattern:  # one person in one split: a face seen in training is not a test
+            groups = groups_from_names(manifest["path"], settings.data.group_pattern)
+            split = grouped_split(groups, fractions, settings.seed)
+        else:
+            split = stratified_split(labels, fractions, settings.seed)
         pick = lambda name: (images[split[name]], labels[split[name]])  # noqa: E731
         (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = pick("train"), pick("val"), pick("test")
         X_cal, y_cal = pick("calibration") if "calibration" in split else (None, None)
@@ -86,6 +92,7 @@ class ImageClassificationProject(Project):
             y_cal,
             paths("calibration"),
             paths("train"),
+            paths("val"),
         )
         return self.with_calibration(splits, settings)  # calibrate_on: validation
 

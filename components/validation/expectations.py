@@ -119,6 +119,7 @@ class ImageRules:
     channels: tuple[int, ...] = (1, 3, 4)
     min_per_class: int = 1
     min_class_share: float = 0.0  # share of the smallest class; 0.2 means no class below 20% of the data
+    group_pattern: str | None = None  # a regex every file name must match; its first group names the person
 
 
 def image_manifest_expectations(rules: ImageRules) -> list:
@@ -150,6 +151,20 @@ def image_manifest_expectations(rules: ImageRules) -> list:
             column="channels", value_set=list(rules.channels), meta={"explain": f"channels in {list(rules.channels)}"}
         ),
         E.ExpectColumnValuesToBeUnique(column="sha256", meta={"explain": "duplicate file contents"}),
+        *(
+            [
+                E.ExpectColumnValuesToMatchRegex(
+                    column="file_name",
+                    regex=rules.group_pattern,
+                    meta={
+                        "explain": f"file name must match data.group_pattern {rules.group_pattern!r}, which names "
+                        "the person (group) an image shows, so one person stays in one split"
+                    },
+                )
+            ]
+            if rules.group_pattern
+            else []
+        ),
     ]
 
 
@@ -185,7 +200,11 @@ def validate_image_folder(root: str | Path, rules: ImageRules) -> tuple[Validati
     manifest = scan_image_folder(root)
     context = _context()
     outcomes = run_suite(
-        manifest, image_manifest_expectations(rules), name="image-manifest", id_column="path", context=context
+        manifest.assign(file_name=manifest["path"].map(lambda p: Path(p).name)),
+        image_manifest_expectations(rules),
+        name="image-manifest",
+        id_column="path",
+        context=context,
     )
     # A corrupt file names its decoder error next to its path, so the user knows what is wrong with it.
     errors = dict(zip(manifest["path"], manifest["error"]))

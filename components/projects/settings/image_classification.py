@@ -4,6 +4,7 @@ that `dlfolio check` validates params.yaml without importing the project's code.
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
@@ -22,6 +23,21 @@ class ImageDataSettings(Section):
     max_size: int = Field(4096, ge=1)
     min_per_class: int = Field(5, ge=1)
     min_class_share: float = Field(0.1, ge=0, lt=1)
+    group_pattern: str | None = Field(
+        None,
+        description="a regex on each file name whose first group names the person (or other group) the image "
+        "shows: the splits then keep each group in one part (null: split by class only)",
+    )
+
+    @field_validator("group_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise SettingsProblem(f"not a regular expression: {exc}") from None
+        return pattern
 
     @model_validator(mode="after")
     def _sizes(self):
