@@ -18,8 +18,6 @@ from components.projects import settings_schemas
 from components.settings import load_project_settings
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.unit
-
 
 def settings(project: str, seed: int = 0):
     return load_project_settings(REPO / "params.yaml", project, settings_schemas(), {"seed": seed})
@@ -45,6 +43,7 @@ def weights(net: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in net.state_dict().values() if p.is_floating_point()]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("project", ["unet-segmentation", "jazz-lstm", "facial-keypoints"])
 def test_the_initial_weights_depend_on_the_seed_alone(project):
     torch.manual_seed(1)
