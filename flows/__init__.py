@@ -15,6 +15,9 @@ _DEFAULTS = {
     # A fresh SQLite server runs migrations on its first start: ~20 s here, just over Prefect's default.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The client's own telemetry, which the server switch does not cover: in a terminal Prefect would send
+    # usage events and print its "anonymous usage data ... Learn more: https://docs.prefect.io/..." notice.
+    "DO_NOT_TRACK": "1",
     "PREFECT_HOME": str(Path.cwd() / ".prefect"),  # the same as prefect.toml's, for `prefect server start` here
     "PREFECT_LOGGING_LOG_PRINTS": "true",
     "PREFECT_UI_ENABLED": "false",  # a temporary server's UI is never opened; flows/server.py's has one

@@ -235,7 +235,10 @@ def project_pipeline(
             )
             evaluation = evaluate(spec, trained, data, settings, outputs)
             outputs.write(
-                evaluation.metrics, trained.info, json.loads(tracking.without_root(report.to_json(), root_dir))
+                evaluation.metrics,
+                trained.info,
+                json.loads(tracking.without_root(report.to_json(), root_dir)),
+                spec.primary_metric,
             )
             version = (
                 register(

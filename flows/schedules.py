@@ -43,7 +43,27 @@ def build_deployments(params: str = "params.yaml", root: str | Path = ".") -> li
 
 
 def serve(deployments: list[RunnerDeployment]) -> None:
-    """Register the deployments with the Prefect API and run them when due; blocks until interrupted."""
-    from prefect import serve as prefect_serve
+    """Register the deployments with the Prefect API and run them when due; blocks until Ctrl-C (SIGINT) or
+    SIGTERM, which pause the deployments' schedules (Prefect's pause_on_shutdown) and return normally.
 
-    prefect_serve(*deployments)
+    What ``prefect.serve`` does, but for SIGTERM: Prefect's handler calls the runner's ``stop()`` from inside
+    its running event loop, where ``stop()`` only creates an ``astop()`` coroutine nobody awaits ("RuntimeWarning:
+    coroutine 'Runner.astop' was never awaited"), then exits from the handler. Here SIGTERM takes Ctrl-C's path:
+    asyncio cancels the runner's task, whose exit pauses the schedules, and ``asyncio.run`` raises
+    KeyboardInterrupt once it has finished.
+    """
+    import asyncio
+    import signal
+
+    from prefect.runner import Runner
+
+    runner = Runner(pause_on_shutdown=True)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    # Runner.start() installs self.handle_sigterm for SIGTERM when it runs in the main thread: this one.
+    runner.handle_sigterm = lambda *_: signal.raise_signal(signal.SIGINT)
+    print(f"serving {len(deployments)} deployment(s); Ctrl-C or SIGTERM stops (schedules paused), exit status 0")
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        print("stopped: schedules paused")

@@ -150,7 +150,7 @@ def stages(root: Path, projects: list[str], modules_of: dict[str, str]) -> dict:
             "cmd": f"dlfolio run {project}",
             "deps": [f"data/{project}", *code_deps(root, modules_of[project], modules)],
             "params": ["defaults", f"projects.{project}"],
-            "outs": [f"outputs/{project}/model"],
+            "outs": [f"outputs/{project}/model", f"outputs/{project}/metrics_all.json"],  # every figure: cached
             "metrics": [{f"outputs/{project}/metrics.json": {"cache": False}}],
             "plots": plots(project),
         }

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 
 def publish_run(root, value: float) -> None:
     run = RunOutputs(root, "demo").begin()
-    run.write({"accuracy": value}, {}, {})
+    run.write({"accuracy": value}, {}, {}, "accuracy")
     run.publish()
 
 
@@ -42,7 +42,7 @@ def test_a_second_run_of_the_same_project_fails_fast_and_leaves_the_first_alone(
     assert message.startswith(f"project demo is already running (pid {os.getpid()}, since 20")
     assert (first.model_dir / "weights.pt").read_bytes() == b"first"  # the first run's staging survived
     RunOutputs(tmp_path, "other").begin().discard()  # another project is not blocked
-    first.write({"accuracy": 1.0}, {}, {})
+    first.write({"accuracy": 1.0}, {}, {}, "accuracy")
     assert first.publish() == tmp_path / "demo" and published(tmp_path) == {"accuracy": 1.0}
     RunOutputs(tmp_path, "demo").begin().discard()  # publish released the lock
 
@@ -55,7 +55,7 @@ def test_staging_directories_are_per_run(tmp_path):
 def test_a_failed_run_keeps_the_last_good_outputs_and_a_good_one_replaces_them(tmp_path):
     publish_run(tmp_path, 0.9)
     failed = RunOutputs(tmp_path, "demo").begin()
-    failed.write({"accuracy": 0.1}, {}, {})
+    failed.write({"accuracy": 0.1}, {}, {}, "accuracy")
     assert published(tmp_path) == {"accuracy": 0.9}  # begin() no longer deletes outputs/demo
     failed.discard()
     assert published(tmp_path) == {"accuracy": 0.9}

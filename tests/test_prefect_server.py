@@ -39,13 +39,40 @@ def home(tmp_path):
             pass
 
 
-def dlfolio(home: Path, *args: str, port: int | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # no server given: find or start one
+def dlfolio(home: Path, *args: str, port: int | None = None, terminal: bool = False) -> subprocess.CompletedProcess:
+    """``dlfolio ARGS`` with its own PREFECT_HOME; ``terminal``: stdout and stderr on a pseudo-terminal, as in a
+    user's shell (Prefect prints some lines only there), both in ``stdout``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "DO_NOT_TRACK")}  # find or start one
     env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(home), NO_COLOR="1")
     if port:
         env["PREFECT_SERVER_API_PORT"] = str(port)
-    script = Path(sys.executable).with_name("dlfolio")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+    command = [str(Path(sys.executable).with_name("dlfolio")), *args]
+    if not terminal:
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    import pty
+    import threading
+
+    main, child = pty.openpty()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    code = process.wait(timeout=600)
+    reader.join(timeout=30)
+    os.close(main)
+    return subprocess.CompletedProcess(command, code, b"".join(chunks).decode(errors="replace"), "")
 
 
 def flow_runs(api_url: str) -> list[dict]:
@@ -74,14 +101,17 @@ def test_runs_share_one_background_server_whose_database_holds_them_until_stoppe
     root = project_root("linear-regression", {"train": {"epochs": 20}})
     port = free_port()
 
-    first = dlfolio(home, "run", "linear-regression", "--root", str(root), port=port)
-    assert first.returncode == 0, first.stderr
-    assert "Starting temporary server" not in first.stderr  # no per-process ephemeral server any more
-    # A default run is quiet: no warning line of ours or a library's, and no empty task run for a stage the
+    # In a terminal, as a user runs it (a fresh PREFECT_HOME, as on a fresh clone).
+    first = dlfolio(home, "run", "linear-regression", "--root", str(root), port=port, terminal=True)
+    log = first.stdout
+    assert first.returncode == 0, log
+    assert "Starting temporary server" not in log  # no per-process ephemeral server any more
+    # A default run is quiet: no warning line of ours or a library's, no pointer to Prefect's docs (its client
+    # telemetry notice, printed in a terminal unless DO_NOT_TRACK), and no empty task run for a stage the
     # project does not use (linear-regression has no active learning; it has conformal intervals).
-    log = first.stdout + first.stderr
-    assert [line for line in log.splitlines() if "warn" in line.lower()] == []
+    assert [line for line in log.splitlines() if "warn" in line.lower() or "docs." in line.lower()] == []
     assert "Task run 'active-learning" not in log and "Task run 'conformal" in log
+    assert "Task run 'train" in log  # the terminal did carry the run's log
     state = json.loads((home / "dlfolio-server.json").read_text())
     assert state["port"] == port
     status = dlfolio(home, "server", "status")
@@ -177,3 +207,50 @@ def test_a_served_schedule_fires_its_runs_on_a_real_prefect_server(home, tmp_pat
     assert nightly, sorted({(r["state_type"], r["expected_start_time"]) for r in scheduled})
     server_log = (home / "dlfolio-server.log").read_text()
     assert "InvalidRequestError" not in server_log
+
+
+@pytest.mark.integration
+def test_ctrl_c_or_sigterm_stops_dlfolio_schedule_cleanly_with_its_schedules_paused(home, project_root):
+    """`dlfolio schedule` serves until interrupted. Ctrl-C (SIGINT) and SIGTERM each pause the deployment's
+    schedule and exit 0, with nothing on stderr but Prefect's shutdown lines: no "coroutine 'Runner.astop' was
+    never awaited" (Prefect's own SIGTERM handler left that warning, then exited mid-shutdown)."""
+    import signal
+    import time
+
+    root = project_root("linear-regression", {"schedule": "0 3 * * 1"})
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "DO_NOT_TRACK")}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(home), PREFECT_SERVER_API_PORT=str(port), NO_COLOR="1")
+    script = str(Path(sys.executable).with_name("dlfolio"))
+    started = subprocess.run([script, "server", "start"], env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            served = subprocess.Popen(
+                [script, "schedule", "--root", str(root)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline, lines = time.monotonic() + 180, []
+            while time.monotonic() < deadline and not any(line.startswith("serving 1") for line in lines):
+                line = served.stdout.readline()
+                if not line:  # exited before serving
+                    break
+                lines.append(line)
+            time.sleep(3)  # the runner registers the deployment and starts polling
+            served.send_signal(sig)
+            out, err = served.communicate(timeout=120)
+            assert served.returncode == 0, (sig, err)
+            assert "never awaited" not in err and "Traceback" not in err and "Warning" not in err, (sig, err)
+            assert "stopped: schedules paused" in out, (sig, "".join(lines) + out)
+            request = urllib.request.Request(
+                f"{api}/deployments/filter", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                [deployment] = json.loads(response.read())
+            assert deployment["name"] == "linear-regression-retrain-and-promote" and deployment["paused"], sig
+    finally:
+        subprocess.run([script, "server", "stop"], env=env, timeout=60)

@@ -43,3 +43,20 @@ def test_a_file_without_the_markers_is_refused(tmp_path, run_cli):
     code, _, err = run_cli("results", "--root", str(tmp_path), "--write", str(tmp_path / "README.md"))
     assert code == 2 and "no <!-- results:start -->" in err
     assert (tmp_path / "README.md").read_text() == "no markers\n"
+
+
+def test_a_run_keeps_its_headline_figures_in_metrics_json_and_every_figure_in_metrics_all_json(tmp_path):
+    """`dvc metrics show` reads metrics.json: three columns a project (the README row), not every test metric
+    and training count (182 columns across the 25 projects before)."""
+    from components.tracking.outputs import RunOutputs
+
+    run = RunOutputs(tmp_path, "demo").begin()
+    test = {"f1": 0.91, "accuracy": 0.9, "roc_auc": 0.99, "log_loss": 0.2}
+    info = {"best_epoch": 7, "stopped_early": True, "test": 80, "train": 300, "seconds": 4.2, "device": "cpu"}
+    run.write(test, info, {}, "f1")
+    run.publish()
+    headline = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    every = json.loads((tmp_path / "demo" / "metrics_all.json").read_text())
+    assert headline == {"f1": 0.91, "train.test": 80, "train.seconds": 4.2}
+    assert every == {**test, "train.best_epoch": 7, "train.stopped_early": 1, "train.test": 80, "train.train": 300,
+                     "train.seconds": 4.2}  # flat numbers only: the device is an MLflow param

@@ -31,7 +31,7 @@ def settings_for(root, project):
 
 @pytest.mark.unit
 def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
-    root = project_root("vgg16-transfer")
+    root = project_root("vgg16-transfer", {"split": {"val": 0.1, "test": 0.1}})  # the fractions for one's own data
     settings = settings_for(root, "vgg16-transfer")
     data = get_project("vgg16-transfer").prepare(settings)
 
@@ -45,6 +45,16 @@ def test_vgg16_split_is_80_10_10_and_no_subject_is_in_two_parts(project_root):
         0.1, abs=0.05
     )
     assert set(data.y_test) == {f"c{i}" for i in range(10)}  # each driver was photographed in every class
+
+
+@pytest.mark.unit
+def test_vgg16_default_split_trains_on_16_sample_drivers_and_tests_on_20(project_root):
+    """params.yaml's split for the sample: the training set of the 80/10/10 split of 20 drivers (320 images),
+    and a test split ten times larger (400 images of 20 unseen drivers), so the test accuracy is a stable figure."""
+    settings = settings_for(project_root("vgg16-transfer"), "vgg16-transfer")
+    sizes = get_project("vgg16-transfer").prepare(settings).sizes()
+    assert (sizes["train_subjects"], sizes["val_subjects"], sizes["test_subjects"]) == (16, 2, 20)
+    assert (sizes["train"], sizes["val"], sizes["test"]) == (320, 40, 400)
 
 
 @pytest.mark.unit
@@ -343,7 +353,11 @@ def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
 
 @pytest.mark.integration
 def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
-    root = project_root("vgg16-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}}, copy_data=True)
+    root = project_root(
+        "vgg16-transfer",
+        {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "split": {"val": 0.1, "test": 0.1}},
+        copy_data=True,
+    )
     shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
     result = run_flow(root, "vgg16-transfer")
 

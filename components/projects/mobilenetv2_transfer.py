@@ -21,5 +21,6 @@ class MobileNetV2Transfer(TransferProject):
     name = "mobilenetv2-transfer"
     summary = "MobileNetV2 transfer learning: frozen base, new head, fine-tuned top layers, augmentation (image folder)"
 
-    def make_sample(self, out_dir: Path) -> dict:
-        return write_image_folder(out_dir)
+    def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
+        # params.yaml's split of 160 a class: 39 train, 9 validate, 112 test (the test split costs only evaluation)
+        return write_image_folder(out_dir, per_class=40 if tiny else 160)

@@ -37,7 +37,8 @@ class Vgg16Transfer(TransferProject):
     Settings = Vgg16Settings
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
-        return write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir)
+        # 38 drivers of 20 photos: 16 train, 2 validate, 20 are the test split (params.yaml's split)
+        return write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir, 38)
 
     def validate(self, settings: Vgg16Settings) -> ValidationReport:
         d = settings.data

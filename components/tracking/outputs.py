@@ -1,4 +1,8 @@
-"""The files a pipeline run leaves for DVC: metrics.json, plots/, model/, validation.json.
+"""The files a pipeline run leaves for DVC: metrics.json, metrics_all.json, plots/, model/, validation.json.
+
+``metrics.json`` holds the headline figures only (the primary test metric, the test split's size, training's
+wall seconds), so `dvc metrics show` stays a table one can read across 25 projects and git can keep it;
+``metrics_all.json`` holds every test metric and training number (a cached DVC output, like the model).
 
 A run writes into a hidden staging directory of its own (``.<project>.partial-<pid>-<random>``) and moves it
 into place only when it succeeds, so DVC and users never mistake a half-written result for a valid one. A
@@ -35,6 +39,20 @@ from components.locks import project_run_lock
 from components.tracking.runs import write_json
 
 REGISTRATION = "registered.json"
+HEADLINE, ALL_METRICS = "metrics.json", "metrics_all.json"
+# How the projects name their test split's size among training's numbers (the first one present counts).
+TEST_SIZE_KEYS = ("train.test", "train.test_size", "train.test_clips", "train.test_pieces", "train.test_subjects")
+
+
+def test_size_key(metrics: dict[str, Any]) -> str | None:
+    return next((key for key in TEST_SIZE_KEYS if key in metrics), None)
+
+
+def headline_metrics(metrics: dict[str, Any], primary_metric: str) -> dict[str, Any]:
+    """The figures of a run's README row: the primary test metric, the test split's size and
+    ``train.seconds``, where the run has them."""
+    keys = [primary_metric, test_size_key(metrics), "train.seconds"]
+    return {key: metrics[key] for key in keys if key is not None and key in metrics}
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only directory, or a read-only mount
 
 
@@ -106,9 +124,12 @@ class RunOutputs:
         for path in [*aside, *self.root.glob(f".{self.project}.partial*")]:
             shutil.rmtree(path, ignore_errors=True)
 
-    def write(self, metrics: dict[str, float], info: dict[str, Any], validation: dict[str, Any]) -> None:
-        """metrics.json (the test metrics, then training's numbers as ``train.*``) and validation.json; the
-        stages' tables, figures and files come through ``components.tracking.report.log_report``."""
+    def write(
+        self, metrics: dict[str, float], info: dict[str, Any], validation: dict[str, Any], primary_metric: str
+    ) -> None:
+        """metrics_all.json (the test metrics, then training's numbers as ``train.*``), metrics.json (its
+        headline figures: ``headline_metrics``) and validation.json; the stages' tables, figures and files
+        come through ``components.tracking.report.log_report``."""
         # Flat numbers only, so `dvc metrics diff` and `dvc exp show` compare every value; the training info's
         # strings (architecture, device) are MLflow params already.
         numbers = {
@@ -116,7 +137,9 @@ class RunOutputs:
             for k, v in info.items()
             if isinstance(v, (int, float)) and math.isfinite(v)
         }
-        write_json(self.staging / "metrics.json", {**metrics, **numbers})
+        every = {**metrics, **numbers}
+        write_json(self.staging / ALL_METRICS, every)
+        write_json(self.staging / HEADLINE, headline_metrics(every, primary_metric))
         write_json(self.staging / "validation.json", validation)
 
     def record_registration(self, model: str, version: str, run_id: str) -> None:

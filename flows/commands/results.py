@@ -17,10 +17,10 @@ def register(sub) -> None:
 
 
 def test_size(metrics: dict) -> str:
-    for key in ("train.test", "train.test_size", "train.test_clips", "train.test_pieces", "train.test_subjects"):
-        if key in metrics:
-            return str(int(metrics[key]))
-    return "-"
+    from components.tracking.outputs import test_size_key
+
+    key = test_size_key(metrics)
+    return "-" if key is None else str(int(metrics[key]))
 
 
 def table(root) -> str:

@@ -245,7 +245,7 @@ def musicxml_part(path: Path, part_name: str = "soprano") -> list[Note]:
     return _skyline([Note(n.pitch, float(n.onset), float(n.duration)) for n in notes])
 
 
-def generate(out_dir: str | Path, count: int = 150) -> dict[str, int]:
+def generate(out_dir: str | Path, count: int = 300) -> dict[str, int]:
     """The soprano lines of the first ``count`` Bach chorales of music21's corpus (by file name), one MIDI file
     each, on the sixteenth grid ``melody_tokens`` uses, so reading a file back gives the same tokens."""
     from music21 import corpus

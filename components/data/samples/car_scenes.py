@@ -102,7 +102,7 @@ def make_scene(rng: np.random.Generator, size: int, photos: list[np.ndarray]) ->
     return np.clip(image, 0, 255).astype(np.uint8), boxes
 
 
-def generate(out_dir: str | Path, count: int = 600, size: int = 96, seed: int = 0) -> dict[str, int]:
+def generate(out_dir: str | Path, count: int = 1000, size: int = 96, seed: int = 0) -> dict[str, int]:
     out_dir = Path(out_dir)
     (out_dir / IMAGES).mkdir(parents=True, exist_ok=True)
     photos = _photos()

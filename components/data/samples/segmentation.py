@@ -100,7 +100,7 @@ def make_scene(rng: np.random.Generator, size: int, backgrounds, textures, horse
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def generate(out_dir: str | Path, count: int = 480, size: int = 64, seed: int = 0) -> dict[str, int]:
+def generate(out_dir: str | Path, count: int = 800, size: int = 64, seed: int = 0) -> dict[str, int]:
     out_dir = Path(out_dir)
     for side in (IMAGES, MASKS):
         (out_dir / side).mkdir(parents=True, exist_ok=True)
