@@ -122,18 +122,19 @@ def test_a_comparison_arm_below_its_backbones_minimum_input_size_is_refused_befo
     arms = [{"name": "inception-scratch", "backbone": "inception_v3", "weights": None, "epochs": 1}]
     bad = section("face-mask-transfer")
     bad["compare"] = {**bad["compare"], "arms": [*bad["compare"]["arms"], *arms]}
+    last = len(bad["compare"]["arms"]) - 1
     with pytest.raises(
         SettingsError,
-        match=r"projects\.face-mask-transfer\.compare\.arms\.1\.backbone: images of "
+        match=rf"projects\.face-mask-transfer\.compare\.arms\.{last}\.backbone: images of "
         r"64 px \(data\.image_size\) are too small for inception_v3: it needs "
         r"at least 75 px",
     ):
         load_project_settings(write(tmp_path, "face-mask-transfer", bad), "face-mask-transfer", settings_schemas())
-    bad["data"] = {**bad["data"], "image_size": 75}  # at its minimum the same arm is fine
+    bad["compare"]["arms"][last] = {**arms[0], "image_size": 75}  # at its minimum the same arm is fine
     settings = load_project_settings(
         write(tmp_path, "face-mask-transfer", bad), "face-mask-transfer", settings_schemas()
     )
-    assert settings.compare.arms[1].backbone == "inception_v3"
+    assert settings.compare.arms[last].backbone == "inception_v3"
 
 
 def test_dlfolio_check_fails_within_seconds_naming_the_key(tmp_path, run_cli):

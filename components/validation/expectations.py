@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -155,7 +156,8 @@ def image_manifest_expectations(rules: ImageRules) -> list:
             [
                 E.ExpectColumnValuesToMatchRegex(
                     column="file_name",
-                    regex=rules.group_pattern,
+                    # pandas' str.contains warns on capturing groups; the split reads them, the check need not
+                    regex=re.sub(r"(?<!\\)\((?!\?)", "(?:", rules.group_pattern),
                     meta={
                         "explain": f"file name must match data.group_pattern {rules.group_pattern!r}, which names "
                         "the person (group) an image shows, so one person stays in one split"
