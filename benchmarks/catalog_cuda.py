@@ -78,16 +78,19 @@ def no_tf32() -> None:
     torch.set_float32_matmul_precision = lambda precision: None  # fit() asks for "high"; keep "highest"
 
 
-def run_one(name: str, data_root: Path, overrides: dict, seed: int | None, scale=None) -> dict:
+def run_one(name: str, data_root: Path, overrides: dict, seed: int | None, scale=None, no_profile=False) -> dict:
     import torch
 
     project = get_project(name)
     if seed is not None:
         overrides = {**overrides, "seed": seed}
-    if scale is not None:  # a trial profile: the CPU batch times B, the LR times L
-        base = getattr(load_project_settings(REPO / "params.yaml", name, settings_schemas()), "train", None)
-        if hasattr(base, "for_device"):  # style-transfer's optimisation has no batches to scale
-            overrides = {**overrides, "train.cuda": {"batch_size": round(base.batch_size * scale[0]), "lr_scale": scale[1]}}
+    base = getattr(load_project_settings(REPO / "params.yaml", name, settings_schemas()), "train", None)
+    if hasattr(base, "for_device"):  # style-transfer's optimisation has no batches, no profile
+        if no_profile:
+            overrides = {**overrides, "train.cuda": None}
+        elif scale is not None:  # a trial profile: the CPU batch times B, the LR times L
+            trial = {"batch_size": round(base.batch_size * scale[0]), "lr_scale": scale[1]}
+            overrides = {**overrides, "train.cuda": trial}
     settings = load_project_settings(REPO / "params.yaml", name, settings_schemas(), overrides)
     settings = settings.model_copy(update={"data_dir": data_root / name})
     if not settings.data_dir.is_dir() or not any(settings.data_dir.iterdir()):
@@ -144,8 +147,6 @@ def main(argv=None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = yaml.safe_load(value)
-    if args.no_profile:
-        overrides["train.cuda"] = None
     if args.no_tf32:
         no_tf32()
     if args.deterministic:
@@ -156,6 +157,7 @@ def main(argv=None) -> int:
         "overrides": dict(overrides),
         "tf32": not args.no_tf32,
         "deterministic": args.deterministic,
+        "profile": not args.no_profile,
         "cuda_scale": args.cuda_scale,
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -166,14 +168,16 @@ def main(argv=None) -> int:
     for name in projects:
         for seed in args.seeds:
             try:
-                row = {**run_one(name, args.data_root, overrides, seed, args.cuda_scale), **context}
+                row = {**run_one(name, args.data_root, overrides, seed, args.cuda_scale, args.no_profile), **context}
             except Exception as exc:  # one project's failure is a row of the report, not the end of it
                 row = {"project": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}", **context}
             rows.append(row)
             print(json.dumps(row), flush=True)
             with open(args.out / "catalog_cuda.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-    print("\n| project | seed | device | batch | train s | epochs | metric |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| project | seed | device | batch | train s | epochs | metric |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
     for r in rows:
         print(
             f"| `{r['project']}` | {r['seed']} | error: {r['error']} | | | | |"
