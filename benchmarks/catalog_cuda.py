@@ -1,20 +1,31 @@
-"""Each project's own training and evaluation with its default params, on whatever device `auto` finds (CUDA on
-a GPU machine): what `dlfolio run` does minus Prefect, MLflow, GX and the registry, which the GPU image lacks.
+"""Each torch project's own training and evaluation with its params, on whatever device `auto` finds (CUDA on a
+GPU machine): what `dlfolio run` does minus Prefect, MLflow, GX and the registry, which the GPU image lacks.
 
-    python benchmarks/catalog_cuda.py --projects nmt-dates transformer --data-root data --out results/
+    python benchmarks/catalog_cuda.py --projects all --data-root /tmp/samples --out results/
+    python benchmarks/catalog_cuda.py --projects vgg16-transfer --seeds 0 1 2 --set train.amp=false --tag fp32
+    python benchmarks/catalog_cuda.py --projects all --no-profile --tag defaults     # the CPU sizes on the GPU
 
-Needs torch, numpy, pandas, pydantic, pyyaml, matplotlib and each project's own data libraries. Prints a
-markdown table (project, device, training seconds, epochs, primary metric) and writes the rows as JSON lines.
+A project whose folder under --data-root is missing gets its sample from its own `make_sample` first (not timed);
+samples made elsewhere (`dlfolio data --data-root DIR P`, e.g. face-mask's, which needs OpenCV's
+CascadeClassifier) are used as they are. `--set key=value` (dotted, YAML values) overrides every listed project's
+section the way a sweep does, validated like params.yaml; `--no-profile` drops the `train.cuda` GPU profile.
+Needs torch, numpy, pandas, pydantic, pyyaml, matplotlib and each project's own data libraries. Writes one JSON
+line per run to OUT/catalog_cuda.jsonl and prints a table; `benchmarks/catalog_compare.py` sets the rows beside
+the CPU's (`outputs/P/metrics.json` of a `make run`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -22,13 +33,69 @@ sys.path.insert(0, str(REPO))
 from components.projects import get_project, settings_schemas  # noqa: E402
 from components.settings import load_project_settings  # noqa: E402
 
+# The catalog's projects that train with torch (the NumPy and closed-form ones have nothing for a GPU to do).
+TORCH_PROJECTS = [
+    "face-mask",
+    "happy-house",
+    "mnist-dnn",
+    "mnist-mc-dropout",
+    "resnet50",
+    "mobilenetv2-transfer",
+    "vgg16-transfer",
+    "face-mask-transfer",
+    "emojify",
+    "nmt-dates",
+    "unet-segmentation",
+    "transformer",
+    "style-transfer",
+    "jazz-lstm",
+    "yolo-cars",
+    "qa-babi",
+    "trigger-word",
+    "facial-keypoints",
+]
 
-def run_one(name: str, data_root: Path) -> dict:
+
+def warm_up() -> float:
+    """Start CUDA, cuBLAS and cuDNN once before any timing: process start-up, not any project's training."""
+    import torch
+
+    started = time.perf_counter()
+    if torch.cuda.is_available():
+        x = torch.randn(64, 3, 32, 32, device="cuda")
+        torch.nn.functional.conv2d(x, torch.randn(8, 3, 3, 3, device="cuda")).sum().item()
+        (x.flatten(1) @ x.flatten(1).T).sum().item()
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def no_tf32() -> None:
+    """Full float32 matmuls and convolutions even where the loop asks for TF32 (an investigation switch)."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision = lambda precision: None  # fit() asks for "high"; keep "highest"
+
+
+def run_one(name: str, data_root: Path, overrides: dict, seed: int | None, scale=None, no_profile=False) -> dict:
     import torch
 
     project = get_project(name)
-    settings = load_project_settings(REPO / "params.yaml", name, settings_schemas())
+    if seed is not None:
+        overrides = {**overrides, "seed": seed}
+    base = getattr(load_project_settings(REPO / "params.yaml", name, settings_schemas()), "train", None)
+    if hasattr(base, "for_device"):  # style-transfer's optimisation has no batches, no profile
+        if no_profile:
+            overrides = {**overrides, "train.cuda": None}
+        elif scale is not None:  # a trial profile: the CPU batch times B, the LR times L
+            trial = {"batch_size": round(base.batch_size * scale[0]), "lr_scale": scale[1]}
+            overrides = {**overrides, "train.cuda": trial}
+    settings = load_project_settings(REPO / "params.yaml", name, settings_schemas(), overrides)
     settings = settings.model_copy(update={"data_dir": data_root / name})
+    if not settings.data_dir.is_dir() or not any(settings.data_dir.iterdir()):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        project.make_sample(settings.data_dir)
     epochs: list[dict] = []
     started = time.perf_counter()
     data = project.prepare(settings)
@@ -37,46 +104,86 @@ def run_one(name: str, data_root: Path) -> dict:
         trained = project.train(
             data, settings, on_epoch=lambda row: epochs.append(dict(row)), checkpoint_dir=Path(checkpoints)
         )
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    trained_at = time.perf_counter()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        trained_at = time.perf_counter()
     evaluation = project.evaluate(trained, data, settings)
     metric = project.primary_metric
+    train = getattr(settings, "train", None)
+    resolved = train.for_device("cuda" if torch.cuda.is_available() else "cpu") if train is not None else None
     return {
         "project": name,
+        "seed": settings.seed,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "prepare_s": round(prepared - started, 1),
-        "train_s": round(trained_at - prepared, 1),
-        "evaluate_s": round(time.perf_counter() - trained_at, 1),
+        "prepare_s": round(prepared - started, 2),
+        "train_s": round(trained_at - prepared, 2),
+        "evaluate_s": round(time.perf_counter() - trained_at, 2),
         "epochs": len(epochs),
+        "batch_size": getattr(resolved, "batch_size", None),
+        "lr": getattr(resolved, "lr", None),
         "metric": metric,
+        "higher_is_better": project.higher_is_better,
         "value": float(evaluation.metrics[metric]),
     }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--projects", nargs="+", required=True)
+    p.add_argument("--projects", nargs="+", required=True, help="names, or 'all' for every torch project")
     p.add_argument("--data-root", type=Path, default=REPO / "data")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--seeds", type=int, nargs="+", default=[None], help="default: each project's own seed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.amp=false")
+    p.add_argument("--no-profile", action="store_true", help="train.cuda: null (the CPU's sizes on the GPU)")
+    p.add_argument("--no-tf32", action="store_true", help="full float32 where autocast leaves float32")
+    p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    p.add_argument("--tag", default="", help="a label for this configuration's rows")
+    p.add_argument("--cuda-scale", type=float, nargs=2, metavar=("B", "L"), help="trial profile: batch x B, LR x L")
     args = p.parse_args(argv)
+    import torch
+
+    projects = TORCH_PROJECTS if args.projects == ["all"] else args.projects
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    if args.no_tf32:
+        no_tf32()
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    context = {
+        "tag": args.tag,
+        "overrides": dict(overrides),
+        "tf32": not args.no_tf32,
+        "deterministic": args.deterministic,
+        "profile": not args.no_profile,
+        "cuda_scale": args.cuda_scale,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+    }
+    print(json.dumps({"cuda_warm_up_s": round(warm_up(), 2), **context}), flush=True)
     rows = []
-    for name in args.projects:
-        try:
-            row = run_one(name, args.data_root)
-        except Exception as exc:  # one project's failure is a row of the report, not the end of it
-            row = {"project": name, "error": f"{type(exc).__name__}: {exc}"}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        with open(args.out / "catalog_cuda.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-    print("\n| project | device | train s | epochs | metric |\n| --- | --- | --- | --- | --- |")
+    for name in projects:
+        for seed in args.seeds:
+            try:
+                row = {**run_one(name, args.data_root, overrides, seed, args.cuda_scale, args.no_profile), **context}
+            except Exception as exc:  # one project's failure is a row of the report, not the end of it
+                row = {"project": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}", **context}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            with open(args.out / "catalog_cuda.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+    print(
+        "\n| project | seed | device | batch | train s | epochs | metric |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
     for r in rows:
         print(
-            f"| `{r['project']}` | error: {r['error']} | | | |"
+            f"| `{r['project']}` | {r['seed']} | error: {r['error']} | | | | |"
             if "error" in r
-            else f"| `{r['project']}` | {r['device']} | {r['train_s']} | {r['epochs']} | {r['metric']} {r['value']:.4f} |"
+            else f"| `{r['project']}` | {r['seed']} | {r['device']} | {r['batch_size']} | {r['train_s']} | "
+            f"{r['epochs']} | {r['metric']} {r['value']:.4f} |"
         )
     return 0 if all("error" not in r for r in rows) else 1
 

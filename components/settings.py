@@ -16,6 +16,7 @@ serves conformal sets or intervals, a ``schedule`` one that scores a served mode
 from __future__ import annotations
 
 import copy
+import math
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -72,8 +73,24 @@ class Section(BaseModel):
         return None
 
 
+class CudaProfile(Section):
+    """How a ``train`` section changes when it trains on a CUDA GPU (``train.cuda``); the CPU never reads it.
+
+    The defaults are sized for a 2-core laptop CPU. On a GPU a step of a small model costs about the same at batch
+    32 as at 512 (launch-bound), so the profile takes larger batches (fewer steps) and scales the learning rate
+    with them. ``lr_scale`` multiplies every LR of the section (``lr`` and ``lr_end``; a transfer project's
+    fine-tuning phase, which is a copy of the section with its own LR, too), ``epoch_scale`` the epochs."""
+
+    batch_size: int | None = Field(None, ge=1, description="the batch on CUDA; null: train.batch_size")
+    lr_scale: float = Field(1.0, gt=0, description="LR on CUDA = this x train.lr (and x train.lr_end)")
+    epoch_scale: float = Field(1.0, gt=0, description="epochs on CUDA = ceil(this x train.epochs)")
+    compile: bool | None = Field(None, description="torch.compile on CUDA; null: train.compile")
+
+
 class TrainSettings(Section):
-    """What ``components.training.loop.fit`` reads: the loop takes this section itself, not a copy of it."""
+    """What ``components.training.loop.fit`` reads: the loop takes this section itself, not a copy of it, resolved
+    for its device by ``for_device`` (the ``cuda`` profile on a GPU, the section as written on the CPU).
+    """
 
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(32, ge=1, description="the global batch: under torchrun each of N ranks takes 1/N")
@@ -93,6 +110,25 @@ class TrainSettings(Section):
     momentum_end: float = Field(0.99, ge=0, lt=1, description="linear schedule, sgd/nesterov: of the last epoch")
     channels_last: bool | None = Field(None, description="null: on CUDA for models with 2-D convolutions")
     compile: bool = Field(False, description="torch.compile the training model (the first epoch pays for it)")
+    cuda: CudaProfile | None = Field(None, description="the GPU profile: batch, LR and epochs on CUDA; null: as on CPU")
+
+    def for_device(self, device_type: str) -> TrainSettings:
+        """The section as it trains on ``device_type`` ('cpu', 'cuda', ...): itself, except on CUDA with a
+        ``cuda`` profile, where the profile's batch, LR scale, epoch scale and compile switch apply."""
+        profile = getattr(self, "cuda", None)  # None too in a TrainSettings pickled before the profile existed
+        if device_type != "cuda" or profile is None:
+            return self
+        update: dict[str, Any] = {
+            "lr": self.lr * profile.lr_scale,
+            "lr_end": self.lr_end * profile.lr_scale,
+            "epochs": max(1, math.ceil(self.epochs * profile.epoch_scale - 1e-9)),
+            "cuda": None,
+        }
+        if profile.batch_size is not None:
+            update["batch_size"] = profile.batch_size
+        if profile.compile is not None:
+            update["compile"] = profile.compile
+        return self.model_copy(update=update)
 
 
 class SplitSettings(Section):

@@ -146,6 +146,8 @@ def fit(
     Under torchrun every rank calls ``fit`` with the same arguments; ``on_epoch`` runs on rank 0 only and
     every rank returns the same history (losses and metrics are summed over ranks).
     """
+    # The section as it trains here: a TrainSettings' GPU profile (``train.cuda``) applies on CUDA only.
+    config = config.for_device(device.type) if hasattr(config, "for_device") else config
     rank, world = distributed.rank_and_world()
     is_main = rank == 0
     if config.batch_size % world:

@@ -157,7 +157,8 @@ def fit_transfer(
         """A rerun's phase that had finished: its end state restored, it is not run again."""
         if not resume or checkpoint_dir is None:
             return False
-        fitted = restore_finished(module, phase_dir(name), phase_config.epochs, device)
+        resolved = phase_config.for_device(device.type) if hasattr(phase_config, "for_device") else phase_config
+        fitted = restore_finished(module, phase_dir(name), resolved.epochs, device)  # the epochs fit ran on this device
         if fitted is not None:
             result.phases[name] = fitted
         return fitted is not None

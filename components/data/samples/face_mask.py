@@ -37,6 +37,14 @@ def real_faces() -> list[np.ndarray]:
 
     lfw = skimage.data.lfw_subset()[:100]  # the first 100 are faces, the rest non-faces
     faces = [cv2.resize((f * 255).round().astype(np.uint8), (SIZE, SIZE), interpolation=cv2.INTER_CUBIC) for f in lfw]
+    if not hasattr(cv2, "CascadeClassifier"):  # an OpenCV built without objdetect (e.g. the GPU image's)
+        from components.errors import DlfolioError
+
+        raise DlfolioError(
+            f"the face samples (face-mask, face-mask-transfer, happy-house) need OpenCV's CascadeClassifier, which "
+            f"this OpenCV {cv2.__version__} lacks (no objdetect module): install opencv-python-headless, or make the "
+            "sample elsewhere (`dlfolio data --data-root DIR face-mask`) and copy it here"
+        )
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     photo = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
     for x, y, w, h in cascade.detectMultiScale(photo, scaleFactor=1.1, minNeighbors=5, minSize=(60, 60)):

@@ -1,0 +1,55 @@
+"""train.cuda, the GPU profile: validated like any section, applied on CUDA only, so CPU training is unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from components.projects import settings_schemas
+from components.settings import SettingsError, TrainSettings, load_project_settings
+from components.training.augment import ArrayDataset
+from components.training.loop import fit
+from components.training.tasks import ClassificationTask
+from tests.test_training import blobs, tiny_cnn
+
+pytestmark = pytest.mark.unit
+
+PROFILED = TrainSettings(
+    epochs=3, batch_size=16, lr=0.02, lr_end=1e-3, patience=100, cuda={"batch_size": 64, "lr_scale": 2.0}
+)
+
+
+def test_the_profile_applies_on_cuda_only():
+    assert PROFILED.for_device("cpu") is PROFILED
+    on_gpu = PROFILED.for_device("cuda")
+    assert (on_gpu.batch_size, on_gpu.lr, on_gpu.lr_end, on_gpu.epochs) == (64, 0.04, 2e-3, 3)
+    assert on_gpu.cuda is None and on_gpu.patience == PROFILED.patience  # the rest as written
+    longer = PROFILED.model_copy(update={"cuda": PROFILED.cuda.model_copy(update={"epoch_scale": 1.5})})
+    assert longer.for_device("cuda").epochs == 5  # ceil(3 x 1.5)
+    assert TrainSettings(epochs=3).for_device("cuda").epochs == 3  # no profile: as on the CPU
+
+
+def test_a_profile_in_params_yaml_is_validated_with_its_path(tmp_path):
+    def load(cuda):
+        return load_project_settings(
+            "params.yaml", "face-mask", settings_schemas(), {"train.cuda": cuda, "data_dir": str(tmp_path)}
+        )
+
+    assert load({"batch_size": 256}).train.for_device("cuda").batch_size == 256
+    with pytest.raises(SettingsError, match=r"projects\.face-mask\.train\.cuda\.batch: unknown key"):
+        load({"batch": 256})
+    with pytest.raises(SettingsError, match=r"projects\.face-mask\.train\.cuda\.lr_scale"):
+        load({"lr_scale": 0})
+
+
+def test_cpu_training_ignores_the_profile():
+    x, y = blobs(32)
+
+    def run(config):
+        torch.manual_seed(0)
+        data = ArrayDataset(x, y)
+        return fit(tiny_cnn(), ClassificationTask(), data, data, config, torch.device("cpu"), progress=False).history
+
+    with_profile, without = run(PROFILED), run(PROFILED.model_copy(update={"cuda": None}))
+    assert [r["train_loss"] for r in with_profile] == [r["train_loss"] for r in without]
+    assert with_profile[0]["lr"] == without[0]["lr"]
