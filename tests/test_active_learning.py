@@ -397,3 +397,68 @@ def test_bad_label_files_are_rejected_naming_the_rows(project_root, run_cli, tmp
     assert "line 6" in err and "repeats line 2" in err
     assert state_file.read_text() == before  # nothing imported
     assert len(json.loads(before)["labelled"]) == 10
+
+
+# --- train_on: selected: the registered model trains on the labels the strategy acquired ---------------------
+
+BUDGET_AL = {
+    "strategies": ["margin"],
+    "initial_size": 10,
+    "query_size": 10,
+    "mc_samples": 3,
+    "epochs": 2,
+    "train_on": "selected",
+    "label_budget": 30,
+}
+
+
+@pytest.mark.integration
+def test_train_on_selected_registers_a_model_trained_on_exactly_the_selected_labels(prefect_server, project_root):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+    from flows.pipeline import project_pipeline
+
+    root = project_root("face-mask", {"train": {"epochs": 4}, "active_learning": BUDGET_AL})
+    result = project_pipeline(project="face-mask", root=str(root))
+    assert result["model_version"] is not None  # registered
+    client = MlflowClient()
+    run = client.get_run(result["run_id"])
+    metrics, params = run.data.metrics, run.data.params
+
+    record = json.loads((root / "outputs" / "face-mask" / "files" / "selected_labels.json").read_text())
+    assert record["strategy"] == "margin" and record["label_budget"] == 30
+    assert len(record["indices"]) == len(set(record["indices"])) == 30
+    settings = load_project_settings(root / "params.yaml", "face-mask", settings_schemas())
+    data = get_project("face-mask").prepare(settings)
+    assert record["items"] == [data.paths_train[i] for i in record["indices"]]  # training-split items, by name
+    assert params["train.train"] == "30"  # the registered model's training split is the selection, not the 400-odd
+    assert metrics["al_training_items"] == len(data.y_train) > 100
+    # the registered model is the one scored as "selected"; the all-labels and random models sit beside it
+    assert metrics["al_selected_test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert {"al_all_labels_test_accuracy", "al_random_at_budget_test_accuracy"} <= set(metrics)
+    # 30 labels against the whole training split, same recipe: the one with every label does better
+    assert metrics["al_all_labels_test_accuracy"] > metrics["al_selected_test_accuracy"] - 0.02
+    assert client.get_model_version("face-mask", result["model_version"]).run_id == run.info.run_id
+    # the loop ran to the budget: 10 initial, then two rounds of 10
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    margin_rounds = sorted(c.data.metrics["labels"] for c in children if c.info.run_name.startswith("al-margin-"))
+    assert margin_rounds == [10, 20, 30]
+
+
+@pytest.mark.unit
+def test_label_budget_is_checked_against_the_initial_set_and_the_pool():
+    from components.active.settings import ActiveLearningSettings
+
+    with pytest.raises(ValueError, match="needs a label_budget"):
+        ActiveLearningSettings(train_on="selected")
+    with pytest.raises(ValueError, match="below initial_size"):
+        ActiveLearningSettings(train_on="selected", label_budget=10, initial_size=20)
+    with pytest.raises(ValueError, match="more than the pool holds"):
+        ActiveLearningSettings(train_on="selected", label_budget=300, pool_size=200)
+    ok = ActiveLearningSettings(train_on="selected", label_budget=55, initial_size=20, query_size=10)
+    assert ok.budget_schedule() == [10, 10, 10, 5] and ok.selecting_strategy == "bald"
+    assert ActiveLearningSettings(label_budget=20, initial_size=20, train_strategy="margin").budget_schedule() == []
