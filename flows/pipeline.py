@@ -243,7 +243,9 @@ def project_pipeline(
             report = validate_data(spec, settings, root_dir)
             data = preprocess(spec, settings)
             selecting = wants_active_learning(spec, settings) and settings.active_learning.train_on == "selected"
-            al_result = active_learning(spec, data, settings, outputs) if wants_active_learning(spec, settings) else None
+            al_result = (
+                active_learning(spec, data, settings, outputs) if wants_active_learning(spec, settings) else None
+            )
             # train_on: selected: the registered model trains on exactly the labels the strategy acquired
             train_data = restrict_training(data, al_result.selected(settings.active_learning)) if selecting else data
             trained = train(spec, train_data, settings, outputs)

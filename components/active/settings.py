@@ -68,8 +68,9 @@ class ActiveLearningSettings(Section):
     @model_validator(mode="after")
     def _budget_fits(self) -> ActiveLearningSettings:
         if self.train_on == "selected" and self.label_budget is None:
-            raise SettingsProblem("train_on: selected needs a label_budget (the labels the strategy acquires)",
-                                  ("label_budget",))
+            raise SettingsProblem(
+                "train_on: selected needs a label_budget (the labels the strategy acquires)", ("label_budget",)
+            )
         if self.label_budget is not None:
             if self.label_budget < self.initial_size:
                 raise SettingsProblem(
@@ -90,7 +91,9 @@ class ActiveLearningSettings(Section):
     def budget_schedule(self) -> list[int]:
         """Query sizes from ``initial_size`` up to ``label_budget``: ``query_size`` a round, the last one smaller."""
         left = self.label_budget - self.initial_size
-        return [self.query_size] * (left // self.query_size) + ([left % self.query_size] if left % self.query_size else [])
+        return [self.query_size] * (left // self.query_size) + (
+            [left % self.query_size] if left % self.query_size else []
+        )
 
     def requirement(self) -> tuple[Capability, str]:
         return Capability.ACTIVE_LEARNING, (
