@@ -462,3 +462,26 @@ def test_label_budget_is_checked_against_the_initial_set_and_the_pool():
     ok = ActiveLearningSettings(train_on="selected", label_budget=55, initial_size=20, query_size=10)
     assert ok.budget_schedule() == [10, 10, 10, 5] and ok.selecting_strategy == "bald"
     assert ActiveLearningSettings(label_budget=20, initial_size=20, train_strategy="margin").budget_schedule() == []
+
+
+@pytest.mark.unit
+def test_learner_teaches_through_modals_own_teach_and_still_refuses_non_finite_inputs():
+    from modAL.models import ActiveLearner
+    from sklearn.linear_model import LogisticRegression
+
+    from components.active.loop import Learner
+
+    # the one method overridden is the one modAL's teach calls first; query and teach are modAL's
+    assert "_add_training_data" in vars(ActiveLearner.__mro__[1]) and Learner.teach is ActiveLearner.teach
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    learner = Learner(LogisticRegression(), make_strategy("margin"), X_training=X[:4], y_training=y[:4])
+    picked, _ = learner.query(X[4:], n_instances=5)
+    learner.teach(X[4:][picked], y[4:][picked])  # TypeError under scikit-learn 1.8 with modAL's own check
+    assert len(learner.X_training) == len(learner.y_training) == 9
+    learner.teach(X[20:], y[20:])
+    assert learner.score(X, y) > 0.9  # refitted on the 49 labels: one feature separates the classes
+    with pytest.raises(ValueError, match="(?i)nan|infinity"):
+        learner.teach(np.array([[np.nan, 0.0]]), np.array([1]))
+    assert len(learner.X_training) == 49  # the refused item was not added
