@@ -39,6 +39,11 @@ class Vgg16Transfer(TransferProject):
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
         return write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir)
 
+    def label_store(self, settings, unlabelled_dir=None):
+        """None: the CSV (subject, classname, img) holds the labels, not the folders; `dlfolio label` keeps a
+        person's labels in state.json."""
+        return None
+
     def validate(self, settings: Vgg16Settings) -> ValidationReport:
         d = settings.data
         report, _ = validate_image_csv(
