@@ -499,3 +499,34 @@ def test_learner_teaches_through_modals_own_teach_and_still_refuses_non_finite_i
     with pytest.raises(ValueError, match="(?i)nan|infinity"):
         learner.teach(np.array([[np.nan, 0.0]]), np.array([1]))
     assert len(learner.X_training) == 49  # the refused item was not added
+
+
+@pytest.mark.unit
+def test_the_image_folder_store_moves_labelled_files_into_class_folders_or_refuses_the_whole_batch(tmp_path):
+    from PIL import Image
+
+    from components.active.dataset import ImageFolderLabels, LabelWriteError
+
+    data, pool = tmp_path / "data", tmp_path / "pool"
+    for path in [data / "cat" / "a.png", data / "dog" / "b.png", pool / "new1.png", pool / "b.png", pool / "new2.png"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(path)
+    store = ImageFolderLabels(data, ("cat", "dog"), pool)
+    assert store.pool_items() == ["unlabelled/b.png", "unlabelled/new1.png", "unlabelled/new2.png"]
+    assert store.load(store.pool_items(), 2).shape == (3, 2, 2, 3)
+
+    clash = {"unlabelled/new1.png": "dog", "unlabelled/b.png": "dog", "unlabelled/new2.png": "dog"}
+    with pytest.raises(LabelWriteError, match=r"line 3: 'unlabelled/b.png' -> dog/b.png: a file of that name is in"):
+        store.plan(clash, {"unlabelled/new1.png": 2, "unlabelled/b.png": 3, "unlabelled/new2.png": 4})
+    assert sorted(p.name for p in pool.iterdir()) == ["b.png", "new1.png", "new2.png"]  # nothing moved
+
+    answers = {"unlabelled/new1.png": "dog", "cat/a.png": "dog", "dog/b.png": "dog"}  # new, a correction, as is
+    moves = store.plan(answers, {item: line for line, item in enumerate(answers, start=2)})
+    written = store.write(moves)
+    assert [store.item_of(p) for p in written] == ["dog/new1.png", "dog/a.png"]
+    assert sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png")) == [
+        "dog/a.png",
+        "dog/b.png",
+        "dog/new1.png",
+    ]
+    assert not (pool / "new1.png").exists()
