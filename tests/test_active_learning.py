@@ -530,3 +530,20 @@ def test_the_image_folder_store_moves_labelled_files_into_class_folders_or_refus
         "dog/new1.png",
     ]
     assert not (pool / "new1.png").exists()
+
+
+@pytest.mark.unit
+def test_a_transfer_models_rounds_train_the_head_only_and_the_registered_model_still_fine_tunes():
+    from components.active.stage import round_estimator
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+    from tests.conftest import REPO
+
+    section = {"strategies": ["margin"], "epochs": 2}
+    settings = load_project_settings(
+        REPO / "params.yaml", "mobilenetv2-transfer", settings_schemas(), {"active_learning": section}
+    )
+    project = get_project("mobilenetv2-transfer")
+    rounds = round_estimator(project, settings, settings.active_learning)
+    assert rounds.finetune.layers == 0 and rounds.train.epochs == 2 and rounds.val_fraction == 0.0
+    assert project.estimator(settings).finetune.layers == settings.finetune.layers > 0  # the train stage's

@@ -50,12 +50,16 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     """The project's estimator, quiet, with the per-round epochs if the section sets them.
 
     A round trains on every label it has (``val_fraction=0``): a held-out slice of 20 labels would take one
-    of each class's two and pick the epoch by those few points.
+    of each class's two and pick the epoch by those few points. A transfer model's rounds skip its fine-tuning
+    phase (the head learns on the frozen base's features).
     """
     est = project.estimator(settings)
     updates = {"progress": False, "checkpoint_dir": None, "val_fraction": 0.0} | (
         {"train": settings.train.model_copy(update={"epochs": al.epochs})} if al.epochs else {}
     )
+    if "finetune" in est.get_params():  # a transfer model's rounds train its head on the frozen base (phase 1 only):
+        # phase 2 back-propagates through the base, ten times a round's cost for a curve of the same shape
+        updates["finetune"] = est.get_params()["finetune"].model_copy(update={"layers": 0})
     return est.set_params(**{k: v for k, v in updates.items() if k in est.get_params()})
 
 
