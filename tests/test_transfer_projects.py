@@ -251,6 +251,7 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
                 "layers": 0
             },  # the two phases have their own test (test_transfer.py); this one is about weights
             "compare": {"arms": [{"name": "scratch", "backbone": "efficientnet_lite0", "weights": None, "epochs": 3}]},
+            "active_learning": None,  # its rounds are tested in test_active_learning.py; this one is about weights
         },
         copy_data=True,
     )
@@ -292,7 +293,9 @@ def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
 
 @pytest.mark.integration
 def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
-    root = project_root("vgg16-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}}, copy_data=True)
+    root = project_root(  # its active-learning rounds are tested in test_active_learning.py
+        "vgg16-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "active_learning": None}, copy_data=True
+    )
     shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
     result = run_flow(root, "vgg16-transfer")
 
@@ -305,7 +308,9 @@ def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, pr
 
 @pytest.mark.integration
 def test_mobilenetv2_flow_registers_a_model_that_the_gate_promotes(prefect_server, project_root, run_cli):
-    root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}})
+    root = project_root(  # its active-learning rounds are tested in test_active_learning.py
+        "mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "active_learning": None}
+    )
     result = run_flow(root, "mobilenetv2-transfer")
     client = MlflowClient()
     assert client.get_model_version_by_alias("mobilenetv2-transfer", "challenger").version == result["model_version"]
