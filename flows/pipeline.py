@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from components.active.stage import run_active_learning
+from components.active.stage import ActiveLearningResult, budget_comparison, restrict_training, run_active_learning
 from components.capabilities import Capability
 from components.conformal.stage import ConformalCalibration, run_conformal
 from components.evaluation.report import Report
@@ -69,8 +69,9 @@ def preprocess(project: Project, settings: ProjectSettings):
 
 
 @task(name="active-learning", cache_policy=NO_CACHE)
-def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> Report | None:
-    """Every configured query strategy against random on the training pool, a child run per round."""
+def active_learning(project: Project, data, settings: ProjectSettings, outputs: RunOutputs) -> ActiveLearningResult:
+    """Every configured query strategy against random on the training pool, a child run per round; with
+    ``train_on: selected`` each runs up to the label budget, and the result holds what each one labelled."""
     al = settings.active_learning
     logger = get_run_logger()
 
@@ -83,10 +84,24 @@ def active_learning(project: Project, data, settings: ProjectSettings, outputs: 
             result.accuracy,
         )
 
+    started = time.perf_counter()
     result = run_active_learning(project, data, settings, al, on_round)
-    log_report(result, outputs.staging)
-    logger.info("active learning: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
+    result.report.metrics["al_seconds"] = time.perf_counter() - started  # what the stage costs (params.yaml notes it)
+    log_report(result.report, outputs.staging)
+    logger.info("active learning: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.report.metrics.items()))
     return result
+
+
+@task(name="label-budget-comparison", cache_policy=NO_CACHE)
+def compare_at_budget(
+    project: Project, trained: Trained, data, settings: ProjectSettings, result: ActiveLearningResult, outputs
+) -> Report:
+    """``train_on: selected``: the registered model's test accuracy beside the all-labels and random-at-budget
+    models' (same recipe, same test split), and the selected indices as an artifact."""
+    comparison = budget_comparison(project, trained.model, data, settings, result)
+    log_report(comparison, outputs.staging)
+    get_run_logger().info("label budget: %s", ", ".join(f"{k}={v:.4g}" for k, v in comparison.metrics.items()))
+    return comparison
 
 
 @task(name="train", cache_policy=NO_CACHE)
@@ -227,9 +242,15 @@ def project_pipeline(
             tracking.log_params(settings.model_dump(mode="json"), root_dir)
             report = validate_data(spec, settings, root_dir)
             data = preprocess(spec, settings)
-            if wants_active_learning(spec, settings):
-                active_learning(spec, data, settings, outputs)
-            trained = train(spec, data, settings, outputs)
+            selecting = wants_active_learning(spec, settings) and settings.active_learning.train_on == "selected"
+            al_result = (
+                active_learning(spec, data, settings, outputs) if wants_active_learning(spec, settings) else None
+            )
+            # train_on: selected: the registered model trains on exactly the labels the strategy acquired
+            train_data = restrict_training(data, al_result.selected(settings.active_learning)) if selecting else data
+            trained = train(spec, train_data, settings, outputs)
+            if selecting:
+                compare_at_budget(spec, trained, data, settings, al_result, outputs)
             conformal = (
                 conformalize(spec, trained, data, settings, outputs) if wants_conformal(spec, settings) else None
             )

@@ -397,3 +397,153 @@ def test_bad_label_files_are_rejected_naming_the_rows(project_root, run_cli, tmp
     assert "line 6" in err and "repeats line 2" in err
     assert state_file.read_text() == before  # nothing imported
     assert len(json.loads(before)["labelled"]) == 10
+
+
+# --- train_on: selected: the registered model trains on the labels the strategy acquired ---------------------
+
+BUDGET_AL = {
+    "strategies": ["margin"],
+    "initial_size": 10,
+    "query_size": 10,
+    "mc_samples": 3,
+    "epochs": 2,
+    "train_on": "selected",
+    "label_budget": 30,
+}
+
+
+@pytest.mark.integration
+def test_train_on_selected_registers_a_model_trained_on_exactly_the_selected_labels(prefect_server, project_root):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+    from flows.pipeline import project_pipeline
+
+    root = project_root("face-mask", {"train": {"epochs": 4}, "active_learning": BUDGET_AL})
+    result = project_pipeline(project="face-mask", root=str(root))
+    assert result["model_version"] is not None  # registered
+    client = MlflowClient()
+    run = client.get_run(result["run_id"])
+    metrics, params = run.data.metrics, run.data.params
+
+    record = json.loads((root / "outputs" / "face-mask" / "files" / "selected_labels.json").read_text())
+    assert record["strategy"] == "margin" and record["label_budget"] == 30
+    assert len(record["indices"]) == len(set(record["indices"])) == 30
+    settings = load_project_settings(root / "params.yaml", "face-mask", settings_schemas())
+    data = get_project("face-mask").prepare(settings)
+    assert record["items"] == [data.paths_train[i] for i in record["indices"]]  # training-split items, by name
+    assert params["train.train"] == "30"  # the registered model's training split is the selection, not the 400-odd
+    assert metrics["al_training_items"] == len(data.y_train) > 100
+    # the registered model is the one scored as "selected"; the all-labels and random models sit beside it
+    assert metrics["al_selected_test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert {"al_all_labels_test_accuracy", "al_random_at_budget_test_accuracy"} <= set(metrics)
+    # 30 labels against the whole training split, same recipe: the one with every label does better
+    assert metrics["al_all_labels_test_accuracy"] > metrics["al_selected_test_accuracy"] - 0.02
+    assert client.get_model_version("face-mask", result["model_version"]).run_id == run.info.run_id
+    # the loop ran to the budget: 10 initial, then two rounds of 10
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    margin_rounds = sorted(c.data.metrics["labels"] for c in children if c.info.run_name.startswith("al-margin-"))
+    assert margin_rounds == [10, 20, 30]
+
+
+@pytest.mark.unit
+def test_label_budget_is_checked_against_the_initial_set_and_the_pool():
+    from components.active.settings import ActiveLearningSettings
+
+    with pytest.raises(ValueError, match="needs a label_budget"):
+        ActiveLearningSettings(train_on="selected")
+    with pytest.raises(ValueError, match="below initial_size"):
+        ActiveLearningSettings(train_on="selected", label_budget=10, initial_size=20)
+    with pytest.raises(ValueError, match="more than the pool holds"):
+        ActiveLearningSettings(train_on="selected", label_budget=300, pool_size=200)
+    ok = ActiveLearningSettings(train_on="selected", label_budget=55, initial_size=20, query_size=10)
+    assert ok.budget_schedule() == [10, 10, 10, 5] and ok.selecting_strategy == "bald"
+    assert ActiveLearningSettings(label_budget=20, initial_size=20, train_strategy="margin").budget_schedule() == []
+
+
+def sklearn_version() -> tuple[int, int]:
+    import sklearn
+
+    return tuple(int(part) for part in sklearn.__version__.split(".")[:2])
+
+
+@pytest.mark.unit
+def test_learner_teaches_through_modals_own_teach_and_still_refuses_non_finite_inputs():
+    from modAL.models import ActiveLearner
+    from sklearn.linear_model import LogisticRegression
+
+    from components.active.loop import Learner
+
+    # the one method overridden is the one modAL's teach calls first; query and teach are modAL's
+    assert "_add_training_data" in vars(ActiveLearner.__mro__[1]) and Learner.teach is ActiveLearner.teach
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    import warnings
+
+    modal_own = ActiveLearner(LogisticRegression(), make_strategy("margin"), X_training=X[:4], y_training=y[:4])
+    if sklearn_version() < (1, 8):  # modAL's own check: deprecated in 1.6, a TypeError from 1.8 on
+        with pytest.warns(FutureWarning, match="force_all_finite"):
+            modal_own.teach(X[4:6], y[4:6])
+    learner = Learner(LogisticRegression(), make_strategy("margin"), X_training=X[:4], y_training=y[:4])
+    picked, _ = learner.query(X[4:], n_instances=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ours passes the keyword the installed scikit-learn knows: no warning
+        learner.teach(X[4:][picked], y[4:][picked])
+    assert len(learner.X_training) == len(learner.y_training) == 9
+    learner.teach(X[20:], y[20:])
+    assert learner.score(X, y) > 0.9  # refitted on the 49 labels: one feature separates the classes
+    with pytest.raises(ValueError, match="(?i)nan|infinity"):
+        learner.teach(np.array([[np.nan, 0.0]]), np.array([1]))
+    assert len(learner.X_training) == 49  # the refused item was not added
+
+
+@pytest.mark.unit
+def test_the_image_folder_store_moves_labelled_files_into_class_folders_or_refuses_the_whole_batch(tmp_path):
+    from PIL import Image
+
+    from components.active.dataset import ImageFolderLabels, LabelWriteError
+
+    data, pool = tmp_path / "data", tmp_path / "pool"
+    for path in [data / "cat" / "a.png", data / "dog" / "b.png", pool / "new1.png", pool / "b.png", pool / "new2.png"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(path)
+    store = ImageFolderLabels(data, ("cat", "dog"), pool)
+    assert store.pool_items() == ["unlabelled/b.png", "unlabelled/new1.png", "unlabelled/new2.png"]
+    assert store.load(store.pool_items(), 2).shape == (3, 2, 2, 3)
+
+    clash = {"unlabelled/new1.png": "dog", "unlabelled/b.png": "dog", "unlabelled/new2.png": "dog"}
+    with pytest.raises(LabelWriteError, match=r"line 3: 'unlabelled/b.png' -> dog/b.png: a file of that name is in"):
+        store.plan(clash, {"unlabelled/new1.png": 2, "unlabelled/b.png": 3, "unlabelled/new2.png": 4})
+    assert sorted(p.name for p in pool.iterdir()) == ["b.png", "new1.png", "new2.png"]  # nothing moved
+
+    answers = {"unlabelled/new1.png": "dog", "cat/a.png": "dog", "dog/b.png": "dog"}  # new, a correction, as is
+    moves = store.plan(answers, {item: line for line, item in enumerate(answers, start=2)})
+    written = store.write(moves)
+    assert [store.item_of(p) for p in written] == ["dog/new1.png", "dog/a.png"]
+    assert sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png")) == [
+        "dog/a.png",
+        "dog/b.png",
+        "dog/new1.png",
+    ]
+    assert not (pool / "new1.png").exists()
+
+
+@pytest.mark.unit
+def test_a_transfer_models_rounds_train_the_head_only_and_the_registered_model_still_fine_tunes():
+    from components.active.stage import round_estimator
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+    from tests.conftest import REPO
+
+    section = {"strategies": ["margin"], "epochs": 2}
+    settings = load_project_settings(
+        REPO / "params.yaml", "mobilenetv2-transfer", settings_schemas(), {"active_learning": section}
+    )
+    project = get_project("mobilenetv2-transfer")
+    rounds = round_estimator(project, settings, settings.active_learning)
+    assert rounds.finetune.layers == 0 and rounds.train.epochs == 2 and rounds.val_fraction == 0.0
+    assert project.estimator(settings).finetune.layers == settings.finetune.layers > 0  # the train stage's

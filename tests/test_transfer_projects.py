@@ -304,6 +304,7 @@ def test_face_mask_transfer_pretrained_beats_the_same_network_from_scratch_in_fe
                     {"name": "ann", "network": {"name": "mlp", "kwargs": {"in_features": 3072, "hidden": [32]}}},
                 ]
             },
+            "active_learning": None,  # its rounds are tested in test_active_learning.py; this one is about weights
         },
         copy_data=True,
     )
@@ -353,9 +354,9 @@ def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
 
 @pytest.mark.integration
 def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
-    root = project_root(
+    root = project_root(  # its active-learning rounds are tested in test_active_learning.py
         "vgg16-transfer",
-        {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "split": {"val": 0.1, "test": 0.1}},
+        {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "split": {"val": 0.1, "test": 0.1}, "active_learning": None},
         copy_data=True,
     )
     shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
@@ -370,7 +371,9 @@ def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, pr
 
 @pytest.mark.integration
 def test_mobilenetv2_flow_registers_a_model_that_the_gate_promotes(prefect_server, project_root, run_cli):
-    root = project_root("mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}})
+    root = project_root(  # its active-learning rounds are tested in test_active_learning.py
+        "mobilenetv2-transfer", {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "active_learning": None}
+    )
     result = run_flow(root, "mobilenetv2-transfer")
     client = MlflowClient()
     assert client.get_model_version_by_alias("mobilenetv2-transfer", "challenger").version == result["model_version"]

@@ -118,9 +118,17 @@ def read_labels(path: Path, known_items: set[str], classes) -> dict[str, str]:
 
 @dataclass
 class LabelSession:
-    """One project's human-in-the-loop loop: its data, its state file and its query file."""
+    """One project's human-in-the-loop loop: its data, its state file, its query file and its label store.
 
-    project: object  # a Project with estimator(settings) and prepare(settings)
+    With ``unlabelled_dir`` set the pool is that folder's images and the whole training split is the labelled
+    set; otherwise the training split stands in for the pool (a stratified ``initial_size`` start, the rest
+    asked for). Either way an import writes its labels into the dataset through the project's label store
+    (``Project.label_store``: files moved into ``<data_dir>/<class>/`` for image folders), so ``dvc add data``
+    and ``dvc repro`` train on them; a project without a store (array files, a CSV index) keeps them in
+    state.json only, and says so.
+    """
+
+    project: object  # a Project with estimator(settings), prepare(settings) and label_store(settings, al)
     settings: object
     root: Path
 
@@ -132,6 +140,22 @@ class LabelSession:
         labels_dir = al.labels_dir if al.labels_dir.is_absolute() else self.root / al.labels_dir
         self.dir = labels_dir / self.project.name
         self.state_path, self.queries_path = self.dir / "state.json", self.dir / "queries.csv"
+        unlabelled = al.unlabelled_dir
+        if unlabelled is not None and not unlabelled.is_absolute():
+            unlabelled = self.root / unlabelled
+        store = getattr(self.project, "label_store", None)
+        self.store = store(self.settings, unlabelled) if store else None
+        if unlabelled is not None and self.store is None:
+            raise LabelFileError(
+                f"params.yaml: projects.{self.project.name}.active_learning.unlabelled_dir: {self.project.name}'s "
+                "dataset format has no folder of unlabelled items to take labels into"
+            )
+        self.pool_mode = unlabelled is not None
+        self.written: list[Path] = []  # the dataset files the last import wrote
+        self._load()
+
+    def _load(self) -> None:
+        """Read the dataset (again, after an import changed it): the items, their images, the index."""
         self.data = self.project.prepare(self.settings)
         n = len(self.data.y_train)
         self.items = (
@@ -139,6 +163,12 @@ class LabelSession:
             if getattr(self.data, "paths_train", None)
             else [f"train[{i}]" for i in range(n)]
         )
+        self.X = self.data.X_train
+        if self.pool_mode:
+            pool = self.store.pool_items()
+            if pool:
+                self.X = np.concatenate([self.X, self.store.load(pool, self.X.shape[1])])
+            self.items += pool
         self.index = {item: i for i, item in enumerate(self.items)}
         self.classes = np.unique(self.data.y_train)
 
@@ -168,16 +198,25 @@ class LabelSession:
 
         state = LabelState.load(self.state_path)
         if state is None:
-            start = initial_indices(self.data.y_train, self.al.initial_size, self.settings.seed)
+            start = (
+                [] if self.pool_mode else initial_indices(self.data.y_train, self.al.initial_size, self.settings.seed)
+            )
             state = LabelState(
                 self.project.name, self.al.strategies[0], {self.items[i]: str(self.data.y_train[i]) for i in start}
             )
-        unknown = [item for item in [*state.labelled, *state.pending] if item not in self.index]
+        # A label written into the dataset may land in validation or test when the split is redrawn: it is the
+        # dataset's now. Only an item whose file is gone means the dataset changed under the labels.
+        unknown = [
+            item
+            for item in [*([] if self.pool_mode else state.labelled), *state.pending]
+            if item not in self.index and not (self.store is not None and self.store.source(item).is_file())
+        ]
         if unknown:
             raise LabelFileError(
                 f"{self.state_path}: items no longer in the training data: {unknown[:5]} "
                 f"({len(unknown)} in all); the dataset changed under the labels"
             )
+        state.pending = [item for item in state.pending if item in self.index]
         return state
 
     def _class_value(self, label: str):
@@ -187,12 +226,16 @@ class LabelSession:
         from components.active.loop import PoolLearner
         from components.active.stage import round_estimator
 
-        idx = np.array([self.index[item] for item in state.labelled])
-        y = np.array([self._class_value(label) for label in state.labelled.values()])
+        if self.pool_mode:  # the dataset's labelled training split, the unlabelled folder as the pool
+            idx, y = np.arange(len(self.data.y_train)), self.data.y_train
+        else:
+            known = [item for item in state.labelled if item in self.index]
+            idx = np.array([self.index[item] for item in known], dtype=int)
+            y = np.array([self._class_value(state.labelled[item]) for item in known])
         return PoolLearner(
             round_estimator(self.project, self.settings, self.al),
             state.strategy,
-            self.data.X_train,
+            self.X,
             idx,
             y,
             n_samples=self.al.mc_samples,
@@ -208,16 +251,16 @@ class LabelSession:
 
     def _export(self, state: LabelState, learner, keep: list[str] = ()) -> tuple[pd.DataFrame, LabelState]:
         """The next batch: the still unanswered items of ``keep``, then the strategy's picks up to ``query_size``."""
-        kept = [self.index[item] for item in keep]
-        need = max(0, self.al.query_size - len(kept))
-        picked = learner.query(min(need + len(kept), len(learner.pool))) if need else []
+        kept = [self.index[item] for item in keep if item in self.index]
+        need = min(max(0, self.al.query_size - len(kept)), len(learner.pool) - len(kept))
+        picked = learner.query(min(need + len(kept), len(learner.pool))) if need > 0 else []
         chosen = np.array([*kept, *[i for i in picked if i not in set(kept)][:need]], dtype=int)
         state.pending = [self.items[i] for i in chosen]
         table = write_queries(
             self.queries_path,
             state.pending,
             learner.estimator.classes_,
-            learner.estimator.predict_proba(self.data.X_train[chosen]),
+            learner.estimator.predict_proba(self.X[chosen]) if len(chosen) else np.zeros((0, len(self.classes))),
         )
         if not state.history:
             state.history.append(self._score(learner, state))
@@ -225,8 +268,9 @@ class LabelSession:
         return table, state
 
     def import_labels(self, file: Path) -> tuple[dict, pd.DataFrame, LabelState]:
-        """Check a filled-in file against the pending items, add its labels, refit, score, query the next batch
-        (the pending items it did not answer first)."""
+        """Check a filled-in file against the pending items, write its labels into the dataset, add them, refit,
+        score, query the next batch (the pending items it did not answer first). A bad row anywhere refuses the
+        whole file, naming its line: nothing is written."""
         with self.lock():  # from reading the state to writing it: a concurrent import waits, then sees ours
             state = self.state()
             if not state.pending:
@@ -235,8 +279,18 @@ class LabelSession:
                     f"{self.project.name}` first"
                 )
             answers = read_labels(file, set(state.pending), self.classes)
-            state.labelled.update(answers)
+            lines = {item: line for line, item in enumerate(answers, start=2)}  # read_labels keeps the file's order
+            moves = self.store.plan(answers, lines) if self.store is not None else []
+            written = self.store.write(moves) if moves else []
+            renamed = {str(src): self.store.item_of(dst) for src, dst in zip([m[0] for m in moves], written)}
+            for item, label in answers.items():
+                new = renamed.get(str(self.store.source(item)), item) if self.store is not None else item
+                state.labelled.pop(item, None)
+                state.labelled[new] = label
             unanswered = [item for item in state.pending if item not in answers]
+            self.written = written
+            if written:
+                self._load()  # the dataset changed: its split, the pool
             learner = self._learner(state)
             state.history.append(self._score(learner, state))
             table, state = self._export(state, learner, keep=unanswered)  # continue the loop: the next batch
@@ -245,6 +299,6 @@ class LabelSession:
     def _score(self, learner, state: LabelState) -> dict:
         return {
             "round": len(state.history),
-            "labels": len(state.labelled),
+            "labels": len(state.labelled) if not self.pool_mode else int(len(self.data.y_train)),
             "test_accuracy": float(learner.learner.score(self.data.X_test, self.data.y_test)),
         }

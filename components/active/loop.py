@@ -13,6 +13,7 @@ Needs numpy, scikit-learn, pandas and modAL only (and whatever the estimator nee
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from modAL.models import ActiveLearner
 from sklearn.base import clone
+from sklearn.utils import check_X_y
 
 from components.active.strategies import make_strategy
 
@@ -40,6 +42,39 @@ def initial_indices(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     left = np.concatenate([shuffled[c][quota[c] :] for c in classes])
     chosen.append(rng.choice(left, size=size - sum(quota.values()), replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+# scikit-learn 1.6 renamed check_X_y's ``force_all_finite`` to ``ensure_all_finite``; 1.8 removed the old name.
+_FINITE_KEYWORD = (
+    "ensure_all_finite" if "ensure_all_finite" in inspect.signature(check_X_y).parameters else "force_all_finite"
+)
+
+
+class Learner(ActiveLearner):
+    """modAL's ActiveLearner, with the one method that checks new labels written for every scikit-learn.
+
+    modAL 0.4.1 (its last release) calls ``check_X_y(..., force_all_finite=...)`` in ``_add_training_data``, the
+    first step of ``teach``; scikit-learn 1.8 (the GPU image) no longer has that keyword and raises TypeError.
+    The same check runs here under the keyword the installed scikit-learn knows; ``query`` and ``teach``
+    (add, then refit on every label) are modAL's own.
+    """
+
+    def _add_training_data(self, X, y) -> None:
+        check_X_y(
+            X,
+            y,
+            accept_sparse=True,
+            ensure_2d=False,
+            allow_nd=True,
+            multi_output=True,
+            dtype=None,
+            **{_FINITE_KEYWORD: self.force_all_finite},
+        )
+        if self.X_training is None:
+            self.X_training, self.y_training = X, y
+        else:
+            self.X_training = np.concatenate([self.X_training, X])
+            self.y_training = np.concatenate([self.y_training, y])
 
 
 class PoolLearner:
@@ -65,7 +100,7 @@ class PoolLearner:
             raise ValueError("the labelled indices hold duplicates")
         self.candidates = candidates
         self._rng = np.random.default_rng(seed + 1)
-        self.learner = ActiveLearner(
+        self.learner = Learner(
             estimator=estimator,
             query_strategy=make_strategy(strategy, n_samples=n_samples, seed=seed),
             X_training=X[self.labelled],
@@ -101,12 +136,9 @@ class PoolLearner:
         already = np.intersect1d(indices, self.labelled)
         if len(already) or len(np.unique(indices)) != len(indices):
             raise ValueError(f"items already labelled or repeated: {sorted(set(already.tolist()))}")
+        self.learner.teach(self.X[indices], labels)  # modAL: add to the known data, refit on all of it
         self.labelled = np.concatenate([self.labelled, indices])
         self.y_labelled = np.concatenate([self.y_labelled, labels])
-        # What learner.teach does, minus its check_X_y(force_all_finite=...): that keyword is gone in
-        # scikit-learn 1.8 (the GPU image has it) and modAL's last release still passes it.
-        self.learner.X_training, self.learner.y_training = self.X[self.labelled], self.y_labelled
-        self.learner._fit_to_known()
 
 
 @dataclass

@@ -13,6 +13,13 @@ active_learning:
   epochs: null                 # training epochs per round (null: the project's train.epochs)
   targets: [0.9, 0.95]         # label-efficiency targets, as fractions of the all-labels accuracy
   labels_dir: labels           # where `dlfolio label` keeps <project>/state.json and queries.csv
+  unlabelled_dir: null         # images nobody has labelled yet (e.g. data/face-mask-unlabelled): the pool of
+                               # `dlfolio label`, whose import moves each labelled file into <data_dir>/<class>/
+                               # (null: the training split stands in for the pool and only corrections move)
+  train_on: all                # all: the registered model trains on every label; selected: on the label_budget
+                               # items train_strategy acquired (the all-labels and random-at-budget models beside it)
+  label_budget: null           # labels the strategy acquires when train_on is selected (initial_size..pool)
+  train_strategy: null         # the strategy whose picks train the model (null: the first of strategies)
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from components.capabilities import Capability
-from components.settings import Section
+from components.settings import Section, SettingsProblem
 
 StrategyName = Literal[
     "random",
@@ -53,6 +60,40 @@ class ActiveLearningSettings(Section):
     epochs: int | None = Field(None, ge=1)
     targets: tuple[float, ...] = Field((0.9, 0.95), min_length=1)
     labels_dir: Path = Path("labels")
+    unlabelled_dir: Path | None = None
+    train_on: Literal["all", "selected"] = "all"
+    label_budget: int | None = Field(None, ge=2)
+    train_strategy: StrategyName | None = None
+
+    @model_validator(mode="after")
+    def _budget_fits(self) -> ActiveLearningSettings:
+        if self.train_on == "selected" and self.label_budget is None:
+            raise SettingsProblem(
+                "train_on: selected needs a label_budget (the labels the strategy acquires)", ("label_budget",)
+            )
+        if self.label_budget is not None:
+            if self.label_budget < self.initial_size:
+                raise SettingsProblem(
+                    f"{self.label_budget} is below initial_size ({self.initial_size}): the loop starts with that many",
+                    ("label_budget",),
+                )
+            if self.pool_size is not None and self.label_budget > self.pool_size:
+                raise SettingsProblem(
+                    f"{self.label_budget} is more than the pool holds (pool_size {self.pool_size})", ("label_budget",)
+                )
+        return self
+
+    @property
+    def selecting_strategy(self) -> str:
+        """The strategy whose acquired labels train the model with ``train_on: selected``."""
+        return self.train_strategy or self.strategies[0]
+
+    def budget_schedule(self) -> list[int]:
+        """Query sizes from ``initial_size`` up to ``label_budget``: ``query_size`` a round, the last one smaller."""
+        left = self.label_budget - self.initial_size
+        return [self.query_size] * (left // self.query_size) + (
+            [left % self.query_size] if left % self.query_size else []
+        )
 
     def requirement(self) -> tuple[Capability, str]:
         return Capability.ACTIVE_LEARNING, (

@@ -51,6 +51,10 @@ class ArrayClassificationProject(ImageClassificationProject):
     def load_parts(self, settings: ArrayClassificationSettings) -> dict[str, ArrayPart]:
         """The dataset's parts, ``{"train": ArrayPart, "test": ArrayPart}``, as the files hold them."""
 
+    def label_store(self, settings, unlabelled_dir=None):
+        """None: array files (IDX, h5) hold their labels in the file; `dlfolio label` keeps them in state.json."""
+        return None
+
     def rules(self, settings: ArrayClassificationSettings) -> ArrayRules:
         d = settings.data
         return ArrayRules(

@@ -96,6 +96,13 @@ class ImageClassificationProject(Project):
         )
         return self.with_calibration(splits, settings)  # calibrate_on: validation
 
+    def label_store(self, settings: ImageClassificationSettings, unlabelled_dir: Path | None = None):
+        """Where `dlfolio label import` writes a person's labels: the class folders themselves
+        (components/active/dataset.py); ``unlabelled_dir`` holds the images nobody has labelled yet."""
+        from components.active.dataset import ImageFolderLabels
+
+        return ImageFolderLabels(Path(settings.data_dir), tuple(settings.data.classes), unlabelled_dir)
+
     def estimator(
         self, settings: ImageClassificationSettings, checkpoint_dir: Path | None = None
     ) -> TorchImageClassifier:

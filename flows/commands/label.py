@@ -1,10 +1,15 @@
 """dlfolio label: active learning with a person as the oracle.
 
     dlfolio label export PROJECT          fit on the labels so far, write the next items to label
-    dlfolio label import PROJECT FILE     check the filled-in file, add its labels, refit, write the next items
+    dlfolio label import PROJECT FILE     check the filled-in file, write its labels into the dataset, refit,
+                                          write the next items
 
 State lives in <labels_dir>/<project>/ (labels/ by default): state.json (the labelled set, the pending items,
-one history row per round) and queries.csv (fill in its `label` column, then import it).
+one history row per round) and queries.csv (fill in its `label` column, then import it). An import writes the
+labels into the dataset itself (image folders: each file moved into <data_dir>/<class>/, from the
+active_learning.unlabelled_dir pool or, for a correction, from its old class folder), so `dvc add data` versions
+them and the next `dvc repro` trains on them. A bad row anywhere refuses the file, naming its line: nothing is
+written.
 """
 
 from __future__ import annotations
@@ -49,6 +54,15 @@ def main(args) -> int:
             f"{args.project}: imported labels; {score['labels']} labelled, test accuracy "
             f"{score['test_accuracy']:.4f} (round {score['round']})"
         )
+        if session.store is None:
+            print(
+                f"{args.project}: its dataset format keeps labels in its files; the labels stay in {session.state_path}"
+            )
+        elif session.written:
+            print(
+                f"{args.project}: wrote {len(session.written)} labelled file(s) into {session.store.data_dir}; "
+                "`dvc add data` versions them and the next `dvc repro` trains on them"
+            )
     else:
         table, state = session.export()
     print(
