@@ -356,7 +356,12 @@ def shrink_driver_sample(data_dir, keep_subjects: int) -> None:
 def test_vgg16_flow_registers_a_model_that_serves_ten_classes(prefect_server, project_root):
     root = project_root(  # its active-learning rounds are tested in test_active_learning.py
         "vgg16-transfer",
-        {"train": {"epochs": 1}, "finetune": {"epochs": 1}, "split": {"val": 0.1, "test": 0.1}, "active_learning": None},
+        {
+            "train": {"epochs": 1},
+            "finetune": {"epochs": 1},
+            "split": {"val": 0.1, "test": 0.1},
+            "active_learning": None,
+        },
         copy_data=True,
     )
     shrink_driver_sample(root / "data" / "vgg16-transfer", keep_subjects=5)
