@@ -69,7 +69,7 @@ def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(p
     from prefect.settings import PREFECT_API_URL
 
     root = project_root("face-mask", {"train": {"epochs": 1}}, copy_data=True)
-    (root / "data" / "face-mask" / "with_mask" / "broken.png").write_bytes(b"garbage")
+    (root / "data" / "face-mask" / "with_mask" / "face900_0.png").write_bytes(b"garbage")
     client = MlflowClient()
     before = {v.version for v in client.search_model_versions("name='face-mask'")}
 
@@ -79,16 +79,16 @@ def test_a_corrupt_png_prints_one_message_without_traceback_and_leaves_nothing(p
     assert done.returncode == 2
     assert "Traceback" not in output
     assert output.count("data validation failed") == 1
-    assert output.count("-> with_mask/broken.png") == 1  # the offending file, named once
+    assert output.count("-> with_mask/face900_0.png") == 1  # the offending file, named once
     assert output.count("expect_column_values_to_be_in_set(decodable) failed: file must decode as an image") == 1
     message = done.stderr[done.stderr.index("dlfolio: error: ") :].splitlines()
     assert message[0] == "dlfolio: error: data validation failed"
-    assert "1 of 8 expectations failed" in message[1] and "with_mask/broken.png (cannot decode" in message[2]
+    assert "1 of 9 expectations failed" in message[1] and "with_mask/face900_0.png (cannot decode" in message[2]
     assert len(output.splitlines()) <= 6, output  # Prefect's "Beginning flow run" line, perhaps its UI link, ours
 
     experiment = client.get_experiment_by_name("face-mask")
     [last] = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
-    assert last.info.status == "FAILED" and "broken.png" in last.data.tags["failure"]
+    assert last.info.status == "FAILED" and "face900_0.png" in last.data.tags["failure"]
     assert last.data.tags["project"] == "face-mask" and "data/face-mask" in last.data.tags["failure"]
     assert str(root) not in last.data.tags["failure"]  # the path relative to the project root
     assert {v.version for v in client.search_model_versions("name='face-mask'")} == before

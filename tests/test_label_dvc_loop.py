@@ -51,7 +51,7 @@ def test_imported_labels_go_into_the_dataset_and_the_next_repro_trains_on_them(p
     (root / UNLABELLED).mkdir()
     for c, cls in enumerate(("with_mask", "without_mask")):
         for i, path in enumerate(sorted((root / "data" / "face-mask" / cls).glob("*.png"))[:6]):
-            name = f"new-{2 * i + c:02d}.png"  # the file name does not give its class away
+            name = f"face{900 + 2 * i + c}_0.png"  # a new face (data.group_pattern); the name hides its class
             shutil.move(path, root / UNLABELLED / name)
             truth[f"unlabelled/{name}"] = cls
     params = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -74,7 +74,7 @@ def test_imported_labels_go_into_the_dataset_and_the_next_repro_trains_on_them(p
     dvc(root, "init", "--no-scm", "-q")
     dvc(root, "add", "data")
     assert "Running stage 'run-face-mask'" in dvc(root, "repro")
-    first = json.loads((root / "outputs" / "face-mask" / "metrics.json").read_text())
+    first = json.loads((root / "outputs" / "face-mask" / "metrics_all.json").read_text())  # split sizes
     first_version = int(
         json.loads((root / "outputs" / "face-mask" / "model" / "registered.json").read_text())["version"]
     )
@@ -112,7 +112,7 @@ def test_imported_labels_go_into_the_dataset_and_the_next_repro_trains_on_them(p
     dvc(root, "add", "data")
     assert (root / "data.dvc").read_text() != data_dvc  # versioned: a new hash of data/
     assert "Running stage 'run-face-mask'" in dvc(root, "repro")
-    second = json.loads((root / "outputs" / "face-mask" / "metrics.json").read_text())
+    second = json.loads((root / "outputs" / "face-mask" / "metrics_all.json").read_text())  # split sizes
     second_version = int(
         json.loads((root / "outputs" / "face-mask" / "model" / "registered.json").read_text())["version"]
     )
