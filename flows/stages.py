@@ -124,7 +124,9 @@ def code_deps(root: Path, project_module: str, modules: dict[str, Path] | None =
     """The files `dlfolio run` imports for the project defined in ``project_module``, relative to ``root``."""
     modules = modules or module_files(root)
     picks = {catalog: ({project_module} if pick is None else pick) for catalog, pick in CATALOGS.items()}
-    names = closure({*ENTRY, project_module}, modules, picks)
+    # A file loaded by path is a dep, and so is what it imports (the served model's loader imports the unpickler).
+    by_path = {n for n, f in modules.items() if str(f.relative_to(root)) in BY_PATH}
+    names = closure({*ENTRY, *by_path, project_module}, modules, picks)
     # An empty __init__.py runs no code, and DVC warns about every empty dep; once it holds code it is a dep
     # again (and the committed dvc.yaml is stale, which tests/test_dvc_pipeline.py catches).
     files = {modules[n] for n in names if modules[n].stat().st_size > 0} | {root / f for f in BY_PATH}

@@ -59,6 +59,12 @@ def test_a_project_module_is_a_dep_of_its_own_stage_and_of_those_that_import_it_
     assert not any("flows/commands/sweep.py" in d or "flows/stages.py" in d for d in deps.values())
 
 
+def test_what_the_served_models_loader_imports_is_a_dep_of_every_stage():
+    # MLflow loads pyfunc_model.py by path when registration checks the model; the unpickler it imports decides
+    # whether the registered model loads, so a change to it must re-run every stage.
+    assert all("components/serving/legacy.py" in d for d in stage_deps(REPO).values())
+
+
 def test_a_new_import_in_one_project_module_changes_only_that_stage(tmp_path):
     copy_code(tmp_path)
     before = stage_deps(tmp_path)

@@ -176,8 +176,14 @@ def old_module_names() -> Iterator[None]:
 
 
 def load_predictor(path: str):
-    """``joblib.load`` that also reads predictors pickled under the old module paths."""
+    """``joblib.load`` that also reads predictors pickled under the old module paths.
+
+    Today's pickles load as they are; only one that names a moved module or class takes the slower path, which
+    imports every new module (~5 s, paid before by each model's registration check)."""
     import joblib
 
-    with old_module_names():
+    try:
         return joblib.load(path)
+    except (ModuleNotFoundError, AttributeError):
+        with old_module_names():
+            return joblib.load(path)
