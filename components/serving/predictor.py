@@ -63,10 +63,19 @@ def pickled_requirements(predictor: Predictor) -> list[str]:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
-    """Top-level module -> the distributions providing it (reading every installed package's metadata: once)."""
-    from importlib.metadata import packages_distributions
+    """Top-level module -> the distributions providing it (reading every installed package's metadata: once).
 
-    return packages_distributions()
+    MLflow builds the same map (~2 s) when it checks a logged model's requirements; sharing its copy means a
+    registration reads the metadata once, not twice."""
+    try:
+        from mlflow.utils import requirements_utils
+
+        requirements_utils._init_modules_to_packages_map()
+        return dict(requirements_utils._MODULES_TO_PACKAGES)
+    except (ImportError, AttributeError):  # another MLflow layout: read it ourselves
+        from importlib.metadata import packages_distributions
+
+        return packages_distributions()
 
 
 def requirements(predictor: Predictor) -> list[str]:
