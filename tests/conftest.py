@@ -83,15 +83,31 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory):
-    """``sample_data(project)`` -> path of that project's offline sample, generated once per session."""
+    """``sample_data(project)`` -> path of that project's offline sample, generated once per session.
+
+    Under pytest-xdist the workers share one copy: the first to need a sample writes it (the rest wait on its
+    lock), since some take 10-30 s to make. Tests that break a sample work on a copy (``project_root(...,
+    copy_data=True)``)."""
+    import fcntl
+
     from components.projects import get_project
 
-    root = tmp_path_factory.mktemp("samples")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the session's directory, above each worker's own
+        root = tmp_path_factory.getbasetemp().parent / "samples"
+        root.mkdir(exist_ok=True)
+    else:
+        root = tmp_path_factory.mktemp("samples")
     made: dict[str, Path] = {}
 
     def get(project: str) -> Path:
         if project not in made:
-            get_project(project).make_sample(root / project)
+            with open(root / f"{project}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                done = root / f"{project}.done"
+                if not done.exists():
+                    shutil.rmtree(root / project, ignore_errors=True)  # a worker that died half-way
+                    get_project(project).make_sample(root / project)
+                    done.touch()
             made[project] = root / project
         return made[project]
 

@@ -58,5 +58,11 @@ def test_a_run_keeps_its_headline_figures_in_metrics_json_and_every_figure_in_me
     headline = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     every = json.loads((tmp_path / "demo" / "metrics_all.json").read_text())
     assert headline == {"f1": 0.91, "train.test": 80, "train.seconds": 4.2}
-    assert every == {**test, "train.best_epoch": 7, "train.stopped_early": 1, "train.test": 80, "train.train": 300,
-                     "train.seconds": 4.2}  # flat numbers only: the device is an MLflow param
+    assert every == {
+        **test,
+        "train.best_epoch": 7,
+        "train.stopped_early": 1,
+        "train.test": 80,
+        "train.train": 300,
+        "train.seconds": 4.2,
+    }  # flat numbers only: the device is an MLflow param

@@ -16,18 +16,12 @@ from components.models.transfer import (
     mobilenet_v2_weights_file,
     normalization,
 )
-from components.settings import TrainSettings
 from components.training import augment
-from components.training.transfer import TransferConfig, fit_transfer, pooled_features
+from components.training.transfer import pooled_features
 
 pytestmark = pytest.mark.unit
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
 
 
 def test_efficientnet_lite0_imagenet_weights_recognise_a_real_cat():
@@ -146,40 +140,6 @@ def colour_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     base = np.where(y[:, None], [60, 80, 200], [200, 70, 60])
     X = np.clip(base[:, None, None, :] + rng.normal(0, 25, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
     return X, y
-
-
-def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp_path):
-    X, y = colour_images(96)
-    mean, std = normalization("efficientnet_lite0")
-    train = augment.ArrayDataset(X[:64], y[:64], augment.train_transform("light", mean, std))
-    val = augment.ArrayDataset(X[64:], y[64:], augment.normalize(mean, std))
-    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
-    pretrained = {k: v.clone() for k, v in net.base.state_dict().items()}
-    config = TransferConfig(
-        head=TrainSettings(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
-        finetune=TrainSettings(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
-        finetune_layers=2,
-    )
-    seen = []
-
-    result = fit_transfer(
-        net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path, progress=False
-    )
-
-    assert [e["epoch"] for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
-    assert [r["phase"] for r in result.as_rows()] == ["head"] * 4 + ["finetune"] * 2
-    top = {f"{n}." for names in net.layer_names[-2:] for n in names}
-    moved = {
-        k for k, v in net.base.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, pretrained[k])
-    }
-    if result.kept == "finetune":
-        assert moved and all(any(k.startswith(t) for t in top) for k in moved)
-    else:  # fine-tuning did not beat the head phase, so the pretrained base is back untouched
-        assert not moved
-    assert max(e["val_accuracy"] for e in seen) >= 0.9
-    for phase in ("head", "finetune"):
-        assert (tmp_path / phase / "best.pt").is_file()
-        assert (tmp_path / phase / "last.pt").is_file()  # resume state, until the caller removes the directory
 
 
 def test_cached_features_are_the_frozen_base_output():

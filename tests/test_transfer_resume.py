@@ -1,4 +1,5 @@
-"""A killed two-phase transfer run, started again on the same checkpoint directory, ends as an uninterrupted one.
+"""Two-phase transfer runs: the head then the top layers, and a killed run, started again on the same checkpoint
+directory, that ends as an uninterrupted one.
 
 Killed in phase 1 (head): the rerun continues phase 1 from its last epoch. Killed in phase 2 (finetune): the
 rerun does not train phase 1 again (nor recompute its feature cache) and continues phase 2. Either way the
@@ -16,18 +17,13 @@ from components.training import augment, transfer
 from components.training.transfer import TransferConfig, fit_transfer
 from tests.test_transfer import colour_images
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # real training runs, stopped and resumed
 
 TIMINGS = {"seconds", "train_seconds"}
 
 
 class Crash(Exception):
     """Stands in for kill -9: raised from on_epoch, after that epoch's checkpoint is written."""
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
 
 
 VARIANTS = {
@@ -133,3 +129,37 @@ def test_killed_in_phase_2_the_rerun_skips_phase_1_and_continues_phase_2(tmp_pat
     again = run(variant, tmp_path)
     assert again[2] == []
     assert_same_run(reference, again)
+
+
+def test_two_phases_train_the_head_then_only_the_top_layers_with_checkpoints(tmp_path):
+    X, y = colour_images(96)
+    mean, std = normalization("efficientnet_lite0")
+    train = augment.ArrayDataset(X[:64], y[:64], augment.train_transform("light", mean, std))
+    val = augment.ArrayDataset(X[64:], y[64:], augment.normalize(mean, std))
+    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet")
+    pretrained = {k: v.clone() for k, v in net.base.state_dict().items()}
+    config = TransferConfig(
+        head=TrainSettings(epochs=4, batch_size=16, lr=3e-2, schedule="constant", patience=9),
+        finetune=TrainSettings(epochs=2, batch_size=16, lr=1e-3, schedule="constant", patience=9),
+        finetune_layers=2,
+    )
+    seen = []
+
+    result = fit_transfer(
+        net, train, val, config, torch.device("cpu"), on_epoch=seen.append, checkpoint_dir=tmp_path, progress=False
+    )
+
+    assert [e["epoch"] for e in seen] == [1, 2, 3, 4, 5, 6]  # one run of epochs across both phases
+    assert [r["phase"] for r in result.as_rows()] == ["head"] * 4 + ["finetune"] * 2
+    top = {f"{n}." for names in net.layer_names[-2:] for n in names}
+    moved = {
+        k for k, v in net.base.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, pretrained[k])
+    }
+    if result.kept == "finetune":
+        assert moved and all(any(k.startswith(t) for t in top) for k in moved)
+    else:  # fine-tuning did not beat the head phase, so the pretrained base is back untouched
+        assert not moved
+    assert max(e["val_accuracy"] for e in seen) >= 0.9
+    for phase in ("head", "finetune"):
+        assert (tmp_path / phase / "best.pt").is_file()
+        assert (tmp_path / phase / "last.pt").is_file()  # resume state, until the caller removes the directory
