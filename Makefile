@@ -67,7 +67,7 @@ run: data
 # Tiers are pytest markers (pyproject.toml): unit, contract, integration, e2e. Two workers on a 2-core machine;
 # --dist loadfile keeps a test module on one worker, so its shared pipeline run (a module fixture) happens once.
 PYTEST_WORKERS ?= 2
-PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST := pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=10
 
 lint: setup
 	ruff check .

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +159,8 @@ def register(
     conformal: ConformalCalibration | None = None,
 ):
     import joblib
-    from mlflow.models import infer_signature
+
+    from components.serving.signature import served_signature
 
     predictor, example = project.predictor(trained, data, settings)
     if conformal is not None:  # the served model returns the calibrated set / interval with the prediction
@@ -174,11 +174,7 @@ def register(
         }
     path = outputs.model_dir / "predictor.joblib"
     joblib.dump(predictor, path)
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold missing values; served outputs (set sizes, labels) never
-        # miss one, and the hint would print on every run.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
-        signature = infer_signature(example, predictor.predict_frame(example))
+    signature = served_signature(example, predictor.predict_frame(example))
     metric = evaluation.metrics[project.primary_metric]
     version = tracking.register(
         project.name,

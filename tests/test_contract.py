@@ -19,11 +19,11 @@ from importlib.metadata import version
 import joblib
 import pandas as pd
 import pytest
-from mlflow.models import infer_signature
 
 from components.capabilities import Capability, ConformalServing
 from components.projects import PROJECTS, Project, settings_schemas
 from components.serving.predictor import Predictor, distribution_name, requirements
+from components.serving.signature import served_signature
 from components.settings import load_project_settings
 from tests.conftest import REPO
 
@@ -237,7 +237,7 @@ def test_project_keeps_its_contract(name, tmp_path):
     path = tmp_path / "predictor.joblib"
     joblib.dump(predictor, path)
     served = joblib.load(path)
-    signature = infer_signature(example, predictor.predict_frame(example))
+    signature = served_signature(example, predictor.predict_frame(example))
     frame = served.predict_frame(example)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == signature.outputs.input_names()
