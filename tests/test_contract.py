@@ -17,13 +17,14 @@ import math
 from importlib.metadata import version
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 
 from components.capabilities import Capability, ConformalServing
 from components.projects import PROJECTS, Project, settings_schemas
 from components.serving.predictor import Predictor, distribution_name, requirements
-from components.serving.signature import served_signature
+from components.serving.signature import is_image_batch, served_signature
 from components.settings import load_project_settings
 from tests.conftest import REPO
 
@@ -241,6 +242,10 @@ def test_project_keeps_its_contract(name, tmp_path):
     frame = served.predict_frame(example)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == signature.outputs.input_names()
+    if is_image_batch(example):  # the signature takes any height and width: the predictor must resize them
+        larger = np.pad(example, [(0, 0), (5, 11), (9, 3)] + [(0, 0)] * (example.ndim - 3), mode="edge")
+        other = served.predict_frame(larger)
+        assert list(other.columns) == list(frame.columns) and len(other) == len(frame), name
 
     assert_settings_ask_only_for_what_the_project_can_do(project, settings, data, predictor)
     # A Predictor, whose requirements (declared and found in its pickle) are all installed distributions: what

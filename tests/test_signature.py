@@ -24,17 +24,27 @@ def mlflows_own(example, output):
         return infer_signature(example, output)
 
 
-@pytest.mark.parametrize(
-    "example",
-    [np.zeros((2, 8, 8, 3), dtype=np.uint8), pd.DataFrame({"celsius": [1.5, 2.0], "count": [3, 4]})],
-    ids=["image-tensor", "table-with-an-integer-column"],
-)
-def test_the_signature_is_mlflows_inference_without_its_integer_column_hint(example):
+def test_a_table_signature_is_mlflows_inference_without_its_integer_column_hint():
+    table = pd.DataFrame({"celsius": [1.5, 2.0], "count": [3, 4]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the hint is a UserWarning: it would raise here
+        signature = served_signature(table, OUTPUT)
+    assert signature == mlflows_own(table, OUTPUT)
+    assert signature.inputs.input_types()[1].name == "long" and signature.outputs.input_types()[1].name == "long"
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64, 3), (2, 96, 96)], ids=["rgb", "grey"])
+def test_images_of_any_height_and_width_are_accepted_with_their_channels_and_dtype_kept(shape):
+    from mlflow.types import TensorSpec
+
+    example = np.zeros(shape, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         signature = served_signature(example, OUTPUT)
-    assert signature == mlflows_own(example, OUTPUT)
-    assert signature.outputs.input_types()[1].name == "long"
+    (spec,) = signature.inputs.inputs
+    assert isinstance(spec, TensorSpec) and spec.type == np.dtype("uint8")
+    assert spec.shape == (-1, -1, -1, *shape[3:])
+    assert signature.outputs == mlflows_own(example, OUTPUT).outputs
 
 
 def test_a_frame_of_only_integers_is_declared_column_by_column():

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
@@ -67,8 +67,10 @@ def accuracy_panel(result: ArmResult) -> Panel:
     )
 
 
-def comparison_figure(group: str, results: list[ArmResult]) -> plt.Figure:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+def comparison_figure(group: str, results: list[ArmResult]) -> Figure:
+    # Not through pyplot: an evaluation holds a figure per study until it is logged, and pyplot warns past 20.
+    fig = Figure(figsize=(10, 3.8))
+    a, b = fig.subplots(1, 2)
     for r in results:
         h = pd.DataFrame(r.history)
         (line,) = a.plot(h["epoch"], h["train_loss"], label=r.arm.name)

@@ -38,7 +38,9 @@ class Vgg16Transfer(TransferProject):
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
         # 38 drivers of 20 photos: 16 train, 2 validate, 20 are the test split (params.yaml's split)
-        return write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir, 38)
+        return (
+            write_driver_layout(out_dir, subjects=5, per_subject_class=1) if tiny else write_driver_layout(out_dir, 38)
+        )
 
     def label_store(self, settings, unlabelled_dir=None):
         """None: the CSV (subject, classname, img) holds the labels, not the folders; `dlfolio label` keeps a

@@ -53,6 +53,8 @@ def headline_metrics(metrics: dict[str, Any], primary_metric: str) -> dict[str, 
     ``train.seconds``, where the run has them."""
     keys = [primary_metric, test_size_key(metrics), "train.seconds"]
     return {key: metrics[key] for key in keys if key is not None and key in metrics}
+
+
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)  # a read-only directory, or a read-only mount
 
 
