@@ -159,3 +159,62 @@ def run_cli(capsys):
 
 
 sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture
+def mlflow_serve():
+    """``mlflow_serve(model_uri)`` -> ``post(payload) -> (status, json)``: the model served by a real
+    ``mlflow models serve --env-manager local`` on 127.0.0.1 (stopped after the test)."""
+    import json
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    servers: list[subprocess.Popen] = []
+
+    def serve(model_uri: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+             "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        servers.append(server)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    raise AssertionError(
+                        f"mlflow models serve did not come up:\n{server.stdout.read()[-3000:]}"
+                    ) from None
+                time.sleep(0.5)
+
+        def post(payload: dict):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=json.dumps(payload).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as err:
+                return err.code, json.loads(err.read() or b"{}")
+
+        return post
+
+    yield serve
+    for server in servers:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -351,6 +351,27 @@ def test_the_stage_logs_coverage_size_and_per_class_coverage_to_the_parent_run(c
 
 
 @pytest.mark.integration
+def test_mlflow_models_serve_answers_an_image_of_another_size_with_label_probabilities_and_set(
+    conformal_run, sample_data, mlflow_serve
+):
+    from PIL import Image
+
+    # a sample face (the net trained at 64x64), sent at 96x80 as a user's photo would come: resized inside
+    face = sorted((sample_data("face-mask") / "without_mask").glob("*.png"))[0]
+    image = np.asarray(Image.open(face).convert("RGB").resize((80, 96)), dtype=np.uint8)
+    post = mlflow_serve(f"models:/face-mask/{conformal_run['model_version']}")
+    status, body = post({"inputs": image[None].tolist()})
+    assert status == 200, body
+    (row,) = body["predictions"]
+    assert row["label"] in {"with_mask", "without_mask"}
+    assert row["p_with_mask"] + row["p_without_mask"] == pytest.approx(1, abs=1e-5)
+    assert row["probability"] == pytest.approx(max(row["p_with_mask"], row["p_without_mask"]), abs=1e-6)
+    assert set(row["prediction_set"]) <= {"with_mask", "without_mask"} and len(row["prediction_set"]) == row["set_size"]
+    status, body = post({"inputs": [[1, 2, 3]]})  # not an image: refused with a message, not a crash
+    assert status == 400 and body["message"]
+
+
+@pytest.mark.integration
 def test_the_registered_model_serves_the_prediction_set_at_the_configured_confidence(conformal_run, sample_data):
     from components.data.formats.images import load_images, scan_image_folder
 

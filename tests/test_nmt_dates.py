@@ -244,3 +244,14 @@ def test_registered_model_serves_iso_dates_and_rescores_to_the_pipeline_metric(n
     assert right.sum() >= 3, out
     assert ((out["score"] > 0) & (out["score"] <= 1)).all() and np.median(out["score"]) > 0.5
     assert served_score(root, model)["exact_match"] == pytest.approx(result["exact_match"])
+
+
+@pytest.mark.integration
+def test_mlflow_models_serve_translates_a_text_column_posted_as_json(nmt_run, mlflow_serve):
+    _, result = nmt_run
+    post = mlflow_serve(f"models:/nmt-dates/{result['model_version']}")
+    status, body = post({"dataframe_split": {"columns": ["human"], "data": [["3 May 1979"], ["tuesday 10 july 2007"]]}})
+    assert status == 200, body
+    assert [row["machine"] for row in body["predictions"]] == ["1979-05-03", "2007-07-10"]
+    status, body = post({"dataframe_split": {"columns": ["date"], "data": [["3 May 1979"]]}})  # the wrong column
+    assert status == 400 and "human" in body["message"]
