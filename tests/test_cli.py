@@ -102,3 +102,12 @@ def test_check_validates_every_section_without_importing_the_projects_libraries(
     assert last == "HEAVY: EXIT:0", done.stderr
     assert report[0].startswith(f"params.yaml: {len(CATALOG)} project section(s) valid: ")
     assert sorted(report[0].split(": ", 2)[2].split(", ")) == sorted(CATALOG)
+
+
+def test_ui_with_a_tracking_server_prints_that_servers_ui_and_starts_none(run_cli, tmp_path, monkeypatch):
+    # A tracking server serves its own UI; `mlflow ui --backend-store-uri http://...` would crash.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999/")
+    code, out, err = run_cli("ui", "--root", str(tmp_path))
+    assert code == 0, err
+    assert "http://127.0.0.1:5999/#/models?workflowType=machine_learning" in out
+    assert not (tmp_path / "mlruns").exists()  # no embedded store was made beside it

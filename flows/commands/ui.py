@@ -16,7 +16,8 @@ def register(sub) -> None:
         help="open the MLflow UI (experiments, runs, plots, registered models) on 127.0.0.1",
         description="Start the MLflow UI against this project's tracking store (mlruns/mlflow.db, or "
         "MLFLOW_TRACKING_URI) on http://127.0.0.1:PORT until interrupted. It listens on "
-        "127.0.0.1 only; use an SSH tunnel to reach it from another machine.",
+        "127.0.0.1 only; use an SSH tunnel to reach it from another machine. With MLFLOW_TRACKING_URI=http(s)://... "
+        "the tracking server serves its own UI: this prints its address and exits.",
     )
     p.add_argument("--port", type=int, default=5000, help="port to listen on (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding mlruns/ (default: cwd)")
@@ -58,7 +59,20 @@ def _stop(signum, frame):
     raise _Stop(signum)
 
 
+def server_ui(uri: str) -> str | None:
+    """A tracking server's own UI (its models view), or None for a store that needs a local UI."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/") + "/#/models?workflowType=machine_learning"
+    return None
+
+
 def main(args) -> int:
+    from components.tracking import runs as tracking
+
+    remote = server_ui(tracking.tracking_uri(Path(args.root).resolve()))
+    if remote is not None:  # the tracking server serves the UI itself; a second one here would not reach it
+        print(f"MLflow UI: {remote} (the tracking server's own UI, from MLFLOW_TRACKING_URI)", flush=True)
+        return 0
     cmd = command(Path(args.root).resolve(), args.port)
     print(
         f"MLflow UI on {ui_url(args.port)} (store: {cmd[cmd.index('--backend-store-uri') + 1]}); Ctrl-C stops it",
