@@ -34,6 +34,7 @@ from components.tracking import runs as tracking
 from components.tracking.outputs import RunOutputs
 from components.tracking.report import log_report
 from components.validation.expectations import DataValidationError, ValidationReport
+from flows import artifacts
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
@@ -269,6 +270,18 @@ def project_pipeline(
         raise
     final = outputs.publish()
     logging.getLogger("dlfolio").info("outputs written to %s", final)
+    artifacts.publish(
+        f"{project}-results",
+        artifacts.pipeline_markdown(
+            project,
+            evaluation.metrics,
+            spec.primary_metric,
+            artifacts.mlflow_run_link(mlflow.get_tracking_uri(), run.info.experiment_id, run.info.run_id),
+            version.version if version else None,
+            {k: tags[k] for k in ("git.commit", "git.dirty", "data.md5")},
+        ),
+        f"{project}: test metrics and registered version",
+    )
     return {
         "project": project,
         "run_id": run.info.run_id,

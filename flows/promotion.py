@@ -19,6 +19,7 @@ from components.projects import Project
 from components.settings import ProjectSettings
 from components.tracking import registry
 from components.tracking import runs as tracking
+from flows import artifacts
 from flows.preflight import load_settings, preflight
 
 
@@ -84,6 +85,9 @@ def promote_model(
     for repair in decision.repairs:
         get_run_logger().warning("repaired: %s", repair)
     get_run_logger().info(decision.summary())
+    artifacts.publish(
+        f"{project}-promotion", artifacts.promotion_markdown(decision.to_dict()), f"{project}: {decision.summary()}"
+    )
     return decision.to_dict()
 
 

@@ -56,6 +56,27 @@ def test_run_is_tracked_with_provenance_params_metrics_and_plots(trained_run):
 
 
 @pytest.mark.integration
+def test_the_flow_run_files_its_test_metrics_as_a_prefect_artifact(trained_run):
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    _, result = trained_run
+    flow_run_id = MlflowClient().get_run(result["run_id"]).data.tags["prefect.flow_run_id"]
+    # The REST call itself: Prefect 3.8.8's own client sends nulls this server refuses (422), as `prefect
+    # deployment ls` does (README).
+    response = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["face-mask-results"]}}, "limit": 50},
+    )
+    response.raise_for_status()
+    mine = [a for a in response.json() if a["flow_run_id"] == flow_run_id]
+    assert len(mine) == 1 and mine[0]["type"] == "markdown"
+    text = mine[0]["data"]
+    assert f"version {result['model_version']}" in text and result["run_id"] in text
+    assert f"| **f1** | {result['f1']:.4g} |" in text
+
+
+@pytest.mark.integration
 def test_new_version_is_registered_as_challenger_and_serves_predictions(trained_run, sample_data):
     _, result = trained_run
     client = MlflowClient()

@@ -123,6 +123,16 @@ def test_a_worse_candidate_is_refused_with_the_reason(versions, client, run_cli)
     recorded = tags(client, versions["weak"])
     assert recorded["promotion.decision"] == "refused"
     assert "not better" in recorded["promotion.reason"]
+    # and in Prefect's UI, on the promotion's flow run: the newest artifact under the project's promotion key
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    found = httpx.post(
+        f"{PREFECT_API_URL.value()}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": [f"{PROJECT}-promotion"]}}, "sort": "CREATED_DESC", "limit": 1},
+    ).json()
+    assert found and found[0]["data"].startswith(f"# {PROJECT}: promotion refused")
+    assert f"| candidate | {versions['weak']} |" in found[0]["data"]
 
 
 @pytest.mark.integration
