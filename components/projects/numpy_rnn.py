@@ -204,7 +204,9 @@ class NumpyRNN(Project):
                 curves, Panel({"val_loss": None}, "validation nats per character", "RNN vs GRU vs LSTM")
             )
         tables = {"history": trained.history, "samples": pd.DataFrame(rows)}
-        return Report(metrics, figures, tables, children, {"sampled_names.txt": sampled_names_text(model, data, s, settings.seed)})
+        return Report(
+            metrics, figures, tables, children, {"sampled_names.txt": sampled_names_text(model, data, s, settings.seed)}
+        )
 
     def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:
         """Test loss of a served model from its per-name ``score`` column: each name's mean nats per character,
