@@ -43,7 +43,7 @@ def test_an_empty_names_file_is_refused_naming_the_file(tmp_path):
     with pytest.raises(DataValidationError) as err:
         get_project(PROJECT).validate(settings_for(tmp_path))
     message = str(err.value)
-    assert str(tmp_path / "dinos.txt") in message and "at least 20 names" in message
+    assert str(tmp_path / "dinos.txt") in message and "at least 20 names to learn from; observed 0" in message
 
 
 @pytest.mark.unit
