@@ -9,8 +9,9 @@ PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # Debian packages the projects need: real datasets that install offline, the browser for the UI test, and
-# espeak-ng (speech for the trigger-word sample), strace (the offline test records every connect()).
-APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng strace
+# espeak-ng (speech for the trigger-word sample), strace (the offline test records every connect()), wordnet-base
+# (the dinosaur genus names of the dinosaur-names sample).
+APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng strace wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps data run lint test test-fast ui clean

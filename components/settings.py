@@ -96,6 +96,7 @@ class TrainSettings(Section):
     batch_size: int = Field(32, ge=1, description="the global batch: under torchrun each of N ranks takes 1/N")
     lr: float = Field(1e-3, gt=0, description="peak LR (onecycle), start LR (cosine, linear) or the LR (constant)")
     weight_decay: float = Field(0.0, ge=0)
+    l1: float = Field(0.0, ge=0, description="L1 penalty l1 * sum |W| on weight matrices and kernels (not biases)")
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null disables clipping")
     schedule: Literal["onecycle", "cosine", "constant", "linear"] = Field(
         "onecycle", description="linear: per epoch, LR from lr to lr_end and momentum from momentum to momentum_end"

@@ -122,6 +122,7 @@ SHRINK: dict[str, dict] = {
         "model.hidden": 8,
     },
     "facial-keypoints": {"train.epochs": 1, "examples": 2, "data.min_complete_rows": 20},
+    "dinosaur-names": {"train.epochs": 2, "model.hidden_size": 16, "sampling.count": 20, "sampling.table_count": 2},
 }
 # Projects whose full sample takes seconds to write or to train on: make_sample(out_dir, tiny=True) writes a few
 # dozen examples in the same format instead.

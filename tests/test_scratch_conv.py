@@ -69,7 +69,7 @@ def test_average_pool_matches_torch_and_spreads_gradient_evenly(size, stride):
     check(avg_pool_backward(weights, cache), lambda: float(np.sum(avg_pool_forward(x, size, stride)[0] * weights)), x)
 
 
-def test_whole_network_gradient_conv_relu_pools_dense_softmax_cross_entropy_and_l2():
+def test_whole_network_gradient_conv_relu_pools_dense_softmax_cross_entropy_l2_and_l1():
     rng = np.random.default_rng(3)
     blocks = [
         ConvBlock(3, kernel=3, padding=1, pool="max"),
@@ -80,10 +80,10 @@ def test_whole_network_gradient_conv_relu_pools_dense_softmax_cross_entropy_and_
     for p in net.params.values():  # nonzero biases, so ReLU kinks sit away from zero inputs
         p += 0.1 * rng.standard_normal(p.shape)
     X, y = rng.standard_normal((4, 2, 8, 8)), np.array([0, 2, 1, 2])
-    _, grads = net.loss_and_grads(X, y, l2=0.3)
+    _, grads = net.loss_and_grads(X, y, l2=0.3, l1=0.2)
     assert set(grads) == set(net.params)
     for name, param in net.params.items():
-        check(grads[name], lambda: net.loss_and_grads(X, y, l2=0.3)[0], param)
+        check(grads[name], lambda: net.loss_and_grads(X, y, l2=0.3, l1=0.2)[0], param)
 
 
 def test_a_batch_gives_the_same_logits_as_its_samples_one_at_a_time():

@@ -254,3 +254,33 @@ def test_the_numpy_trainers_stop_with_the_epoch_where_the_loss_diverged():
             DenseClassifier(hidden=(8,), optimizer="sgd", lr=1.0, epochs=5, batch_size=8).fit(x * 1e155, y)  # unscaled
         with pytest.raises(TrainingDiverged, match=r"^training diverged at iteration 2 \(loss nan\)"):
             LogisticRegressionNet(lr=1e308, iterations=50).fit(x * 1e300, y)
+
+
+@pytest.mark.parametrize("output", ["softmax", "linear"])
+def test_whole_network_gradients_with_l1_and_l2(output):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(7, 5))
+    y = rng.integers(0, 3, 7) if output == "softmax" else rng.normal(size=(7, 3))
+    net = DenseNet((5, 6, 3), "tanh", output, "xavier", seed=2)
+    for k in net.params:  # away from W = 0, where |W| has a kink finite differences cannot see
+        net.params[k] += 0.05 * rng.normal(size=net.params[k].shape)
+    loss = lambda: net.loss_and_grads(X, y, l2=0.2, l1=0.4)[0]  # noqa: E731
+    _, grads = net.loss_and_grads(X, y, l2=0.2, l1=0.4)
+    plain, plain_grads = net.loss_and_grads(X, y)
+    weights = sum(np.abs(net.params[k]).sum() for k in net.params if k.startswith("W"))
+    squares = sum((net.params[k] ** 2).sum() for k in net.params if k.startswith("W"))
+    assert loss() == pytest.approx(plain + 0.4 / 7 * weights + 0.2 / 14 * squares)
+    for name, param in net.params.items():
+        assert relative_error(grads[name], numerical_gradient(loss, param)) < TOL, name
+    assert np.array_equal(grads["b1"], plain_grads["b1"])  # biases are not penalised
+
+
+def test_l1_zeroes_more_weights_than_l2_on_features_that_carry_no_signal():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 10))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)  # features 2..9 are noise
+    fit = lambda **reg: DenseClassifier((), optimizer="sgd", lr=0.1, epochs=60, batch_size=50, **reg).fit(X, y)  # noqa: E731
+    noise_l1 = np.abs(fit(l1=2.0).net_.params["W1"][2:])
+    noise_l2 = np.abs(fit(l2=2.0).net_.params["W1"][2:])
+    assert np.mean(noise_l1 < 0.01) > 0.8 > np.mean(noise_l2 < 0.01) + 0.3, (noise_l1.round(3), noise_l2.round(3))
+    assert np.abs(fit(l1=2.0).net_.params["W1"][:2]).min() > 0.3  # the two informative weights stay

@@ -220,3 +220,25 @@ def test_a_diverging_run_says_so_with_its_epoch_not_a_metric_error_about_nan():
             progress=False,
         )
     assert isinstance(err.value, DlfolioError) and err.value.epoch == 1
+
+
+def test_l1_drives_the_weights_of_uninformative_inputs_to_zero_where_l2_does_not():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)  # inputs 2..9 are noise
+    data = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    base = dict(epochs=20, batch_size=32, lr=0.1, optimizer="sgd", momentum=0.0, schedule="constant", grad_clip=None)
+
+    def noise_weights(**penalty) -> np.ndarray:
+        torch.manual_seed(0)
+        model = nn.Linear(10, 2)
+        config = TrainSettings(**base, patience=100, amp=False, **penalty)
+        fit(model, ClassificationTask(), data, None, config, torch.device("cpu"), progress=False)
+        return model.weight.detach().abs().numpy()
+
+    l1, l2 = noise_weights(l1=0.05), noise_weights(weight_decay=0.05)  # L2: SGD's weight_decay, l2 / 2 * sum W^2
+    # SGD's subgradient steps leave a zeroed weight within lr * l1 = 0.005 of zero
+    near_zero = lambda w: float(np.mean(w[:, 2:] < 0.02))  # noqa: E731
+    assert near_zero(l1) > 0.9 and near_zero(l2) < 0.3, (l1.round(3), l2.round(3))
+    assert l1[:, :2].min() > 0.3  # the informative inputs keep their weights
+    assert TrainSettings().l1 == 0.0  # off unless asked for

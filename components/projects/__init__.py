@@ -16,6 +16,7 @@ from components.errors import DlfolioError
 from components.projects.settings import array_classification as arrays
 from components.projects.settings import (
     autodiff_mlp,
+    dinosaur_names,
     emojify,
     face_mask_transfer,
     facial_keypoints,
@@ -121,6 +122,11 @@ CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appen
         facial_keypoints.FacialKeypointsSettings,
         facial_keypoints.CAPABILITIES,
         "components.projects.facial_keypoints:FacialKeypoints",
+    ),
+    "dinosaur-names": Entry(
+        dinosaur_names.DinosaurNamesSettings,
+        dinosaur_names.CAPABILITIES,
+        "components.projects.dinosaur_names:DinosaurNames",
     ),
 }
 

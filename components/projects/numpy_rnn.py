@@ -56,6 +56,7 @@ def language_model(settings: NumpyRNNSettings, cell: str | None = None) -> CharL
         decay_rate=t.decay_rate,
         max_len=settings.sampling.max_len,
         seed=settings.seed,
+        alphabet=settings.data.alphabet,  # a held-out name may hold a letter no training name has
     )
 
 
@@ -71,6 +72,14 @@ def sample_figures(model: CharLanguageModel, names: NameSplits, s: SamplingSetti
         "empty_sample_fraction": float(np.mean([x == "" for x in samples])),
         "mean_sample_length": float(np.mean([len(x) for x in samples])),
     }
+
+
+def sampled_names_text(model: CharLanguageModel, names: NameSplits, s: SamplingSettings, seed: int) -> bytes:
+    """The names ``sample_figures`` judges (same seed), one a line, each marked new or copied from training."""
+    train = set(names.train)
+    lines = [f"# {s.count} names sampled at temperature {s.temperature}; 'copy' = in the training list"]
+    lines += [f"{x}\t{'copy' if x in train else 'new'}" for x in model.sample(s.count, s.temperature, seed=seed)]
+    return "\n".join(lines).encode() + b"\n"
 
 
 class CharLMPredictor(Predictor):
@@ -100,6 +109,8 @@ class NumpyRNN(Project):
     higher_is_better = False
     Settings = NumpyRNNSettings
 
+    example_prefixes = ("", "ma", "jo")  # the served model's input example
+
     def make_sample(self, out_dir: Path) -> dict:
         return name_lines.generate(out_dir, NamesDataSettings().file)
 
@@ -109,12 +120,12 @@ class NumpyRNN(Project):
 
     def validate(self, settings: NumpyRNNSettings) -> ValidationReport:
         report, _ = name_lines.validate_names(
-            settings.data_dir / settings.data.file, self.rules(settings), settings.data.lowercase
+            settings.data_dir / settings.data.file, self.rules(settings), settings.data.lowercase, self.name
         )
         return report
 
     def prepare(self, settings: NumpyRNNSettings) -> NameSplits:
-        lines = name_lines.read_lines(settings.data_dir / settings.data.file)
+        lines = name_lines.read_lines(settings.data_dir / settings.data.file, self.name)
         names = name_lines.names_table(lines, settings.data.lowercase)["name"].to_numpy()
         split = random_split(len(names), {"test": settings.split.test, "val": settings.split.val}, settings.seed)
         return NameSplits(*(names[split[part]].tolist() for part in ("train", "val", "test")))
@@ -192,7 +203,10 @@ class NumpyRNN(Project):
             figures["cells"] = compare_curves(
                 curves, Panel({"val_loss": None}, "validation nats per character", "RNN vs GRU vs LSTM")
             )
-        return Report(metrics, figures, {"history": trained.history, "samples": pd.DataFrame(rows)}, children)
+        tables = {"history": trained.history, "samples": pd.DataFrame(rows)}
+        return Report(
+            metrics, figures, tables, children, {"sampled_names.txt": sampled_names_text(model, data, s, settings.seed)}
+        )
 
     def score(self, model, data: NameSplits, settings: NumpyRNNSettings) -> dict[str, float]:
         """Test loss of a served model from its per-name ``score`` column: each name's mean nats per character,
@@ -204,7 +218,7 @@ class NumpyRNN(Project):
         return {"loss": loss, "perplexity": float(np.exp(loss))}
 
     def predictor(self, trained: CharLMTrained, data: NameSplits, settings: NumpyRNNSettings):
-        example = pd.DataFrame({"prefix": ["", "ma", "jo"]})
+        example = pd.DataFrame({"prefix": list(self.example_prefixes)})
         return CharLMPredictor(
             trained.model, settings.sampling.temperature, settings.data.lowercase, settings.seed
         ), example

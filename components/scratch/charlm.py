@@ -154,10 +154,12 @@ class CharLanguageModel:
         max_len: int = 30,
         dtype: str = "float32",
         seed: int = 0,
+        alphabet: str = "",
     ):
         self.cell, self.hidden_size, self.optimizer, self.lr, self.epochs = cell, hidden_size, optimizer, lr, epochs
         self.batch_size, self.grad_clip, self.decay, self.decay_rate = batch_size, grad_clip, decay, decay_rate
         self.max_len, self.dtype, self.seed = max_len, dtype, seed
+        self.alphabet = alphabet  # characters the model can predict beyond those it is fitted on ("": those only)
 
     def fit(
         self,
@@ -168,7 +170,7 @@ class CharLanguageModel:
         """Train; each epoch records lr, train loss, the share of steps whose gradient was clipped, the
         validation loss (given val_names) and one sampled name, in ``history_``."""
         names = list(names)
-        self.vocab_ = Vocabulary.from_names(names + list(val_names or []))
+        self.vocab_ = Vocabulary.from_names([*names, *(val_names or []), self.alphabet])
         rng = np.random.default_rng(self.seed)
         self.net_ = CharRNN(len(self.vocab_), self.hidden_size, self.cell, self.seed, np.dtype(self.dtype))
         opt = make_optimizer(self.optimizer)

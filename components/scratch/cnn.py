@@ -21,6 +21,7 @@ from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
 from components.scratch.layers import dense_backward, dense_forward, init_weights
 from components.scratch.losses import softmax_cross_entropy
 from components.scratch.optim import decayed_lr, make_optimizer
+from components.scratch.penalties import add_weight_penalties
 
 
 @dataclass(frozen=True)
@@ -114,16 +115,15 @@ class ConvNet:
             d, grads[f"conv{i}.W"], grads[f"conv{i}.b"] = conv_backward(d, conv_cache, self.params[f"conv{i}.W"])
         return grads
 
-    def loss_and_grads(self, X: np.ndarray, y: np.ndarray, l2: float = 0.0) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean softmax cross-entropy (plus l2 / (2N) * sum of squared weights) and its gradients."""
+    def loss_and_grads(
+        self, X: np.ndarray, y: np.ndarray, l2: float = 0.0, l1: float = 0.0
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean softmax cross-entropy (plus l2 / (2N) * sum of squared weights and l1 / N * sum of absolute
+        weights) and its gradients."""
         logits, caches = self.forward(X)
         loss, dlogits = softmax_cross_entropy(logits, y)
         grads = self.backward(dlogits, caches)
-        if l2:
-            n = len(X)
-            for k in (k for k in self.params if k.endswith(".W")):
-                loss += l2 / (2 * n) * float(np.sum(self.params[k] ** 2))
-                grads[k] += (l2 / n) * self.params[k]
+        loss += add_weight_penalties(self.params, grads, [k for k in self.params if k.endswith(".W")], len(X), l1, l2)
         return loss, grads
 
     def predict_proba(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -163,7 +163,9 @@ class ConvClassifier(ClassifierMixin, BaseEstimator):
         decay_rate: float = 0.0,
         dtype: str = "float32",
         seed: int = 0,
+        l1: float = 0.0,
     ):
+        self.l1 = l1
         self.blocks, self.hidden, self.grayscale, self.optimizer, self.lr = blocks, hidden, grayscale, optimizer, lr
         self.epochs, self.batch_size, self.l2, self.decay, self.decay_rate = epochs, batch_size, l2, decay, decay_rate
         self.dtype, self.seed = dtype, seed
@@ -188,7 +190,7 @@ class ConvClassifier(ClassifierMixin, BaseEstimator):
             order, total = rng.permutation(len(X)), 0.0
             for start in range(0, len(X), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2)
+                loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2, self.l1)
                 opt.step(self.net_.params, grads, lr)
                 total += loss * len(idx)
             row = {"epoch": epoch, "lr": lr, "train_loss": total / len(X)}

@@ -19,6 +19,7 @@ from components.scratch.estimator_base import BaseEstimator, ClassifierMixin
 from components.scratch.layers import dense_backward, dense_forward, dropout_mask, init_weights
 from components.scratch.losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
 from components.scratch.optim import decayed_lr, make_optimizer
+from components.scratch.penalties import add_weight_penalties
 
 OUTPUT_LOSSES = {"softmax": softmax_cross_entropy, "sigmoid": binary_cross_entropy_with_logits, "linear": mse}
 
@@ -85,17 +86,15 @@ class DenseNet:
         l2: float = 0.0,
         keep_prob: float = 1.0,
         rng: np.random.Generator | None = None,
+        l1: float = 0.0,
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss (with the L2 penalty l2 / (2N) * sum ||W||^2) and its gradient for every parameter."""
+        """Loss (with the L2 penalty l2 / (2N) * sum ||W||^2 and the L1 penalty l1 / N * sum |W|) and its gradient
+        for every parameter."""
         logits, caches = self.forward(X, keep_prob, rng)
         loss, dlogits = OUTPUT_LOSSES[self.output](logits, y)
         grads = self.backward(dlogits, caches)
-        if l2:
-            n = X.shape[0]
-            weights = [k for k in self.params if k.startswith("W")]
-            loss += l2 / (2 * n) * float(sum(np.sum(self.params[k] ** 2) for k in weights))
-            for k in weights:
-                grads[k] += (l2 / n) * self.params[k]
+        weights = [k for k in self.params if k.startswith("W")]
+        loss += add_weight_penalties(self.params, grads, weights, X.shape[0], l1, l2)
         return loss, grads
 
     def predict_output(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
@@ -139,7 +138,9 @@ class DenseClassifier(ClassifierMixin, BaseEstimator):
         random_scale: float = 0.01,
         dtype: str = "float32",
         seed: int = 0,
+        l1: float = 0.0,
     ):
+        self.l1 = l1
         self.hidden, self.activation, self.init, self.optimizer, self.lr = hidden, activation, init, optimizer, lr
         self.beta1, self.beta2, self.epochs, self.batch_size, self.l2 = beta1, beta2, epochs, batch_size, l2
         self.keep_prob, self.decay, self.decay_rate, self.decay_interval = keep_prob, decay, decay_rate, decay_interval
@@ -178,7 +179,7 @@ class DenseClassifier(ClassifierMixin, BaseEstimator):
             total = 0.0
             for start in range(0, len(X), batch):
                 idx = order[start : start + batch]
-                loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2, self.keep_prob, rng)
+                loss, grads = self.net_.loss_and_grads(X[idx], y_idx[idx], self.l2, self.keep_prob, rng, self.l1)
                 opt.step(self.net_.params, grads, lr)
                 total += loss * len(idx)
             row = {

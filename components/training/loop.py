@@ -99,6 +99,21 @@ class FitResult:
         return [dict(row) for row in self.history]
 
 
+def l1_penalised(model: nn.Module) -> list[nn.Parameter]:
+    """What ``train.l1`` penalises: the trainable weight matrices and kernels (2 or more dimensions), not biases
+    or normalisation scales, as the NumPy nets' L1 and L2 do."""
+    return [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+
+
+@torch.no_grad()
+def add_l1_gradient(weights: list[nn.Parameter], l1: float) -> None:
+    """Add the gradient of ``l1 * sum |W|`` (the subgradient ``l1 * sign W``, 0 at W = 0) to each weight's
+    gradient: the L1 penalty on top of the batch's mean loss, before clipping, on every rank alike."""
+    for p in weights:
+        if p.grad is not None:
+            p.grad.add_(torch.sign(p), alpha=l1)
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -193,6 +208,8 @@ def fit(
     # over the whole global batch, and the epoch's train_loss is the one a single process reports.
     loss_elements = getattr(task, "loss_elements", None) if world > 1 else None
 
+    l1 = getattr(config, "l1", 0.0)  # a config of another shape (or one pickled before L1) has none
+    l1_weights = l1_penalised(model) if l1 else []
     result = FitResult()
     best_value, best_state, start_epoch = (-math.inf if task.mode == "max" else math.inf), None, 1
     if resume and checkpoint_dir is not None and (checkpoint_dir / "last.pt").exists():
@@ -228,6 +245,8 @@ def fit(
                 loss, weight = _shared_loss(loss, weight, loss_elements(batch), world, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if l1_weights:
+                add_l1_gradient(l1_weights, l1)
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)  # returns a tensor: no sync
             optimizer.step()

@@ -39,10 +39,10 @@ def generate(out_dir: str | Path, file: str = "names.txt") -> dict[str, int]:
     return {"names": len(first)}
 
 
-def read_lines(path: str | Path) -> list[str]:
+def read_lines(path: str | Path, project: str = "numpy-rnn") -> list[str]:
     """Every line of the names file without its line ending."""
     return read_utf8_lines(
-        path, "run `dlfolio data numpy-rnn` for the offline sample, or put your names there, one per line (UTF-8)"
+        path, f"run `dlfolio data {project}` for the offline sample, or put your names there, one per line (UTF-8)"
     )
 
 
@@ -85,10 +85,12 @@ def name_expectations(rules: NameRules) -> list:
     ]
 
 
-def validate_names(path: str | Path, rules: NameRules, lowercase: bool = True) -> tuple[ValidationReport, list[str]]:
+def validate_names(
+    path: str | Path, rules: NameRules, lowercase: bool = True, project: str = "numpy-rnn"
+) -> tuple[ValidationReport, list[str]]:
     """Read and validate a names file; returns the report and the names. Raises DataValidationError naming
     the failing line numbers."""
-    table = names_table(read_lines(path), lowercase)
+    table = names_table(read_lines(path, project), lowercase)
     outcomes = run_suite(table, name_expectations(rules), name="names", id_column="line")
     for o in outcomes:  # "line 7" reads better than "7", and the name itself tells what is wrong
         o.failing = [f"line {i}: {table['name'].iloc[int(i) - 1]!r}" if str(i).isdigit() else i for i in o.failing]

@@ -25,4 +25,6 @@ def read_utf8_lines(path: str | Path, missing_hint: str) -> list[str]:
         raise DataFormatError(
             f"{path}: line {line} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         ) from None
+    if not text:  # an empty file has no lines, not one empty line
+        return []
     return [line.rstrip("\r") for line in text.split("\n")][: -1 if text.endswith("\n") else None]
