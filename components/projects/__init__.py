@@ -24,6 +24,7 @@ from components.projects.settings import (
     linear_regression,
     logistic_regression,
     mnist_mc_dropout,
+    ner_resumes,
     nmt_dates,
     numpy_cnn,
     numpy_dnn,
@@ -121,6 +122,9 @@ CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appen
         facial_keypoints.FacialKeypointsSettings,
         facial_keypoints.CAPABILITIES,
         "components.projects.facial_keypoints:FacialKeypoints",
+    ),
+    "ner-resumes": Entry(
+        ner_resumes.NerResumesSettings, ner_resumes.CAPABILITIES, "components.projects.ner_resumes:NerResumes"
     ),
 }
 
