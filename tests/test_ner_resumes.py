@@ -91,7 +91,11 @@ def write_lines(path, *records) -> None:
 @pytest.mark.unit
 def test_the_dataturks_layout_has_inclusive_ends_label_lists_and_its_own_label_names(tmp_path):
     content = "Abhishek Jha\nSkills: C++ , SQL \nEmail: a.jha@x.com"
-    points = lambda piece, extra="": {"start": content.index(piece), "end": content.index(piece) + len(piece + extra) - 1, "text": piece + extra}  # noqa: E731,E501
+    points = lambda piece, extra="": {
+        "start": content.index(piece),
+        "end": content.index(piece) + len(piece + extra) - 1,
+        "text": piece + extra,
+    }  # noqa: E731,E501
     record = {
         "content": content,
         "annotation": [
@@ -103,7 +107,12 @@ def test_the_dataturks_layout_has_inclusive_ends_label_lists_and_its_own_label_n
     }
     write_lines(tmp_path / "r.jsonl", record, {"content": "no entities here", "annotation": None})
     first, second = rj.read_jsonl(tmp_path / "r.jsonl", types={"NAME", "SKILL", "EMAIL"})
-    assert first.entity_texts() == [("Abhishek Jha", "NAME"), ("C++", "SKILL"), ("SQL", "SKILL"), ("a.jha@x.com", "EMAIL")]
+    assert first.entity_texts() == [
+        ("Abhishek Jha", "NAME"),
+        ("C++", "SKILL"),
+        ("SQL", "SKILL"),
+        ("a.jha@x.com", "EMAIL"),
+    ]
     assert second.spans == [] and (first.line, second.line) == (1, 2)
 
 
@@ -119,10 +128,16 @@ def test_the_plain_layout_has_exclusive_ends(tmp_path):
     "bad, expectation, detail",
     [
         ({"text": "Jane Doe", "entities": [[5, 12, "NAME"]]}, "expect_spans_inside_text", "outside its text of 8"),
-        ({"content": "Jane Doe", "annotation": [{"label": ["Name"], "points": [{"start": 0, "end": 8}]}]},
-         "expect_spans_inside_text", "[0, 9)"),  # inclusive end 8 is one past the text  # fmt: skip
-        ({"text": "Jane Doe Inc", "entities": [[0, 8, "NAME"], [5, 12, "COMPANY"]]}, "expect_no_overlapping_spans",
-         "'Jane Doe' [0, 8) NAME and 'Doe Inc' [5, 12) COMPANY overlap"),  # fmt: skip
+        (
+            {"content": "Jane Doe", "annotation": [{"label": ["Name"], "points": [{"start": 0, "end": 8}]}]},
+            "expect_spans_inside_text",
+            "[0, 9)",
+        ),  # inclusive end 8 is one past the text
+        (
+            {"text": "Jane Doe Inc", "entities": [[0, 8, "NAME"], [5, 12, "COMPANY"]]},
+            "expect_no_overlapping_spans",
+            "'Jane Doe' [0, 8) NAME and 'Doe Inc' [5, 12) COMPANY overlap",
+        ),
         ('{"text": "Jane", "entities": [}', "expect_json_lines", "not JSON"),
         ({"words": ["Jane"]}, "expect_resume_layout", "neither"),
     ],
@@ -139,6 +154,7 @@ def test_a_bad_line_is_refused_naming_the_file_and_the_line(tmp_path, bad, expec
 
 @pytest.mark.unit
 def test_validation_refuses_a_bad_sample_file_through_the_project(tmp_path, sample_data):
+    from components.projects import settings_schemas
     from components.settings import load_project_settings
     from tests.conftest import REPO
 
@@ -151,7 +167,9 @@ def test_validation_refuses_a_bad_sample_file_through_the_project(tmp_path, samp
     record["entities"].append([0, len(record["text"]) + 5, "NAME"])
     (data / "test.jsonl").write_text("\n".join(lines[:6] + [json.dumps(record)] + lines[7:]) + "\n")
     project = get_project("ner-resumes")
-    settings = load_project_settings(REPO / "params.yaml", "ner-resumes", overrides={"data_dir": str(data)})
+    settings = load_project_settings(
+        REPO / "params.yaml", "ner-resumes", settings_schemas(), overrides={"data_dir": str(data)}
+    )
     with pytest.raises(DataValidationError, match=r"test\.jsonl[\s\S]*line 7"):
         project.validate(settings)
 

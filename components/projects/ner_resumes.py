@@ -247,9 +247,7 @@ def document_expectations(data: ResumeDataSettings) -> list:
             max_value=data.max_characters,
             meta={"explain": f"a resume's text holds 1 to {data.max_characters} characters"},
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="entities", min_value=0, meta={"explain": "entity counts are counts"}
-        ),
+        E.ExpectColumnValuesToBeBetween(column="entities", min_value=0, meta={"explain": "entity counts are counts"}),
     ]
 
 
@@ -373,7 +371,9 @@ class NerResumes(Project):
         gold_set = {(d, s.start, s.end, s.label) for d, ss in enumerate(gold) for s in ss}
         predictions["correct"] = [
             (d, s, e, la) in gold_set
-            for d, s, e, la in zip(predictions["document"], predictions["start"], predictions["end"], predictions["label"])
+            for d, s, e, la in zip(
+                predictions["document"], predictions["start"], predictions["end"], predictions["label"]
+            )
         ]
         return Report(
             metrics,

@@ -31,9 +31,10 @@ from components.data.formats.errors import format_error
 from components.data.formats.text_lines import read_utf8_lines
 from components.projects.settings.ner_resumes import DATATURKS_LABELS  # the default label map
 
-# e-mail addresses first (one token), then words with inner . ' - joiners ("B.Sc", "O'Neil", "555-123-4567"), then
-# any other non-space character alone
-TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\w+(?:[.'\-]\w+)*|[^\w\s]")
+# e-mail addresses first (one token), then words with inner . / ' - joiners ("B.Sc", "A/B", "O'Neil",
+# "555-123-4567", "05/2019"), then any other non-space character alone
+TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\w+(?:[./'\-]\w+)*|[^\w\s]")
+
 
 @dataclass(frozen=True)
 class Span:
@@ -105,14 +106,20 @@ def _raw_spans(record: dict, path: Path, line: int) -> tuple[str, list[tuple[int
             labels = [labels] if isinstance(labels, str) else labels
             if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
                 raise format_error(
-                    str(path), "expect_resume_layout", f"line {line}: an annotation's label is {labels!r}", [f"line {line}"]
+                    str(path),
+                    "expect_resume_layout",
+                    f"line {line}: an annotation's label is {labels!r}",
+                    [f"line {line}"],
                 )
             for p in a.get("points") or []:
                 try:
                     start, end = int(p["start"]), int(p["end"]) + 1  # DataTurks: end inclusive
                 except (KeyError, TypeError, ValueError):
                     raise format_error(
-                        str(path), "expect_resume_layout", f"line {line}: a point without start/end: {p!r}", [f"line {line}"]
+                        str(path),
+                        "expect_resume_layout",
+                        f"line {line}: a point without start/end: {p!r}",
+                        [f"line {line}"],
                     ) from None
                 spans += [(start, end, label) for label in labels]
     elif "text" in record:
@@ -120,7 +127,9 @@ def _raw_spans(record: dict, path: Path, line: int) -> tuple[str, list[tuple[int
         for e in record.get("entities") or []:
             if not (isinstance(e, (list, tuple)) and len(e) == 3 and isinstance(e[2], str)):
                 raise format_error(
-                    str(path), "expect_resume_layout", f"line {line}: an entity is not [start, end, label]: {e!r}",
+                    str(path),
+                    "expect_resume_layout",
+                    f"line {line}: an entity is not [start, end, label]: {e!r}",
                     [f"line {line}"],
                 )
             spans.append((int(e[0]), int(e[1]), e[2]))
@@ -132,7 +141,9 @@ def _raw_spans(record: dict, path: Path, line: int) -> tuple[str, list[tuple[int
             [f"line {line}"],
         )
     if not isinstance(text, str):
-        raise format_error(str(path), "expect_resume_layout", f"line {line}: the text is not a string", [f"line {line}"])
+        raise format_error(
+            str(path), "expect_resume_layout", f"line {line}: the text is not a string", [f"line {line}"]
+        )
     return text, spans
 
 
@@ -176,9 +187,7 @@ def parse_line(
     return Document(text, spans, line)
 
 
-def read_jsonl(
-    path: str | Path, labels: dict[str, str] | None = None, types: set[str] | None = None
-) -> list[Document]:
+def read_jsonl(path: str | Path, labels: dict[str, str] | None = None, types: set[str] | None = None) -> list[Document]:
     """Every resume of the file (blank lines skipped); raises DataValidationError naming the file and line."""
     path = Path(path)
     lines = read_utf8_lines(path, "run `dlfolio data ner-resumes` for the offline sample, or put JSONL resumes there")

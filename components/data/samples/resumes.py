@@ -21,6 +21,7 @@ from pathlib import Path
 from components.data.formats.resume_jsonl import Document, Span, write_jsonl
 from components.data.word_lists import ANALOGY_PAIRS
 
+# fmt: off
 SKILLS = (
     "Python", "Java", "JavaScript", "TypeScript", "C++", "C#", "Go", "Rust", "Scala", "Kotlin", "Swift", "Ruby",
     "PHP", "SQL", "PostgreSQL", "MySQL", "MongoDB", "Redis", "Cassandra", "Elasticsearch", "Kafka", "Spark",
@@ -69,8 +70,21 @@ TITLES = (
     "Frontend Developer", "Backend Developer", "Systems Administrator", "Consultant", "Intern", "Team Lead",
     "Financial Analyst", "Marketing Associate", "Research Assistant", "Technical Writer",
 )
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")  # fmt: skip
+# fmt: on
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)  # fmt: skip
 DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "mail.com", "proton.me")
 FILLER = (
     "References available upon request.",
@@ -257,7 +271,9 @@ class ResumeGenerator:
                 w.add(f"{bullet}Built {self.pick(('dashboards', 'pipelines', 'services', 'tools', 'models'))} using ")
                 w.add(self.pick(self.p.skills), "SKILL").add(" and ").add(self.pick(self.p.skills), "SKILL").add(".\n")
             elif form == 1:
-                w.add(f"{bullet}Led a team of {self.rng.randint(2, 12)} people across {self.rng.randint(2, 5)} offices.\n")
+                w.add(
+                    f"{bullet}Led a team of {self.rng.randint(2, 12)} people across {self.rng.randint(2, 5)} offices.\n"
+                )
             elif form == 2:
                 w.add(f"{bullet}Cut costs by {self.rng.randint(5, 60)}% by moving reports to ")
                 w.add(self.pick(self.p.skills), "SKILL").add(".\n")

@@ -65,7 +65,7 @@ class NerResumesSettings(ProjectSettings):
     data: ResumeDataSettings = ResumeDataSettings()
     split: ResumeSplitSettings = ResumeSplitSettings()
     model: TaggerModelSettings = TaggerModelSettings()
-    train: TrainSettings = TrainSettings(epochs=12, batch_size=16, lr=3e-3, weight_decay=0.01, patience=4)
+    train: TrainSettings = TrainSettings(epochs=10, batch_size=16, lr=4e-3, weight_decay=0.01, patience=4)
 
 
 # What NerResumes's code can do beyond the required stages (components/capabilities.py).
