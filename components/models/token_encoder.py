@@ -8,13 +8,16 @@
   the word id and a word-shape id (capitalised, digits, an @, punctuation...), so that a word the vocabulary
   never saw (a new name, a new company) is still tagged by its shape and its context. A convolution over
   neighbouring tokens (width ``context``) feeds the encoder: "the word after Name:" is then a feature at the
-  first step, where sinusoidal positions alone make attention learn such local patterns slowly.
+  first step, where sinusoidal positions alone make attention learn such local patterns slowly. Word dropout
+  (training only) replaces a share of known words by ``unk_id``: otherwise every unknown word in training is
+  an entity (names, e-mails are rarely seen twice), and any unseen word at test time is taken for one.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from components.models.transformer import EncoderLayer, PositionalEncoding, padding_mask
@@ -110,8 +113,11 @@ class TokenTagger(nn.Module):
         max_len: int = 512,
         pad_id: int = 0,
         context: int = 5,
+        word_dropout: float = 0.0,
+        unk_id: int = 1,
     ):
         super().__init__()
+        self.word_dropout, self.unk_id, self.pad_id = word_dropout, unk_id, pad_id
         self.encoder = TokenEncoder(vocab, d_model, heads, layers, d_ff, dropout, max_len, pad_id)
         self.shape = nn.Embedding(shapes, d_model, padding_idx=0)
         self.local = nn.Conv1d(d_model, d_model, context, padding=context // 2) if context > 1 else None
@@ -119,6 +125,10 @@ class TokenTagger(nn.Module):
 
     def forward(self, x):
         tokens = x[:, 0]
+        if self.training and self.word_dropout > 0:
+            known = (tokens != self.pad_id) & (tokens != self.unk_id)
+            dropped = known & (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout)
+            tokens = tokens.masked_fill(dropped, self.unk_id)
         extra = self.shape(x[:, 1])
         if self.local is not None:  # the neighbours' words and shapes, mixed into each token's input
             near = self.encoder.embed(tokens) + extra

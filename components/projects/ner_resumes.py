@@ -317,6 +317,8 @@ class NerResumes(Project):
             max_len=max(512, m.window),
             pad_id=PAD,
             context=m.context,
+            word_dropout=m.word_dropout,
+            unk_id=UNK,
         )
 
     def train(self, data: ResumeData, settings: NerResumesSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:

@@ -51,6 +51,12 @@ class TaggerModelSettings(Section):
     d_ff: int = Field(128, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     context: int = Field(5, ge=1, description="tokens a convolution over neighbours spans before the encoder (1: none)")
+    word_dropout: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="training: share of known words read as <unk>, so unseen words are not all entities",
+    )
     window: int = Field(128, ge=8, description="tokens a window: resumes are tagged in consecutive windows")
     min_count: int = Field(2, ge=1, description="training-split occurrences a word needs to get its own id")
 
