@@ -81,6 +81,26 @@ def test_every_sample_span_survives_the_round_trip_through_bio_tags(sample_data)
         assert rj.bio_decode(tokens, rj.bio_encode(tokens, d.spans)) == d.spans, d.line
 
 
+@pytest.mark.unit
+def test_token_accuracy_leaves_the_padding_out():
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from components.training.loop import Runtime
+    from components.training.tasks import ClassificationTask
+
+    class Fixed(torch.nn.Module):  # always tag 1, as (B, tags, L) logits
+        def forward(self, x):
+            return torch.stack([torch.zeros(x.shape), torch.ones(x.shape)], 1)
+
+    x = torch.zeros((2, 4))
+    y = torch.tensor([[1, 1, 0, -100], [1, -100, -100, -100]])  # 3 of the 4 real tags are 1
+    runtime = Runtime(torch.device("cpu"))
+    for task, accuracy in ((ClassificationTask(ignore_index=-100), 0.75), (ClassificationTask(), 3 / 8)):
+        data = task.validation_data(TensorDataset(x, y), 2, runtime)
+        assert task.validate(Fixed(), data, runtime)["val_accuracy"] == pytest.approx(accuracy)
+
+
 # --- the two layouts and bad files -----------------------------------------------------------------------------
 
 
