@@ -25,6 +25,7 @@ from components.projects.settings import (
     linear_regression,
     logistic_regression,
     mnist_mc_dropout,
+    ner_resumes,
     nmt_dates,
     numpy_cnn,
     numpy_dnn,
@@ -127,6 +128,9 @@ CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appen
         dinosaur_names.DinosaurNamesSettings,
         dinosaur_names.CAPABILITIES,
         "components.projects.dinosaur_names:DinosaurNames",
+    ),
+    "ner-resumes": Entry(
+        ner_resumes.NerResumesSettings, ner_resumes.CAPABILITIES, "components.projects.ner_resumes:NerResumes"
     ),
 }
 

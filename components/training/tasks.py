@@ -118,7 +118,8 @@ class ClassificationTask:
     (cross-entropy by default) on float32 logits, validation loss and accuracy; monitors val_loss.
 
     ``accuracy_name`` names the accuracy, counted per label element; ``extra_metrics(model)`` adds metrics
-    of the epoch's model to the row (e.g. exact match of whole greedy translations; computed on every rank)."""
+    of the epoch's model to the row (e.g. exact match of whole greedy translations; computed on every rank).
+    ``ignore_index``: a target value that is padding (cross-entropy's -100), left out of the accuracy's count."""
 
     monitor, mode = "val_loss", "min"
 
@@ -127,8 +128,10 @@ class ClassificationTask:
         loss_fn: Callable = F.cross_entropy,
         accuracy_name: str = "val_accuracy",
         extra_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
+        ignore_index: int | None = None,
     ):
         self.loss_fn, self.accuracy_name, self.extra_metrics = loss_fn, accuracy_name, extra_metrics
+        self.ignore_index = ignore_index
         self.metric_names = ("val_loss", accuracy_name)
 
     def train_batches(self, dataset, batch_size, runtime, *, seed, generator):
@@ -178,7 +181,7 @@ class ClassificationTask:
                 loss_sum += self.loss_fn(logits.float(), y) * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 count += len(y)
-                elements += y.numel()
+                elements += y.numel() if self.ignore_index is None else (y != self.ignore_index).sum()
         sums = distributed.all_reduce_sum(torch.stack([loss_sum, correct, count, elements]))
         metrics = {
             "val_loss": (sums[0] / sums[2].clamp(min=1)).item(),
