@@ -121,6 +121,7 @@ SHRINK: dict[str, dict] = {
         "model.hidden": 8,
     },
     "facial-keypoints": {"train.epochs": 1, "examples": 2, "data.min_complete_rows": 20},
+    "facenet-verification": {"train.epochs": 1, "examples": 2},
 }
 # Projects whose full sample takes seconds to write or to train on: make_sample(out_dir, tiny=True) writes a few
 # dozen examples in the same format instead.
@@ -136,6 +137,7 @@ TINY_SAMPLE = {
     "jazz-lstm",
     "yolo-cars",
     "facial-keypoints",
+    "facenet-verification",
 }
 
 

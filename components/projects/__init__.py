@@ -18,6 +18,7 @@ from components.projects.settings import (
     autodiff_mlp,
     emojify,
     face_mask_transfer,
+    facenet_verification,
     facial_keypoints,
     image_classification,
     jazz_lstm,
@@ -121,6 +122,11 @@ CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appen
         facial_keypoints.FacialKeypointsSettings,
         facial_keypoints.CAPABILITIES,
         "components.projects.facial_keypoints:FacialKeypoints",
+    ),
+    "facenet-verification": Entry(
+        facenet_verification.FaceNetVerificationSettings,
+        facenet_verification.CAPABILITIES,
+        "components.projects.facenet_verification:FaceNetVerification",
     ),
 }
 
