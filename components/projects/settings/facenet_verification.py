@@ -76,7 +76,7 @@ class FaceNetVerificationSettings(ProjectSettings):
     split: IdentitySplitSettings = IdentitySplitSettings()
     model: FaceNetModelSettings = FaceNetModelSettings()
     triplet: TripletSettings = TripletSettings()
-    train: TrainSettings = TrainSettings(epochs=30, batch_size=32, lr=0.003, patience=10, weight_decay=1e-4)
+    train: TrainSettings = TrainSettings(epochs=60, batch_size=32, lr=0.003, patience=20, weight_decay=1e-4)
     verification: VerificationSettings = VerificationSettings()
     examples: int = Field(6, ge=1, description="test pairs of each kind in the examples figure")
 
