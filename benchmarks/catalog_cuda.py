@@ -53,6 +53,7 @@ TORCH_PROJECTS = [
     "qa-babi",
     "trigger-word",
     "facial-keypoints",
+    "facenet-verification",
 ]
 
 

@@ -124,6 +124,7 @@ SHRINK: dict[str, dict] = {
     "facial-keypoints": {"train.epochs": 1, "examples": 2, "data.min_complete_rows": 20},
     "dinosaur-names": {"train.epochs": 2, "model.hidden_size": 16, "sampling.count": 20, "sampling.table_count": 2},
     "ner-resumes": {"train.epochs": 1, "model.d_model": 16, "model.d_ff": 32, "model.layers": 1},
+    "facenet-verification": {"train.epochs": 1, "examples": 2},
 }
 # Projects whose full sample takes seconds to write or to train on: make_sample(out_dir, tiny=True) writes a few
 # dozen examples in the same format instead.
@@ -140,6 +141,7 @@ TINY_SAMPLE = {
     "yolo-cars",
     "facial-keypoints",
     "ner-resumes",
+    "facenet-verification",
 }
 
 

@@ -104,11 +104,28 @@ def confusion_figure(y_idx, pred, classes) -> plt.Figure:
     return fig
 
 
-def roc_figure(fpr, tpr, auc, positive: str) -> plt.Figure:
+def roc_figure(
+    fpr,
+    tpr,
+    auc,
+    positive: str,
+    *,
+    label: str | None = None,
+    baselines: Mapping[str, tuple[Any, Any, float | None]] | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """The ROC curve, with the chance diagonal; ``baselines`` (name -> (fpr, tpr, auc)) drawn beside it, dotted."""
+
+    def named(name, value):
+        text = ", ".join(x for x in (name, f"AUC = {value:.3f}" if value is not None else None) if x)
+        return text or None
+
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(fpr, tpr, label=f"AUC = {auc:.3f}" if auc is not None else None)
+    ax.plot(fpr, tpr, label=named(label, auc))
+    for name, (b_fpr, b_tpr, b_auc) in (baselines or {}).items():
+        ax.plot(b_fpr, b_tpr, ls=":", color="grey", label=named(name, b_auc))
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC (positive: {positive})")
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title or f"ROC (positive: {positive})")
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig

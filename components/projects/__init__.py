@@ -19,6 +19,7 @@ from components.projects.settings import (
     dinosaur_names,
     emojify,
     face_mask_transfer,
+    facenet_verification,
     facial_keypoints,
     image_classification,
     jazz_lstm,
@@ -131,6 +132,11 @@ CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appen
     ),
     "ner-resumes": Entry(
         ner_resumes.NerResumesSettings, ner_resumes.CAPABILITIES, "components.projects.ner_resumes:NerResumes"
+    ),
+    "facenet-verification": Entry(
+        facenet_verification.FaceNetVerificationSettings,
+        facenet_verification.CAPABILITIES,
+        "components.projects.facenet_verification:FaceNetVerification",
     ),
 }
 

@@ -144,3 +144,34 @@ def as_image_batch(inputs, size: int | tuple[int, int], channels: int | None = 3
     """uint8 (N, h, w, channels), or (N, h, w) for grey (channels 1 or None): ``as_images`` at the size the net
     takes."""
     return resize_images(as_images(inputs, channels), size)
+
+
+def decode_image(value, channels: int | None = 3) -> np.ndarray:
+    """One uint8 image (H, W, channels) from a base64 string (or bytes) of an image file (PNG, JPEG, ...), or from
+    an array (H, W[, C]) as ``as_images`` takes it."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, (str, bytes, bytearray)):
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(value, validate=True))) as im:
+                return _with_channels(np.asarray(im.convert("RGB")), channels)
+        except (binascii.Error, UnidentifiedImageError, OSError, ValueError):
+            raise ValueError("expected a base64-encoded image file (PNG, JPEG, ...)") from None
+    (image,) = as_images(np.asarray(value, dtype=np.uint8)[None], channels)
+    return image
+
+
+def encode_png(image: np.ndarray) -> str:
+    """A uint8 image (H, W) or (H, W, 3) as a base64 PNG: what ``decode_image`` reads back, bit for bit."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

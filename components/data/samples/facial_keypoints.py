@@ -46,25 +46,38 @@ def _backgrounds() -> list[np.ndarray]:
     return [grey(getattr(data, name)()) for name in BACKGROUNDS]
 
 
-def face_points(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], float]:
+def widened(rng: np.random.Generator, low: float, high: float, factor: float, size=None):
+    """``rng.uniform(low, high, size)`` with the range scaled by ``factor`` about its middle, from the same draws
+    (so ``factor`` 1 is exactly ``rng.uniform(low, high, size)``)."""
+    if factor == 1.0:
+        return rng.uniform(low, high, size)
+    return (low + high) / 2 + factor * (rng.uniform(size=size) - 0.5) * (high - low)
+
+
+def face_points(rng: np.random.Generator, spread: float = 1.0) -> tuple[dict[str, np.ndarray], float]:
     """The 15 keypoints in the face's own frame (head half-width 1, x to the image's right, y down) and the
-    head's vertical semi-axis. The person's left eye is on the image's right (x > 0), as in Kaggle's data."""
-    eye_dx, eye_y = rng.uniform(0.32, 0.42), rng.uniform(-0.24, -0.1)
-    ew = rng.uniform(0.13, 0.18)
-    brow_y = eye_y - rng.uniform(0.14, 0.22)
-    mouth_y, mw = rng.uniform(0.42, 0.56), rng.uniform(0.2, 0.32)
+    head's vertical semi-axis. The person's left eye is on the image's right (x > 0), as in Kaggle's data.
+    ``spread`` widens every proportion's range about its middle (2: twice as wide, bolder faces)."""
+
+    def uniform(low: float, high: float) -> float:
+        return widened(rng, low, high, spread)
+
+    eye_dx, eye_y = uniform(0.32, 0.42), uniform(-0.24, -0.1)
+    ew = uniform(0.13, 0.18)
+    brow_y = eye_y - uniform(0.14, 0.22)
+    mouth_y, mw = uniform(0.42, 0.56), uniform(0.2, 0.32)
     p = {}
     for side, sign in (("left", 1), ("right", -1)):
         p[f"{side}_eye_center"] = (sign * eye_dx, eye_y)
-        p[f"{side}_eye_inner_corner"] = (sign * (eye_dx - ew), eye_y + rng.uniform(-0.01, 0.02))
-        p[f"{side}_eye_outer_corner"] = (sign * (eye_dx + ew), eye_y + rng.uniform(-0.02, 0.02))
-        p[f"{side}_eyebrow_inner_end"] = (sign * (eye_dx - ew * rng.uniform(0.7, 1.1)), brow_y)
-        p[f"{side}_eyebrow_outer_end"] = (sign * (eye_dx + ew * rng.uniform(1.0, 1.5)), brow_y + rng.uniform(0, 0.06))
-        p[f"mouth_{side}_corner"] = (sign * mw, mouth_y + rng.uniform(-0.03, 0.03))
-    p["nose_tip"] = (rng.uniform(-0.04, 0.04), rng.uniform(0.14, 0.28))
-    p["mouth_center_top_lip"] = (rng.uniform(-0.02, 0.02), mouth_y - rng.uniform(0.04, 0.09))
-    p["mouth_center_bottom_lip"] = (rng.uniform(-0.02, 0.02), mouth_y + rng.uniform(0.07, 0.15))
-    return {k: np.asarray(v, dtype=float) for k, v in p.items()}, rng.uniform(1.2, 1.4)
+        p[f"{side}_eye_inner_corner"] = (sign * (eye_dx - ew), eye_y + uniform(-0.01, 0.02))
+        p[f"{side}_eye_outer_corner"] = (sign * (eye_dx + ew), eye_y + uniform(-0.02, 0.02))
+        p[f"{side}_eyebrow_inner_end"] = (sign * (eye_dx - ew * uniform(0.7, 1.1)), brow_y)
+        p[f"{side}_eyebrow_outer_end"] = (sign * (eye_dx + ew * uniform(1.0, 1.5)), brow_y + uniform(0, 0.06))
+        p[f"mouth_{side}_corner"] = (sign * mw, mouth_y + uniform(-0.03, 0.03))
+    p["nose_tip"] = (uniform(-0.04, 0.04), uniform(0.14, 0.28))
+    p["mouth_center_top_lip"] = (uniform(-0.02, 0.02), mouth_y - uniform(0.04, 0.09))
+    p["mouth_center_bottom_lip"] = (uniform(-0.02, 0.02), mouth_y + uniform(0.07, 0.15))
+    return {k: np.asarray(v, dtype=float) for k, v in p.items()}, uniform(1.2, 1.4)
 
 
 def _curve(a, mid, b, n: int = 12) -> np.ndarray:
@@ -79,11 +92,25 @@ def _ellipse(centre, rx, ry, n: int = 40) -> np.ndarray:
     return np.stack([centre[0] + rx * np.cos(t), centre[1] + ry * np.sin(t)], 1)
 
 
-def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """One image uint8 (96, 96) and its 30 coordinates in COORDINATES order (pixels, centres at integers)."""
-    points, head_ry = face_points(rng)
-    scale, angle = rng.uniform(25, 40), np.deg2rad(rng.uniform(-18, 18))
-    centre = np.array([47.5, 47.5]) + rng.uniform(-9, 9, 2) + [0, rng.uniform(-3, 5)]
+def draw_face(
+    rng: np.random.Generator,
+    backgrounds: list[np.ndarray],
+    person: np.random.Generator | None = None,
+    spread: float = 1.0,
+    pose: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image uint8 (96, 96) and its 30 coordinates in COORDINATES order (pixels, centres at integers).
+
+    ``person`` draws what makes the face someone's: its proportions (``face_points``), skin tone, head outline,
+    feature shades, eye opening and brow thickness; ``rng`` draws the image's own pose (size, rotation,
+    position), background crop, lighting, contrast and noise. Without ``person`` both come from ``rng``, in the
+    same order (the facial-keypoints sample); a fresh ``person`` generator of one seed per image draws the same
+    person every time (the facenet-verification sample). ``spread``: see ``face_points``;
+    ``pose`` scales the ranges of size, rotation and position about their middles (0.5: half as wide)."""
+    person = rng if person is None else person
+    points, head_ry = face_points(person, spread)
+    scale, angle = widened(rng, 25, 40, pose), np.deg2rad(widened(rng, -18, 18, pose))
+    centre = np.array([47.5, 47.5]) + widened(rng, -9, 9, pose, 2) + [0, widened(rng, -3, 5, pose)]
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
     def pixels(p) -> np.ndarray:  # face frame -> low-res pixel coordinates
@@ -102,9 +129,9 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
     )
 
     # The head: a skin tone lit from one side, blended over the photo through its mask.
-    skin = rng.uniform(100, 215)
+    skin = person.uniform(100, 215)
     mask = Image.new("L", (big, big), 0)
-    ImageDraw.Draw(mask).polygon(hi(_ellipse((0, rng.uniform(0, 0.12)), 1.0, head_ry, 64)), fill=255)
+    ImageDraw.Draw(mask).polygon(hi(_ellipse((0, person.uniform(0, 0.12)), 1.0, head_ry, 64)), fill=255)
     yy, xx = np.mgrid[:big, :big] / big - 0.5
     light = rng.uniform(0, 2 * np.pi)
     shaded = skin * (1 + rng.uniform(0.1, 0.45) * (xx * np.cos(light) + yy * np.sin(light)))
@@ -112,12 +139,12 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
     image = Image.fromarray(np.clip(canvas * (1 - m) + shaded * m, 0, 255).astype(np.uint8))
 
     draw = ImageDraw.Draw(image)
-    dark, lip = max(0.0, skin - rng.uniform(70, 110)), max(0.0, skin - rng.uniform(35, 60))
+    dark, lip = max(0.0, skin - person.uniform(70, 110)), max(0.0, skin - person.uniform(35, 60))
     for side_name in ("left", "right"):
         c, inner, outer = (points[f"{side_name}_eye_{k}"] for k in ("center", "inner_corner", "outer_corner"))
-        half = rng.uniform(0.05, 0.08)
+        half = person.uniform(0.05, 0.08)
         eye = np.concatenate([_curve(inner, c - [0, half], outer), _curve(outer, c + [0, half * 0.8], inner)])
-        draw.polygon(hi(eye), fill=int(min(255, skin + rng.uniform(30, 70))), outline=int(dark))
+        draw.polygon(hi(eye), fill=int(min(255, skin + person.uniform(30, 70))), outline=int(dark))
         iris = min(half, np.linalg.norm(outer - inner) / 4)
         draw.polygon(hi(_ellipse(c, iris, iris, 24)), fill=int(dark + 20))
         draw.polygon(hi(_ellipse(c, iris / 2, iris / 2, 16)), fill=int(dark / 3))
@@ -125,7 +152,7 @@ def draw_face(rng: np.random.Generator, backgrounds: list[np.ndarray]) -> tuple[
         draw.line(
             hi(_curve(brow[0], brow.mean(0) - [0, 0.03], brow[1])),
             fill=int(dark),
-            width=max(1, int(UP * scale * rng.uniform(0.04, 0.07))),
+            width=max(1, int(UP * scale * person.uniform(0.04, 0.07))),
         )
     nose = points["nose_tip"]
     bridge = (points["left_eye_inner_corner"] + points["right_eye_inner_corner"]) / 2
