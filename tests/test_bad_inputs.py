@@ -307,7 +307,9 @@ def test_a_run_records_paths_relative_to_the_project_root(prefect_server, projec
 
     from flows.pipeline import project_pipeline
 
-    root = project_root("linear-regression", {"train": {"epochs": 20}}, copy_data=True)  # data_dir: ROOT/data/...
+    # its own experiment, created by this run, so its artifacts (the MLmodel) are under this root's mlruns/
+    overrides = {"train": {"epochs": 20}, "experiment": "linear-regression-relative-paths"}
+    root = project_root("linear-regression", overrides, copy_data=True)  # data_dir: ROOT/data/...
     monkeypatch.chdir(root)
     result = project_pipeline(project="linear-regression", root=str(root))
     run = MlflowClient().get_run(result["run_id"])
@@ -330,12 +332,13 @@ def test_a_failed_runs_reason_names_the_file_relative_to_the_root(prefect_server
 
     from flows.pipeline import project_pipeline
 
-    root = project_root("linear-regression", copy_data=True)
+    # its own experiment: other tests of the session leave FAILED linear-regression runs of their own
+    root = project_root("linear-regression", {"experiment": "linear-regression-failed-reason"}, copy_data=True)
     (root / "data" / "linear-regression" / "temperatures.csv").write_text("celsius,fahrenheit\n1,2,3\n")
     with pytest.raises(DataValidationError):
         project_pipeline(project="linear-regression", root=str(root))
     client = MlflowClient()
-    experiment = client.get_experiment_by_name("linear-regression")
+    experiment = client.get_experiment_by_name("linear-regression-failed-reason")
     (failed,) = client.search_runs([experiment.experiment_id], "attributes.status = 'FAILED'")
     assert "data/linear-regression/temperatures.csv" in failed.data.tags["failure"]
     assert str(root) not in failed.data.tags["failure"]
