@@ -54,6 +54,7 @@ TORCH_PROJECTS = [
     "trigger-word",
     "facial-keypoints",
     "facenet-verification",
+    "ner-resumes",
 ]
 
 
