@@ -9,6 +9,7 @@ from flows.commands import (
     promote,
     results,
     run,
+    runner,
     schedule,
     server,
     stages,
@@ -17,4 +18,20 @@ from flows.commands import (
     ui,
 )
 
-MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stages]
+MODULES = [
+    projects,
+    data,
+    check,
+    run,
+    promote,
+    models,
+    sync,
+    results,
+    schedule,
+    ui,
+    label,
+    sweep,
+    server,
+    runner,
+    stages,
+]

@@ -16,7 +16,15 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    import os
     from pathlib import Path
+
+    from flows.runner import SOCKET_ENV, delegate
+
+    if os.environ.get(SOCKET_ENV):  # a warm runner (`dlfolio runner start`, as `make run` does) runs it forked
+        code = delegate(["run", args.project, "--params", args.params, "--root", args.root], os.environ[SOCKET_ENV])
+        if code is not None:
+            return code
 
     from components.locks import project_run_lock
     from components.projects import get_project, settings_schemas
