@@ -11,8 +11,6 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-pytestmark = pytest.mark.integration
-
 SMALL = {
     "train": {"epochs": 3, "patience": 10},
     "data": {"train_limit": 2000, "test_limit": 500, "min_per_class": 10},
@@ -33,6 +31,7 @@ def run(project_root, gpus: int) -> dict:
     return project_pipeline(project="mnist-dnn", root=str(root), register_model=False)
 
 
+@pytest.mark.integration
 def test_two_torchrun_processes_train_what_one_process_does(prefect_server, project_root, tmp_path_factory):
     one = run(project_root, 1)
     two = run(project_root, 2)
@@ -44,6 +43,7 @@ def test_two_torchrun_processes_train_what_one_process_does(prefect_server, proj
     assert params["train.gpus"] == "2"
 
 
+@pytest.mark.unit
 def test_gpus_below_one_is_a_settings_error_naming_the_path(tmp_path):
     from components.projects import settings_schemas
     from components.settings import SettingsError, load_project_settings
@@ -51,3 +51,10 @@ def test_gpus_below_one_is_a_settings_error_naming_the_path(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"projects": {"mnist-dnn": {"train": {"gpus": 0}}}}))
     with pytest.raises(SettingsError, match=r"projects\.mnist-dnn\.train\.gpus"):
         load_project_settings(tmp_path / "params.yaml", "mnist-dnn", settings_schemas())
+
+
+@pytest.mark.unit
+def test_gpus_for_a_project_without_a_torch_trainer_is_refused_before_anything_runs(run_cli):
+    code, _, err = run_cli("run", "linear-regression", "--gpus", "2")
+    assert code == 2
+    assert "projects.linear-regression.train.gpus: unknown key" in err
