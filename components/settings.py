@@ -72,6 +72,10 @@ class Section(BaseModel):
         """The capability this section, when present, asks of its project's code, and why; None: nothing."""
         return None
 
+    def further_requirements(self) -> list[tuple[Capability, str]]:
+        """Capabilities asked by what the section's values turn on (say, one strategy of several), and why."""
+        return []
+
 
 class CudaProfile(Section):
     """How a ``train`` section changes when it trains on a CUDA GPU (``train.cuda``); the CPU never reads it.
@@ -173,6 +177,8 @@ class ProjectSettings(Section):
         for key, value in self:  # the optional stage sections (conformal, active_learning, ...) that are present
             if isinstance(value, Section) and (need := value.requirement()) is not None:
                 yield key, *need
+                for further in value.further_requirements():
+                    yield key, *further
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,7 @@ CAPABILITY_ACTIONS = {  # what a project lacking the capability cannot do, for t
     Capability.CONFORMAL_INTERVALS: "serve conformal intervals",
     Capability.ACTIVE_LEARNING: "run active learning",
     Capability.PROMOTION_SCORING: "score a served model for promotion",
+    Capability.MC_SAMPLING: "sample its predictive distribution",
 }
 
 
