@@ -11,10 +11,11 @@ from flows.commands import (
     run,
     schedule,
     server,
+    stack,
     stages,
     sweep,
     sync,
     ui,
 )
 
-MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stages]
+MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stack, stages]
