@@ -35,7 +35,7 @@ from components.errors import DlfolioError
 PG_BIN = Path(os.environ.get("DLFOLIO_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOTO_SPEC = "moto[server]==5.2.5"  # its own venv: moto's botocore is not dvc-s3's (aiobotocore pins it)
 USER, PASSWORD = "dlfolio", "dlfolio"  # local-only test credentials, the same as docker-compose.yml's
-AWS_KEY, AWS_SECRET, AWS_REGION = "testing", "testing", "us-east-1"
+AWS_KEY, AWS_SECRET, AWS_REGION = "dlfolio", "dlfolio-secret", "us-east-1"  # MinIO wants a secret of 8+
 BUCKET = "dlfolio"
 WORK_POOL = "dlfolio"
 DVC_REMOTE = "stack"
@@ -146,10 +146,14 @@ def _wait(service: str, check, process: subprocess.Popen | None, log: Path, limi
     deadline = time.monotonic() + limit
     while not check():
         if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-            tail = log.read_text(errors="replace").splitlines()[-12:] if log.exists() else []
             why = "exited" if process is not None and process.poll() is not None else f"not ready within {limit:.0f} s"
-            raise StackError(f"stack: {service} did not come up ({why}); see {log}\n" + "\n".join(tail))
+            raise StackError(f"stack: {service} did not come up ({why}); see {log}{_last_line(log)}")
         time.sleep(0.3)
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.exists() else []
+    return f" (last line: {lines[-1][:300]})" if lines else ""
 
 
 def _spawn(stack: Stack, service: str, command: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
@@ -233,7 +237,7 @@ def start_postgres(stack: Stack) -> None:
         secret.unlink()
         if done.returncode != 0:
             log.write_text(done.stdout + done.stderr)
-            raise StackError(f"stack: postgres did not come up (initdb failed); see {log}\n{done.stderr[-1500:]}")
+            raise StackError(f"stack: postgres did not come up (initdb failed); see {log}{_last_line(log)}")
     elif os.geteuid() == 0 and not log.exists():
         log.touch()
         shutil.chown(log, "postgres")
@@ -244,7 +248,7 @@ def start_postgres(stack: Stack) -> None:
         capture_output=True, text=True, start_new_session=True, **_as_postgres(),
     )  # fmt: skip
     if done.returncode != 0 or not _pg_ready(stack):
-        raise StackError(f"stack: postgres did not come up; see {log}\n{done.stdout[-800:]}{done.stderr[-800:]}")
+        raise StackError(f"stack: postgres did not come up (pg_ctl start failed); see {log}{_last_line(log)}")
     stack.pids["postgres"] = _postgres_pid(data) or 0
     stack.save()
     import psycopg2

@@ -485,8 +485,9 @@ def test_the_team_stack_runs_a_deployment_on_its_worker_and_shares_store_remote_
         assert params["train.lr"] == "0.1" and params["train.epochs"] == "500", sorted(params)[:20]
         assert 0 < metrics["test_rmse"] < 5 and metrics["test_rmse"] == pytest.approx(mlflow_run.data.metrics["test_rmse"])
         # Its model in the S3 bucket (through MLflow's artifact proxy), byte for byte what the registry recorded.
-        s3 = boto3.client("s3", endpoint_url=exports["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+        s3 = boto3.client("s3", endpoint_url=exports["MLFLOW_S3_ENDPOINT_URL"],
+                          aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")  # fmt: skip
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="dlfolio", Prefix="mlflow/")["Contents"]]
         [predictor] = [k for k in keys if k.endswith("artifacts/predictor.joblib")]
         body = s3.get_object(Bucket="dlfolio", Key=predictor)["Body"].read()
@@ -516,7 +517,7 @@ def test_the_team_stack_runs_a_deployment_on_its_worker_and_shares_store_remote_
         registration = {k: v for k, v in version.tags.items() if not k.startswith("promotion.")}
         candidates = [
             client.create_model_version(
-                project, version.source, version.run_id, tags=registration, model_id=version.model_id
+                project, version.source, version.run_id, tags=registration, model_id=version.source.removeprefix("models:/")
             ).version
             for _ in range(2)
         ]
@@ -541,9 +542,9 @@ def test_the_team_stack_runs_a_deployment_on_its_worker_and_shares_store_remote_
         assert limit["limit"] == 1 and limit["active_slots"] == 0, limit  # the shared lock, released
     finally:
         down = stack_cli(env, "stack", "down", timeout=180)
+        left = stack_processes(state)
+        shutil.rmtree(state, ignore_errors=True)
     assert down.returncode == 0, down.stderr[-2000:]
-    left = stack_processes(state)
     assert left == [], left
-    shutil.rmtree(state, ignore_errors=True)
     status = stack_cli(env, "stack", "status")
     assert status.returncode == 1 and "running" not in status.stdout.replace("not running", ""), status.stdout
