@@ -313,3 +313,18 @@ def test_the_shared_promotion_lock_is_one_slot_on_the_prefect_server(prefect_ser
     assert promotion_lock(project) is None
     monkeypatch.delenv(LOCAL_API_ENV)
     assert promotion_lock(project) is not None  # a team's server
+
+
+def test_the_registered_mlmodel_names_the_published_predictor_not_the_runs_staging_folder(versions, client):
+    import hashlib
+
+    from mlflow.models import Model
+
+    for version in (versions["weak"], versions["strong"]):
+        source = Model.load(f"models:/{PROJECT}/{version}").flavors["python_function"]["artifacts"]["predictor"]
+        assert ".partial" not in source["uri"], source
+        assert source["uri"].endswith(f"outputs/{PROJECT}/model/predictor.joblib"), source
+    # The newest run's published file is the one the strong version was logged from, byte for byte.
+    published = Path(source["uri"]) if Path(source["uri"]).is_absolute() else REPO / source["uri"]
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    assert digest == tags(client, versions["strong"])["predictor.sha256"]
