@@ -282,8 +282,8 @@ def moto_venv(stack: Stack) -> Path:
     if not server.exists():
         log = stack.log("s3")
         with open(log, "ab") as out:
-            made = subprocess.run([sys.executable.replace(sys.prefix, sys.base_prefix), "-m", "venv", str(venv)],
-                                  stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+            base = getattr(sys, "_base_executable", None) or sys.executable  # the interpreter under our venv
+            made = subprocess.run([base, "-m", "venv", str(venv)], stdout=out, stderr=subprocess.STDOUT)
             made = made.returncode == 0 and subprocess.run(
                 [str(venv / "bin" / "pip"), "install", "-q", MOTO_SPEC], stdout=out, stderr=subprocess.STDOUT
             ).returncode == 0
