@@ -8,8 +8,6 @@ import socket
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 
 def closed_port() -> int:
     with socket.socket() as sock:
@@ -25,6 +23,7 @@ def raised(call) -> BaseException:
     raise AssertionError("the call did not fail")
 
 
+@pytest.mark.unit
 def test_a_tracking_server_or_object_store_that_is_not_there_is_transient(monkeypatch):
     import boto3
     from botocore.config import Config
@@ -46,6 +45,7 @@ def test_a_tracking_server_or_object_store_that_is_not_there_is_transient(monkey
     assert is_transient(ConnectionResetError(104, "Connection reset by peer"))
 
 
+@pytest.mark.unit
 def test_validation_errors_and_refusals_are_not_retried(tmp_path):
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
@@ -67,6 +67,7 @@ def test_validation_errors_and_refusals_are_not_retried(tmp_path):
         assert exc.__context__ is not None and not is_transient(exc)
 
 
+@pytest.mark.unit
 def test_the_prefect_retry_condition_reads_the_failed_states_error():
     from prefect.states import Completed, Failed
 
@@ -77,3 +78,76 @@ def test_the_prefect_retry_condition_reads_the_failed_states_error():
     assert not retry_on_transient_io(None, None, Completed(data=1))
     assert TRANSIENT_IO_RETRIES["retries"] == len(TRANSIENT_IO_RETRIES["retry_delay_seconds"]) >= 2
     assert list(TRANSIENT_IO_RETRIES["retry_delay_seconds"]) == sorted(TRANSIENT_IO_RETRIES["retry_delay_seconds"])
+
+
+@pytest.mark.integration
+def test_an_object_store_that_comes_up_late_is_retried_until_the_write_succeeds(prefect_server, tmp_path):
+    """A Prefect task with the pipeline's retry settings writes to S3 while the store is down: it fails with a
+    connection error, the store (moto's real server) starts, and the retry (5 s later) succeeds. A validation
+    error in the same task is not retried."""
+    import subprocess
+    import threading
+    import time
+    import urllib.request
+
+    import boto3
+    from botocore.config import Config
+    from prefect import flow, task
+
+    from flows.retries import TRANSIENT_IO_RETRIES
+    from flows.stack import AWS_KEY, AWS_SECRET, Stack, moto_venv
+    from tests.conftest import REPO
+
+    port = closed_port()
+    attempts: list[str] = []
+    server: list[subprocess.Popen] = []
+
+    def start_store() -> None:
+        moto = moto_venv(Stack(REPO / ".stack", REPO))  # the checkout's moto venv (made on first use)
+        server.append(subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+
+    @task(name="write-artifact", **TRANSIENT_IO_RETRIES)
+    def write(body: bytes, valid: bool = True) -> str:
+        attempts.append("write" if valid else "invalid")
+        if not valid:
+            raise ValueError("not a valid artifact")
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=AWS_KEY,
+                          aws_secret_access_key=AWS_SECRET, region_name="us-east-1",
+                          config=Config(retries={"max_attempts": 1}, connect_timeout=2))  # fmt: skip
+        try:
+            s3.create_bucket(Bucket="late")
+        except Exception:
+            if len(attempts) == 1:  # the store was down; it comes up while the task waits for its retry
+                threading.Thread(target=start_store, daemon=True).start()
+            raise
+        s3.put_object(Bucket="late", Key="a", Body=body)
+        return s3.get_object(Bucket="late", Key="a")["Body"].read().decode()
+
+    @flow
+    def writes() -> str:
+        return write(b"logged")
+
+    @flow
+    def invalid() -> None:
+        write(b"", valid=False)
+
+    try:
+        started = time.monotonic()
+        assert writes() == "logged"
+        assert attempts == ["write", "write"] and time.monotonic() - started >= TRANSIENT_IO_RETRIES["retry_delay_seconds"][0]
+        attempts.clear()
+        with pytest.raises(ValueError):
+            invalid()
+        assert attempts == ["invalid"]  # failed once, not retried
+    finally:
+        for process in server:
+            process.terminate()
+            process.wait(timeout=30)
