@@ -10,8 +10,9 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # Debian packages the projects need: real datasets that install offline, the browser for the UI test, and
 # espeak-ng (speech for the trigger-word sample), strace (the offline test records every connect()), wordnet-base
-# (the dinosaur genus names of the dinosaur-names sample).
-APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng strace wordnet-base
+# (the dinosaur genus names of the dinosaur-names sample), postgresql-15 (MLflow's and Prefect's database in
+# `dlfolio stack`; only its binaries are used: the stack runs its own cluster in .stack/).
+APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver espeak-ng strace wordnet-base postgresql-15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help setup system-deps data run lint test test-fast ui clean stack stack-down
@@ -49,7 +50,14 @@ VEGA := vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
 	npm install --silent --no-save --no-audit --no-fund --legacy-peer-deps --prefix .vega $(VEGA)
 	$(BIN)/python -m flows.plots_page .vega
 
-setup: system-deps $(VENV)/.installed .vega/template.html
+# moto's S3 server for `dlfolio stack` and the tests, in its own venv (moto and dvc-s3 disagree on botocore); made
+# here so that nothing installs at run time.
+MOTO_VENV := .stack/moto-venv
+$(MOTO_VENV)/bin/moto_server: | $(VENV)/.installed
+	$(PYTHON) -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install -q "$$($(BIN)/python -c 'from flows.stack import MOTO_SPEC; print(MOTO_SPEC)')"
+
+setup: system-deps $(VENV)/.installed .vega/template.html $(MOTO_VENV)/bin/moto_server
 
 data: setup
 	dlfolio data
@@ -93,9 +101,8 @@ clean:
 
 # A team's servers on this machine, all on 127.0.0.1 (flows/stack.py): `eval "$$(make -s stack)"` exports their
 # addresses into the shell; `make run`, `dlfolio ...` and `dvc push -r stack` then use them. PostgreSQL comes
-# from Debian (postgresql-15); moto (the S3 server) installs into .stack/moto-venv on first use.
+# from Debian (postgresql-15, in APT_PACKAGES); moto (the S3 server) from .stack/moto-venv (made by setup).
 stack: setup
-	@dpkg -s postgresql-15 >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-15 >/dev/null; }
 	@dlfolio stack up
 
 stack-down:
