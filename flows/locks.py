@@ -3,7 +3,8 @@
 On one host (the default: `dlfolio` started its own Prefect server, or none is set) the file lock beside the
 store does it (``components.tracking.registry.exclusive``). Two hosts share no file system that the lock could
 live on, but they share the Prefect server: there, a promotion holds one slot of the global concurrency limit
-``dlfolio-promote-PROJECT`` (limit 1, created on the server on first use). Its slot is a lease that the holder
+``dlfolio-promote-PROJECT`` (limit 1, created on the server on first use), and the host's file lock inside it
+(so a promotion on the same host without the team's settings is still excluded). Its slot is a lease that the holder
 renews; a holder that dies stops renewing, so a crash frees the slot when the lease ends (``LEASE_SECONDS``).
 """
 

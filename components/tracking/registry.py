@@ -37,7 +37,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -374,8 +374,8 @@ def promote(
     ``force``, which needs a ``reason``). The decision is tagged on the candidate and returned.
 
     ``lock`` serialises promotions of ``name`` across hosts (flows/promotion.py passes a Prefect global
-    concurrency limit when a team's Prefect server is configured); without it, a file lock beside the store
-    (``lock_path``), which serialises only the processes of one host."""
+    concurrency limit when a team's Prefect server is configured); the file lock beside the store (``lock_path``),
+    which serialises the processes of one host, is taken in any case."""
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (--reason TEXT); it is recorded on the version")
     candidate = resolve_candidate(client, name, version)
@@ -389,7 +389,9 @@ def promote(
     def registered(v: str) -> tuple[float | None, str | None]:
         return registered_score(client, name, v, metric)
 
-    with lock if lock is not None else exclusive(lock_path or lock_path_for(client.tracking_uri)):
+    # The host's file lock always (a promotion on this host without the team's server settings takes only that
+    # one), inside the shared lock when there is one; every process takes them in this order.
+    with lock if lock is not None else nullcontext(), exclusive(lock_path or lock_path_for(client.tracking_uri)):
         repairs = tuple(repair_pending(client, name))
         check_finished(client, name, candidate)
         for _ in range(5):  # re-decide if the champion moved while we scored (a store the lock does not cover)
