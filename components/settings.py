@@ -112,6 +112,9 @@ class TrainSettings(Section):
     channels_last: bool | None = Field(None, description="null: on CUDA for models with 2-D convolutions")
     compile: bool = Field(False, description="torch.compile the training model (the first epoch pays for it)")
     cuda: CudaProfile | None = Field(None, description="the GPU profile: batch, LR and epochs on CUDA; null: as on CPU")
+    gpus: int = Field(
+        1, ge=1, description="torchrun processes for the train stage: one per GPU (gloo processes on a CPU); 1: in-process"
+    )
 
     def for_device(self, device_type: str) -> TrainSettings:
         """The section as it trains on ``device_type`` ('cpu', 'cuda', ...): itself, except on CUDA with a

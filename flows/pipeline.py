@@ -118,7 +118,22 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json"), data_md5)
     started = time.perf_counter()
-    trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
+    processes = getattr(getattr(settings, "train", None), "gpus", 1)
+    if processes > 1:  # DDP: the project's own train() in each of N torchrun processes, rank 0 logging here
+        from components.projects.distributed import launch
+
+        logger.info("training on %d torchrun processes", processes)
+        trained = launch(
+            project,
+            data,
+            settings,
+            processes=processes,
+            checkpoint_dir=checkpoints,
+            tracking_uri=mlflow.get_tracking_uri(),
+            run_id=mlflow.active_run().info.run_id,
+        )
+    else:
+        trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
     seconds = time.perf_counter() - started
     outputs.keep_model_files(checkpoints)
     mlflow.log_params({f"train.{k}": v for k, v in trained.info.items()})

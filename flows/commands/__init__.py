@@ -9,6 +9,7 @@ from flows.commands import (
     promote,
     results,
     run,
+    runner,
     schedule,
     server,
     stack,
@@ -18,4 +19,21 @@ from flows.commands import (
     ui,
 )
 
-MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stack, stages]
+MODULES = [
+    projects,
+    data,
+    check,
+    run,
+    promote,
+    models,
+    sync,
+    results,
+    schedule,
+    ui,
+    label,
+    sweep,
+    server,
+    runner,
+    stack,
+    stages,
+]
