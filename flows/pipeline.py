@@ -35,6 +35,7 @@ from components.tracking.outputs import RunOutputs
 from components.tracking.report import log_report
 from components.validation.expectations import DataValidationError, ValidationReport
 from flows import artifacts
+from flows.retries import TRANSIENT_IO_RETRIES
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
@@ -155,7 +156,7 @@ def conformalize(
     return calibration
 
 
-@task(name="evaluate", cache_policy=NO_CACHE)
+@task(name="evaluate", cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)  # writes to the tracking server
 def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings, outputs: RunOutputs) -> Report:
     evaluation = project.evaluate(trained, data, settings)
     log_report(evaluation, outputs.staging, metric_prefix="test_")
@@ -163,7 +164,7 @@ def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings
     return evaluation
 
 
-@task(name="register", cache_policy=NO_CACHE)
+@task(name="register", cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)  # writes to the tracking server
 def register(
     project: Project,
     trained: Trained,

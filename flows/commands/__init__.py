@@ -12,6 +12,7 @@ from flows.commands import (
     runner,
     schedule,
     server,
+    stack,
     stages,
     sweep,
     sync,
@@ -33,5 +34,6 @@ MODULES = [
     sweep,
     server,
     runner,
+    stack,
     stages,
 ]
