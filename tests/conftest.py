@@ -38,7 +38,7 @@ def pytest_configure(config):
 
 
 # The tiers, from cheapest to dearest (markers in pyproject.toml). `make test-fast` runs unit + contract.
-TIERS = ("unit", "contract", "integration", "e2e")
+TIERS = ("unit", "contract", "integration", "e2e", "team")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: a test without a tier must not slip out unseen

@@ -413,7 +413,7 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.integration
+@pytest.mark.team
 def test_the_team_stack_runs_a_deployment_on_its_worker_and_shares_store_remote_and_promotion_lock(
     tmp_path, sample_data
 ):

@@ -315,6 +315,7 @@ def test_the_shared_promotion_lock_is_one_slot_on_the_prefect_server(prefect_ser
     assert promotion_lock(project) is not None  # a team's server
 
 
+@pytest.mark.integration
 def test_the_registered_mlmodel_names_the_published_predictor_not_the_runs_staging_folder(versions, client):
     import hashlib
 
