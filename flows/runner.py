@@ -229,6 +229,10 @@ class Runner:
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(SOCKET_ENV, None)
+        if self.own_server and "PREFECT_API_URL" not in os.environ:  # what ensure_server would have set
+            from flows.server import LOCAL_API_ENV
+
+            os.environ[LOCAL_API_ENV] = self.api_url
         os.environ["PREFECT_API_URL"] = self.api_url
         sys.argv = ["dlfolio", *request["argv"]]
 
