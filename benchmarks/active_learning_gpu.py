@@ -46,6 +46,7 @@ from components.data.formats.idx import load_mnist, write_idx  # noqa: E402
 SCHEDULES = {  # (size, rounds), ...
     "gal": ((10, 100), (50, 20), (250, 4)),  # budget 3,020: active_learning.py --large
     "small": ((10, 100), (50, 20)),  # budget 2,020, for a pool of 4,000
+    "short": ((10, 40),),  # budget 420: random reaches 95% of all-label accuracy on the 4,000 digits near 300
     "smoke": ((10, 3), (50, 1)),
 }
 MEAN, STD = 0.286, 0.353  # active_learning.py's normalisation (Fashion-MNIST's); the same for every run
@@ -192,8 +193,8 @@ class Trainer:
                 correct += (pred == self.y_test[i : i + 1000]).sum(1)
         return (correct / len(self.y_test)).cpu().numpy()
 
-    def mc_samples(self, P, rows: list[np.ndarray], T: int, seed: int) -> list[np.ndarray]:
-        """Per slice r, softmax of T dropout passes over X[rows[r]]: (T, len(rows[r]), classes), float64.
+    def mc_samples(self, P, slices: list[int], rows: list[np.ndarray], T: int, seed: int) -> list[np.ndarray]:
+        """For each (slice, rows) pair, that slice's softmax of T dropout passes over X[rows]: (T, len(rows), classes).
 
         The conv features have no dropout before them, so they are computed once; the T passes differ only in
         the two dropout masks of the head, as in T full passes of the network."""
@@ -212,7 +213,7 @@ class Trainer:
                 out[:, :, i : i + len(chunk)] = probs.cpu().numpy()
         if g_state is not None:
             torch.cuda.set_rng_state(g_state)
-        return [out[r][:, np.searchsorted(union, idx)] for r, idx in enumerate(rows)]
+        return [out[r][:, np.searchsorted(union, idx)] for r, idx in zip(slices, rows, strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------------- runs
@@ -271,7 +272,7 @@ def run_group(args, trainer, specs: list[str], seeds: list[int], y: np.ndarray, 
             pools.append(pool)
             scored.append(parse_strategy(spec)[0] != "random")
         need = [r for r in range(R) if scored[r]]
-        samples = trainer.mc_samples(P, [pools[r] for r in need], args.mc_samples, seed=round_) if need else []
+        samples = trainer.mc_samples(P, need, [pools[r] for r in need], args.mc_samples, seed=round_) if need else []
         by_run = dict(zip(need, samples))
 
         def query(r: int) -> np.ndarray:
