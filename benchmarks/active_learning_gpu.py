@@ -301,7 +301,9 @@ def cmd_run(args) -> int:
 
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
     torch.backends.cudnn.allow_tf32 = args.tf32
-    torch.backends.cudnn.benchmark = False  # the last batch's size changes every round: no re-tuning
+    # cuDNN tunes each new shape once (the last batch of an epoch takes at most 32 sizes in rounds of 10): seen
+    # on the H200 with 25-30 slices, about 2 ms a step tuned against about 18 ms untuned (two runs sharing it)
+    torch.backends.cudnn.benchmark = True
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     X, y, X_test, y_test = load(args.data, args.pool, args.test)
     trainer = Trainer(torch, X, y, X_test, y_test, device, epochs=args.epochs)
