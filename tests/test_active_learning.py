@@ -116,6 +116,26 @@ def test_power_bald_spreads_a_batch_where_top_k_always_takes_the_same_items():
 
 
 @pytest.mark.unit
+def test_power_mc_margin_never_draws_items_the_mc_predictive_is_sure_of_and_favours_the_ties():
+    # items 0-1: the passes disagree, so the mean is 50/50 (1 - margin = 1); item 2: every pass 70/30
+    # (1 - margin = 0.6); items 3-5: every pass certain (1 - margin = 0: never drawn)
+    samples = np.array(
+        [
+            [[1.0, 0.0], [0.0, 1.0], [0.7, 0.3]] + [[1.0, 0.0]] * 3,
+            [[0.0, 1.0], [1.0, 0.0], [0.7, 0.3]] + [[1.0, 0.0]] * 3,
+        ]
+    )
+    assert query("power_mc_margin", 3, samples=samples) == {0, 1, 2}
+    learner = type("L", (), {"estimator": TableClassifier(samples=samples)})()
+    pool = np.arange(6)[:, None]
+    draw = make_strategy("power_mc_margin", n_samples=2, seed=0)
+    firsts = [draw(learner, pool, 1)[0] for _ in range(3000)]
+    share = np.bincount(firsts, minlength=6) / len(firsts)
+    assert share[3:].sum() == 0
+    assert share[0] == pytest.approx(1 / 2.6, abs=0.03) and share[2] == pytest.approx(0.6 / 2.6, abs=0.03)
+
+
+@pytest.mark.unit
 def test_random_is_seeded_and_picks_distinct_pool_items():
     proba = np.full((50, 2), 0.5)
     first, again = query("random", 10, proba), query("random", 10, proba)

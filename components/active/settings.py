@@ -42,6 +42,7 @@ StrategyName = Literal[
     "variation_ratios",
     "max_entropy",
     "mc_margin",
+    "power_mc_margin",
 ]
 
 

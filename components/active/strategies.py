@@ -14,6 +14,8 @@ Each strategy is a modAL query strategy, ``strategy(learner, X_pool, n_instances
     max_entropy       Gal et al.'s Max Entropy: entropy of the MC-dropout predictive (the mean of T passes)
     mc_margin         margin sampling on the MC-dropout predictive: smallest gap between its two most likely
                       classes (margin on the Bayesian model average rather than on one deterministic pass)
+    power_mc_margin   mc_margin for batches, as power_bald is BALD for batches (Kirsch et al. 2023): draws the
+                      batch without replacement with probability proportional to 1 - that margin
 
 The Bayesian ones (``BAYESIAN``) need an estimator with ``predict_proba_samples(X, n_samples)`` (MC dropout, shape
 (T, N, classes)), as ``TorchImageClassifier`` has. Imports numpy and modAL only, so benchmarks can carry it.
@@ -114,6 +116,14 @@ def mc_margin_sampling(
     return top_k(-mc_margin_scores(learner.estimator.predict_proba_samples(X_pool, n_samples)), n_instances, rng)
 
 
+def power_mc_margin_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator
+) -> np.ndarray:
+    """1 - margin is 0 where the MC predictive is sure of one class and 1 where its top two classes tie."""
+    margin = mc_margin_scores(learner.estimator.predict_proba_samples(X_pool, n_samples))
+    return power_top_k(1.0 - margin, n_instances, rng)
+
+
 STRATEGIES = (
     "random",
     "least_confident",
@@ -124,8 +134,9 @@ STRATEGIES = (
     "variation_ratios",
     "max_entropy",
     "mc_margin",
+    "power_mc_margin",
 )
-BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin")
+BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin", "power_mc_margin")
 
 
 def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
@@ -141,6 +152,7 @@ def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
         "variation_ratios": partial(variation_ratio_sampling, n_samples=n_samples, rng=rng),
         "max_entropy": partial(max_entropy_sampling, n_samples=n_samples, rng=rng),
         "mc_margin": partial(mc_margin_sampling, n_samples=n_samples, rng=rng),
+        "power_mc_margin": partial(power_mc_margin_sampling, n_samples=n_samples, rng=rng),
     }
     try:
         return strategies[name]
