@@ -90,7 +90,7 @@ from flows.cli import console
 
 marker = Path(sys.argv[1])
 atexit.register(lambda: marker.write_text("drained"))
-sys.argv[1:] = ["projects"]
+sys.argv[1:] = ["server", "status"]
 console()
 """
 
@@ -104,11 +104,11 @@ def test_the_fast_exit_still_runs_exit_handlers_and_flushes_what_was_printed(tmp
         text=True,
         timeout=60,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "prefect")},
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # the command's own status: no server runs in that home
     assert marker.read_text() == "drained"
-    assert "linear-regression" in done.stdout and "yolo-cars" in done.stdout  # the whole list, last line too
+    assert done.stdout == f"no dlfolio Prefect server runs for {tmp_path / 'prefect'}\n"  # printed, then flushed
 
 
 # `dlfolio check` validates every section with the torch-free settings (components/projects/settings/): none of
