@@ -12,9 +12,26 @@ from flows.commands import (
     schedule,
     server,
     stages,
+    study,
     sweep,
     sync,
     ui,
 )
 
-MODULES = [projects, data, check, run, promote, models, sync, results, schedule, ui, label, sweep, server, stages]
+MODULES = [
+    projects,
+    data,
+    check,
+    run,
+    promote,
+    models,
+    sync,
+    results,
+    schedule,
+    ui,
+    label,
+    sweep,
+    study,
+    server,
+    stages,
+]
