@@ -322,6 +322,9 @@ def _expected_type(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     current: Any = model
     annotation: Any = None
     for key in loc:
+        if typing.get_origin(current) is dict:  # a mapping of sections (studies: {NAME: ...}): the key is a name
+            annotation = current = typing.get_args(current)[1]
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             break
         field = current.model_fields.get(str(key))
@@ -354,6 +357,9 @@ def _describe(error: dict[str, Any], model: type[BaseModel], prefix: str) -> str
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for key in loc:
+        if typing.get_origin(current) is dict:  # a mapping of sections: the key is a name, not a field
+            current = typing.get_args(current)[1]
+            continue
         current = current.model_fields[str(key)].annotation
     return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 
