@@ -67,6 +67,7 @@ def test_every_preset_in_params_yaml_validates_and_the_seeds_studies_are_there()
         "regularization",
         "lr-decay",
         "football",
+        "shallow-vs-deep",
     } <= set(studies["numpy-dnn"])
     assert {
         "learning-rates",

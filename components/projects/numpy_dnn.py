@@ -2,7 +2,8 @@
 
 Real format: MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Offline sample: Fashion-MNIST, the same
 format and size. ``data.format: points`` reads a 2-D point set instead (train.csv/test.csv of x1,x2,label; the
-regularisation study's generated football positions) and draws the decision boundary. The main model trains on the full training set; the comparisons (initialisation, optimiser,
+regularisation study's generated football positions) and draws the decision boundary; ``catvnoncat`` reads
+logistic-regression's h5 layout (the shallow-vs-deep study). The main model trains on the full training set; the comparisons (initialisation, optimiser,
 regularisation, learning-rate decay) train small arms on a subset and are logged as nested runs with plots.
 Evaluation also gradient-checks the trained network (float64, sampled coordinates of every layer).
 """
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from components.data.formats import points
+from components.data.formats import catvnoncat, points
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
 from components.data.splits import random_split
@@ -61,6 +62,11 @@ def gradient_check(
         idx = rng.choice(p.size, size=min(coordinates, p.size), replace=False)
         errors[name] = relative_error(grads[name].reshape(-1)[idx], sampled_numerical_gradient(loss, p, idx))
     return errors
+
+
+def load_catvnoncat_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    cats = catvnoncat.load_catvnoncat(root)
+    return cats.X_train, cats.y_train, cats.X_test, cats.y_test
 
 
 def accuracy_panel(result: ArmResult) -> Panel:
@@ -109,25 +115,37 @@ class NumpyDNN(Project):
             return points.validate_points(
                 settings.data_dir, len(settings.data.class_names), settings.data.min_per_class
             )
-        files = find_idx_files(settings.data_dir)
-        X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
         d = settings.data
-        parts = {
-            "train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
-            "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name),
-        }
+        if d.format == "catvnoncat":  # the h5 layout of logistic-regression (the shallow-vs-deep study)
+            cats = catvnoncat.load_catvnoncat(settings.data_dir)
+            labels = tuple(range(len(cats.classes)))
+            parts = {
+                split: ArrayPart(
+                    getattr(cats, f"X_{split}"), getattr(cats, f"y_{split}"), catvnoncat.FILES[split], labels
+                )
+                for split in ("train", "test")
+            }
+        else:
+            files = find_idx_files(settings.data_dir)
+            X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
+            parts = {
+                "train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
+                "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name),
+            }
         rules = ArrayRules(
             labels=tuple(range(len(d.class_names))),
             height=d.image_size,
             width=d.image_size,
-            channels=1,
+            channels=3 if d.format == "catvnoncat" else 1,
             min_per_class=d.min_per_class,
             min_class_share=d.min_class_share,
         )
         return validate_arrays(str(settings.data_dir), parts, rules)
 
     def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
-        loader = points.load_points if settings.data.format == "points" else load_mnist
+        loader = {"points": points.load_points, "catvnoncat": load_catvnoncat_arrays}.get(
+            settings.data.format, load_mnist
+        )
         X, y, X_test, y_test = loader(settings.data_dir)
         # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
         val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
@@ -249,4 +267,5 @@ class NumpyDNN(Project):
         if settings.data.format == "points":
             return PointPredictor(trained.model, dict(enumerate(settings.data.class_names))), data.X_test[:2]
         size = settings.data.image_size
-        return ImagePredictor(trained.model, (size, size), dict(enumerate(settings.data.class_names))), data.X_test[:2]
+        shape = (size, size, 3) if settings.data.format == "catvnoncat" else (size, size)
+        return ImagePredictor(trained.model, shape, dict(enumerate(settings.data.class_names))), data.X_test[:2]

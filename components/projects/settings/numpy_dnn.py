@@ -30,9 +30,10 @@ Decay = Literal["none", "inverse_time", "exponential", "step"]
 
 
 class IdxDataSettings(Section):
-    format: Literal["idx", "points"] = Field(
+    format: Literal["idx", "points", "catvnoncat"] = Field(
         "idx",
-        description="idx: MNIST-layout image files; points: train.csv/test.csv of x1,x2,label (2-D point-set studies)",
+        description="idx: MNIST-layout image files; points: train.csv/test.csv of x1,x2,label (2-D point-set studies); "
+        "catvnoncat: train_catvnoncat.h5/test_catvnoncat.h5 (RGB, logistic-regression's layout)",
     )
     class_names: tuple[str, ...] = Field(FASHION_CLASSES, min_length=2, description="name of label 0, 1, ...")
     image_size: int = Field(28, ge=1)
