@@ -448,6 +448,9 @@ def _validate_section(
         raise SettingsError(f"{path}: projects.{project}: expected a mapping, got {section!r}")
     defaults = raw.get("defaults") or {}
     if overrides:
+        # A configuration of a sweep or study is one run: the file's studies were checked when it loaded, and
+        # checked against this configuration they could fail for nothing (an MLP has no BatchNorm switch).
+        section = {k: v for k, v in section.items() if k != "studies"}
         section = apply_overrides(section, overrides, defaults, where=f"{path}: projects.{project}.")
     merged = {"data_dir": f"data/{project}", **defaults, **section}
     schema = schemas[project]

@@ -84,6 +84,13 @@ def test_every_preset_in_params_yaml_validates_and_the_seeds_studies_are_there()
             configs = study.configurations()
             assert 2 <= len(configs) <= study.max_runs, (project, name)
             assert len({repr(sorted(c.items())) for c in configs}) == len(configs), (project, name)
+            # each configuration loads as the run it is (face-mask's MLP child is no failed check of the
+            # BatchNorm study against an MLP)
+            for config in configs:
+                run = load_project_settings(
+                    REPO / "params.yaml", project, settings_schemas(), study.fixed_values() | config
+                )
+                assert run.studies == {}
     lrs = [c["train.lr"] for c in studies["face-mask"]["learning-rates"].configurations()]
     assert min(lrs) == 0.001 and max(lrs) == 0.6
     inits = [c["model.init"] for c in studies["numpy-dnn"]["initialization"].configurations()]
