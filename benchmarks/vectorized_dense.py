@@ -7,7 +7,8 @@ and its gradients ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = sum(dout)``, 
 same inputs in float64: explicit loops over samples, units and inputs (every multiply-add a Python
 operation), a loop over samples with one vector product each, and the vectorised layer (one matrix product
 per term). The three results are compared, so a fast wrong answer cannot win. Median of ``repeats`` after one
-warm-up; NumPy on 1 thread (OMP_NUM_THREADS, default 1). The table replaces the section
+warm-up, in CPU time of the process (time.process_time: on shared cores, waiting for them does not count); NumPy
+on 1 thread (OMP_NUM_THREADS, default 1). The table replaces the section
 "## NumPy dense layer: vectorised vs explicit loops" of benchmarks/RESULTS.md.
 """
 
@@ -74,9 +75,9 @@ def timed(fn, args, repeats: int) -> tuple[float, tuple]:
     result = fn(*args)  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time of this process: what other jobs on shared cores do not inflate
         fn(*args)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times) * 1000, result
 
 
@@ -107,12 +108,13 @@ def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
         HEADING,
         "",
         f"Forward + backward of one dense layer (out = x W + b; dx, dW, db), float64, median of {repeats} repeats "
-        f"(the explicit loops fewer on the largest shape) after a warm-up. Machine: {platform.machine()} CPU with "
+        f"(the explicit loops fewer on the largest shape) after a warm-up, CPU time of the process "
+        f"(`time.process_time`). Machine: {platform.machine()} CPU with "
         f"{cpus} cores, Python {platform.python_version()}, NumPy {np.__version__}, {THREADS} thread(s) "
         f"(OMP_NUM_THREADS); {dt.date.today().isoformat()}."
         + (
-            f" Load average {load_before:.1f} before / {load_after:.1f} after: other jobs shared the cores, so the "
-            "times are inflated; the ratios are what to read."
+            f" Load average {load_before:.1f} before / {load_after:.1f} after: other jobs shared the cores; CPU "
+            "time leaves out the waiting, not the cache and memory traffic they cause, so read the ratios."
             if loaded
             else ""
         )

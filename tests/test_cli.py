@@ -26,6 +26,7 @@ COMMANDS = [
     "sweep",
     "stages",
     "server",
+    "study",
 ]
 
 PROBE = """
