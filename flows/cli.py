@@ -21,7 +21,9 @@ Run `dlfolio COMMAND --help` for each command's options.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
 import sys
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before Prefect is imported)
@@ -112,5 +114,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console() -> None:
+    """The `dlfolio` command: ``main()``, then the process ends without the interpreter's teardown.
+
+    After a pipeline, freeing torch's, MLflow's and Prefect's module state took 4 s per process (measured on
+    `dlfolio run linear-regression`: flow finished -> process gone), a minute or two over `make run`'s 28 stages.
+    The exit handlers (Prefect's log and event workers drain there) and the log handlers still run first, so
+    nothing that a normal exit would write is lost. An uncaught exception takes the normal path, traceback and all.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

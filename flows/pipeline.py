@@ -186,6 +186,7 @@ def register(
         signature,
         tags={**tags, "primary_metric": project.primary_metric, f"test_{project.primary_metric}": f"{metric:.6f}"},
         extra_requirements=requirements(predictor),
+        published={"predictor": str(outputs.published_path(path))},
     )
     outputs.record_registration(project.name, version.version, tags["run_id"])
     get_run_logger().info(

@@ -76,6 +76,43 @@ def test_the_installed_script_lists_every_command():
         assert f"    {command}" in done.stdout
 
 
+def test_the_installed_script_exits_with_the_commands_code_and_its_message():
+    script = Path(sys.executable).with_name("dlfolio")
+    done = subprocess.run(
+        [str(script), "run", "no-such-project"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("dlfolio: error: unknown project 'no-such-project'")
+
+
+CONSOLE_PROBE = """
+import atexit, sys
+from pathlib import Path
+from flows.cli import console
+
+marker = Path(sys.argv[1])
+atexit.register(lambda: marker.write_text("drained"))
+sys.argv[1:] = ["projects"]
+console()
+"""
+
+
+def test_the_fast_exit_still_runs_exit_handlers_and_flushes_what_was_printed(tmp_path):
+    """console() skips the interpreter's teardown (seconds after a pipeline), not Prefect's or MLflow's drains."""
+    marker = tmp_path / "marker"
+    done = subprocess.run(
+        [sys.executable, "-c", CONSOLE_PROBE, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "drained"
+    assert "linear-regression" in done.stdout and "yolo-cars" in done.stdout  # the whole list, last line too
+
+
 # `dlfolio check` validates every section with the torch-free settings (components/projects/settings/): none of
 # the libraries the projects' code needs is imported (it took 8-12 s when the catalog imported all 25 projects).
 CHECK_HEAVY = (*HEAVY, "scipy", "matplotlib", "mapie", "pandas")

@@ -263,3 +263,19 @@ def test_a_scheduled_run_is_tagged_with_the_deployment_runs_id_too(versions, cli
     strong = client.get_run(versions["results"]["strong"]["run_id"]).data.tags
     assert strong["prefect.root_flow_run_id"] != strong["prefect.flow_run_id"]
     assert strong["prefect.parent_flow_run_id"] == strong["prefect.root_flow_run_id"]
+
+
+@pytest.mark.integration
+def test_the_registered_mlmodel_names_the_published_predictor_not_the_runs_staging_folder(versions, client):
+    import hashlib
+
+    from mlflow.models import Model
+
+    for version in (versions["weak"], versions["strong"]):
+        source = Model.load(f"models:/{PROJECT}/{version}").flavors["python_function"]["artifacts"]["predictor"]
+        assert ".partial" not in source["uri"], source
+        assert source["uri"].endswith(f"outputs/{PROJECT}/model/predictor.joblib"), source
+    # The newest run's published file is the one the strong version was logged from, byte for byte.
+    published = Path(source["uri"]) if Path(source["uri"]).is_absolute() else REPO / source["uri"]
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    assert digest == tags(client, versions["strong"])["predictor.sha256"]

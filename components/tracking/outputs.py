@@ -78,6 +78,10 @@ class RunOutputs:
     def model_dir(self) -> Path:
         return self.staging / "model"
 
+    def published_path(self, staged: Path) -> Path:
+        """Where a file written under the staging directory will be once ``publish()`` has moved it in."""
+        return self.final / staged.relative_to(self.staging)
+
     def checkpoint_dir(self, settings: dict[str, Any], data_md5: str) -> Path:
         """Training's own directory for these settings and data (created): a rerun of the same finds its last.pt."""
         path = self.checkpoints / training_fingerprint(settings, data_md5)

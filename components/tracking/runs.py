@@ -272,10 +272,14 @@ def register(
     signature,
     tags: Mapping[str, str],
     extra_requirements: list[str] = (),
+    published: Mapping[str, str] | None = None,
 ):
     """Log the pyfunc model (``python_model`` is a models-from-code file) to the active run, register a new
     version and give it alias ``challenger``. The version is tagged with the sha256 of ``artifacts["predictor"]``
-    (``predictor.sha256``), which ``registry.load_model`` checks before it unpickles the file."""
+    (``predictor.sha256``), which ``registry.load_model`` checks before it unpickles the file.
+
+    ``published`` names, per artifact, the path its file will have once the run's outputs are published: the
+    MLmodel's ``uri`` records that instead of the run's staging directory, which is gone by then."""
     tags = {**tags, PREDICTOR_SHA256: hashlib.sha256(Path(artifacts["predictor"]).read_bytes()).hexdigest()}
     # Paths under the working directory (the project root, for `dvc repro` and `make run`) relative to it: MLflow
     # copies the files from there and its MLmodel records the paths as given, so no machine's directory is kept.
@@ -292,9 +296,25 @@ def register(
         # Explicit requirements: inference would import and scan the environment for each run.
         pip_requirements=pinned(["torch", "torchvision", "numpy", "pandas", "scikit-learn", *extra_requirements]),
     )
+    if published:
+        record_artifact_sources(info, {k: relative_to_root(v, cwd) for k, v in published.items()})
     version = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version.version)
     return version
+
+
+def record_artifact_sources(info, sources: Mapping[str, str]) -> None:
+    """Rewrite the logged model's MLmodel so each artifact's ``uri`` is ``sources[name]``. MLflow records the
+    path it copied from and offers no way to name another, so the MLmodel is uploaded again (before the version
+    is registered); the copied files themselves are untouched."""
+    from mlflow.models import Model
+
+    model = Model.load(info.model_uri)
+    for name, source in sources.items():
+        model.flavors["python_function"]["artifacts"][name]["uri"] = source
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save(os.path.join(scratch, "MLmodel"))
+        MlflowClient().log_model_artifact(info.model_id, os.path.join(scratch, "MLmodel"))
 
 
 # What DVC and the pipeline themselves rewrite (dvc.lock, outputs/): a change there is a result, not a change of
