@@ -63,7 +63,7 @@ def run_studies(
     parallel: int = 1,
 ) -> list[dict]:
     """Run the named studies (all by default) one after the other; returns each sweep's result."""
-    from components.tracking.sweep import expand_grid, validate_configs
+    from components.tracking.sweep import SweepError, expand_grid, validate_configs
     from flows.sweep import run_sweep
 
     studies = project_studies(Path(root) / params, project)
@@ -89,7 +89,10 @@ def run_studies(
             study=name,
             montage=study.montage,
         )
-        results.append(
-            run_sweep(project, grid, parallel=parallel, flow_run_name=f"study-{project}-{name}", **runner_kwargs)
-        )
+        try:
+            results.append(
+                run_sweep(project, grid, parallel=parallel, flow_run_name=f"study-{project}-{name}", **runner_kwargs)
+            )
+        except SweepError as exc:  # every configuration failed: the other studies still run
+            results.append({"study": name, "failed": str(exc)})
     return results

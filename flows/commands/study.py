@@ -93,14 +93,19 @@ def main(args) -> int:
     from flows.study import run_studies
 
     results = run_studies(args.project, chosen, params=args.params, root=args.root, extra=extra, parallel=args.parallel)
+    code = 0
     for result in results:
+        if "failed" in result:
+            print(f"{result['study']}: {result['failed']}")
+            code = 1
+            continue
         failed = sum(row["status"] != "ok" for row in result["table"])
         margin = f", {result['margin']:.4g} ahead of {result['runner_up']}" if result["margin"] is not None else ""
         print(
             f"{result['study']}: best {result['best_name']} ({result['metric']}={result['best_value']:.4g}{margin}); "
             f"{len(result['table'])} configurations, {failed} failed  [MLflow run {result['run_id']}]"
         )
-    return 0
+    return code
 
 
 def _fmt(value) -> str:
