@@ -36,7 +36,8 @@ from flows.pipeline import project_pipeline
 def run_config(
     project: str, params: str, root: str, overrides: dict[str, Any], name: str, parent_run_id: str, outputs_root: str
 ) -> dict:
-    return project_pipeline.with_options(flow_run_name=name)(
+    # Prefect formats a run name as a template: a mapping value ({name: mlp}) must not read as a placeholder
+    return project_pipeline.with_options(flow_run_name=name.replace("{", "{{").replace("}", "}}"))(
         project=project,
         params=params,
         root=root,
