@@ -28,7 +28,7 @@ projects:
     studies:
       learning-rates:
         description: two rates
-        grid: ["train.lr=1e-6,0.3"]
+        grid: ["train.lr=1e-6,0.3", "split={{test: 0.2}}"]
         fixed: ["train.epochs=60"]
 {extra}"""
 
@@ -175,9 +175,11 @@ def test_a_study_runs_a_child_per_configuration_with_the_comparison_on_the_paren
     prefect_server, tmp_path, sample_data, run_cli
 ):
     write_params(tmp_path, sample_data("linear-regression"))
+    # a mapping value in a configuration's name ({test: 0.2}) is no placeholder of Prefect's run-name template
     code, out, err = run_cli("study", "linear-regression", "--root", str(tmp_path))
     assert code == 0, err
-    assert "learning-rates: best train.lr=0.3 (rmse=" in out and "ahead of train.lr=1.0e-06" in out
+    assert "learning-rates: best train.lr=0.3 split={test: 0.2} (rmse=" in out
+    assert "ahead of train.lr=1.0e-06 split={test: 0.2}" in out
     client = MlflowClient()
     parent = parent_run(client, "linear-regression", "learning-rates")
     assert (
@@ -186,7 +188,10 @@ def test_a_study_runs_a_child_per_configuration_with_the_comparison_on_the_paren
     )
     assert parent.data.params["sweep.fixed.train.epochs"] == "60" and parent.data.params["best.train.lr"] == "0.3"
     runs = children(client, parent)
-    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == ["train.lr=0.3", "train.lr=1.0e-06"]
+    assert sorted(r.data.tags["mlflow.runName"] for r in runs) == [
+        "train.lr=0.3 split={test: 0.2}",
+        "train.lr=1.0e-06 split={test: 0.2}",
+    ]
     assert all(r.data.params["train.epochs"] == "60" for r in runs)  # the fixed override reached every child
     rmse = {r.data.params["train.lr"]: r.data.metrics["test_rmse"] for r in runs}
     assert rmse["0.3"] < 3.0 < 20.0 < rmse["1e-06"]
