@@ -20,6 +20,7 @@ class Capability(enum.Enum):
     CONFORMAL_INTERVALS = "conformal intervals"  # calibrated prediction intervals, served with the model (regressors)
     ACTIVE_LEARNING = "active learning"  # query strategies simulated on the training pool
     PROMOTION_SCORING = "promotion scoring"  # score() of a served model: what the scheduled promotion gate compares
+    MC_SAMPLING = "MC-dropout sampling"  # predict_proba_samples: what the Bayesian query strategies (bald, ...) call
 
     def __str__(self) -> str:
         return self.value

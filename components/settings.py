@@ -72,6 +72,10 @@ class Section(BaseModel):
         """The capability this section, when present, asks of its project's code, and why; None: nothing."""
         return None
 
+    def further_requirements(self) -> list[tuple[Capability, str]]:
+        """Capabilities asked by what the section's values turn on (say, one strategy of several), and why."""
+        return []
+
 
 class CudaProfile(Section):
     """How a ``train`` section changes when it trains on a CUDA GPU (``train.cuda``); the CPU never reads it.
@@ -116,6 +120,9 @@ class TrainSettings(Section):
     channels_last: bool | None = Field(None, description="null: on CUDA for models with 2-D convolutions")
     compile: bool = Field(False, description="torch.compile the training model (the first epoch pays for it)")
     cuda: CudaProfile | None = Field(None, description="the GPU profile: batch, LR and epochs on CUDA; null: as on CPU")
+    gpus: int = Field(
+        1, ge=1, description="torchrun processes for the train stage: one per GPU (gloo processes on a CPU); 1: in-process"
+    )
 
     def for_device(self, device_type: str) -> TrainSettings:
         """The section as it trains on ``device_type`` ('cpu', 'cuda', ...): itself, except on CUDA with a
@@ -281,6 +288,8 @@ class ProjectSettings(Section):
         for key, value in self:  # the optional stage sections (conformal, active_learning, ...) that are present
             if isinstance(value, Section) and (need := value.requirement()) is not None:
                 yield key, *need
+                for further in value.further_requirements():
+                    yield key, *further
 
 
 @dataclass(frozen=True)
@@ -298,6 +307,7 @@ CAPABILITY_ACTIONS = {  # what a project lacking the capability cannot do, for t
     Capability.CONFORMAL_INTERVALS: "serve conformal intervals",
     Capability.ACTIVE_LEARNING: "run active learning",
     Capability.PROMOTION_SCORING: "score a served model for promotion",
+    Capability.MC_SAMPLING: "sample its predictive distribution",
 }
 
 

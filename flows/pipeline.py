@@ -35,6 +35,7 @@ from components.tracking.outputs import RunOutputs
 from components.tracking.report import log_report
 from components.validation.expectations import DataValidationError, ValidationReport
 from flows import artifacts
+from flows.retries import TRANSIENT_IO_RETRIES
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 CONFORMAL = frozenset({Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS})
@@ -117,7 +118,22 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json", exclude={"studies"}), data_md5)
     started = time.perf_counter()
-    trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
+    processes = getattr(getattr(settings, "train", None), "gpus", 1)
+    if processes > 1:  # DDP: the project's own train() in each of N torchrun processes, rank 0 logging here
+        from components.projects.distributed import launch
+
+        logger.info("training on %d torchrun processes", processes)
+        trained = launch(
+            project,
+            data,
+            settings,
+            processes=processes,
+            checkpoint_dir=checkpoints,
+            tracking_uri=mlflow.get_tracking_uri(),
+            run_id=mlflow.active_run().info.run_id,
+        )
+    else:
+        trained = project.train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoints)
     seconds = time.perf_counter() - started
     outputs.keep_model_files(checkpoints)
     mlflow.log_params({f"train.{k}": v for k, v in trained.info.items()})
@@ -140,7 +156,7 @@ def conformalize(
     return calibration
 
 
-@task(name="evaluate", cache_policy=NO_CACHE)
+@task(name="evaluate", cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)  # writes to the tracking server
 def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings, outputs: RunOutputs) -> Report:
     evaluation = project.evaluate(trained, data, settings)
     log_report(evaluation, outputs.staging, metric_prefix="test_")
@@ -148,7 +164,7 @@ def evaluate(project: Project, trained: Trained, data, settings: ProjectSettings
     return evaluation
 
 
-@task(name="register", cache_policy=NO_CACHE)
+@task(name="register", cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)  # writes to the tracking server
 def register(
     project: Project,
     trained: Trained,

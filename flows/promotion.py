@@ -20,7 +20,9 @@ from components.settings import ProjectSettings
 from components.tracking import registry
 from components.tracking import runs as tracking
 from flows import artifacts
+from flows.locks import promotion_lock
 from flows.preflight import load_settings, preflight
+from flows.retries import TRANSIENT_IO_RETRIES
 
 
 @task(name="prepare-test-data", cache_policy=NO_CACHE)
@@ -28,7 +30,7 @@ def prepare(spec: Project, settings: ProjectSettings):
     return spec.prepare(settings)
 
 
-@task(name="gate", cache_policy=NO_CACHE)
+@task(name="gate", cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)  # the registry: re-decides from fresh reads
 def gate(
     spec: Project,
     settings: ProjectSettings,
@@ -59,6 +61,7 @@ def gate(
         data_md5=data_md5,
         drift_tolerance=drift_tolerance,
         loader=partial(registry.load_model, experiment=settings.experiment or spec.name),
+        lock=promotion_lock(spec.name),
     )
 
 

@@ -34,6 +34,9 @@ LOG_FILE = "dlfolio-server.log"
 # Prefect's own default (PREFECT_SERVER_API_PORT changes it, as for `prefect server start`), so the UI is where
 # Prefect's docs say it is; when the port is taken, any free one.
 DEFAULT_PORT = 4200
+# Set beside PREFECT_API_URL when that URL is the server ensure_server started here (inherited by subprocesses,
+# such as a stage's `dlfolio run`), so a team's server can be told from this host's own.
+LOCAL_API_ENV = "DLFOLIO_LOCAL_PREFECT_API_URL"
 
 
 class ServerStartError(DlfolioError, RuntimeError):
@@ -224,4 +227,5 @@ def ensure_server() -> str:
         return PREFECT_API_URL.value() or ""
     server, _ = start_server()
     os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ[LOCAL_API_ENV] = server.api_url  # this host's own server, not a team's (flows/locks.py)
     return server.api_url

@@ -307,9 +307,11 @@ def test_estimator_without_a_validation_slice_trains_on_every_label_and_keeps_th
 def test_strategy_names_match_the_settings_schema():
     from typing import get_args
 
-    from components.active.settings import StrategyName
+    from components.active.settings import BAYESIAN_STRATEGIES, StrategyName
+    from components.active.strategies import BAYESIAN
 
     assert set(get_args(StrategyName)) == set(STRATEGIES)
+    assert BAYESIAN_STRATEGIES == set(BAYESIAN)
 
 
 # --- the pipeline stage and `dlfolio label`, on the face-mask sample with shrunk settings ---------------------

@@ -20,6 +20,7 @@ from components.capabilities import (
     Capability,
     ConformalServing,
     MCDropoutClassifier,
+    ProbabilisticClassifier,
 )
 from components.conformal.calibration import row_hashes
 from components.projects import CATALOG, PROJECTS, get_project, settings_schemas
@@ -49,6 +50,22 @@ def section(project: str, **changes) -> dict:
 
 
 # --- refusals, each naming its YAML path -------------------------------------------------------------------------
+
+
+def test_a_bayesian_strategy_on_a_project_without_mc_dropout_is_refused_naming_the_strategy(tmp_path):
+    al = {**PARAMS["projects"]["numpy-dnn"]["active_learning"], "strategies": ["margin", "bald"]}
+    with pytest.raises(SettingsError) as refused:
+        load_project_settings(
+            write(tmp_path, "numpy-dnn", section("numpy-dnn", active_learning=al)), "numpy-dnn", settings_schemas()
+        )
+    message = str(refused.value)
+    assert "projects.numpy-dnn.active_learning: project numpy-dnn cannot sample its predictive distribution" in message
+    assert "bald score MC-dropout passes" in message
+    # margin alone needs only predict_proba: the same section loads
+    al["strategies"] = ["margin"]
+    load_project_settings(
+        write(tmp_path, "numpy-dnn", section("numpy-dnn", active_learning=al)), "numpy-dnn", settings_schemas()
+    )
 
 
 def test_conformal_sets_on_a_regressor_project_are_refused_at_the_conformal_key(tmp_path):
@@ -241,12 +258,17 @@ def test_a_project_declaring_active_learning_has_an_estimator_the_rounds_can_clo
 ):
     project = PROJECTS[name]
     settings = settings_with(name, sample_data, tmp_path)
-    al = ActiveLearningSettings(epochs=2)
+    al = ActiveLearningSettings(epochs=2, strategies=("margin",))
     est = round_estimator(project, settings, al)
-    assert isinstance(est, MCDropoutClassifier)  # BALD and variation ratios sample its predictive distribution
-    assert est.train.epochs == 2 and est.val_fraction == 0.0 and not est.progress  # the round's own budget
+    # BALD and variation ratios sample its predictive distribution: declared exactly when the estimator can
+    assert isinstance(est, MCDropoutClassifier) == (Capability.MC_SAMPLING in project.capabilities), name
+    assert isinstance(est, ProbabilisticClassifier)
+    epochs = est.train.epochs if "train" in est.get_params() else est.epochs
+    assert epochs == 2  # the round's own budget
+    if "train" in est.get_params():  # a torch estimator: no validation slice of a round's few labels, no bar
+        assert est.val_fraction == 0.0 and not est.progress
     again = clone(est)
-    assert again.get_params() == est.get_params() and again.train is not est.train  # modAL's and MAPIE's clone
+    assert again.get_params() == est.get_params()  # modAL's and MAPIE's clone
 
 
 def test_the_pipeline_has_no_capability_lookups_left():

@@ -26,6 +26,7 @@ COMMANDS = [
     "sweep",
     "stages",
     "server",
+    "stack",
     "study",
 ]
 
@@ -78,9 +79,7 @@ def test_the_installed_script_lists_every_command():
 
 def test_the_installed_script_exits_with_the_commands_code_and_its_message():
     script = Path(sys.executable).with_name("dlfolio")
-    done = subprocess.run(
-        [str(script), "run", "no-such-project"], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
+    done = subprocess.run([str(script), "run", "no-such-project"], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2
     assert done.stderr.startswith("dlfolio: error: unknown project 'no-such-project'")
 

@@ -255,3 +255,296 @@ def test_ctrl_c_or_sigterm_stops_dlfolio_schedule_cleanly_with_its_schedules_pau
             assert deployment["name"] == "linear-regression-retrain-and-promote" and deployment["paused"], sig
     finally:
         subprocess.run([script, "server", "stop"], env=env, timeout=60)
+
+
+# prefect.yaml on a process work pool: `prefect deploy --all` registers the scheduled deployments, and a real
+# `prefect worker` runs a retrain-and-promote flow run, which registers a version and promotes it. Here, in this
+# module, so that it runs after the other server tests of the module on the same xdist worker (--dist loadfile).
+
+
+@pytest.mark.unit
+def test_the_committed_prefect_yaml_is_the_generated_one():
+    from flows.schedules import prefect_yaml
+
+    assert (REPO / "prefect.yaml").read_text() == prefect_yaml("params.yaml", REPO), (
+        "prefect.yaml is stale: run `dlfolio schedule --write-prefect-yaml`"
+    )
+
+
+def prefect_cli(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "prefect", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def stop_worker(worker: subprocess.Popen, grace: float = 60) -> str:
+    """SIGTERM to the worker's group; SIGKILL if it has not shut down within ``grace`` s. Returns its output."""
+    import signal
+
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        return worker.communicate(timeout=grace)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        return worker.communicate(timeout=30)[0] + f"\n[killed: not shut down within {grace:.0f} s of SIGTERM]"
+
+
+@pytest.mark.integration
+def test_a_worker_runs_a_deployed_retrain_and_promote(prefect_server, project_root, tmp_path):
+    import time
+
+    import httpx
+    import yaml
+    from mlflow.tracking import MlflowClient
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.schedules import WORK_POOL, deployment_name, prefect_yaml
+
+    project = "linear-regression"
+    experiment = f"worker-{tmp_path.name}"  # its own experiment: other tests' runs of the project stay apart
+    root = project_root(project, {"schedule": "0 3 * * 1", "experiment": experiment})
+    api = PREFECT_API_URL.value()
+    env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(REPO)}
+    spec = tmp_path / "prefect.yaml"
+    spec.write_text(prefect_yaml("params.yaml", root, project_root=str(root)))
+    assert [d["name"] for d in yaml.safe_load(spec.read_text())["deployments"]] == [deployment_name(project)]
+
+    prefect_cli("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite", env=env)
+    prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(spec), env=env)  # from the checkout: code dir
+    deployment = httpx.get(f"{api}/deployments/name/retrain-and-promote/{deployment_name(project)}").json()
+    assert deployment["work_pool_name"] == WORK_POOL and deployment["schedules"][0]["schedule"]["cron"] == "0 3 * * 1"
+
+    run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={}).json()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 420
+        while True:
+            state = httpx.get(f"{api}/flow_runs/{run['id']}").json()["state"]["type"]
+            if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+    finally:
+        log = stop_worker(worker)
+    assert state == "COMPLETED", log[-4000:]
+    # What the worker's run did: the pipeline registered a version under the deployment run (its root flow run),
+    # in this test's experiment, and the gate decided on it (other tests of the session may hold a champion
+    # already, so either outcome).
+    client = MlflowClient()
+    mine = [
+        v
+        for v in client.search_model_versions(f"name = '{project}'")
+        if client.get_run(v.run_id).data.tags.get("prefect.root_flow_run_id") == run["id"]
+    ]
+    assert len(mine) == 1, [v.version for v in mine]
+    assert client.get_experiment(client.get_run(mine[0].run_id).info.experiment_id).name == experiment
+    decision = client.get_model_version(project, mine[0].version).tags.get("promotion.decision")
+    assert decision in ("promoted", "refused"), decision
+
+
+# The team stack (`dlfolio stack up`): real PostgreSQL, moto's S3, MLflow and Prefect servers and a worker.
+
+
+def stack_env(state: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "AWS_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        NO_COLOR="1",
+        DLFOLIO_STACK_DIR=str(state),
+        # moto's venv is made once per checkout (pip), then reused offline by every stack
+        DLFOLIO_MOTO_VENV=str(REPO / ".stack" / "moto-venv"),
+    )
+    return env
+
+
+def stack_cli(env: dict, *args: str, cwd: Path = REPO, timeout: float = 400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def stack_processes(state: Path) -> list[str]:
+    """Every process whose command line names the stack's state folder (its servers, data dir, logs)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(state) in command and stat != "Z":
+                found.append(f"{proc.name}: {command[:160]}")
+    return found
+
+
+def stack_repo(root: Path, sample: Path, project: str) -> Path:
+    """A git + DVC repository with one project's params.yaml (with a weekly schedule: a deployment in prefect.yaml)
+    and its data under data/ (tracked by DVC)."""
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    section = {**params["projects"][project], "data_dir": f"data/{project}", "schedule": "0 3 * * 1"}
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump({"defaults": params.get("defaults", {}), "projects": {project: section}}))
+    import shutil
+
+    shutil.copytree(sample, root / "data" / project)
+    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
+                    [sys.executable, "-m", "dvc", "add", "-q", "data"]):  # fmt: skip
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+    (root / ".gitignore").write_text("/outputs/\n/mlruns/\n/data\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "data"], cwd=root, check=True)
+    return root
+
+
+def tree_digest(root: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(q for q in root.rglob("*") if q.is_file()):
+        h.update(str(p.relative_to(root)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.integration
+def test_the_team_stack_runs_a_deployment_on_its_worker_and_shares_store_remote_and_promotion_lock(
+    tmp_path, sample_data
+):
+    """`dlfolio stack up` on 127.0.0.1; a deployed retrain-and-promote executed by the stack's worker writes its
+    run to PostgreSQL and its model to S3 and promotes it; DVC round-trips the data through the S3 remote into a
+    fresh clone; two promotions from two checkouts that share only the servers are serialised by the Prefect
+    global concurrency limit; `dlfolio stack down` leaves no process."""
+    import hashlib
+    import json as _json
+    import shutil
+    import tempfile
+    import time
+
+    import boto3
+    import httpx
+    import psycopg2
+    from mlflow.tracking import MlflowClient
+
+    from flows.locks import limit_name
+    from flows.schedules import deployment_name, prefect_yaml
+
+    project = "linear-regression"
+    # Not under tmp_path: as root, PostgreSQL runs as user postgres, who cannot enter pytest's private folders.
+    state = Path(tempfile.mkdtemp(prefix="dlfolio-stack-"))
+    state.chmod(0o755)
+    env = stack_env(state)
+    repo = stack_repo(tmp_path / "repo", sample_data(project), project)
+    try:
+        up = stack_cli(env, "stack", "up", "--root", str(repo))
+        assert up.returncode == 0, up.stderr[-3000:]
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines())
+        assert set(exports) >= {"MLFLOW_TRACKING_URI", "PREFECT_API_URL", "MLFLOW_S3_ENDPOINT_URL",
+                                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DLFOLIO_DVC_REMOTE"}  # fmt: skip
+        assert all(
+            v.startswith("http://127.0.0.1:") for k, v in exports.items() if k.endswith(("_URI", "_URL"))
+        ), exports
+        team = {**env, **exports}
+        api, tracking = exports["PREFECT_API_URL"], exports["MLFLOW_TRACKING_URI"]
+        again = stack_cli(env, "stack", "up", "--root", str(repo))  # idempotent: keeps everything, same addresses
+        assert again.returncode == 0 and again.stdout == up.stdout, again.stderr[-2000:]
+        assert "started" not in again.stderr, again.stderr
+
+        # A deployment of retrain-and-promote on the stack's process pool, run by the stack's worker.
+        spec = tmp_path / "prefect.yaml"
+        spec.write_text(prefect_yaml("params.yaml", repo, project_root=str(repo)))
+        prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(spec), env=team)
+        deployment = httpx.get(f"{api}/deployments/name/retrain-and-promote/{deployment_name(project)}").json()
+        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={}).json()
+        deadline = time.monotonic() + 300
+        while (flow_run := httpx.get(f"{api}/flow_runs/{run['id']}").json())["state"]["type"] not in (
+            "COMPLETED", "FAILED", "CRASHED", "CANCELLED"
+        ) and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(1)
+        worker_log = (state / "logs" / "worker.log").read_text(errors="replace")
+        assert flow_run["state"]["type"] == "COMPLETED", worker_log[-4000:]
+        assert flow_run["work_pool_name"] == "dlfolio"
+
+        # The run, its params and metrics: in the tracking server's PostgreSQL database.
+        client = MlflowClient(tracking)
+        [version] = client.search_model_versions(f"name = '{project}'")
+        mlflow_run = client.get_run(version.run_id)
+        assert mlflow_run.data.tags["prefect.root_flow_run_id"] == run["id"]
+        database = f"postgresql://dlfolio:dlfolio@127.0.0.1:{_json.loads((state / 'state.json').read_text())['ports']['postgres']}/mlflow"
+        with psycopg2.connect(database) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT key, value FROM params WHERE run_uuid = %s", (version.run_id,))
+            params = dict(cursor.fetchall())
+            cursor.execute("SELECT key, value FROM latest_metrics WHERE run_uuid = %s", (version.run_id,))
+            metrics = dict(cursor.fetchall())
+        assert params["train.lr"] == "0.1" and params["train.epochs"] == "500", sorted(params)[:20]
+        assert 0 < metrics["test_rmse"] < 5 and metrics["test_rmse"] == pytest.approx(mlflow_run.data.metrics["test_rmse"])
+        # Its model in the S3 bucket (through MLflow's artifact proxy), byte for byte what the registry recorded.
+        s3 = boto3.client("s3", endpoint_url=exports["MLFLOW_S3_ENDPOINT_URL"],
+                          aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")  # fmt: skip
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="dlfolio", Prefix="mlflow/")["Contents"]]
+        [predictor] = [k for k in keys if k.endswith("artifacts/predictor.joblib")]
+        body = s3.get_object(Bucket="dlfolio", Key=predictor)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == version.tags["predictor.sha256"]
+        # Registered, then promoted by the same deployment run (the first version: no champion before).
+        model = client.get_registered_model(project)
+        assert model.aliases == {"challenger": version.version, "champion": version.version}, model.aliases
+        assert client.get_model_version(project, version.version).tags["promotion.decision"] == "promoted"
+
+        # DVC: push through the S3 remote; a fresh clone pulls the same bytes.
+        dvc = [sys.executable, "-m", "dvc"]
+        pushed = subprocess.run([*dvc, "push", "-r", "stack"], cwd=repo, env=team, capture_output=True, text=True)
+        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        assert any(k.startswith("dvc/") for k in (o["Key"] for o in s3.list_objects_v2(Bucket="dlfolio")["Contents"]))
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+        assert not (clone / "data").exists()
+        configured = stack_cli(env, "stack", "up", "--root", str(clone))  # running stack: only the clone's remote
+        assert configured.returncode == 0 and "started" not in configured.stderr, configured.stderr[-2000:]
+        pulled = subprocess.run([*dvc, "pull", "-r", "stack"], cwd=clone, env=team, capture_output=True, text=True)
+        assert pulled.returncode == 0, pulled.stderr[-2000:]
+        assert tree_digest(clone / "data") == tree_digest(repo / "data")
+
+        # Two promotions at once from two checkouts that share only the servers. Two more versions of the same
+        # model (its logged files, registered again: no retraining needed), each forced to champion with a reason.
+        # Serialised, the second to decide must have seen the first's champion; racing, both would see version 1.
+        registration = {k: v for k, v in version.tags.items() if not k.startswith("promotion.")}
+        candidates = [
+            client.create_model_version(
+                project, version.source, version.run_id, tags=registration, model_id=version.source.removeprefix("models:/")
+            ).version
+            for _ in range(2)
+        ]
+        promotions = [
+            subprocess.Popen(
+                [sys.executable, "-m", "flows.cli", "promote", project, "--version", v, "--force", "--reason",
+                 f"race {v}", "--root", str(root)],
+                cwd=root, env=team, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            for v, root in zip(candidates, (repo, clone))
+        ]
+        outputs = [p.communicate(timeout=300) for p in promotions]
+        assert [p.returncode for p in promotions] == [0, 0], [err[-2000:] for _, err in outputs]
+        tags = {v: client.get_model_version(project, v).tags for v in candidates}
+        assert {t["promotion.decision"] for t in tags.values()} == {"forced"}, tags
+        seen = {v: t["promotion.champion_version"] for v, t in tags.items()}
+        first = next(v for v in candidates if seen[v] == version.version)  # the one that decided first...
+        second = next(v for v in candidates if v != first)
+        assert seen[second] == first, seen  # ...and the other saw its result: serialised, not racing
+        assert client.get_registered_model(project).aliases["champion"] == second
+        limit = httpx.get(f"{api}/v2/concurrency_limits/{limit_name(project)}").json()
+        assert limit["limit"] == 1 and limit["active_slots"] == 0, limit  # the shared lock, released
+    finally:
+        down = stack_cli(env, "stack", "down", timeout=180)
+        left = stack_processes(state)
+        shutil.rmtree(state, ignore_errors=True)
+    assert down.returncode == 0, down.stderr[-2000:]
+    assert left == [], left
+    status = stack_cli(env, "stack", "status")
+    assert status.returncode == 1 and "running" not in status.stdout.replace("not running", ""), status.stdout

@@ -266,6 +266,55 @@ def test_a_scheduled_run_is_tagged_with_the_deployment_runs_id_too(versions, cli
 
 
 @pytest.mark.integration
+def test_the_shared_promotion_lock_is_one_slot_on_the_prefect_server(prefect_server, monkeypatch):
+    """Across hosts the lock is the Prefect server's global concurrency limit `dlfolio-promote-P` (limit 1): while
+    one holder has it, another times out; released, the other gets it. Chosen only for a team's server."""
+    import time
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.locks import limit_name, promotion_lock, shared_promotion_lock
+    from flows.server import LOCAL_API_ENV
+
+    project = "lock-probe"
+    held, release, outcome = threading.Event(), threading.Event(), {}
+
+    def holder() -> None:
+        with shared_promotion_lock(project):
+            held.set()
+            release.wait(60)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(60)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        with shared_promotion_lock(project, wait=2):
+            outcome["entered"] = True
+    assert "entered" not in outcome and time.monotonic() - started >= 2
+    release.set()
+    first.join(30)
+    with shared_promotion_lock(project, wait=30):  # free again
+        outcome["after"] = True
+    assert outcome == {"after": True}
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as prefect:
+        limit = prefect.read_global_concurrency_limit_by_name(limit_name(project))
+    assert (limit.limit, limit.active_slots) == (1, 0)
+
+    # Which lock: the file lock without a server URL, or with the server dlfolio started on this host.
+    api = PREFECT_API_URL.value()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert promotion_lock(project) is None
+    monkeypatch.setenv("PREFECT_API_URL", api)
+    monkeypatch.setenv(LOCAL_API_ENV, api)
+    assert promotion_lock(project) is None
+    monkeypatch.delenv(LOCAL_API_ENV)
+    assert promotion_lock(project) is not None  # a team's server
+
+
 def test_the_registered_mlmodel_names_the_published_predictor_not_the_runs_staging_folder(versions, client):
     import hashlib
 

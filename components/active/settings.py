@@ -45,6 +45,11 @@ StrategyName = Literal[
 ]
 
 
+# The strategies that call the estimator's predict_proba_samples (MC dropout): components/active/strategies.py's
+# BAYESIAN (that module carries no pydantic; tests/test_active_learning.py holds the two lists equal).
+BAYESIAN_STRATEGIES = frozenset({"bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin"})
+
+
 class ActiveLearningSettings(Section):
     strategies: tuple[StrategyName, ...] = Field(
         ("bald", "margin"), min_length=1, description="strategies compared against random"
@@ -99,3 +104,15 @@ class ActiveLearningSettings(Section):
         return Capability.ACTIVE_LEARNING, (
             "the stage simulates the query strategies on the project's estimator(settings), a scikit-learn classifier"
         )
+
+    def further_requirements(self) -> list[tuple[Capability, str]]:
+        bayesian = sorted(BAYESIAN_STRATEGIES & {*self.strategies, self.train_strategy})
+        if not bayesian:
+            return []
+        return [
+            (
+                Capability.MC_SAMPLING,
+                f"{', '.join(bayesian)} score MC-dropout passes; margin, entropy and "
+                "least_confident need only predict_proba",
+            )
+        ]

@@ -54,9 +54,9 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     phase (the head learns on the frozen base's features).
     """
     est = project.estimator(settings)
-    updates = {"progress": False, "checkpoint_dir": None, "val_fraction": 0.0} | (
-        {"train": settings.train.model_copy(update={"epochs": al.epochs})} if al.epochs else {}
-    )
+    updates = {"progress": False, "checkpoint_dir": None, "val_fraction": 0.0}
+    if al.epochs:  # a torch estimator takes the train section; a NumPy one (numpy-dnn's) its own epochs
+        updates |= {"train": settings.train.model_copy(update={"epochs": al.epochs}), "epochs": al.epochs}
     if "finetune" in est.get_params():  # a transfer model's rounds train its head on the frozen base (phase 1 only):
         # phase 2 back-propagates through the base, ten times a round's cost for a curve of the same shape
         updates["finetune"] = est.get_params()["finetune"].model_copy(update={"layers": 0})

@@ -30,6 +30,48 @@ class Trained:
     info: dict[str, Any] = field(default_factory=dict)  # e.g. best_epoch, parameter count
 
 
+def train_torch(
+    module,
+    task,
+    train,
+    val,
+    settings: ProjectSettings,
+    /,  # so ``info`` may hold a "train" or "val" count (data.sizes() does)
+    *,
+    on_epoch,
+    checkpoint_dir: Path,
+    train_settings=None,
+    **info: Any,
+) -> Trained:
+    """Train a torch ``module`` on ``task`` with the shared loop, the way every torch project does: the project's
+    ``train`` section (or ``train_settings``), device and seed, resumable from ``checkpoint_dir``, no progress bar
+    (the flow logs each epoch). Returns the module on the CPU in eval mode, one history row per epoch, and the
+    info every such project records (best epoch, early stop, parameter count) with the project's own ``info``."""
+    from components.models.params import count_parameters
+    from components.training.loop import fit, resolve_device
+
+    result = fit(
+        module,
+        task,
+        train,
+        val,
+        train_settings or settings.train,
+        resolve_device(settings.device),
+        seed=settings.seed,
+        on_epoch=on_epoch,
+        checkpoint_dir=checkpoint_dir,
+        resume=True,
+        progress=False,
+    )
+    info = {
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "parameters": count_parameters(module),
+        **info,
+    }
+    return Trained(module.cpu().eval(), pd.DataFrame(result.as_rows()), info)
+
+
 class Project(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]

@@ -9,7 +9,9 @@ file, or from scratch on a GPU (see the README).
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,12 +119,23 @@ class FaceMaskTransfer(TransferProject, FaceMask):  # FaceMask's sample (same by
     def train(self, data: ImageSplits, settings: FaceMaskTransferSettings, *, on_epoch, checkpoint_dir: Path):
         main = super().train(data, settings, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
         arms = []
-        for arm in settings.compare.arms:
+        log = logging.getLogger("dlfolio")
+        for i, arm in enumerate(settings.compare.arms, 1):
             size = arm.image_size or settings.data.image_size
             est = arm_estimator(settings, arm)
+            started = time.perf_counter()
             est.fit(resize_images(data.X_train, size), data.y_train, resize_images(data.X_val, size), data.y_val)
             history = pd.DataFrame(est.fit_result_.as_rows())
             arms.append(Arm(arm.name, arm_params(arm, est, history, size), est, history, size))
+            # The arms train for a minute with nothing else to show: say where it is.
+            log.info(
+                "compare %d/%d: %s trained in %.1f s, best val_accuracy %.3f",
+                i,
+                len(settings.compare.arms),
+                arm.name,
+                time.perf_counter() - started,
+                history["val_accuracy"].max() if "val_accuracy" in history else float("nan"),
+            )
         return ComparedTrained(main.model, main.history, main.info, arms)
 
     def evaluate(self, trained: ComparedTrained, data: ImageSplits, settings: FaceMaskTransferSettings) -> Report:

@@ -35,8 +35,7 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, roc_figure, training_curves
 from components.evaluation.report import Report
 from components.metrics import verification as vm
-from components.models.params import count_parameters
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.facenet_verification import CAPABILITIES, FaceNetVerificationSettings
 from components.serving.inputs import as_frame, decode_image, encode_png, is_missing, resize_images
 from components.serving.predictor import Predictor
@@ -224,31 +223,20 @@ class FaceNetVerification(Project):
     def train(
         self, data: IdentitySplits, settings: FaceNetVerificationSettings, *, on_epoch, checkpoint_dir: Path
     ) -> Trained:
-        from components.training.loop import fit, resolve_device
         from components.training.triplet import TripletTask
 
         net = network(settings)
         t = settings.triplet
-        result = fit(
+        return train_torch(
             net,
             TripletTask(t.images_per_identity, t.margin, flip=t.flip, repeats=t.repeats),
             (centre_crop(data.X_train, settings.data.image_size), data.y_train),
             (centre_crop(data.X_val, settings.data.image_size), data.y_val),
-            settings.train,
-            resolve_device(settings.device),
-            seed=settings.seed,
+            settings,
             on_epoch=on_epoch,
             checkpoint_dir=checkpoint_dir,
-            resume=True,
-            progress=False,
-        )
-        info = {
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "parameters": count_parameters(net),
             **data.sizes(),
-        }
-        return Trained(net.cpu().eval(), pd.DataFrame(result.as_rows()), info)
+        )
 
     def served(self, trained: Trained, data: IdentitySplits, settings: FaceNetVerificationSettings) -> FacePredictor:
         """The predictor with the threshold tuned on the validation pairs and the test people enrolled."""

@@ -34,13 +34,11 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.metrics.entities import entity_confusion, entity_scores
-from components.models.params import count_parameters
 from components.models.token_encoder import TokenTagger
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.ner_resumes import CAPABILITIES, NerResumesSettings, ResumeDataSettings
 from components.serving.inputs import as_text_list
 from components.serving.predictor import Predictor
-from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import DataValidationError, ValidationReport, run_suite
 
@@ -323,27 +321,18 @@ class NerResumes(Project):
 
     def train(self, data: ResumeData, settings: NerResumesSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         model = self.build(data, settings)
-        result = fit(
+        return train_torch(
             model,
             ClassificationTask(accuracy_name="val_token_accuracy", ignore_index=IGNORE),
             data.dataset("train"),
             data.dataset("val"),
-            settings.train,
-            resolve_device(settings.device),
-            seed=settings.seed,
+            settings,
             on_epoch=on_epoch,
             checkpoint_dir=checkpoint_dir,
-            resume=True,
-            progress=False,
-        )
-        info = {
-            "best_epoch": result.best_epoch,
-            "parameters": count_parameters(model),
-            "vocabulary": len(data.vocab) + 2,
+            vocabulary=len(data.vocab) + 2,
             **{f"{s}_resumes": len(v) for s, v in data.documents.items()},
             **{f"{s}_windows": len(v.x) for s, v in data.encoded.items()},
-        }
-        return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
+        )
 
     def _scores(self, spans: list[list[Span]], data: ResumeData) -> dict[str, float]:
         return entity_scores([d.spans for d in data.documents["test"]], spans, data.types)

@@ -26,12 +26,11 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.models.date_attention import PAD, DateTranslator
-from components.models.params import count_parameters
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.nmt_dates import CAPABILITIES, DatePairsDataSettings, NmtDatesSettings
 from components.serving.inputs import as_text_list
 from components.serving.predictor import Predictor
-from components.training.loop import fit, resolve_device
+from components.training.loop import resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 
@@ -238,26 +237,17 @@ class NmtDates(Project):
         task = ClassificationTask(accuracy_name="val_char_accuracy", extra_metrics=exact_match)
         device = resolve_device(settings.device)
         with cpu_threads(1 if device.type == "cpu" else torch.get_num_threads()):
-            result = fit(
+            return train_torch(
                 model,
                 task,
                 tensors(data.train),
                 tensors(data.val),
-                t,
-                device,
-                seed=settings.seed,
+                settings,
                 on_epoch=on_epoch,
                 checkpoint_dir=checkpoint_dir,
-                resume=True,
-                progress=False,
+                train_settings=t,
+                **data.sizes(),
             )
-        info = {
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "parameters": count_parameters(model),
-            **data.sizes(),
-        }
-        return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
 
     def evaluate(self, trained: Trained, data: DateSplits, settings: NmtDatesSettings) -> Report:
         codec, humans, truth = self.codec(settings), data.test["human"].tolist(), data.test["machine"].tolist()

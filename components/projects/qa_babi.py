@@ -26,13 +26,11 @@ from components.data.splits import random_split
 from components.data.vocab import Vocab, tokenize
 from components.evaluation.plots import training_curves
 from components.evaluation.report import Report
-from components.models.params import count_parameters
 from components.models.token_encoder import PointerReader
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.qa_babi import CAPABILITIES, BabiDataSettings, QaBabiSettings
 from components.serving.inputs import as_frame
 from components.serving.predictor import Predictor
-from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
 
@@ -212,26 +210,17 @@ class QaBabi(Project):
 
     def train(self, data: BabiData, settings: QaBabiSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
         model = self.build(data, settings)
-        result = fit(
+        return train_torch(
             model,
             ClassificationTask(),
             data.dataset("train"),
             data.dataset("val"),
-            settings.train,
-            resolve_device(settings.device),
-            seed=settings.seed,
+            settings,
             on_epoch=on_epoch,
             checkpoint_dir=checkpoint_dir,
-            resume=True,
-            progress=False,
-        )
-        info = {
-            "best_epoch": result.best_epoch,
-            "parameters": count_parameters(model),
-            "vocabulary": len(data.vocab),
+            vocabulary=len(data.vocab),
             **{f"{s}_size": len(v) for s, v in data.y.items()},
-        }
-        return Trained(model.cpu().eval(), pd.DataFrame(result.as_rows()), info)
+        )
 
     def evaluate(self, trained: Trained, data: BabiData, settings: QaBabiSettings) -> Report:
         questions = data.questions["test"]

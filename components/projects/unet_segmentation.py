@@ -26,9 +26,8 @@ from components.errors import DataFormatError
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.metrics.segmentation import SegmentationDataset, predict_masks, segmentation_metrics
-from components.models.params import count_parameters
 from components.models.unet import UNet
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.unet_segmentation import CAPABILITIES, UNetSegmentationSettings
 from components.serving.inputs import as_images, resize_images
 from components.serving.predictor import Predictor
@@ -195,30 +194,20 @@ class UNetSegmentation(Project):
     def train(
         self, data: SegmentationSplits, settings: UNetSegmentationSettings, *, on_epoch, checkpoint_dir: Path
     ) -> Trained:
-        from components.training.loop import fit, resolve_device
         from components.training.tasks import SegmentationTask
 
         model = network(settings, len(data.classes))
-        result = fit(
+        return train_torch(
             model,
             SegmentationTask(),
             SegmentationDataset(data.X_train, data.Y_train, flip=settings.augmentation == "flip"),
             SegmentationDataset(data.X_val, data.Y_val),
-            settings.train,
-            resolve_device(settings.device),
-            seed=settings.seed,
+            settings,
             on_epoch=on_epoch,
             checkpoint_dir=checkpoint_dir,
-            resume=True,
-        )
-        info = {
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "parameters": count_parameters(model),
-            "widths": list(settings.model.widths),
+            widths=list(settings.model.widths),
             **data.sizes(),
-        }
-        return Trained(model, pd.DataFrame(result.as_rows()), info)
+        )
 
     def evaluate(self, trained: Trained, data: SegmentationSplits, settings: UNetSegmentationSettings) -> Report:
         # The served predictor's own masks, so evaluate and score() measure the very same thing.

@@ -27,9 +27,8 @@ from components.data.splits import random_split
 from components.evaluation.plots import Panel, training_curves
 from components.evaluation.report import Report
 from components.metrics.detection import detection_metrics, kmeans_anchors
-from components.models.params import count_parameters
 from components.models.yolo import TinyYOLO
-from components.projects.base import Project, Trained
+from components.projects.base import Project, Trained, train_torch
 from components.projects.settings.yolo_cars import CAPABILITIES, YoloCarsSettings
 from components.serving.inputs import as_images, resize_images
 from components.serving.predictor import Predictor
@@ -183,7 +182,6 @@ class YoloCars(Project):
         return DecodeConfig(d.score_threshold, d.nms_iou, d.max_detections)
 
     def train(self, data: DetectionSplits, settings: YoloCarsSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
-        from components.training.loop import fit, resolve_device
         from components.training.tasks import DetectionTask
 
         size = settings.data.image_size
@@ -200,28 +198,18 @@ class YoloCars(Project):
             settings.loss.model_dump(),
             flip=settings.augmentation == "flip",
         )
-        result = fit(
+        return train_torch(
             model,
             task,
             BoxBatches.from_arrays(data.X_train, data.boxes_train),
             BoxBatches.from_arrays(data.X_val, data.boxes_val),
-            settings.train,
-            resolve_device(settings.device),
-            seed=settings.seed,
+            settings,
             on_epoch=on_epoch,
             checkpoint_dir=checkpoint_dir,
-            resume=True,
-            progress=False,
-        )
-        info = {
-            "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early,
-            "parameters": count_parameters(model),
-            "grid": size // model.stride,
-            "anchors_px": np.round(anchors * size, 1).tolist(),
+            grid=size // model.stride,
+            anchors_px=np.round(anchors * size, 1).tolist(),
             **data.sizes(),
-        }
-        return Trained(model.cpu(), pd.DataFrame(result.as_rows()), info)
+        )
 
     def evaluate(self, trained: Trained, data: DetectionSplits, settings: YoloCarsSettings) -> Report:
         # The served predictor's own detections, so evaluate and score() measure the very same thing.

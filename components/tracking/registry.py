@@ -14,8 +14,9 @@ also held against the score its run logged when it was registered: if the champi
 registration and now); ``force`` still overrides it, with a reason.
 
 Two promotions racing must leave one champion that was chosen on fresh reads: the read of the champion, the
-scoring and the alias move happen under an exclusive file lock beside the SQLite store, and the champion is
-read once more right before the alias moves (which also covers a remote tracking server the lock cannot see).
+scoring and the alias move happen under an exclusive lock (a file beside the SQLite store on one host; the
+caller's shared lock, a Prefect global concurrency limit, for a team's servers), and the champion is read once
+more right before the alias moves (which also covers a store no lock covers).
 
 A crash must not leave a moved alias without its record: the decision is written first with
 ``promotion.status=pending``, then the alias moves, then the status becomes ``done``. The next promotion of the
@@ -36,7 +37,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,10 +367,15 @@ def promote(
     drift_tolerance: float = DRIFT_TOLERANCE,
     lock_path: Path | None = None,
     loader: Callable[[str, str], Any] = load_model,
+    lock: AbstractContextManager | None = None,
 ) -> Decision:
     """Score the candidate and the current champion on the same data and move ``champion`` if the candidate wins
     and the champion's score has not moved beyond ``drift_tolerance`` from its score at registration (or
-    ``force``, which needs a ``reason``). The decision is tagged on the candidate and returned."""
+    ``force``, which needs a ``reason``). The decision is tagged on the candidate and returned.
+
+    ``lock`` serialises promotions of ``name`` across hosts (flows/promotion.py passes a Prefect global
+    concurrency limit when a team's Prefect server is configured); the file lock beside the store (``lock_path``),
+    which serialises the processes of one host, is taken in any case."""
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (--reason TEXT); it is recorded on the version")
     candidate = resolve_candidate(client, name, version)
@@ -383,8 +389,9 @@ def promote(
     def registered(v: str) -> tuple[float | None, str | None]:
         return registered_score(client, name, v, metric)
 
-    lock = lock_path or lock_path_for(client.tracking_uri)
-    with exclusive(lock):
+    # The host's file lock always (a promotion on this host without the team's server settings takes only that
+    # one), inside the shared lock when there is one; every process takes them in this order.
+    with lock if lock is not None else nullcontext(), exclusive(lock_path or lock_path_for(client.tracking_uri)):
         repairs = tuple(repair_pending(client, name))
         check_finished(client, name, candidate)
         for _ in range(5):  # re-decide if the champion moved while we scored (a store the lock does not cover)

@@ -9,8 +9,10 @@ from flows.commands import (
     promote,
     results,
     run,
+    runner,
     schedule,
     server,
+    stack,
     stages,
     study,
     sweep,
@@ -33,5 +35,7 @@ MODULES = [
     sweep,
     study,
     server,
+    runner,
+    stack,
     stages,
 ]

@@ -15,6 +15,12 @@ def register(sub) -> None:
     p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
     p.add_argument("--root", default=".", help="project root holding params.yaml, data/, outputs/ (default: cwd)")
     p.add_argument("--list", action="store_true", help="print the deployments and their next run times, then exit")
+    p.add_argument(
+        "--write-prefect-yaml",
+        action="store_true",
+        help="write prefect.yaml (the same deployments on the process work pool 'dlfolio', for `prefect deploy "
+        "--all` and workers), then exit",
+    )
     p.set_defaults(func=main)
 
 
@@ -28,6 +34,15 @@ def next_runs(cron: str, count: int = 2) -> list[str]:
 
 
 def main(args) -> int:
+    if args.write_prefect_yaml:
+        from pathlib import Path
+
+        from flows.schedules import prefect_yaml
+
+        path = Path(args.root).resolve() / "prefect.yaml"
+        path.write_text(prefect_yaml(args.params, args.root))
+        print(f"wrote {path}")
+        return 0
     if not args.list:  # serving registers deployments with a server; listing them needs none
         from flows.cli import use_prefect
 

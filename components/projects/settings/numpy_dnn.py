@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
 from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section
@@ -97,7 +98,8 @@ class NumpyDNNSettings(ProjectSettings):
     comparisons: ComparisonSettings = ComparisonSettings()
     gradcheck: GradCheckSettings = GradCheckSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
 
 # What NumpyDNN's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
