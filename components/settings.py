@@ -110,7 +110,11 @@ class TrainSettings(Section):
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
     amp_on_cpu: bool = Field(False, description="bf16 autocast on the CPU too (tests, CPUs with bf16 units)")
     num_workers: int = Field(0, ge=0)
-    optimizer: Literal["adamw", "sgd", "nesterov"] = Field("adamw", description="nesterov: SGD with Nesterov momentum")
+    optimizer: Literal["adamw", "sgd", "nesterov", "adam", "rmsprop"] = Field(
+        "adamw",
+        description="sgd: SGD with `momentum` (0: plain SGD); nesterov: SGD with Nesterov momentum; adam: Adam with "
+        "weight_decay as an L2 term in the gradient (adamw decouples it); rmsprop: RMSprop without momentum",
+    )
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd/nesterov (linear schedule: of the first epoch)")
     momentum_end: float = Field(0.99, ge=0, lt=1, description="linear schedule, sgd/nesterov: of the last epoch")
     channels_last: bool | None = Field(None, description="null: on CUDA for models with 2-D convolutions")
@@ -152,6 +156,81 @@ class SplitSettings(Section):
         return self
 
 
+class StudySettings(Section):
+    """One named hyperparameter study of a project (``studies.NAME``): `dlfolio study` runs it as a sweep, one
+    MLflow parent run with a child run per configuration and one comparison plot and table. Entries are in the
+    language of ``dlfolio sweep --set``: ``grid`` entries ``KEY=V1,V2,...`` multiply into the configurations,
+    ``fixed`` entries ``KEY=VALUE`` apply to every configuration (small epochs, a stage switched off) and are not
+    compared. Every configuration is validated against the project's settings when params.yaml loads."""
+
+    description: str = ""
+    grid: tuple[str, ...] = Field(min_length=1, description="swept keys: KEY=V1,V2,... (the grid is their product)")
+    fixed: tuple[str, ...] = Field((), description="KEY=VALUE set in every configuration")
+    metric: str | None = Field(None, description="test metric compared; null: the project's primary metric")
+    goal: Literal["max", "min"] | None = Field(None, description="null: the project's direction (or by the name)")
+    montage: str | None = Field(
+        None, description="a figure each configuration logs (plots/<montage>.png), tiled into one on the parent"
+    )
+    max_runs: int = Field(32, ge=1, description="refuse a grid with more configurations than this")
+
+    @field_validator("grid", "fixed")
+    @classmethod
+    def _entries(cls, entries: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        from components.grid import parse_set
+
+        keys = set()
+        for i, entry in enumerate(entries):
+            try:
+                key, values = parse_set(entry)
+            except SettingsError as exc:
+                raise SettingsProblem(str(exc).removeprefix("--set "), at=(i,)) from None
+            if info.field_name == "fixed" and len(values) != 1:
+                raise SettingsProblem(f"{entry!r}: a fixed entry takes one value (KEY=VALUE)", at=(i,))
+            if key in keys:
+                raise SettingsProblem(f"{key} is given twice", at=(i,))
+            keys.add(key)
+        return entries
+
+    @model_validator(mode="after")
+    def _fixed_is_not_swept(self) -> StudySettings:
+        swept = {key for keys in self.grid_values() for key in keys.split("+")}
+        both = swept & set(self.fixed_values())
+        if both:
+            raise SettingsProblem(f"{', '.join(sorted(both))}: both swept (grid) and fixed", at=("fixed",))
+        if len(self.configurations()) > self.max_runs:
+            raise SettingsProblem(
+                f"the grid has {len(self.configurations())} configurations, more than max_runs={self.max_runs}",
+                at=("grid",),
+            )
+        return self
+
+    def grid_values(self) -> dict[str, list[Any]]:
+        from components.grid import parse_sets
+
+        return parse_sets(self.grid)
+
+    def fixed_values(self) -> dict[str, Any]:
+        from components.grid import parse_set
+
+        return {key: values[0] for key, values in map(parse_set, self.fixed)}
+
+    def configurations(self) -> list[dict[str, Any]]:
+        """The swept overrides of each configuration (without the fixed ones), first grid key slowest."""
+        from components.grid import expand_grid
+
+        return expand_grid(self.grid_values())
+
+    def entry_of(self, loc: tuple[Any, ...]) -> tuple[str, int] | None:
+        """(``grid`` or ``fixed``, index) of the entry whose key leads to the settings path ``loc``."""
+        path = ".".join(map(str, loc))
+        for field in ("grid", "fixed"):
+            for i, entry in enumerate(getattr(self, field)):
+                key = entry.partition("=")[0].strip()
+                if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+                    return field, i
+        return None
+
+
 class ProjectSettings(Section):
     """Keys every project has. Projects subclass this with their own sections."""
 
@@ -160,11 +239,43 @@ class ProjectSettings(Section):
     data_dir: Path = Field(description="the dataset; the loader defaults it to data/<project>")
     experiment: str | None = Field(None, description="MLflow experiment; defaults to the project name")
     schedule: str | None = Field(None, description="cron string: retrain, then promote (`dlfolio schedule`)")
+    studies: dict[str, StudySettings] = Field(
+        default_factory=dict, description="named hyperparameter studies (`dlfolio study`); never run by dvc repro"
+    )
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return None if value is None else validate_cron(value)
+
+    @model_validator(mode="after")
+    def _studies_validate(self) -> ProjectSettings:
+        """Every configuration of every study is a valid section: a bad preset fails when params.yaml loads,
+        naming the study's entry, not when `dlfolio study` reaches it."""
+        if not self.studies:
+            return self
+        base = self.model_dump(exclude={"studies"})
+        for name, study in self.studies.items():
+            fixed = study.fixed_values()
+            for config in study.configurations():
+                overrides = {**fixed, **config}
+                try:
+                    section = apply_overrides(base, overrides)
+                except SettingsError as exc:
+                    raise SettingsProblem(str(exc), at=("studies", name)) from None
+                try:
+                    type(self).model_validate(section)
+                except ValidationError as exc:
+                    error = exc.errors()[0]
+                    loc = tuple(error["loc"])
+                    entry = study.entry_of(loc)
+                    what = _describe(error, type(self), "").lstrip(".")
+                    from components.grid import label
+
+                    raise SettingsProblem(
+                        f"configuration {label(config)}: {what}", at=("studies", name, *(entry or ()))
+                    ) from None
+        return self
 
     def requirements(self) -> Iterator[tuple[str, Capability, str]]:
         """(key, capability, why) for every key of this section that asks its project's code for a capability."""
@@ -221,6 +332,9 @@ def _expected_type(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     current: Any = model
     annotation: Any = None
     for key in loc:
+        if typing.get_origin(current) is dict:  # a mapping of sections (studies: {NAME: ...}): the key is a name
+            annotation = current = typing.get_args(current)[1]
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             break
         field = current.model_fields.get(str(key))
@@ -253,6 +367,9 @@ def _describe(error: dict[str, Any], model: type[BaseModel], prefix: str) -> str
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for key in loc:
+        if typing.get_origin(current) is dict:  # a mapping of sections: the key is a name, not a field
+            current = typing.get_args(current)[1]
+            continue
         current = current.model_fields[str(key)].annotation
     return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 
@@ -341,6 +458,9 @@ def _validate_section(
         raise SettingsError(f"{path}: projects.{project}: expected a mapping, got {section!r}")
     defaults = raw.get("defaults") or {}
     if overrides:
+        # A configuration of a sweep or study is one run: the file's studies were checked when it loaded, and
+        # checked against this configuration they could fail for nothing (an MLP has no BatchNorm switch).
+        section = {k: v for k, v in section.items() if k != "studies"}
         section = apply_overrides(section, overrides, defaults, where=f"{path}: projects.{project}.")
     merged = {"data_dir": f"data/{project}", **defaults, **section}
     schema = schemas[project]

@@ -12,6 +12,7 @@
     dlfolio ui                       the MLflow UI on http://127.0.0.1:5000
     dlfolio label export|import      hand queried items to a human labeller and read the labels back
     dlfolio sweep PROJECT            run a grid of settings (--set train.lr=A,B) as MLflow child runs, pick the best
+    dlfolio study PROJECT [NAME ...] run the named studies of params.yaml (projects.P.studies) as sweeps; --list
     dlfolio server start|status|stop the background Prefect server (with UI) that every `dlfolio run` reuses
     dlfolio stack up|status|down   a team stack here: PostgreSQL, S3 (moto), MLflow and Prefect servers, a worker
 

@@ -116,7 +116,7 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
 
     # Resumable: a run killed mid-training continues from the last epoch of the same settings and data.
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
-    checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json"), data_md5)
+    checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json", exclude={"studies"}), data_md5)
     started = time.perf_counter()
     processes = getattr(getattr(settings, "train", None), "gpus", 1)
     if processes > 1:  # DDP: the project's own train() in each of N torchrun processes, rank 0 logging here
@@ -253,7 +253,8 @@ def project_pipeline(
         with tracking.parent_run(
             settings.experiment or project, root_dir, flow_run.name or project, tags, parent_run_id=parent_run_id
         ) as run:
-            tracking.log_params(settings.model_dump(mode="json"), root_dir)
+            # studies: what `dlfolio study` runs, not settings of this run
+            tracking.log_params(settings.model_dump(mode="json", exclude={"studies"}), root_dir)
             report = validate_data(spec, settings, root_dir)
             data = preprocess(spec, settings)
             selecting = wants_active_learning(spec, settings) and settings.active_learning.train_on == "selected"

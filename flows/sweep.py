@@ -36,7 +36,8 @@ from flows.pipeline import project_pipeline
 def run_config(
     project: str, params: str, root: str, overrides: dict[str, Any], name: str, parent_run_id: str, outputs_root: str
 ) -> dict:
-    return project_pipeline.with_options(flow_run_name=name)(
+    # Prefect formats a run name as a template: a mapping value ({name: mlp}) must not read as a placeholder
+    return project_pipeline.with_options(flow_run_name=name.replace("{", "{{").replace("}", "}}"))(
         project=project,
         params=params,
         root=root,
@@ -71,20 +72,28 @@ def sweep_flow(
     goal: str | None = None,
     write_back: bool = False,
     max_runs: int = 32,
+    fixed: dict[str, Any] | None = None,
+    study: str | None = None,
+    montage: str | None = None,
 ) -> dict:
     """Run ``project``'s pipeline for every configuration in ``grid`` (dotted key -> values; the cartesian
     product), compare them on ``metric`` (default: the project's primary metric) and return the table and
-    the best configuration; ``write_back`` writes it into params.yaml."""
+    the best configuration; ``write_back`` writes it into params.yaml.
+
+    ``fixed`` overrides apply to every configuration without being compared (a study's small epochs);
+    ``study`` names the params.yaml study this sweep runs (tag ``study``); ``montage`` names a figure every
+    configuration logs (plots/<montage>.png), tiled into one figure on the parent (sweep/<montage>.png)."""
     logger = get_run_logger()
     root_dir = Path(root).resolve()
     spec = get_project(project)
+    fixed = dict(fixed or {})
     configs = sweep.expand_grid(grid)
     if len(configs) > max_runs:
         raise sweep.SweepError(
             f"the grid has {len(configs)} configurations, more than max_runs={max_runs}; "
             "sweep fewer values or raise --max-runs"
         )
-    settings = sweep.validate_configs(root_dir / params, project, configs, settings_schemas())[0]
+    settings = sweep.validate_configs(root_dir / params, project, [fixed | c for c in configs], settings_schemas())[0]
     metric = metric or spec.primary_metric
     higher = sweep.metric_goal(metric, spec.primary_metric, spec.higher_is_better, goal)
     tracking.configure(root_dir)
@@ -95,6 +104,7 @@ def sweep_flow(
         "git.dirty": str(dirty),
         "project": project,
         "sweep": "parent",
+        **({"study": study} if study else {}),
     }
     scratch = Path(tempfile.mkdtemp(prefix=f"dlfolio-sweep-{project}-"))  # per-config outputs; MLflow keeps the record
     try:
@@ -103,12 +113,15 @@ def sweep_flow(
         ) as run:
             parent_id = run.info.run_id
             mlflow.log_params(
-                {f"sweep.grid.{k}": ",".join(map(sweep.format_value, v)) for k, v in grid.items()}
+                {f"sweep.grid.{k.replace('+', ' ')}": ",".join(map(sweep.format_value, v)) for k, v in grid.items()}
                 | {"sweep.metric": metric, "sweep.goal": "max" if higher else "min", "sweep.configs": len(configs)}
+                | {f"sweep.fixed.{k}": sweep.format_value(v) for k, v in fixed.items()}
             )
             names = [sweep.label(c) for c in configs]
             futures = [
-                run_config.submit(project, params, str(root_dir), config, name, parent_id, str(scratch / f"{i:03d}"))
+                run_config.submit(
+                    project, params, str(root_dir), fixed | config, name, parent_id, str(scratch / f"{i:03d}")
+                )
                 for i, (config, name) in enumerate(zip(configs, names))
             ]
             results = []
@@ -126,7 +139,12 @@ def sweep_flow(
 
             table = sweep.comparison_table(results, metric)
             figure = sweep.comparison_figure(configs, table, metric, higher)
-            log_report(Report({}, {"comparison": figure}, {"comparison": table}), artifact_dir="sweep")
+            figures = {"comparison": figure}
+            if montage:
+                figures[montage] = sweep.montage_figure(
+                    [(n, r["run_id"]) for n, r in zip(names, results) if r["status"] == "ok"], f"plots/{montage}.png"
+                )
+            log_report(Report({}, figures, {"comparison": table}), artifact_dir="sweep")
             best = sweep.best_row(table, metric, higher)
             if best is None:
                 raise sweep.SweepError(
@@ -137,6 +155,12 @@ def sweep_flow(
             mlflow.log_params({f"best.{k}": sweep.format_value(v) for k, v in best_config.items()})
             mlflow.log_metric(f"best_{metric}", best_value)
             mlflow.set_tags({"sweep.best_run_id": table.loc[best, "run_id"], "sweep.best": names[best]})
+            runner_up = sweep.runner_up_row(table, metric, higher)
+            margin = None
+            if runner_up is not None:  # how far the best is ahead of the next configuration, in the metric's units
+                margin = abs(best_value - float(table.loc[runner_up, metric]))
+                mlflow.log_metric(f"margin_{metric}", margin)
+                mlflow.set_tag("sweep.runner_up", names[runner_up])
             mlflow.log_text(
                 yaml.safe_dump(
                     {"project": project, "metric": metric, "value": best_value, "overrides": best_config},
@@ -159,11 +183,18 @@ def sweep_flow(
         "best": best_config,
         "best_value": best_value,
         "best_run_id": table.loc[best, "run_id"],
+        "best_name": names[best],
+        "runner_up": None if runner_up is None else names[runner_up],
+        "runner_up_value": None if runner_up is None else float(table.loc[runner_up, metric]),
+        "margin": margin,
+        "study": study,
         "written": write_back,
     }
 
 
-def run_sweep(project: str, grid: dict[str, list[Any]], parallel: int = 1, **kwargs) -> dict:
+def run_sweep(
+    project: str, grid: dict[str, list[Any]], parallel: int = 1, flow_run_name: str | None = None, **kwargs
+) -> dict:
     """The sweep with ``parallel`` configurations at a time (on a 2-core CPU, 1 is the sensible default).
 
     Parallel configurations run in processes of their own, not threads: torch has one random generator per
@@ -175,4 +206,6 @@ def run_sweep(project: str, grid: dict[str, list[Any]], parallel: int = 1, **kwa
         if parallel == 1
         else sweep_flow.with_options(task_runner=ProcessPoolTaskRunner(max_workers=parallel))
     )
+    if flow_run_name:  # a study's sweep: study-PROJECT-NAME in Prefect and MLflow
+        runner = runner.with_options(flow_run_name=flow_run_name)
     return runner(project=project, grid=grid, **kwargs)

@@ -27,6 +27,7 @@ COMMANDS = [
     "stages",
     "server",
     "stack",
+    "study",
 ]
 
 PROBE = """

@@ -89,7 +89,7 @@ def test_data_dir_defaults_to_data_slash_project_and_a_given_one_wins(tmp_path):
             {"widht": 8},
             (
                 r"projects\.face-mask\.model\.kwargs\.widht: unknown argument of MaskCNN "
-                r"\(known: width, depth, dropout\)$"
+                r"\(known: width, depth, dropout, batchnorm\)$"
             ),
         ),
         ({"width": "wide"}, r"projects\.face-mask\.model\.kwargs\.width: MaskCNN expects int, got 'wide'"),

@@ -129,3 +129,26 @@ def roc_figure(
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def decision_boundary_figure(model, X, y, class_names: Sequence[str], X_test=None, y_test=None, steps: int = 200):
+    """The predicted class over the plane of 2-D inputs ``X`` (shaded), the training points on it (and the test
+    points, hollow): how smooth or contorted a classifier's boundary is (the course's regularisation plots)."""
+    import numpy as np
+
+    lo, hi = X.min(0) - 0.1, X.max(0) + 0.1
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    classes = np.asarray(model.classes_)
+    grid_pred = model.predict_proba(np.c_[gx.ravel(), gy.ravel()]).argmax(1).reshape(gx.shape)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.contourf(gx, gy, grid_pred, levels=np.arange(len(classes) + 1) - 0.5, cmap="coolwarm", alpha=0.35)
+    colours = plt.get_cmap("coolwarm")(np.linspace(0, 1, len(classes)))
+    for j, c in enumerate(classes):
+        name = class_names[int(c)] if int(c) < len(class_names) else str(c)
+        ax.scatter(*X[y == c].T, s=12, color=colours[j], edgecolor="k", linewidth=0.3, label=f"{name} (train)")
+        if X_test is not None:
+            ax.scatter(*X_test[y_test == c].T, s=12, facecolor="none", edgecolor=colours[j], linewidth=0.8)
+    ax.set(xlabel="x1", ylabel="x2", title="decision boundary (hollow: test points)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

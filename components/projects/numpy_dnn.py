@@ -1,7 +1,9 @@
 """numpy-dnn: an L-layer network written in NumPy, and the course's comparisons as child runs [seeds 001, 003, 004].
 
 Real format: MNIST IDX files (train-images-idx3-ubyte[.gz], ...). Offline sample: Fashion-MNIST, the same
-format and size. The main model trains on the full training set; the comparisons (initialisation, optimiser,
+format and size. ``data.format: points`` reads a 2-D point set instead (train.csv/test.csv of x1,x2,label; the
+regularisation study's generated football positions) and draws the decision boundary; ``catvnoncat`` reads
+logistic-regression's h5 layout (the shallow-vs-deep study). The main model trains on the full training set; the comparisons (initialisation, optimiser,
 regularisation, learning-rate decay) train small arms on a subset and are logged as nested runs with plots.
 Evaluation also gradient-checks the trained network (float64, sampled coordinates of every layer).
 """
@@ -15,17 +17,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from components.data.formats import catvnoncat, points
 from components.data.formats.arrays import ArrayPart, ArrayRules, validate_arrays
 from components.data.formats.idx import copy_fashion_mnist, find_idx_files, load_mnist
 from components.data.splits import random_split
-from components.evaluation.plots import Panel, training_curves
+from components.evaluation.plots import Panel, decision_boundary_figure, training_curves
 from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
 from components.projects.base import Project, Trained
 from components.projects.settings.numpy_dnn import CAPABILITIES, NumpyDNNSettings
 from components.scratch.comparisons import ArmResult, default_arms, run_arms
 from components.scratch.dense import DenseClassifier, DenseNet, as_features
 from components.scratch.gradcheck import relative_error, sampled_numerical_gradient
-from components.scratch.predictors import ImagePredictor
+from components.scratch.predictors import ImagePredictor, PointPredictor
 from components.validation.expectations import ValidationReport
 
 
@@ -59,6 +62,11 @@ def gradient_check(
         idx = rng.choice(p.size, size=min(coordinates, p.size), replace=False)
         errors[name] = relative_error(grads[name].reshape(-1)[idx], sampled_numerical_gradient(loss, p, idx))
     return errors
+
+
+def load_catvnoncat_arrays(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    cats = catvnoncat.load_catvnoncat(root)
+    return cats.X_train, cats.y_train, cats.X_test, cats.y_test
 
 
 def accuracy_panel(result: ArmResult) -> Panel:
@@ -97,28 +105,48 @@ class NumpyDNN(Project):
     Settings = NumpyDNNSettings
 
     def make_sample(self, out_dir: Path, tiny: bool = False) -> dict:
-        return copy_fashion_mnist(out_dir, limit=1200 if tiny else None)
+        counts = copy_fashion_mnist(out_dir, limit=1200 if tiny else None)
+        # The regularisation study's 2-D set (`dlfolio study numpy-dnn football`): generated, not recorded.
+        football = points.generate_football(Path(out_dir) / "football")
+        return counts | {f"football_{k}": v for k, v in football.items()}
 
     def validate(self, settings: NumpyDNNSettings) -> ValidationReport:
-        files = find_idx_files(settings.data_dir)
-        X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
+        if settings.data.format == "points":  # a 2-D point set (the football-positions study)
+            return points.validate_points(
+                settings.data_dir, len(settings.data.class_names), settings.data.min_per_class
+            )
         d = settings.data
-        parts = {
-            "train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
-            "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name),
-        }
+        if d.format == "catvnoncat":  # the h5 layout of logistic-regression (the shallow-vs-deep study)
+            cats = catvnoncat.load_catvnoncat(settings.data_dir)
+            labels = tuple(range(len(cats.classes)))
+            parts = {
+                split: ArrayPart(
+                    getattr(cats, f"X_{split}"), getattr(cats, f"y_{split}"), catvnoncat.FILES[split], labels
+                )
+                for split in ("train", "test")
+            }
+        else:
+            files = find_idx_files(settings.data_dir)
+            X_train, y_train, X_test, y_test = load_mnist(settings.data_dir)
+            parts = {
+                "train": ArrayPart(X_train[..., None], y_train, files["train_images"].name),
+                "test": ArrayPart(X_test[..., None], y_test, files["test_images"].name),
+            }
         rules = ArrayRules(
             labels=tuple(range(len(d.class_names))),
             height=d.image_size,
             width=d.image_size,
-            channels=1,
+            channels=3 if d.format == "catvnoncat" else 1,
             min_per_class=d.min_per_class,
             min_class_share=d.min_class_share,
         )
         return validate_arrays(str(settings.data_dir), parts, rules)
 
     def prepare(self, settings: NumpyDNNSettings) -> IdxSplits:
-        X, y, X_test, y_test = load_mnist(settings.data_dir)
+        loader = {"points": points.load_points, "catvnoncat": load_catvnoncat_arrays}.get(
+            settings.data.format, load_mnist
+        )
+        X, y, X_test, y_test = loader(settings.data_dir)
         # Unsorted: minibatches are drawn from the rows in this order, as before the shared helper.
         val, train = random_split(len(X), {"val": settings.data.val_size}, settings.seed, sort=False).values()
         return self.with_calibration(IdxSplits(X[train], y[train], X[val], y[val], X_test, y_test), settings)
@@ -137,6 +165,7 @@ class NumpyDNN(Project):
             epochs=t.epochs,
             batch_size=t.batch_size,
             l2=t.l2,
+            l1=t.l1,
             keep_prob=t.keep_prob,
             decay=t.decay,
             decay_rate=t.decay_rate,
@@ -166,6 +195,10 @@ class NumpyDNN(Project):
         proba = model.predict_proba(data.X_test)
         evaluation = classification_report(data.y_test, proba, model.classes_)
         evaluation.figures["training_curves"] = training_curves(trained.history)
+        if settings.data.format == "points":
+            evaluation.figures["decision_boundary"] = decision_boundary_figure(
+                model, data.X_train, data.y_train, settings.data.class_names, data.X_test, data.y_test
+            )
         evaluation.tables["history"] = trained.history
         g, t = settings.gradcheck, settings.train
         errors = gradient_check(
@@ -231,5 +264,8 @@ class NumpyDNN(Project):
         return served_classifier_metrics(model.predict(data.X_test), data.y_test, range(len(names)), names)
 
     def predictor(self, trained: Trained, data: IdxSplits, settings: NumpyDNNSettings):
+        if settings.data.format == "points":
+            return PointPredictor(trained.model, dict(enumerate(settings.data.class_names))), data.X_test[:2]
         size = settings.data.image_size
-        return ImagePredictor(trained.model, (size, size), dict(enumerate(settings.data.class_names))), data.X_test[:2]
+        shape = (size, size, 3) if settings.data.format == "catvnoncat" else (size, size)
+        return ImagePredictor(trained.model, shape, dict(enumerate(settings.data.class_names))), data.X_test[:2]

@@ -50,3 +50,19 @@ class ImagePredictor(ServesConformal):
         for j, name in enumerate(names):
             frame[f"p_{name}"] = proba[:, j]
         return self.add_sets(frame, proba, names)
+
+
+class PointPredictor(ServesConformal):
+    """Rows of 2-D points (x1, x2) -> label, its probability and one ``p_<class>`` column per class (numpy-dnn on
+    a point set); with a conformal calibrator also the prediction set and the drift warning."""
+
+    def __init__(self, model, class_names: dict | None = None, features: tuple[str, ...] = ("x1", "x2")):
+        self.model, self.class_names, self.features = model, dict(class_names or {}), tuple(features)
+
+    def predict_frame(self, inputs) -> pd.DataFrame:
+        proba = self.model.predict_proba(as_float_matrix(inputs, list(self.features)))
+        names = [str(self.class_names.get(c, c)) for c in self.model.classes_.tolist()]
+        frame = pd.DataFrame({"label": np.asarray(names)[proba.argmax(1)], "probability": proba.max(1)})
+        for j, name in enumerate(names):
+            frame[f"p_{name}"] = proba[:, j]
+        return self.add_sets(frame, proba, names)

@@ -8,7 +8,6 @@ they arrive with the types params.yaml would give them. The flow that runs the g
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -21,87 +20,11 @@ import pandas as pd
 import yaml
 
 from components.errors import DlfolioError
+from components.grid import NUMBER, expand_grid, format_value, label, parse_set, parse_sets  # noqa: F401 (the sweep's API)
 from components.settings import ProjectSettings, SettingsError, load_project_settings, read_params
 
 # Metric names whose smaller values are better, for a --metric other than the project's primary one.
 LOWER_IS_BETTER = re.compile(r"(loss|error|err|rmse|mse|mae|nll|perplexity|ece|brier|width|time)", re.I)
-
-
-NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-class SweepError(DlfolioError, ValueError):
-    """The sweep cannot be run or summarised as asked; the message says why."""
-
-
-# --- the grid ----------------------------------------------------------------------------------------------
-
-
-def _split_values(text: str) -> list[str]:
-    """Split on commas outside brackets and quotes, so ``[64, 32],[128]`` is two values."""
-    parts, depth, quote, current = [], 0, None, ""
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    return [*parts, current]
-
-
-def parse_set(text: str) -> tuple[str, list[Any]]:
-    """``"train.lr=0.001,0.01"`` -> ``("train.lr", [0.001, 0.01])``."""
-    key, sep, values = text.partition("=")
-    key = key.strip()
-    if not sep or not key or not values.strip():
-        raise SettingsError(f"--set {text!r}: expected KEY=VALUE[,VALUE...], e.g. train.lr=0.001,0.01")
-    if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
-        raise SettingsError(f"--set {text!r}: {key!r} is not a dotted key path like train.lr")
-    parsed = []
-    for raw in map(str.strip, _split_values(values)):
-        if NUMBER.fullmatch(raw) and not re.fullmatch(r"[-+]?\d+", raw):
-            parsed.append(float(raw))  # YAML 1.1 reads 1e-6 (no dot) as a string; a sweep means the number
-            continue
-        try:
-            parsed.append(yaml.safe_load(raw) if raw else None)
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"--set {key}: cannot read value {raw!r} as YAML ({exc.problem})") from None
-    return key, parsed
-
-
-def parse_sets(texts: Sequence[str]) -> dict[str, list[Any]]:
-    grid: dict[str, list[Any]] = {}
-    for text in texts:
-        key, values = parse_set(text)
-        if key in grid:
-            raise SettingsError(f"--set {key}: given twice; list all its values in one --set {key}=A,B")
-        grid[key] = values
-    if not grid:
-        raise SettingsError("a sweep needs at least one --set KEY=VALUE[,VALUE...]")
-    return grid
-
-
-def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product, first key slowest: {a: [1, 2], b: [x, y]} -> a1 bx, a1 by, a2 bx, a2 by."""
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def format_value(value: Any) -> str:
-    """A value as one would type it after ``--set key=`` (YAML flow style)."""
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
-
-
-def label(overrides: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
 
 
 def validate_configs(
@@ -115,6 +38,10 @@ def validate_configs(
         except SettingsError as exc:
             raise SettingsError(f"sweep configuration {label(config)}:\n{exc}") from None
     return out
+
+
+class SweepError(DlfolioError, ValueError):
+    """The sweep cannot be run or summarised as asked; the message says why."""
 
 
 # --- comparing the runs -----------------------------------------------------------------------------------
@@ -163,6 +90,44 @@ def best_row(table: pd.DataFrame, metric: str, higher_is_better: bool) -> int | 
         return None
     values = ok[metric].astype(float)
     return int(values.idxmax() if higher_is_better else values.idxmin())
+
+
+def runner_up_row(table: pd.DataFrame, metric: str, higher_is_better: bool) -> int | None:
+    """Index of the second-best successful configuration, None with fewer than two."""
+    best = best_row(table, metric, higher_is_better)
+    if best is None:
+        return None
+    return best_row(table.drop(index=best), metric, higher_is_better)
+
+
+def montage_figure(runs: Sequence[tuple[str, str]], artifact: str, columns: int = 3):
+    """One figure of the ``artifact`` image (e.g. plots/decision_boundary.png) of each (title, MLflow run id), in
+    a grid; a run without it gets a panel saying so."""
+    import tempfile
+
+    import matplotlib.image as mpimg
+    import mlflow
+    from matplotlib.figure import Figure
+
+    columns = max(1, min(columns, len(runs)))
+    rows = max(1, math.ceil(len(runs) / columns))
+    fig = Figure(figsize=(4.2 * columns, 3.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    with tempfile.TemporaryDirectory() as tmp:
+        for ax, (title, run_id) in zip(axes, runs):
+            try:
+                image = mpimg.imread(
+                    mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=tmp)
+                )
+                ax.imshow(image)
+            except Exception as exc:  # noqa: BLE001 - a missing image is a panel of the figure, not a failed sweep
+                ax.text(0.5, 0.5, f"no {artifact}:\n{type(exc).__name__}", ha="center", va="center", fontsize=8)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    for ax in axes[len(runs) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def _numeric(values: Sequence[Any]) -> bool:

@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules for ``components.training.loop.fit``, chosen by the train settings.
 
-Optimizers: AdamW, SGD with momentum, SGD with Nesterov momentum. Schedules, stepped once per optimizer
+Optimizers: AdamW, SGD with momentum, SGD with Nesterov momentum, Adam (L2 in the gradient), RMSprop. Schedules, stepped once per optimizer
 step: ``onecycle`` (warm up, then anneal), ``cosine``, ``constant``, and ``linear``: the LR falls and the
 momentum rises on a straight line from the first epoch to the last, one value per epoch (the schedule of
 Daniel Nouri's facial-keypoints tutorial: big careful steps first, then small ones that keep more history).
@@ -40,6 +40,10 @@ def make_optimizer(model: nn.Module, config: OptimSettings, device: torch.device
             weight_decay=config.weight_decay,
             fused=fused,
         )
+    if config.optimizer == "adam":  # weight_decay is added to the gradient (an L2 term), unlike AdamW's
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    if config.optimizer == "rmsprop":  # the course's RMSprop: no momentum (onecycle cycles it, as it does SGD's)
+        return torch.optim.RMSprop(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 

@@ -31,6 +31,11 @@ Decay = Literal["none", "inverse_time", "exponential", "step"]
 
 
 class IdxDataSettings(Section):
+    format: Literal["idx", "points", "catvnoncat"] = Field(
+        "idx",
+        description="idx: MNIST-layout image files; points: train.csv/test.csv of x1,x2,label (2-D point-set studies); "
+        "catvnoncat: train_catvnoncat.h5/test_catvnoncat.h5 (RGB, logistic-regression's layout)",
+    )
     class_names: tuple[str, ...] = Field(FASHION_CLASSES, min_length=2, description="name of label 0, 1, ...")
     image_size: int = Field(28, ge=1)
     val_size: int = Field(5000, ge=1, description="taken from the training files for per-epoch validation")
@@ -53,6 +58,7 @@ class DenseTrainSettings(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)
     l2: float = Field(0.0, ge=0)
+    l1: float = Field(0.0, ge=0, description="L1 penalty l1 / N * sum |W| on the weights (not biases)")
     keep_prob: float = Field(1.0, gt=0, le=1, description="dropout keep probability of hidden units; 1 disables")
     decay: Decay = "inverse_time"
     decay_rate: float = Field(0.1, ge=0)
