@@ -306,7 +306,10 @@ def test_a_worker_runs_a_deployed_retrain_and_promote(prefect_server, project_ro
     experiment = f"worker-{tmp_path.name}"  # its own experiment: other tests' runs of the project stay apart
     root = project_root(project, {"schedule": "0 3 * * 1", "experiment": experiment})
     api = PREFECT_API_URL.value()
-    env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(REPO)}
+    # Its own MLflow store too: in the session's shared one, another test's linear-regression champion lives in
+    # that test's artifact folder, which the gate rightly refuses to unpickle (the run then FAILED in CI).
+    store = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": store}
     spec = tmp_path / "prefect.yaml"
     spec.write_text(prefect_yaml("params.yaml", root, project_root=str(root)))
     assert [d["name"] for d in yaml.safe_load(spec.read_text())["deployments"]] == [deployment_name(project)]
@@ -332,9 +335,8 @@ def test_a_worker_runs_a_deployed_retrain_and_promote(prefect_server, project_ro
         log = stop_worker(worker)
     assert state == "COMPLETED", log[-4000:]
     # What the worker's run did: the pipeline registered a version under the deployment run (its root flow run),
-    # in this test's experiment, and the gate decided on it (other tests of the session may hold a champion
-    # already, so either outcome).
-    client = MlflowClient()
+    # in this test's experiment, and the gate decided on it: the first version of a fresh store is promoted.
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     mine = [
         v
         for v in client.search_model_versions(f"name = '{project}'")
@@ -343,7 +345,8 @@ def test_a_worker_runs_a_deployed_retrain_and_promote(prefect_server, project_ro
     assert len(mine) == 1, [v.version for v in mine]
     assert client.get_experiment(client.get_run(mine[0].run_id).info.experiment_id).name == experiment
     decision = client.get_model_version(project, mine[0].version).tags.get("promotion.decision")
-    assert decision in ("promoted", "refused"), decision
+    assert decision == "promoted", decision
+    assert client.get_registered_model(project).aliases.get("champion") == mine[0].version
 
 
 # The team stack (`dlfolio stack up`): real PostgreSQL, moto's S3, MLflow and Prefect servers and a worker.
