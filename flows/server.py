@@ -17,8 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.errors import DlfolioError
+from flows.processes import free_port, terminate_group
 
 STATE_FILE = "dlfolio-server.json"
 LOG_FILE = "dlfolio-server.log"
@@ -112,14 +111,9 @@ def _lock(home: Path):
 
 
 def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise ServerStartError("no free TCP port on 127.0.0.1 for the Prefect server")
+    if (port := free_port(preferred)) is None:
+        raise ServerStartError("no free TCP port on 127.0.0.1 for the Prefect server")
+    return port
 
 
 def start_server(
@@ -165,7 +159,7 @@ def start_server(
         while not healthy(server.api_url):
             if process.poll() is not None or time.monotonic() > deadline:
                 if process.poll() is None:
-                    _terminate(process.pid)
+                    terminate_group(process.pid)
                 tail = (home / LOG_FILE).read_text(errors="replace").splitlines()[-15:]
                 raise ServerStartError(
                     f"the Prefect server did not start on port {port} within {limit:.0f} s; "
@@ -174,28 +168,6 @@ def start_server(
             time.sleep(0.3)
         (home / STATE_FILE).write_text(json.dumps(asdict(server)))
         return server, True
-
-
-def _terminate(pid: int, grace: float = 20.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        try:  # reap it if it is our child (a `start` in this same process)
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop_server(home: Path | None = None) -> Server | None:
@@ -208,7 +180,7 @@ def stop_server(home: Path | None = None) -> Server | None:
         except (OSError, ValueError, TypeError):
             return None
         if _alive(server.pid):
-            _terminate(server.pid)
+            terminate_group(server.pid)
         state.unlink(missing_ok=True)
         return server
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.errors import DlfolioError
+from flows.processes import free_port, terminate_group
 
 PG_BIN = Path(os.environ.get("DLFOLIO_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOTO_SPEC = "moto[server]==5.2.5"  # its own venv: moto's botocore is not dvc-s3's (aiobotocore pins it)
@@ -123,15 +123,9 @@ def _alive(pid: int | None) -> bool:
 
 
 def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise StackError("no free TCP port on 127.0.0.1")
+    if (port := free_port(preferred)) is None:
+        raise StackError("no free TCP port on 127.0.0.1")
+    return port
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -467,33 +461,11 @@ def configure_dvc_remote(stack: Stack, say=print) -> None:
     say(f"dvc remote: {DVC_REMOTE} -> s3://{BUCKET}/dvc (.dvc/config.local; `dvc push -r {DVC_REMOTE}`)")
 
 
-def _kill_group(pid: int, grace: float = 20.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def _stop(stack: Stack, service: str) -> None:
     if service == "postgres":
         stop_postgres(stack)
     elif stack.pids.get(service):
-        _kill_group(stack.pids[service])
+        terminate_group(stack.pids[service])
     stack.pids.pop(service, None)
     stack.save()
 

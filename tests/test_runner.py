@@ -120,20 +120,18 @@ def gone(pid: int, timeout: float = 60.0) -> bool:
     return False
 
 
-@pytest.mark.integration
-def test_sigterm_to_the_caller_stops_the_pipeline_with_the_callers_status(runner):
-    root, env = runner
+def start_slow_caller(root, env, **streams) -> tuple[subprocess.Popen, int]:
+    """A caller of a slow run through the runner, and the pid of the pipeline it started."""
     (root / "outputs" / ".locks" / f"{PROJECT}.lock").unlink(missing_ok=True)  # the last holder's record
-    caller = subprocess.Popen(
-        [*DLFOLIO, "run", PROJECT, "--params", "slow.yaml"],
-        cwd=root,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    caller = subprocess.Popen([*DLFOLIO, "run", PROJECT, "--params", "slow.yaml"], cwd=root, env=env, **streams)
     pid = pipeline_pid(root)
     assert pid != caller.pid
+    return caller, pid
+
+
+@pytest.mark.integration
+def test_sigterm_to_the_caller_stops_the_pipeline_with_the_callers_status(runner):
+    caller, pid = start_slow_caller(*runner, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     caller.send_signal(signal.SIGTERM)
     _, err = caller.communicate(timeout=120)
     assert caller.returncode == 128 + signal.SIGTERM, err
@@ -142,16 +140,7 @@ def test_sigterm_to_the_caller_stops_the_pipeline_with_the_callers_status(runner
 
 @pytest.mark.integration
 def test_a_caller_killed_with_minus_9_takes_its_pipeline_with_it(runner):
-    root, env = runner
-    (root / "outputs" / ".locks" / f"{PROJECT}.lock").unlink(missing_ok=True)  # the last holder's record
-    caller = subprocess.Popen(
-        [*DLFOLIO, "run", PROJECT, "--params", "slow.yaml"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    pid = pipeline_pid(root)
+    caller, pid = start_slow_caller(*runner, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     caller.kill()
     caller.wait(timeout=30)
     assert gone(pid), f"pipeline {pid} outlived its caller"
