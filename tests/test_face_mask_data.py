@@ -220,3 +220,18 @@ def test_the_sample_options_come_from_params_and_are_validated(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SettingsError, match=r"projects\.face-mask\.data\.mask_method: expected one of"):
         load_project_settings(tmp_path / "params.yaml", "face-mask", settings_schemas())
+
+
+def test_dlfolio_data_takes_the_mask_options_from_its_params_file(run_cli, tmp_path):
+    """`dlfolio data --params FILE`: the face-mask section's options reach the sample (here a landmark model
+    that is not there, with mask_method landmarks: refused in one line, nothing written)."""
+    import yaml
+
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    missing = tmp_path / "no-such-model.dat"
+    raw["projects"]["face-mask"]["data"].update(mask_method="landmarks", landmark_model=str(missing))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    root = tmp_path / "data"
+    code, out, err = run_cli("data", "face-mask", "--data-root", str(root), "--params", str(tmp_path / "params.yaml"))
+    assert code == 2 and f"no 68-point landmark model at {missing}" in err and err.count("\n") == 1
+    assert not (root / "face-mask").exists()
