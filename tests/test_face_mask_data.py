@@ -201,11 +201,16 @@ def test_a_face_dlib_does_not_find_falls_back_to_the_box():
 def test_the_sample_options_come_from_params_and_are_validated(tmp_path):
     """params.yaml's face-mask data section picks the method (`dlfolio data` passes it to make_sample); a
     method that does not exist is refused by name when the file loads."""
+    from typing import get_args
+
     import yaml
 
     from components.projects import get_project, settings_schemas
+    from components.projects.settings.face_mask import MaskSampleSettings
     from components.settings import SettingsError, load_project_settings
 
+    # the torch- and OpenCV-free settings list the methods the sample module draws
+    assert get_args(MaskSampleSettings.model_fields["mask_method"].annotation) == face_mask_sample.MASK_METHODS
     raw = yaml.safe_load(Path("params.yaml").read_text())
     assert raw["projects"]["face-mask"]["data"]["mask_method"] == "auto"
     raw["projects"]["face-mask"]["data"].update(mask_method="box", landmark_model=str(tmp_path / "gone.dat"))
