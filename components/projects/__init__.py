@@ -18,6 +18,7 @@ from components.projects.settings import (
     autodiff_mlp,
     dinosaur_names,
     emojify,
+    face_mask,
     face_mask_transfer,
     facenet_verification,
     facial_keypoints,
@@ -56,9 +57,7 @@ class Entry:
 
 IMAGES = image_classification.CAPABILITIES  # what the image classifiers share, transfer projects included
 CATALOG: dict[str, Entry] = {  # one entry a project: the catalog grows by appending
-    "face-mask": Entry(
-        image_classification.ImageClassificationSettings, IMAGES, "components.projects.face_mask:FaceMask"
-    ),
+    "face-mask": Entry(face_mask.FaceMaskSettings, IMAGES, "components.projects.face_mask:FaceMask"),
     "linear-regression": Entry(
         linear_regression.LinearRegressionSettings,
         linear_regression.CAPABILITIES,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from components.models.catalog import input_size_problem
+from components.projects.settings.face_mask import FaceMaskDataSettings
 from components.projects.settings.image_classification import ModelSettings
 from components.projects.settings.transfer_learning import Backbone, TransferSettings, check_input_size
 from components.settings import Section, SettingsProblem
@@ -40,6 +41,7 @@ class CompareSettings(Section):
 
 
 class FaceMaskTransferSettings(TransferSettings):
+    data: FaceMaskDataSettings  # the face-mask sample's options too (its data is that sample)
     compare: CompareSettings = CompareSettings()
 
     @model_validator(mode="after")
