@@ -21,6 +21,7 @@ class Capability(enum.Enum):
     ACTIVE_LEARNING = "active learning"  # query strategies simulated on the training pool
     PROMOTION_SCORING = "promotion scoring"  # score() of a served model: what the scheduled promotion gate compares
     MC_SAMPLING = "MC-dropout sampling"  # predict_proba_samples: what the Bayesian query strategies (bald, ...) call
+    DISTRIBUTED_TRAINING = "distributed training"  # train() under torchrun: the shared trainer's DDP (train.gpus > 1)
 
     def __str__(self) -> str:
         return self.value

@@ -121,8 +121,18 @@ class TrainSettings(Section):
     compile: bool = Field(False, description="torch.compile the training model (the first epoch pays for it)")
     cuda: CudaProfile | None = Field(None, description="the GPU profile: batch, LR and epochs on CUDA; null: as on CPU")
     gpus: int = Field(
-        1, ge=1, description="torchrun processes for the train stage: one per GPU (gloo processes on a CPU); 1: in-process"
+        1,
+        ge=1,
+        description="torchrun processes for the train stage: one per GPU (gloo processes on a CPU); 1: in-process",
     )
+
+    def requirement(self) -> tuple[Capability, str] | None:
+        if self.gpus > 1:
+            return (
+                Capability.DISTRIBUTED_TRAINING,
+                f"train.gpus {self.gpus} runs the project's train() on torchrun processes",
+            )
+        return None
 
     def for_device(self, device_type: str) -> TrainSettings:
         """The section as it trains on ``device_type`` ('cpu', 'cuda', ...): itself, except on CUDA with a
@@ -308,6 +318,7 @@ CAPABILITY_ACTIONS = {  # what a project lacking the capability cannot do, for t
     Capability.ACTIVE_LEARNING: "run active learning",
     Capability.PROMOTION_SCORING: "score a served model for promotion",
     Capability.MC_SAMPLING: "sample its predictive distribution",
+    Capability.DISTRIBUTED_TRAINING: "train under torchrun",
 }
 
 

@@ -118,7 +118,7 @@ def train(project: Project, data, settings: ProjectSettings, outputs: RunOutputs
     data_md5 = tracking.directory_md5(settings.data_dir) if settings.data_dir.is_dir() else "missing"
     checkpoints = outputs.checkpoint_dir(settings.model_dump(mode="json", exclude={"studies"}), data_md5)
     started = time.perf_counter()
-    processes = getattr(getattr(settings, "train", None), "gpus", 1)
+    processes = settings.train.gpus if Capability.DISTRIBUTED_TRAINING in project.capabilities else 1
     if processes > 1:  # DDP: the project's own train() in each of N torchrun processes, rank 0 logging here
         from components.projects.distributed import launch
 

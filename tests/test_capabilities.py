@@ -106,6 +106,23 @@ def test_active_learning_on_a_project_that_cannot_run_it_is_refused(tmp_path):
         load_project_settings(path, "face-mask", face_mask_without(Capability.ACTIVE_LEARNING))
 
 
+def test_train_gpus_on_a_project_that_cannot_train_under_torchrun_is_refused(tmp_path):
+    body = section("face-mask", train={**PARAMS["projects"]["face-mask"].get("train", {}), "gpus": 2})
+    path = write(tmp_path, "face-mask", body)
+    with pytest.raises(
+        SettingsError,
+        match=r"projects\.face-mask\.train: project face-mask cannot train under torchrun \(train\.gpus 2",
+    ):
+        load_project_settings(path, "face-mask", face_mask_without(Capability.DISTRIBUTED_TRAINING))
+    one = section("face-mask", train={**PARAMS["projects"]["face-mask"].get("train", {}), "gpus": 1})
+    assert (
+        load_project_settings(
+            write(tmp_path, "face-mask", one), "face-mask", face_mask_without(Capability.DISTRIBUTED_TRAINING)
+        ).train.gpus
+        == 1
+    )  # in-process training asks nothing
+
+
 def test_a_schedule_needs_promotion_scoring_and_one_in_defaults_is_reported_there(tmp_path):
     path = write(tmp_path, "face-mask", section("face-mask"))
     with pytest.raises(
@@ -194,6 +211,18 @@ def test_a_stage_section_is_in_the_settings_exactly_when_the_project_declares_th
     assert not {Capability.CONFORMAL_SETS, Capability.CONFORMAL_INTERVALS} <= project.capabilities  # one kind
 
 
+@pytest.mark.parametrize("name", sorted(PROJECTS))
+def test_a_project_declares_distributed_training_exactly_when_it_trains_with_the_shared_trainer(name):
+    """torchrun runs the project's train(), whose DDP is the shared trainer's (training.loop.fit): the projects
+    whose ``train`` section is the trainer's settings."""
+    from components.settings import TrainSettings
+
+    project = PROJECTS[name]
+    field = project.Settings.model_fields.get("train")
+    shared = field is not None and isinstance(field.annotation, type) and issubclass(field.annotation, TrainSettings)
+    assert (Capability.DISTRIBUTED_TRAINING in project.capabilities) == shared, name
+
+
 def settings_with(name: str, sample_data, tmp_path, **changes):
     body = section(name, data_dir=str(sample_data(name)), **changes)
     return load_project_settings(write(tmp_path, name, body), name, settings_schemas())
@@ -278,6 +307,7 @@ def test_the_pipeline_has_no_capability_lookups_left():
         'hasattr(predictor, "with_conformal")',
         'getattr(settings, "conformal"',
         'getattr(settings, "active_learning"',
+        'getattr(getattr(settings, "train"',
     ):
         assert probe not in source
 

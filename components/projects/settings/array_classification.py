@@ -51,5 +51,11 @@ class ArrayClassificationSettings(ProjectSettings):
 
 # What ArrayClassificationProject's code can do beyond the required stages (components/capabilities.py).
 CAPABILITIES = frozenset(
-    {Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.MC_SAMPLING, Capability.PROMOTION_SCORING}
+    {
+        Capability.CONFORMAL_SETS,
+        Capability.ACTIVE_LEARNING,
+        Capability.MC_SAMPLING,
+        Capability.PROMOTION_SCORING,
+        Capability.DISTRIBUTED_TRAINING,
+    }
 )

@@ -57,4 +57,4 @@ class EmojifySettings(ProjectSettings):
 
 
 # What Emojify's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

@@ -92,4 +92,4 @@ class FaceNetVerificationSettings(ProjectSettings):
 
 
 # What FaceNetVerification's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

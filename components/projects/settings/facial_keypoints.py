@@ -86,4 +86,6 @@ class FacialKeypointsSettings(ProjectSettings):
 
 
 # What FacialKeypoints's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_INTERVALS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset(
+    {Capability.CONFORMAL_INTERVALS, Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING}
+)

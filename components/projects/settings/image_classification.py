@@ -114,5 +114,11 @@ def check_model_input(model: ModelSettings, image_size: int, channels: int) -> N
 
 # What ImageClassificationProject's code can do beyond the required stages (components/capabilities.py).
 CAPABILITIES = frozenset(
-    {Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.MC_SAMPLING, Capability.PROMOTION_SCORING}
+    {
+        Capability.CONFORMAL_SETS,
+        Capability.ACTIVE_LEARNING,
+        Capability.MC_SAMPLING,
+        Capability.PROMOTION_SCORING,
+        Capability.DISTRIBUTED_TRAINING,
+    }
 )

@@ -54,4 +54,4 @@ class JazzLSTMSettings(ProjectSettings):
 
 
 # What JazzLSTM's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

@@ -75,4 +75,4 @@ class NerResumesSettings(ProjectSettings):
 
 
 # What NerResumes's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

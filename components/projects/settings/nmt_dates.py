@@ -44,4 +44,4 @@ class NmtDatesSettings(ProjectSettings):
 
 
 # What NmtDates's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

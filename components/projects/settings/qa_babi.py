@@ -46,4 +46,4 @@ class QaBabiSettings(ProjectSettings):
 
 
 # What QaBabi's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

@@ -58,4 +58,4 @@ class TransformerSettings(ProjectSettings):
 
 
 # What TransformerProject's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

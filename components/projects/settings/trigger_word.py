@@ -61,4 +61,4 @@ class TriggerWordSettings(ProjectSettings):
 
 
 # What TriggerWord's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

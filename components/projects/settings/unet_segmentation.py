@@ -47,4 +47,4 @@ class UNetSegmentationSettings(ProjectSettings):
 
 
 # What UNetSegmentation's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})

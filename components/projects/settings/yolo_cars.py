@@ -65,4 +65,4 @@ class YoloCarsSettings(ProjectSettings):
 
 
 # What YoloCars's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})
