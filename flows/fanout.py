@@ -16,7 +16,10 @@ distributed are imported only when a runner is built, so ``dlfolio --help`` stay
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import task
@@ -45,20 +48,64 @@ def effective(fanout: FanoutSettings) -> FanoutSettings:
     return fanout.model_copy(update={"workers": 0, "address": None}) if in_dask_worker() else fanout
 
 
+@contextmanager
+def cluster(fanout: FanoutSettings) -> Iterator[FanoutSettings]:
+    """For ``workers`` > 0 without an address: a LocalCluster for the ``with`` block, yielding ``fanout`` with its
+    scheduler's address (what ``task_runner`` connects to); otherwise ``fanout`` itself.
+
+    Each worker process has one task thread and ``cpu_count // workers`` threads for torch and BLAS (Dask's
+    default is one: right for 2 workers on 2 cores, a waste for 1). Starting a worker, Dask's nanny writes its
+    OMP_NUM_THREADS, PYTHONHASHSEED and MALLOC_TRIM_THRESHOLD_ into this process's environment; they are put
+    back, so what this process starts later (torchrun, DVC) sees the environment it had."""
+    fanout = effective(fanout)
+    if fanout.address or fanout.workers == 0:
+        yield fanout
+        return
+    import dask
+    from distributed import LocalCluster
+
+    threads = str(max(1, (os.cpu_count() or 1) // fanout.workers))
+    environ = dict(os.environ)
+    try:
+        with dask.config.set(
+            {
+                "distributed.nanny.pre-spawn-environ": {
+                    "MALLOC_TRIM_THRESHOLD_": 65536,
+                    "OMP_NUM_THREADS": threads,
+                    "MKL_NUM_THREADS": threads,
+                    "OPENBLAS_NUM_THREADS": threads,
+                }
+            }
+        ):
+            local = LocalCluster(
+                n_workers=fanout.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                memory_limit=0,  # a training's peak is the machine's business, not the nanny's (it would kill it)
+                silence_logs=logging.WARNING,  # workers joining and leaving are no news in a flow's log
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # also the scheduler's closing words, here
+    try:
+        yield fanout.model_copy(update={"address": local.scheduler_address})
+    finally:
+        local.close()
+
+
 def task_runner(fanout: FanoutSettings):
-    """The Prefect task runner for ``fanout``: DaskTaskRunner on a local cluster or at an address, or one thread."""
+    """The Prefect task runner for ``fanout``: DaskTaskRunner connected to ``fanout.address`` (a cluster of
+    ``cluster``, or one of the user's), a LocalCluster of its own (``workers`` > 0 without ``cluster``), or one
+    thread in this process (``workers: 0``)."""
     if fanout.address is None and fanout.workers == 0:
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=1)
-    import logging
-    import os
-
     from prefect_dask import DaskTaskRunner
 
-    # the cluster's own life (workers joining, closing) is no news in a flow's log; its workers read the variable
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-    logging.getLogger("distributed").setLevel(logging.WARNING)
     if fanout.address:
         return DaskTaskRunner(address=fanout.address)
     return DaskTaskRunner(
@@ -68,7 +115,7 @@ def task_runner(fanout: FanoutSettings):
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
-            "memory_limit": 0,  # a training's peak is the limit's business, not the nanny's (it would kill it)
+            "memory_limit": 0,
         }
     )
 
@@ -108,7 +155,7 @@ def mapper(fanout: FanoutSettings) -> Callable[[Callable[..., Any], Sequence[dic
     def run(function: Callable[..., Any], kwargs_list: Sequence[dict[str, Any]], names: Sequence[str]) -> list:
         if fanout.address is None and fanout.workers == 0 or len(kwargs_list) <= 1:
             return [function(**kwargs) for kwargs in kwargs_list]
-        with task_runner(fanout) as runner:
+        with cluster(fanout) as where, task_runner(where) as runner:
             futures = [
                 runner.submit(_call, {"function": function, "kwargs": kwargs, "name": name})
                 for kwargs, name in zip(kwargs_list, names)

@@ -277,8 +277,9 @@ def run_sweep(
     a Dask worker each configuration gets exactly the numbers it gets in a serial sweep. An Optuna search asks
     as many trials at a time as there are workers (at an address: ``workers`` too)."""
     fanout = fanout or FanoutSettings.resolve()
-    runner = sweep_flow.with_options(task_runner=fan.task_runner(fanout))
-    if flow_run_name:  # a study's sweep: study-PROJECT-NAME in Prefect and MLflow
-        runner = runner.with_options(flow_run_name=flow_run_name)
     kwargs.setdefault("batch", max(1, fanout.workers))
-    return runner(project=project, grid=grid, **kwargs)
+    with fan.cluster(fanout) as where:
+        runner = sweep_flow.with_options(task_runner=fan.task_runner(where))
+        if flow_run_name:  # a study's sweep: study-PROJECT-NAME in Prefect and MLflow
+            runner = runner.with_options(flow_run_name=flow_run_name)
+        return runner(project=project, grid=grid, **kwargs)
