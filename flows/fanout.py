@@ -54,9 +54,10 @@ def cluster(fanout: FanoutSettings) -> Iterator[FanoutSettings]:
     scheduler's address (what ``task_runner`` connects to); otherwise ``fanout`` itself.
 
     Each worker process has one task thread and ``cpu_count // workers`` threads for torch and BLAS (Dask's
-    default is one: right for 2 workers on 2 cores, a waste for 1). Starting a worker, Dask's nanny writes its
-    OMP_NUM_THREADS, PYTHONHASHSEED and MALLOC_TRIM_THRESHOLD_ into this process's environment; they are put
-    back, so what this process starts later (torchrun, DVC) sees the environment it had."""
+    default is one: right for 2 workers on 2 cores, a waste for 1), or OMP_NUM_THREADS where that is set.
+    Starting a worker, Dask's nanny writes its OMP_NUM_THREADS, PYTHONHASHSEED and MALLOC_TRIM_THRESHOLD_ into
+    this process's environment; they are put back, so what this process starts later (torchrun, DVC) sees the
+    environment it had."""
     fanout = effective(fanout)
     if fanout.address or fanout.workers == 0:
         yield fanout
@@ -64,7 +65,8 @@ def cluster(fanout: FanoutSettings) -> Iterator[FanoutSettings]:
     import dask
     from distributed import LocalCluster
 
-    threads = str(max(1, (os.cpu_count() or 1) // fanout.workers))
+    # an OMP_NUM_THREADS of the user's (or a test's: one thread everywhere) wins
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // fanout.workers))
     environ = dict(os.environ)
     try:
         with dask.config.set(
@@ -74,6 +76,7 @@ def cluster(fanout: FanoutSettings) -> Iterator[FanoutSettings]:
                     "OMP_NUM_THREADS": threads,
                     "MKL_NUM_THREADS": threads,
                     "OPENBLAS_NUM_THREADS": threads,
+                    "DASK_LOGGING__DISTRIBUTED": "warning",  # a worker's comings and goings are no news in a flow
                 }
             }
         ):
