@@ -240,3 +240,47 @@ def test_a_grid_sweep_on_dask_workers_scores_exactly_as_one_by_one_in_process(pr
     in_process, on_dask = scores(0), scores(2)
     assert in_process[0]["rmse"] != in_process[1]["rmse"]
     assert on_dask == in_process  # exactly: every metric of every configuration
+
+
+@pytest.mark.integration
+def test_active_learning_strategies_on_dask_workers_learn_exactly_as_one_by_one(
+    prefect_server, project_root, monkeypatch
+):
+    """The stage's strategies as Prefect tasks on two Dask workers (what the pipeline does) give the curves,
+    labelled items and metrics they give one after the other in this process."""
+    import torch
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    from components.active.stage import run_active_learning
+    from components.projects import get_project, settings_schemas
+    from components.settings import load_project_settings
+    from flows.fanout import mapper
+
+    al = {"strategies": ["margin", "bald"], "initial_size": 10, "query_size": 5, "rounds": 1, "mc_samples": 3}
+    root = project_root("face-mask", {"train": {"epochs": 1}, "active_learning": {**al, "epochs": 2}})
+    spec = get_project("face-mask")
+    settings = load_project_settings(root / "params.yaml", "face-mask", settings_schemas())
+    data = spec.prepare(settings)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread everywhere: a float sum over 1 thread and 2 differs
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = run_active_learning(spec, data, settings, settings.active_learning)
+        on_dask = run_active_learning(
+            spec, data, settings, settings.active_learning, map_calls=mapper(FanoutSettings(workers=2))
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+    def curves(result):
+        return result.report.tables["active_learning_curves"].drop(columns=["seconds"]).to_dict("records")
+
+    assert curves(on_dask) == curves(here) and len(curves(here)) == 3 * 2  # 3 strategies x 2 rounds
+    assert on_dask.report.metrics == here.report.metrics
+    assert {k: v.tolist() for k, v in on_dask.labelled.items()} == {k: v.tolist() for k, v in here.labelled.items()}
+    assert [c.name for c in on_dask.report.children] == [c.name for c in here.report.children]
+    with get_client(sync_client=True) as client:  # each strategy was a task run of its own, on the cluster
+        runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="al-")))
+    names = {r.name for r in runs if r.state and r.state.is_completed()}
+    assert {"al-random", "al-margin", "al-bald"} <= names
