@@ -75,7 +75,7 @@ def child_run_ids(parent_run_id: str, experiment_id: str) -> dict[str, str]:
 
 @flow(
     name="sweep", flow_run_name="sweep-{project}", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1)
-)  # one configuration at a time in this process; run_sweep(workers=N) puts them on Dask
+)  # one configuration at a time in this process; run_sweep(fanout=...) puts them on Dask
 def sweep_flow(
     project: str,
     grid: dict[str, Any],

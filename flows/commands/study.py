@@ -19,6 +19,9 @@ stage, so `make run` / `dvc repro` never runs them.
 Every configuration of every study is validated when params.yaml loads (`dlfolio check` too): a bad preset is
 a settings error naming its YAML path, e.g. projects.numpy-dnn.studies.activations.grid.0.
 
+Configurations run at the same time on a local Dask cluster of --workers processes (default 2), on the
+cluster at --address, or one by one in this process with --workers 0, as for `dlfolio sweep`.
+
 --set KEY=V1,V2 changes a study for this run only: a swept key's values are replaced (fewer configurations),
 another key with one value is fixed (e.g. --set train.epochs=1 --set data_dir=/tmp/tiny for a quick run).
 
