@@ -510,3 +510,49 @@ def load_all_settings(path: str | Path, schemas: Mapping[str, ProjectSchema]) ->
             f"{path}: projects.{unknown[0]}: unknown project; known projects: {', '.join(sorted(schemas))}"
         )
     return {name: _validate_section(path, raw, name, schemas) for name in names}
+
+
+# --- fan-out: where independent pieces of work run (flows/fanout.py) ------------------------------------------
+
+FANOUT_WORKERS_ENV = "DLFOLIO_WORKERS"
+FANOUT_ADDRESS_ENV = "DLFOLIO_DASK_ADDRESS"
+
+
+class FanoutSettings(Section):
+    """Where a sweep's configurations and the active-learning stage's strategies run: ``workers`` local Dask
+    worker processes (a LocalCluster on 127.0.0.1 for the flow run), or the Dask cluster whose scheduler is at
+    ``address``. ``workers: 0`` runs them one after the other in the flow's own process. Read from the command
+    line (``--workers``, ``--address``) or the environment (DLFOLIO_WORKERS, DLFOLIO_DASK_ADDRESS); not
+    params.yaml, since where work runs changes no result."""
+
+    workers: int = Field(2, ge=0, le=64, description="local Dask worker processes; 0: in the flow's process")
+    address: str | None = Field(
+        None,
+        pattern=r"^(tcp|tls|ucx|ws|wss)://[^\s:/]+:\d{1,5}$",
+        description="scheduler of a running Dask cluster, e.g. tcp://10.0.0.5:8786; overrides workers",
+    )
+
+    @classmethod
+    def resolve(cls, workers: int | None = None, address: str | None = None, environ=None) -> FanoutSettings:
+        """The command line's values over the environment's over the defaults, validated; a bad value is a
+        one-line ``SettingsError`` naming where it came from."""
+        import os
+
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        where: dict[str, str] = {}
+        for key, env in (("workers", FANOUT_WORKERS_ENV), ("address", FANOUT_ADDRESS_ENV)):
+            if environ.get(env):
+                values[key], where[key] = environ[env].strip(), env
+        if workers is not None:
+            values["workers"], where["workers"] = workers, "--workers"
+        if address is not None:
+            values["address"], where["address"] = address, "--address"
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = str(error["loc"][0]) if error["loc"] else ""
+            shown = values.get(key)
+            hint = " (e.g. tcp://127.0.0.1:8786)" if key == "address" else ""
+            raise SettingsError(f"{where.get(key, key)}={shown}: {error['msg']}{hint}") from None

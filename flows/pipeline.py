@@ -29,12 +29,13 @@ from components.conformal.stage import ConformalCalibration, run_conformal
 from components.evaluation.report import Report
 from components.projects import Project, Trained, get_project, settings_schemas
 from components.serving.predictor import requirements
-from components.settings import ProjectSettings, load_project_settings
+from components.settings import FanoutSettings, ProjectSettings, load_project_settings
 from components.tracking import runs as tracking
 from components.tracking.outputs import RunOutputs
 from components.tracking.report import log_report
 from components.validation.expectations import DataValidationError, ValidationReport
 from flows import artifacts
+from flows.fanout import mapper
 from flows.retries import TRANSIENT_IO_RETRIES
 
 COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
@@ -86,7 +87,8 @@ def active_learning(project: Project, data, settings: ProjectSettings, outputs: 
         )
 
     started = time.perf_counter()
-    result = run_active_learning(project, data, settings, al, on_round)
+    fanout = FanoutSettings.resolve()  # the strategies as concurrent tasks on Dask (flows/fanout.py)
+    result = run_active_learning(project, data, settings, al, on_round, map_calls=mapper(fanout))
     result.report.metrics["al_seconds"] = time.perf_counter() - started  # what the stage costs (params.yaml notes it)
     log_report(result.report, outputs.staging)
     logger.info("active learning: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.report.metrics.items()))

@@ -60,9 +60,10 @@ def run_studies(
     params: str = "params.yaml",
     root: str = ".",
     extra: Mapping[str, Sequence[Any]] | None = None,
-    parallel: int = 1,
+    fanout=None,
 ) -> list[dict]:
-    """Run the named studies (all by default) one after the other; returns each sweep's result."""
+    """Run the named studies (all by default) one after the other, each one's configurations on ``fanout``
+    (a ``FanoutSettings``; default: from the environment, see flows/fanout.py); returns each sweep's result."""
     from components.tracking.sweep import SweepError, expand_grid, validate_configs
     from flows.sweep import run_sweep
 
@@ -91,7 +92,7 @@ def run_studies(
         )
         try:
             results.append(
-                run_sweep(project, grid, parallel=parallel, flow_run_name=f"study-{project}-{name}", **runner_kwargs)
+                run_sweep(project, grid, fanout=fanout, flow_run_name=f"study-{project}-{name}", **runner_kwargs)
             )
         except SweepError as exc:  # every configuration failed: the other studies still run
             results.append({"study": name, "failed": str(exc)})

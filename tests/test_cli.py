@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
 
-HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations")
+HEAVY = ("torch", "torchvision", "prefect", "mlflow", "sklearn", "great_expectations", "dask", "distributed", "optuna")
 COMMANDS = [
     "projects",
     "data",

@@ -10,7 +10,7 @@ classifier and whose prepared data has X_train/y_train/X_test/y_test (every Imag
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,9 +63,23 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     return est.set_params(**{k: v for k, v in updates.items() if k in est.get_params()})
 
 
+def serial_map(function: Callable, kwargs_list: Sequence[dict], names: Sequence[str]) -> list:
+    """Run ``function(**kwargs)`` for each item, in order, here (the default of ``run_active_learning``)."""
+    return [function(**kwargs) for kwargs in kwargs_list]
+
+
 def run_active_learning(
-    project, data, settings, al: ActiveLearningSettings, on_round: Callable[[str, RoundResult], None] | None = None
+    project,
+    data,
+    settings,
+    al: ActiveLearningSettings,
+    on_round: Callable[[str, RoundResult], None] | None = None,
+    map_calls: Callable[[Callable, Sequence[dict], Sequence[str]], list] = serial_map,
 ) -> ActiveLearningResult:
+    """Every strategy's simulated loop on the same pool; the strategies are independent (each clones the
+    estimator and draws from its own seeded generators), so ``map_calls(function, kwargs_list, names)`` may run
+    them anywhere and at the same time (the pipeline passes one that runs them as Prefect tasks on Dask,
+    flows/fanout.py); the report, its child runs and ``on_round`` are made here from the returned curves."""
     est = round_estimator(project, settings, al)
     X, y, X_test, y_test = data.X_train, data.y_train, data.X_test, data.y_test
     rng = np.random.default_rng(settings.seed)
@@ -85,10 +99,23 @@ def run_active_learning(
         X_test, y_test = X_test[keep], y_test[keep]
     full = float(clone(est).fit(X, y).score(X_test, y_test))
     strategies = list(dict.fromkeys(["random", *al.strategies, al.selecting_strategy]))
+    common = dict(
+        estimator=est,
+        X=X,
+        y=y,
+        X_test=X_test,
+        y_test=y_test,
+        initial=al.initial_size,
+        query_size=sizes,
+        n_samples=al.mc_samples,
+        warm_start=al.warm_start,
+        seed=settings.seed,
+        candidates=al.candidates,
+    )
+    simulated = map_calls(simulate, [{**common, "strategy": s} for s in strategies], strategies)
     curves, children, labelled = [], [], {}
-    for strategy in strategies:
-
-        def report(result: RoundResult, strategy=strategy) -> None:
+    for strategy, curve in zip(strategies, simulated):
+        for result in curve.rounds:
             children.append(
                 ChildRun(
                     f"al-{strategy}-round-{result.round}",
@@ -104,22 +131,6 @@ def run_active_learning(
             )
             if on_round is not None:
                 on_round(strategy, result)
-
-        curve = simulate(
-            est,
-            strategy,
-            X,
-            y,
-            X_test,
-            y_test,
-            initial=al.initial_size,
-            query_size=sizes,
-            n_samples=al.mc_samples,
-            warm_start=al.warm_start,
-            seed=settings.seed,
-            candidates=al.candidates,
-            on_round=report,
-        )
         curves.append(curve.frame())
         labelled[strategy] = np.sort(pool_index[np.concatenate([r.queried for r in curve.rounds]).astype(int)])
     curves_df = pd.concat(curves, ignore_index=True)

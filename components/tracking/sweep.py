@@ -20,7 +20,17 @@ import pandas as pd
 import yaml
 
 from components.errors import DlfolioError
-from components.grid import NUMBER, expand_grid, format_value, label, parse_set, parse_sets  # noqa: F401 (the sweep's API)
+from components.grid import (  # noqa: F401 (the sweep's API)
+    NUMBER,
+    Range,
+    expand_grid,
+    format_value,
+    label,
+    parse_set,
+    parse_sets,
+    parse_space,
+    probe_configs,
+)
 from components.settings import ProjectSettings, SettingsError, load_project_settings, read_params
 
 # Metric names whose smaller values are better, for a --metric other than the project's primary one.

@@ -2,6 +2,8 @@
 
 import argparse
 
+from flows.commands.sweep import add_run_arguments, fanout_settings
+
 DESCRIPTION = """\
 Run PROJECT's named hyperparameter studies from params.yaml (projects.PROJECT.studies), all of them by default.
 
@@ -16,6 +18,9 @@ stage, so `make run` / `dvc repro` never runs them.
 
 Every configuration of every study is validated when params.yaml loads (`dlfolio check` too): a bad preset is
 a settings error naming its YAML path, e.g. projects.numpy-dnn.studies.activations.grid.0.
+
+Configurations run at the same time on a local Dask cluster of --workers processes (default 2), on the
+cluster at --address, or one by one in this process with --workers 0, as for `dlfolio sweep`.
 
 --set KEY=V1,V2 changes a study for this run only: a swept key's values are replaced (fewer configurations),
 another key with one value is fixed (e.g. --set train.epochs=1 --set data_dir=/tmp/tiny for a quick run).
@@ -37,23 +42,7 @@ def register(sub) -> None:
     p.add_argument("project", metavar="PROJECT", help="project name (see `dlfolio projects`)")
     p.add_argument("names", nargs="*", metavar="NAME", help="studies to run (default: all of the project's)")
     p.add_argument("--list", action="store_true", help="list the project's studies and their configurations")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=V1,V2",
-        help="change the studies for this run: replace a swept key's values, or fix a key (repeatable)",
-    )
-    p.add_argument(
-        "--parallel",
-        type=int,
-        default=1,
-        metavar="N",
-        help="configurations run at the same time, each in its own process (default: %(default)s)",
-    )
-    p.add_argument("--params", default="params.yaml", help="parameters file, relative to --root (default: %(default)s)")
-    p.add_argument("--root", default=".", help="project root holding params.yaml, data/ (default: cwd)")
+    add_run_arguments(p, "change the studies for this run: replace a swept key's values, or fix a key (repeatable)")
     p.set_defaults(func=main, parser=p)
 
 
@@ -64,8 +53,7 @@ def main(args) -> int:
     from components.projects import get_project
     from flows.study import plan, project_studies, select
 
-    if args.parallel < 1:
-        args.parser.error("--parallel must be at least 1")
+    fanout = fanout_settings(args)
     get_project(args.project)
     studies = project_studies(Path(args.root) / args.params, args.project)
     chosen = select(studies, args.names, args.project)
@@ -92,7 +80,7 @@ def main(args) -> int:
     use_prefect()
     from flows.study import run_studies
 
-    results = run_studies(args.project, chosen, params=args.params, root=args.root, extra=extra, parallel=args.parallel)
+    results = run_studies(args.project, chosen, params=args.params, root=args.root, extra=extra, fanout=fanout)
     code = 0
     for result in results:
         if "failed" in result:
