@@ -354,7 +354,9 @@ class NerResumes(Project):
         tables = {}
         if settings.compare_spacy.enabled:
             arms.append("spacy_")
-            spacy_metrics, tables["spacy_entity_confusion"] = self._spacy_arm(texts, predicted, baseline_spans, data, settings)
+            spacy_metrics, tables["spacy_entity_confusion"] = self._spacy_arm(
+                texts, predicted, baseline_spans, data, settings
+            )
             metrics |= spacy_metrics
         per_type = pd.DataFrame(
             {
