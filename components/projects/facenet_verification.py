@@ -411,13 +411,17 @@ class FaceNetVerification(Project):
             started = time.perf_counter()
             dlib = dlib_verification(data, settings)
             dm = dlib["metrics"]
+            metrics["dlib_verification_accuracy"] = dm["accuracy"]  # named like the net's
             metrics |= {
                 f"dlib_{k}": float(dm[k])
-                for k in ("accuracy", "roc_auc", "tar_at_far", "threshold", "recognition_accuracy", "faces_detected")
-            }
-            metrics |= {
-                "dlib_verification_accuracy": metrics.pop("dlib_accuracy"),
-                "dlib_accuracy_at_0.6": dm["accuracy_at_0.6"],
+                for k in (
+                    "roc_auc",
+                    "tar_at_far",
+                    "threshold",
+                    "recognition_accuracy",
+                    "faces_detected",
+                    "accuracy_at_0.6",
+                )
             }
             metrics["dlib_seconds"] = time.perf_counter() - started
             d_fpr, d_tpr, _ = vm.roc_curve(dlib["distances"], dlib["same"])
