@@ -292,7 +292,8 @@ def test_a_project_declaring_active_learning_has_an_estimator_the_rounds_can_clo
     # BALD and variation ratios sample its predictive distribution: declared exactly when the estimator can
     assert isinstance(est, MCDropoutClassifier) == (Capability.MC_SAMPLING in project.capabilities), name
     assert isinstance(est, ProbabilisticClassifier)
-    epochs = est.train.epochs if "train" in est.get_params() else est.epochs
+    params = est.get_params()  # batch gradient descent (logistic-regression's) counts passes as iterations
+    epochs = est.train.epochs if "train" in params else params.get("epochs", params.get("iterations"))
     assert epochs == 2  # the round's own budget
     if "train" in est.get_params():  # a torch estimator: no validation slice of a round's few labels, no bar
         assert est.val_fraction == 0.0 and not est.progress

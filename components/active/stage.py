@@ -40,6 +40,8 @@ def restrict_training(data, indices: np.ndarray):
     """``data`` (a split dataclass) with its training split cut down to ``indices``: validation, test and
     calibration stay as they are, so a model trained on it is scored on the same test split."""
     indices = np.asarray(indices, dtype=int)
+    if hasattr(data, "with_training"):  # splits kept in other fields than X_train/y_train (emojify's EmojiData)
+        return data.with_training(indices)
     changes = {"X_train": data.X_train[indices], "y_train": data.y_train[indices]}
     if getattr(data, "paths_train", None) is not None:
         changes["paths_train"] = [data.paths_train[i] for i in indices]
@@ -55,8 +57,13 @@ def round_estimator(project, settings, al: ActiveLearningSettings):
     """
     est = project.estimator(settings)
     updates = {"progress": False, "checkpoint_dir": None, "val_fraction": 0.0}
-    if al.epochs:  # a torch estimator takes the train section; a NumPy one (numpy-dnn's) its own epochs
-        updates |= {"train": settings.train.model_copy(update={"epochs": al.epochs}), "epochs": al.epochs}
+    if al.epochs:  # a torch estimator takes the train section; a NumPy one (numpy-dnn's) its own epochs, and
+        # batch gradient descent (logistic-regression's) its iterations: one pass over the labels each
+        updates |= {
+            "train": est.get_params().get("train", settings.train).model_copy(update={"epochs": al.epochs}),
+            "epochs": al.epochs,
+            "iterations": al.epochs,
+        }
     if "finetune" in est.get_params():  # a transfer model's rounds train its head on the frozen base (phase 1 only):
         # phase 2 back-propagates through the base, ten times a round's cost for a curve of the same shape
         updates["finetune"] = est.get_params()["finetune"].model_copy(update={"layers": 0})
@@ -171,7 +178,8 @@ def budget_comparison(project, trained_model, data, settings, result: ActiveLear
         est = project.estimator(settings)
         quiet = {k: v for k, v in {"progress": False, "checkpoint_dir": None}.items() if k in est.get_params()}
         part = data if indices is None else restrict_training(data, indices)
-        est.set_params(**quiet).fit(part.X_train, part.y_train, part.X_val, part.y_val)
+        validation = () if getattr(part, "X_val", None) is None else (part.X_val, part.y_val)  # none: fit on all
+        est.set_params(**quiet).fit(part.X_train, part.y_train, *validation)
         return float(est.score(data.X_test, data.y_test))
 
     metrics = {

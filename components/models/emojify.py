@@ -56,3 +56,31 @@ def build_emoji_model(
     if arch == "lstm":
         return EmojifyLSTM(vectors, classes, hidden, layers, dropout)
     raise ValueError(f"unknown emojify model {arch!r}; expected 'average' or 'lstm'")
+
+
+class EmojiNetBuilder:
+    """Builds one of the two nets for a class count: the network of a ``TorchTensorClassifier``
+    (components/training/estimators.py), so active learning's rounds can clone and refit it.
+
+    Equal when the arch, sizes and embedding vectors are: scikit-learn's ``clone`` deep-copies it, and a clone
+    must compare equal to what it was cloned from.
+    """
+
+    def __init__(self, arch: str, vectors: torch.Tensor, hidden: int = 128, layers: int = 2, dropout: float = 0.5):
+        self.arch, self.vectors, self.hidden, self.layers, self.dropout = arch, vectors, hidden, layers, dropout
+
+    def __call__(self, classes: int) -> nn.Module:
+        return build_emoji_model(self.arch, self.vectors, classes, self.hidden, self.layers, self.dropout)
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, EmojiNetBuilder)
+            and (self.arch, self.hidden, self.layers, self.dropout)
+            == (other.arch, other.hidden, other.layers, other.dropout)
+            and torch.equal(self.vectors, other.vectors)
+        )
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"EmojiNetBuilder({self.arch!r}, vectors={tuple(self.vectors.shape)}, hidden={self.hidden})"

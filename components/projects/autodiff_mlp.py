@@ -73,9 +73,10 @@ class AutodiffMLP(Project):
         )
         return self.with_calibration(splits, settings)
 
-    def train(self, data: GrayImageSplits, settings: AutodiffMLPSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+    def estimator(self, settings: AutodiffMLPSettings) -> AutodiffMLPClassifier:
+        """The project's own estimator (scikit-learn conventions): what train fits and active learning's rounds clone."""
         m, t = settings.model, settings.train
-        model = AutodiffMLPClassifier(
+        return AutodiffMLPClassifier(
             hidden=m.hidden,
             activation=m.activation,
             init=m.init,
@@ -85,6 +86,9 @@ class AutodiffMLP(Project):
             batch_size=t.batch_size,
             seed=settings.seed,
         )
+
+    def train(self, data: GrayImageSplits, settings: AutodiffMLPSettings, *, on_epoch, checkpoint_dir: Path) -> Trained:
+        model = self.estimator(settings)
         model.fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         params = sum(p.data.size for p in model.mlp_.parameters())
         return Trained(

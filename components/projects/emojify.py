@@ -9,6 +9,7 @@ parent run compares them: accuracy overall and on the sentences with a negation,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,13 @@ from torch.utils.data import TensorDataset
 from components.data.formats import emoji_csv, glove_text
 from components.evaluation.plots import training_curves
 from components.evaluation.report import ChildRun, Report, classification_report, served_classifier_metrics
-from components.models.emojify import build_emoji_model
+from components.models.emojify import EmojiNetBuilder, build_emoji_model
 from components.models.params import count_parameters
 from components.projects.base import Project, Trained
 from components.projects.settings.emojify import CAPABILITIES, EMOJI, ArmSettings, EmojiDataSettings, EmojifySettings
 from components.serving.conformal import ServesConformal
 from components.serving.inputs import as_text_list
+from components.training.estimators import TorchTensorClassifier
 from components.training.loop import fit, resolve_device
 from components.training.tasks import ClassificationTask
 from components.validation.expectations import ValidationReport
@@ -53,7 +55,9 @@ class EmojiData:
         return what[name].numpy() if name in what and isinstance(what[name], torch.Tensor) else what.get(name)
 
     X_train = property(lambda self: self._split("train", self.x))
+    y_train = property(lambda self: self._split("train", self.y))
     X_val = property(lambda self: self._split("val", self.x))
+    y_val = property(lambda self: self._split("val", self.y))
     X_cal = property(lambda self: self._split("calibration", self.x))
     y_cal = property(lambda self: self._split("calibration", self.y))
     X_test = property(lambda self: self._split("test", self.x))
@@ -61,6 +65,14 @@ class EmojiData:
     ids_train = property(lambda self: self.rows.get("train"))
     ids_val = property(lambda self: self.rows.get("val"))
     ids_cal = property(lambda self: self.rows.get("calibration"))
+
+    def with_training(self, indices: np.ndarray) -> EmojiData:
+        """A copy whose training split holds only ``indices`` of it (``train_on: selected``); the other splits
+        stay as they are (components/active/stage.py's restrict_training)."""
+        indices = np.asarray(indices, dtype=int)
+        part = lambda what: {**what, "train": what["train"][indices]}  # noqa: E731
+        sentences = {**self.sentences, "train": [self.sentences["train"][i] for i in indices]}
+        return dataclasses.replace(self, x=part(self.x), y=part(self.y), sentences=sentences, rows=part(self.rows))
 
 
 class TokenClassifier(ClassifierMixin, BaseEstimator):
@@ -186,14 +198,32 @@ class Emojify(Project):
         torch.manual_seed(settings.seed)
         return build_emoji_model(arch, data.vectors, len(data.classes), m.hidden, m.layers, m.dropout)
 
+    @staticmethod
+    def arm_train(settings: EmojifySettings, arch: str):
+        """The train section of one arch: its arm's epochs and learning rate where the arm sets them."""
+        t, arm = settings.train, settings.arms.get(arch, ArmSettings())
+        return t.model_copy(update={"epochs": arm.epochs or t.epochs, "lr": arm.lr or t.lr})
+
+    def estimator(self, settings: EmojifySettings) -> TorchTensorClassifier:
+        """The served arch as a scikit-learn classifier over token-id rows (``X_train``), on the same GloVe
+        vectors and recipe as ``train``: what active learning's rounds clone and refit."""
+        m, d = settings.model, settings.data
+        glove = glove_text.read_glove(settings.data_dir / d.glove_file, d.dimension)
+        vectors = torch.cat([torch.zeros(1, glove.dim), torch.from_numpy(glove.vectors)])
+        return TorchTensorClassifier(
+            EmojiNetBuilder(m.arch, vectors, m.hidden, m.layers, m.dropout),
+            self.arm_train(settings, m.arch),
+            device=settings.device,
+            seed=settings.seed,
+        )
+
     def train(self, data: EmojiData, settings: EmojifySettings, *, on_epoch, checkpoint_dir: Path) -> EmojiTrained:
         device = resolve_device(settings.device)
-        t = settings.train
         arms = dict(settings.arms)
         arms.setdefault(settings.model.arch, ArmSettings())
         models, histories = {}, {}
-        for arch, arm in arms.items():
-            config = t.model_copy(update={"epochs": arm.epochs or t.epochs, "lr": arm.lr or t.lr})
+        for arch in arms:
+            config = self.arm_train(settings, arch)
             served = arch == settings.model.arch
             model = self.build(arch, data, settings)
             result = fit(

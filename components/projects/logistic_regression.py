@@ -59,11 +59,15 @@ class LogisticRegression(Project):
         # No validation split here: calibration takes conformal.calibration of the training file's rows.
         return self.with_calibration(catvnoncat.load_catvnoncat(settings.data_dir), settings)
 
+    def estimator(self, settings: LogisticRegressionSettings) -> LogisticRegressionNet:
+        """The project's own estimator (scikit-learn conventions): what train fits and active learning's rounds clone."""
+        t = settings.train
+        return LogisticRegressionNet(lr=t.lr, iterations=t.iterations, record_every=t.record_every)
+
     def train(
         self, data: BinaryImageSet, settings: LogisticRegressionSettings, *, on_epoch, checkpoint_dir: Path
     ) -> Trained:
-        t = settings.train
-        model = LogisticRegressionNet(lr=t.lr, iterations=t.iterations, record_every=t.record_every)
+        model = self.estimator(settings)
         # the pipeline logs per "epoch"; for batch gradient descent one iteration is one pass over the data
         model.fit(
             data.X_train, data.y_train, on_record=lambda r: on_epoch({"epoch": r["iteration"], "train_cost": r["cost"]})

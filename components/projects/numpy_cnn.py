@@ -77,8 +77,13 @@ class NumpyCNN(ImageClassificationProject):
         # ConvClassifier keeps its best-validation-loss epoch, so calibration takes a share of the training rows.
         return self.with_calibration(splits, settings)
 
+    def estimator(self, settings: NumpyCNNSettings, checkpoint_dir: Path | None = None) -> ConvClassifier:
+        """The NumPy network (not the torch one of ImageClassificationProject): what train fits and active
+        learning's rounds clone."""
+        return classifier(settings)
+
     def train(self, data: ImageSplits, settings: NumpyCNNSettings, *, on_epoch, checkpoint_dir: Path) -> CNNTrained:
-        model = classifier(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
+        model = self.estimator(settings).fit(data.X_train, data.y_train, data.X_val, data.y_val, on_epoch=on_epoch)
         arms = {}
         if settings.compare_pooling:
             for pool in ("max", "avg"):

@@ -212,6 +212,84 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         return proba / proba.sum(axis=-1, keepdims=True)
 
 
+class TorchTensorClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier on fixed-shape array inputs (token-id rows, feature vectors) whose network ``builder(n_classes)``
+    makes: the shared training loop on the project's ``train`` section, as TorchImageClassifier is for images.
+
+    ``builder`` is a callable that compares equal to its deep copy (scikit-learn's clone copies it), for example
+    components/models/emojify.py's EmojiNetBuilder. ``dtype`` is what the rows become (``long`` for token ids).
+    ``fit(X, y, X_val=None, y_val=None)`` holds out a stratified ``val_fraction`` for early stopping when no
+    validation set is given; ``val_fraction=0`` trains on every row for ``train.epochs`` and keeps the last weights.
+    """
+
+    def __init__(
+        self,
+        builder: Any,
+        train: TrainSettings,
+        dtype: str = "long",
+        val_fraction: float = 0.15,
+        device: str = "auto",
+        seed: int = 0,
+        progress: bool = True,
+        checkpoint_dir: str | Path | None = None,
+    ):
+        self.builder = builder
+        self.train = train
+        self.dtype = dtype
+        self.val_fraction = val_fraction
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
+
+    def _tensor(self, X) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(X), dtype=getattr(torch, self.dtype))
+
+    def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
+        X, y = np.asarray(X), np.asarray(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if X_val is None and self.val_fraction > 0:
+            X, y_idx, X_val, y_val_idx = _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
+        elif X_val is not None:
+            y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
+        torch.manual_seed(self.seed)
+        self.module_ = self.builder(len(self.classes_))
+        self.device_ = resolve_device(self.device)
+        train_set = torch.utils.data.TensorDataset(self._tensor(X), torch.as_tensor(y_idx, dtype=torch.long))
+        val_set = (
+            None
+            if X_val is None
+            else torch.utils.data.TensorDataset(self._tensor(X_val), torch.as_tensor(y_val_idx, dtype=torch.long))
+        )
+        self.fit_result_: FitResult = fit(
+            self.module_,
+            ClassificationTask(),
+            train_set,
+            val_set,
+            self.train,
+            self.device_,
+            seed=self.seed,
+            on_epoch=on_epoch,
+            progress=self.progress,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            resume=True,
+        )
+        self.module_.to("cpu")
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        device = resolve_device(self.device)
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(self._tensor(X)), batch_size=512)
+        logits = predict_logits(self.module_, loader, device, amp=self.train.amp)
+        self.module_.to("cpu")
+        proba = torch.softmax(logits.double(), dim=1).numpy()
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
 def _stratified_holdout(X, y, fraction, seed):
     rng = np.random.default_rng(seed)
     val = np.zeros(len(y), dtype=bool)

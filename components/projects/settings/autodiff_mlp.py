@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
 from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section, SplitSettings
@@ -38,7 +39,8 @@ class AutodiffMLPSettings(ProjectSettings):
     split: SplitSettings = SplitSettings()
     train: AutodiffTrainSettings = AutodiffTrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
 
 # What AutodiffMLP's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})

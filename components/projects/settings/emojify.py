@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
 from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section, SplitSettings, TrainSettings
@@ -51,10 +52,18 @@ class EmojifySettings(ProjectSettings):
     model: EmojiModelSettings = EmojiModelSettings()
     train: TrainSettings = TrainSettings(epochs=15, lr=3e-3, patience=5, amp=False)
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
     arms: dict[Arch, ArmSettings] = Field(
         default_factory=lambda: {"average": ArmSettings(epochs=40, lr=0.05), "lstm": ArmSettings()}
     )
 
 
 # What Emojify's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING, Capability.DISTRIBUTED_TRAINING})
+CAPABILITIES = frozenset(
+    {
+        Capability.CONFORMAL_SETS,
+        Capability.ACTIVE_LEARNING,
+        Capability.PROMOTION_SCORING,
+        Capability.DISTRIBUTED_TRAINING,
+    }
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
 from components.conformal.settings import ConformalSettings
 from components.settings import ProjectSettings, Section
@@ -26,7 +27,8 @@ class LogisticRegressionSettings(ProjectSettings):
     data: BinaryImageDataSettings = BinaryImageDataSettings()
     train: LogisticTrainSettings = LogisticTrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
 
 
 # What LogisticRegression's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})

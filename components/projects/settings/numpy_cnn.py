@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.active.settings import ActiveLearningSettings
 from components.capabilities import Capability
 from components.conformal.settings import ConformalSettings
 from components.projects.settings.image_classification import ImageDataSettings
@@ -43,8 +44,9 @@ class NumpyCNNSettings(ProjectSettings):
     model: NumpyCNNModelSettings
     train: ScratchTrainSettings = ScratchTrainSettings()
     conformal: ConformalSettings | None = None  # absent: no calibration split, no conformal stage
+    active_learning: ActiveLearningSettings | None = None  # absent: no active-learning stage
     compare_pooling: bool = Field(True, description="also train all-max and all-avg pooling variants (child runs)")
 
 
 # What NumpyCNN's code can do beyond the required stages (components/capabilities.py).
-CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.PROMOTION_SCORING})
+CAPABILITIES = frozenset({Capability.CONFORMAL_SETS, Capability.ACTIVE_LEARNING, Capability.PROMOTION_SCORING})
