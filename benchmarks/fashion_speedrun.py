@@ -68,7 +68,9 @@ def test_accuracy(model: nn.Module, test: ImageTensorDataset, device: torch.devi
     for start in range(0, len(data), 5000):
         x, y = data.get_batch(torch.arange(start, min(start + 5000, len(data)), device=data.device), train=False)
         with amp:
-            correct += (model(x.to(memory_format=torch.channels_last) if device.type == "cuda" else x).argmax(1) == y).sum()
+            correct += (
+                model(x.to(memory_format=torch.channels_last) if device.type == "cuda" else x).argmax(1) == y
+            ).sum()
     return correct.item() / len(data)
 
 

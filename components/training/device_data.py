@@ -189,7 +189,9 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         x = self.normalize(self.images[i : i + 1].to(self.normalize.mean.device))[0]
         return (x,) if self.labels is None else (x, self.labels[i])
 
-    def to(self, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format) -> ImageTensorDataset:
+    def to(
+        self, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format
+    ) -> ImageTensorDataset:
         """A copy on ``device`` when the images take at most ``max_device_fraction`` of its free memory; otherwise
         (or for a CPU device) the images stay on the host, pinned when the device is a GPU so batch copies
         can be asynchronous. Transforms always run on ``device``.
