@@ -242,3 +242,43 @@ def test_l1_drives_the_weights_of_uninformative_inputs_to_zero_where_l2_does_not
     assert near_zero(l1) > 0.9 and near_zero(l2) < 0.3, (l1.round(3), l2.round(3))
     assert l1[:, :2].min() > 0.3  # the informative inputs keep their weights
     assert TrainSettings().l1 == 0.0  # off unless asked for
+
+
+def test_epoch_loss_is_the_per_step_accumulators_sum_bit_for_bit():
+    """The loop keeps each step's loss and sums the epoch once at its end: the very float32 sums a per-step
+    accumulator (``total += loss * weight``) gives, for count weights and for 0-d tensor weights."""
+    from components.training.loop import _weighted_sum
+
+    rng = np.random.default_rng(0)
+    losses = [torch.tensor(v, dtype=torch.float32) for v in rng.uniform(0.01, 3.0, 257)]
+    for weights in (
+        [int(w) for w in rng.integers(1, 64, 257)],
+        [torch.tensor(int(w)) for w in rng.integers(1, 9, 257)],
+    ):
+        total, seen = torch.zeros(()), torch.zeros(())
+        for loss, weight in zip(losses, weights):
+            total += loss * weight
+            seen += weight
+        assert torch.equal(_weighted_sum(losses, weights, torch.device("cpu")), torch.stack([total, seen]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batches_from_host_memory_and_channels_last_storage_are_the_plain_gathers():
+    """Host-resident images (gathered a batch ahead on a worker thread) and GPU-resident channels_last images
+    give exactly the normalised gathers of the plain path, in the loader's order; channels_last comes out so."""
+    from components.training.device_data import BatchLoader
+
+    x, y = blobs(200, size=12)
+    cuda = torch.device("cuda")
+    plain = ImageTensorDataset(x, y)
+    order = list(torch.randperm(200).tolist())
+    expected = [plain.get_batch(torch.tensor(order[k : k + 32]), train=False) for k in range(0, 200, 32)]
+    host = ImageTensorDataset(x, y, max_device_fraction=0.0).to(cuda)
+    resident = ImageTensorDataset(x, y).to(cuda, memory_format=torch.channels_last)
+    assert host.images.device.type == "cpu" and host.images.is_pinned()
+    for dataset in (host, resident):
+        batches = list(BatchLoader(dataset, 32, order, train=False, drop_last=False))
+        assert len(batches) == len(expected)
+        for (xb, yb), (xe, ye) in zip(batches, expected):
+            assert torch.equal(xb.cpu(), xe) and torch.equal(yb.cpu(), ye)
+    assert batches[0][0].is_contiguous(memory_format=torch.channels_last)

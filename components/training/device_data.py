@@ -26,6 +26,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _register_stats(module: nn.Module, mean, std) -> None:
+    """mean and std (1, C, 1, 1), and (x / 255 - mean) / std for uint8 x as x * scale + shift, as buffers."""
+    module.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+    module.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+    module.register_buffer("shift", -module.mean / module.std, persistent=False)
+    module.register_buffer("scale", 1 / (255 * module.std), persistent=False)
+
+
 class BatchAugment(nn.Module):
     """Per-sample random crop/zoom, rotation, shift and horizontal flip as ONE affine ``grid_sample``, then
     brightness and contrast jitter, then normalisation. uint8 (B, C, H, W) in, float32 out.
@@ -50,38 +58,75 @@ class BatchAugment(nn.Module):
         super().__init__()
         self.output_size, self.flip, self.degrees, self.translate = output_size, flip, degrees, translate
         self.crop_scale, self.brightness, self.contrast = crop_scale, brightness, contrast
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        _register_stats(self, mean, std)
+        # (x - mean) / std for x in [0, 1] (after colour jitter) as x * scale_unit + shift_unit
+        self.register_buffer("scale_unit", 1 / self.std, persistent=False)
+        self.register_buffer("shift_unit", -self.mean / self.std, persistent=False)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # A few batched kernels, each over the whole batch: one draw of every random parameter, the sampling grid
+        # written directly (no affine_grid base grid), normalisation folded into one addcmul. On a small model
+        # the step is launch-bound, so the number of kernels is the cost (benchmarks/RESULTS.md).
         b, c, h, w = images.shape
         out_h, out_w = (self.output_size, self.output_size) if self.output_size else (h, w)
         dev = images.device
-        x = images.float().div_(255)
+        low, span = self._draws(dev)
+        # Columns: crop scale, angle (radians), flip draw, x shift, y shift, brightness, contrast.
+        p = torch.addcmul(low, torch.rand(b, 7, device=dev), span)
+        s = p[:, 0:1]
+        # grid_sample's grid maps output pixel centres (in [-1, 1]) to input coordinates: in = A @ out + t.
+        if self.degrees:
+            a11, a10 = torch.cos(p[:, 1:2]) * s, torch.sin(p[:, 1:2]) * s
+        else:
+            a11, a10 = s, None
+        a00 = torch.where(p[:, 2:3] < 0.5, -a11, a11) if self.flip else a11
+        # the shifts: how far the window's centre may move and stay (mostly) inside, (b, 2)
+        t = p[:, 3:5] * ((1 + 2 * self.translate) - s)
+        xs, ys = self._base(out_h, out_w, dev)
+        b3 = (b, 1, 1)
+        gx = torch.addcmul(t[:, 0].view(b3), a00.view(b3), xs)  # (b, 1, W)
+        gy = torch.addcmul(t[:, 1].view(b3), a11.view(b3), ys)  # (b, H, 1)
+        if a10 is not None:
+            a01 = -a10
+            a10 = torch.where(p[:, 2:3] < 0.5, -a10, a10) if self.flip else a10
+            gx = torch.addcmul(gx, a01.view(b3), ys)  # (b, H, W)
+            gy = torch.addcmul(gy, a10.view(b3), xs)
+        grid = torch.stack([gx.expand(b, out_h, out_w), gy.expand(b, out_h, out_w)], dim=-1)
+        x = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-        def uniform(lo, hi):
-            return torch.rand(b, device=dev) * (hi - lo) + lo
-
-        # affine_grid maps output coordinates in [-1, 1] to input coordinates: in = A @ out + t.
-        s = uniform(*self.crop_scale)
-        angle = uniform(-self.degrees, self.degrees) * (math.pi / 180)
-        flip = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0) if self.flip else torch.ones(b, device=dev)
-        room = (1 - s) + 2 * self.translate  # how far the window's centre may move and stay (mostly) inside
-        tx, ty = uniform(-1, 1) * room, uniform(-1, 1) * room
-        cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
-        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta, [b, c, out_h, out_w], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
+        if not (self.brightness or self.contrast):  # (x / 255 - mean) / std in one kernel
+            return torch.addcmul(self.shift, x, self.scale)
+        x = x.mul_(1 / 255)
         if self.brightness:
-            x = x * uniform(1 - self.brightness, 1 + self.brightness).view(b, 1, 1, 1)
+            x = x.mul_(p[:, 5].view(b, 1, 1, 1))
         if self.contrast:
             grey = x.mean(dim=(1, 2, 3), keepdim=True)
-            x = (x - grey) * uniform(1 - self.contrast, 1 + self.contrast).view(b, 1, 1, 1) + grey
-        if self.brightness or self.contrast:
-            x = x.clamp_(0, 1)
-        return (x - self.mean) / self.std
+            x = (x - grey).mul_(p[:, 6].view(b, 1, 1, 1)).add_(grey)
+        x = x.clamp_(0, 1)
+        return torch.addcmul(self.shift_unit, x, self.scale_unit)
+
+    def _draws(self, device: torch.device):
+        """low and span (1, 7) of the uniform draws: a parameter is low + U(0, 1) * span."""
+        cache = self.__dict__.setdefault("_draw_ranges", {})
+        if device not in cache:
+            lo, hi = self.crop_scale
+            radians, b, c = self.degrees * math.pi / 180, self.brightness, self.contrast
+            low = torch.tensor([[lo, -radians, 0, -1, -1, 1 - b, 1 - c]], device=device)
+            span = torch.tensor([[hi - lo, 2 * radians, 1, 2, 2, 2 * b, 2 * c]], device=device)
+            cache[device] = (low, span)
+        return cache[device]
+
+    def _base(self, out_h: int, out_w: int, device: torch.device):
+        """The output pixel centres in grid_sample's [-1, 1] coordinates (align_corners=False): x (1, 1, W) and
+        y (1, H, 1), made once per size and device."""
+        key = (out_h, out_w, device)
+        cache = self.__dict__.setdefault("_bases", {})
+        if key not in cache:
+            xs = (torch.arange(out_w, dtype=torch.float32, device=device) * 2 + 1) / out_w - 1
+            ys = (torch.arange(out_h, dtype=torch.float32, device=device) * 2 + 1) / out_h - 1
+            cache[key] = (xs.view(1, 1, out_w), ys.view(1, out_h, 1))
+        return cache[key]
 
 
 class Normalize(nn.Module):
@@ -90,8 +135,7 @@ class Normalize(nn.Module):
     def __init__(self, output_size: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
         self.output_size = output_size
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        _register_stats(self, mean, std)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -101,7 +145,8 @@ class Normalize(nn.Module):
             images = images[..., top : top + self.output_size, left : left + self.output_size]
         # (x / 255 - mean) / std as one fused kernel, x * scale + shift on the uint8 input: the four separate ops
         # took a third of the trainer's per-step overhead against a plain loop (benchmarks/RESULTS.md).
-        return torch.addcmul(-self.mean / self.std, images, 1 / (255 * self.std))
+        # shift and scale are buffers made once (the same values: four kernels a batch fewer).
+        return torch.addcmul(self.shift, images, self.scale)
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
@@ -144,10 +189,16 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         x = self.normalize(self.images[i : i + 1].to(self.normalize.mean.device))[0]
         return (x,) if self.labels is None else (x, self.labels[i])
 
-    def to(self, device: torch.device) -> ImageTensorDataset:
+    def to(
+        self, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format
+    ) -> ImageTensorDataset:
         """A copy on ``device`` when the images take at most ``max_device_fraction`` of its free memory; otherwise
         (or for a CPU device) the images stay on the host, pinned when the device is a GPU so batch copies
-        can be asynchronous. Transforms always run on ``device``."""
+        can be asynchronous. Transforms always run on ``device``.
+
+        ``memory_format=torch.channels_last`` (what the trainer asks for a CNN on a GPU): images kept on the GPU
+        are stored that way, so a gathered, normalised batch is already in the model's layout (no copy a step).
+        """
         device = torch.device(device)
         out = object.__new__(ImageTensorDataset)
         out.max_device_fraction = self.max_device_fraction
@@ -158,6 +209,8 @@ class ImageTensorDataset(torch.utils.data.Dataset):
             free, _ = torch.cuda.mem_get_info(device)
             if images.device == device or images.nbytes <= self.max_device_fraction * free:
                 images = images.to(device)
+                if memory_format is torch.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
                 labels = None if labels is None else labels.to(device)
             elif not images.is_pinned():
                 images = images.cpu().pin_memory()
@@ -169,6 +222,9 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         target = self.normalize.mean.device
         if self.images.device != target and target.type == "cuda":
             x = self._gather_to_gpu(indices, target)
+        elif self.images.ndim == 4 and self.images.shape[1] > 1 and not self.images.is_contiguous():
+            # channels_last storage: gather whole (H, W, C) rows; the permuted view is a channels_last batch
+            x = self.images.permute(0, 2, 3, 1).index_select(0, indices).permute(0, 3, 1, 2).to(target)
         else:
             x = self.images.index_select(0, indices).to(target)
         transform = self.augment if (train and self.augment is not None) else self.normalize
@@ -180,15 +236,30 @@ class ImageTensorDataset(torch.utils.data.Dataset):
 
     STAGING_SLOTS = 3
 
-    def _gather_to_gpu(self, indices: torch.Tensor, target: torch.device) -> torch.Tensor:
-        """Gather a host-resident batch into a reused pinned buffer and copy it without blocking the host.
+    def prefetch(self, indices: torch.Tensor) -> None:
+        """Start gathering the batch ``indices`` (the next ``get_batch``'s) on a worker thread, for host-resident
+        images bound for a GPU: the host gather of a batch (0.5 ms for 256 x 3 x 73 x 73 bytes) then overlaps
+        the training step the main thread is launching. A no-op otherwise."""
+        target = self.normalize.mean.device
+        if self.images.device == target or target.type != "cuda":
+            return
+        self._wait_pending()
+        slot = self._next_slot()
+        self.__dict__["_pending"] = (indices, slot, _gather_pool().submit(self._fill, slot, indices))
 
-        Pinning a fresh buffer per batch is slow (measured: it halved ResNet-50's rate on an H100), so a few
-        pinned buffers take turns; a buffer is refilled only after the GPU has finished copying out of it
-        (its event), which also keeps the host at most that many batches ahead of the GPU.
-        """
-        staging = self.__dict__.setdefault("_staging", [None] * self.STAGING_SLOTS)
+    def _wait_pending(self):
+        pending = self.__dict__.pop("_pending", None)
+        if pending is not None:
+            pending[2].result()
+        return pending
+
+    def _next_slot(self) -> int:
         slot = self.__dict__["_slot"] = (self.__dict__.get("_slot", -1) + 1) % self.STAGING_SLOTS
+        return slot
+
+    def _fill(self, slot: int, indices: torch.Tensor) -> torch.Tensor:
+        """Gather ``indices`` into the pinned buffer of ``slot``, once the GPU has finished copying out of it."""
+        staging = self.__dict__.setdefault("_staging", [None] * self.STAGING_SLOTS)
         n = len(indices)
         buffer, copied = staging[slot] if staging[slot] is not None else (None, None)
         if copied is not None:
@@ -196,11 +267,42 @@ class ImageTensorDataset(torch.utils.data.Dataset):
         if buffer is None or buffer.shape[0] < n:
             buffer = torch.empty((n, *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=True)
         torch.index_select(self.images, 0, indices, out=buffer[:n])
-        x = buffer[:n].to(target, non_blocking=True)
+        staging[slot] = (buffer, None)
+        return buffer[:n]
+
+    def _gather_to_gpu(self, indices: torch.Tensor, target: torch.device) -> torch.Tensor:
+        """Gather a host-resident batch into a reused pinned buffer and copy it without blocking the host.
+
+        Pinning a fresh buffer per batch is slow (measured: it halved ResNet-50's rate on an H100), so a few
+        pinned buffers take turns; a buffer is refilled only after the GPU has finished copying out of it
+        (its event), which also keeps the host at most that many batches ahead of the GPU. A batch that
+        ``prefetch`` announced is already gathered (or being gathered) on the worker thread.
+        """
+        pending = self._wait_pending()
+        if pending is not None and pending[0] is indices:
+            slot = pending[1]
+            host = pending[2].result()
+        else:
+            slot = self._next_slot()
+            host = self._fill(slot, indices)
+        x = host.to(target, non_blocking=True)
         copied = torch.cuda.Event()
         copied.record()
-        staging[slot] = (buffer, copied)
+        self.__dict__["_staging"][slot] = (self.__dict__["_staging"][slot][0], copied)
         return x
+
+
+_POOL = None
+
+
+def _gather_pool():
+    """One worker thread for host-side batch gathers (torch releases the GIL inside index_select)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlfolio-gather")
+    return _POOL
 
 
 class BatchLoader:
@@ -218,5 +320,12 @@ class BatchLoader:
         # One host -> device copy of the epoch's order, then every batch is a slice of it.
         where = getattr(self.dataset, "device", torch.device("cpu"))
         order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(where, non_blocking=True)
-        for k in range(len(self)):
-            yield self.dataset.get_batch(order[k * self.batch_size : (k + 1) * self.batch_size], self.train)
+        prefetch = getattr(self.dataset, "prefetch", None)  # a dataset that can gather the next batch meanwhile
+        steps, size = len(self), self.batch_size
+        following = order[:size]
+        for k in range(steps):
+            indices, following = following, (order[(k + 1) * size : (k + 2) * size] if k + 1 < steps else None)
+            batch = self.dataset.get_batch(indices, self.train)
+            if prefetch is not None and following is not None:
+                prefetch(following)
+            yield batch

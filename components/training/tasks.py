@@ -35,7 +35,7 @@ from components.models.yolo import TinyYOLO
 from components.training import distributed
 from components.training.detection import BoxBatches, DecodeConfig, batch_loss, validation_map
 from components.training.detection import flip_horizontally as flip_boxes
-from components.training.device_data import BatchLoader
+from components.training.device_data import BatchLoader, ImageTensorDataset
 from components.training.keypoints import as_input, masked_rmse, predict_pixels
 from components.training.loop import Runtime
 from components.training.seq2seq import EncodedPairs, sequence_loss, teacher_forced_metrics
@@ -113,6 +113,13 @@ def _loader(dataset, batch_size: int, sampler, train: bool, drop_last: bool, run
     )
 
 
+def _on_device(dataset, runtime: Runtime):
+    """A batch dataset moved to the run's device; images kept there are stored in the model's memory format."""
+    if isinstance(dataset, ImageTensorDataset):
+        return dataset.to(runtime.device, memory_format=runtime.memory_format)
+    return dataset.to(runtime.device)
+
+
 class ClassificationTask:
     """One class label per example (or per element: a step of a sequence, a pixel of a mask): the loss
     (cross-entropy by default) on float32 logits, validation loss and accuracy; monitors val_loss.
@@ -136,7 +143,7 @@ class ClassificationTask:
 
     def train_batches(self, dataset, batch_size, runtime, *, seed, generator):
         if hasattr(dataset, "get_batch"):
-            dataset = dataset.to(runtime.device)  # on the GPU when it fits, else pinned host memory
+            dataset = _on_device(dataset, runtime)  # on the GPU when it fits, else pinned host memory
         # The same sampler with one replica or N: rank r of N reads every N-th index of the one shuffled order,
         # so the N shards of a step together hold exactly the samples a single process reads in that step.
         sampler = DistributedSampler(dataset, num_replicas=runtime.world, rank=runtime.rank, shuffle=True, seed=seed)
@@ -152,7 +159,7 @@ class ClassificationTask:
 
     def validation_data(self, dataset, batch_size, runtime):
         if hasattr(dataset, "get_batch"):
-            dataset = dataset.to(runtime.device)
+            dataset = _on_device(dataset, runtime)
         return _loader(
             dataset,
             batch_size,
