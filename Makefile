@@ -77,6 +77,9 @@ data: setup
 # version outputs/ hold (DVC may have restored older outputs from its run cache).
 # A warm runner (flows/runner.py) forks each stage's `dlfolio run` with the libraries already imported: 6-7 s of
 # CPU less per stage. Without it (it failed to start) the stages run as plain processes.
+# DLFOLIO_WORKERS=0: each stage is its own process, and a Dask cluster for its 2 active-learning strategies cost
+# about 9 s a stage on 2 cores for no gain (face-mask: 4.0 s in-process, 12.8 s on 2 workers); sweeps keep Dask.
+run: export DLFOLIO_WORKERS ?= 0
 run: data
 	@running=$$(dlfolio server status --quiet && echo yes); \
 	stop() { dlfolio runner stop --quiet; [ -n "$$running" ] || dlfolio server stop; }; \
