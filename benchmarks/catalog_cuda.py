@@ -4,6 +4,7 @@ GPU machine): what `dlfolio run` does minus Prefect, MLflow, GX and the registry
     python benchmarks/catalog_cuda.py --projects all --data-root /tmp/samples --out results/
     python benchmarks/catalog_cuda.py --projects vgg16-transfer --seeds 0 1 2 --set train.amp=false --tag fp32
     python benchmarks/catalog_cuda.py --projects all --no-profile --tag defaults     # the CPU sizes on the GPU
+    python benchmarks/catalog_cuda.py --projects mobilenetv2-transfer --repeats 2 --torch-profile prof/
 
 A project whose folder under --data-root is missing gets its sample from its own `make_sample` first (not timed);
 samples made elsewhere (`dlfolio data --data-root DIR P`, e.g. face-mask's, which needs OpenCV's
@@ -11,7 +12,10 @@ CascadeClassifier) are used as they are. `--set key=value` (dotted, YAML values)
 section the way a sweep does, validated like params.yaml; `--no-profile` drops the `train.cuda` GPU profile.
 Needs torch, numpy, pandas, pydantic, pyyaml, matplotlib and each project's own data libraries. Writes one JSON
 line per run to OUT/catalog_cuda.jsonl and prints a table; `benchmarks/catalog_compare.py` sets the rows beside
-the CPU's (`outputs/P/metrics.json` of a `make run`).
+the CPU's (`outputs/P/metrics.json` of a `make run`). `--repeats N` trains each configuration N times in one
+process: the first run pays the one-off costs (cuDNN autotuning of each new shape, kernel loading), the later ones
+show what is left; `--torch-profile DIR` profiles the last repeat's training (tables of the top operators by
+self CPU and self CUDA time, DIR/<project>.txt), to see where a small project's GPU seconds go.
 """
 
 from __future__ import annotations
@@ -80,7 +84,47 @@ def no_tf32() -> None:
     torch.set_float32_matmul_precision = lambda precision: None  # fit() asks for "high"; keep "highest"
 
 
-def run_one(name: str, data_root: Path, overrides: dict, seed: int | None, scale=None, no_profile=False) -> dict:
+def no_cudnn_benchmark() -> None:
+    """Keep cuDNN's heuristics even though fit() asks for autotuning (an investigation switch)."""
+    import torch
+
+    cudnn = type(torch.backends.cudnn)
+    cudnn.benchmark = property(lambda self: False, lambda self, value: None)
+    torch._C._set_cudnn_benchmark(False)
+
+
+def profiled(trace_dir: Path | None, name: str):
+    """A context that profiles what runs inside it and writes the operator tables; a no-op without a folder."""
+    import contextlib
+
+    if trace_dir is None:
+        return contextlib.nullcontext()
+    import torch.profiler as tp
+
+    @contextlib.contextmanager
+    def scope():
+        activities = [tp.ProfilerActivity.CPU] + ([tp.ProfilerActivity.CUDA] if _cuda() else [])
+        with tp.profile(activities=activities) as prof:
+            yield
+        trace_dir.mkdir(parents=True, exist_ok=True)
+        table = prof.key_averages()
+        text = [f"# {name}: top operators by self CPU time", table.table(sort_by="self_cpu_time_total", row_limit=30)]
+        if _cuda():
+            text += [f"# {name}: top by self CUDA time", table.table(sort_by="self_cuda_time_total", row_limit=30)]
+        (trace_dir / f"{name}.txt").write_text("\n".join(text))
+
+    return scope()
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_one(
+    name: str, data_root: Path, overrides: dict, seed: int | None, scale=None, no_profile=False, trace_dir=None
+) -> dict:
     import torch
 
     project = get_project(name)
@@ -102,7 +146,7 @@ def run_one(name: str, data_root: Path, overrides: dict, seed: int | None, scale
     started = time.perf_counter()
     data = project.prepare(settings)
     prepared = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoints:
+    with tempfile.TemporaryDirectory() as checkpoints, profiled(trace_dir, name):
         trained = project.train(
             data, settings, on_epoch=lambda row: epochs.append(dict(row)), checkpoint_dir=Path(checkpoints)
         )
@@ -141,6 +185,9 @@ def main(argv=None) -> int:
     p.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     p.add_argument("--tag", default="", help="a label for this configuration's rows")
     p.add_argument("--cuda-scale", type=float, nargs=2, metavar=("B", "L"), help="trial profile: batch x B, LR x L")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="cuDNN's heuristics, no autotuning")
+    p.add_argument("--repeats", type=int, default=1, help="train each configuration N times in this process")
+    p.add_argument("--torch-profile", type=Path, metavar="DIR", help="profile the last repeat's training")
     args = p.parse_args(argv)
     import torch
 
@@ -153,6 +200,8 @@ def main(argv=None) -> int:
         no_tf32()
     if args.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    if args.no_cudnn_benchmark:
+        no_cudnn_benchmark()
     args.out.mkdir(parents=True, exist_ok=True)
     context = {
         "tag": args.tag,
@@ -161,6 +210,7 @@ def main(argv=None) -> int:
         "deterministic": args.deterministic,
         "profile": not args.no_profile,
         "cuda_scale": args.cuda_scale,
+        "cudnn_benchmark": not args.no_cudnn_benchmark,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
@@ -168,9 +218,11 @@ def main(argv=None) -> int:
     print(json.dumps({"cuda_warm_up_s": round(warm_up(), 2), **context}), flush=True)
     rows = []
     for name in projects:
-        for seed in args.seeds:
+        for seed, repeat in ((s, r) for s in args.seeds for r in range(args.repeats)):
+            trace = args.torch_profile if repeat == args.repeats - 1 else None
             try:
-                row = {**run_one(name, args.data_root, overrides, seed, args.cuda_scale, args.no_profile), **context}
+                row = run_one(name, args.data_root, overrides, seed, args.cuda_scale, args.no_profile, trace)
+                row = {**row, "repeat": repeat, **context}
             except Exception as exc:  # one project's failure is a row of the report, not the end of it
                 row = {"project": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}", **context}
             rows.append(row)

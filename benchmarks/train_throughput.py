@@ -127,6 +127,7 @@ def trainer_throughput(
     blank = np.zeros((8, side, side, 3), np.uint8), np.zeros(8, np.int64)  # a tiny validation set: ~free
     val_set = ImageTensorDataset(*blank) if hasattr(train_set, "get_batch") else ArrayDataset(*blank)
     config = TrainSettings(
+        cudnn_benchmark=True,  # fixed shapes; the untimed warm-up pays the search
         epochs=epochs,
         batch_size=global_batch,
         lr=0.1,
@@ -231,6 +232,7 @@ def time_to_accuracy(root: Path, device, smoke: bool, target: float, epoch_optio
     for epochs in [1, *epoch_options]:
         torch.manual_seed(0)
         config = TrainSettings(
+            cudnn_benchmark=True,  # fixed shapes; the untimed warm-up pays the search
             epochs=epochs,
             batch_size=batch,
             lr=lr,
@@ -427,6 +429,7 @@ def run_fit(args, device):
     """The trainer's entry point, the same on 1 or N GPUs: Fashion-MNIST small CNN, printed per epoch on rank 0."""
     train, test = fashion_datasets(Path(args.data_dir), args.smoke, augment=args.augment)
     config = TrainSettings(
+        cudnn_benchmark=True,  # fixed shapes; the untimed warm-up pays the search
         epochs=args.epochs[0],
         batch_size=128 if args.smoke else args.fm_batch,
         lr=args.fm_lr,

@@ -53,3 +53,15 @@ def test_cpu_training_ignores_the_profile():
     with_profile, without = run(PROFILED), run(PROFILED.model_copy(update={"cuda": None}))
     assert [r["train_loss"] for r in with_profile] == [r["train_loss"] for r in without]
     assert with_profile[0]["lr"] == without[0]["lr"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cudnn_autotuning_is_off_unless_the_section_asks_for_it():
+    # Short runs over many shapes paid more for cuDNN's kernel search than it saved (benchmarks/RESULTS.md).
+    x, y = blobs(32)
+    data = ArrayDataset(x, y)
+    for asked in (False, True, False):
+        config = TrainSettings(epochs=1, batch_size=16, cudnn_benchmark=asked)
+        fit(tiny_cnn(), ClassificationTask(), data, data, config, torch.device("cuda"), progress=False)
+        assert torch.backends.cudnn.benchmark is asked
+    assert TrainSettings().cudnn_benchmark is False

@@ -176,7 +176,9 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
 
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest convolution kernels once
+        # Off by default: the catalog's runs are short and see many shapes (train, last, validation batches, a
+        # backbone's layers), so autotuning cost more than it saved (benchmarks/RESULTS.md, cuDNN autotuning).
+        torch.backends.cudnn.benchmark = getattr(config, "cudnn_benchmark", False)
         torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in float32
     use_channels_last = (
         config.channels_last if config.channels_last is not None else (device.type == "cuda" and _has_conv2d(model))
