@@ -65,3 +65,25 @@ def test_cudnn_autotuning_is_off_unless_the_section_asks_for_it():
         fit(tiny_cnn(), ClassificationTask(), data, data, config, torch.device("cuda"), progress=False)
         assert torch.backends.cudnn.benchmark is asked
     assert TrainSettings().cudnn_benchmark is False
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_transfer_training_on_cuda_augments_whole_batches_on_the_gpu():
+    # Per-image torchvision transforms on the host were 46% of face-mask-transfer's warm GPU run (RESULTS.md).
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from components.training.device_data import BatchAugment, ImageTensorDataset
+    from components.training.transfer_estimator import TransferImageClassifier
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 24)
+    X = np.clip(np.where(y[:, None, None, None], 200, 60) + rng.normal(0, 25, (48, 32, 32, 3)), 0, 255).astype(np.uint8)
+    model = SimpleNamespace(backbone="mobilenet_v2", weights=None, download_weights=False, hidden=0, dropout=0.0)
+    finetune = SimpleNamespace(layers=0, epochs=0, lr=1e-4, patience=1)
+    clf = TransferImageClassifier(model, TrainSettings(epochs=4, batch_size=16, lr=3e-3), finetune, device="cuda")
+    train_set = clf._train_dataset(X, y, *clf._normalization(3))
+    assert isinstance(train_set, ImageTensorDataset) and isinstance(train_set.augment, BatchAugment)
+    clf.progress = False
+    assert (clf.fit(X, y).predict(X) == y).mean() > 0.9

@@ -16,8 +16,8 @@ from components.models.transfer import (
     mobilenet_v2_weights_file,
     normalization,
 )
-from components.training import augment
-from components.training.transfer import pooled_features
+from components.training import augment, device_data
+from components.training.transfer import batches, pooled_features, recompute_batchnorm
 
 pytestmark = pytest.mark.unit
 
@@ -152,3 +152,35 @@ def test_cached_features_are_the_frozen_base_output():
         direct = net.head[:2](net.base(x))
     torch.testing.assert_close(cached.tensors[0], direct, rtol=1e-4, atol=1e-5)
     assert torch.equal(cached.tensors[1], torch.as_tensor(y))
+
+
+def test_a_batch_dataset_gives_the_same_features_as_per_image_transforms():
+    # TransferImageClassifier hands fit_transfer batch datasets (normalised, and augmented on a GPU, a whole batch
+    # at a time); the feature cache must not change with the dataset's kind.
+    X, y = colour_images(8)
+    mean, std = normalization("efficientnet_lite0")
+    net = TransferNet("efficientnet_lite0", num_classes=2, weights="imagenet").eval()
+    per_image = pooled_features(net, augment.ArrayDataset(X, y, augment.normalize(mean, std)), torch.device("cpu"), 3)
+    batched = device_data.ImageTensorDataset(X, y, normalize=device_data.Normalize(mean=mean, std=std))
+    cached = pooled_features(net, batched, torch.device("cpu"), batch_size=3)
+    torch.testing.assert_close(cached.tensors[0], per_image.tensors[0], rtol=1e-4, atol=1e-5)
+    assert torch.equal(cached.tensors[1], per_image.tensors[1])
+
+
+def test_the_batchnorm_pass_sees_the_augmented_batches_of_a_batch_dataset():
+    X, y = colour_images(12)
+    flip_only = device_data.BatchAugment(flip=True)
+    data = device_data.ImageTensorDataset(X, y, augment=flip_only, normalize=device_data.Normalize())
+    torch.manual_seed(0)
+    seen = torch.cat([x for x, _ in batches(data, torch.device("cpu"), 5, train=True)])
+    plain = torch.cat([x for x, _ in batches(data, torch.device("cpu"), 5, train=False)])
+    assert seen.shape == plain.shape == (12, 3, 32, 32)
+    mirrored = torch.isclose(seen, plain.flip(-1), atol=1e-5).flatten(1).all(1)
+    unchanged = torch.isclose(seen, plain, atol=1e-5).flatten(1).all(1)
+    assert (mirrored | unchanged).all() and mirrored.any() and unchanged.any()  # flipped per image, not per batch
+
+    net = TransferNet("mobilenet_v2", num_classes=2)  # from scratch: its statistics are re-estimated
+    recompute_batchnorm(net, data, torch.device("cpu"), batch_size=5)
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert first.num_batches_tracked.item() == 3  # ceil(12 / 5) batches, every one counted
+    assert not torch.allclose(first.running_mean, torch.zeros_like(first.running_mean))

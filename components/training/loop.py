@@ -15,7 +15,8 @@ host syncs are at the end of an epoch.
 ``config`` is the validated ``TrainSettings`` section of params.yaml (``components.settings``), typed here by
 the fields the loop reads, so this module imports with torch alone.
 
-On a GPU: channels_last memory for CNNs, fused optimizers, cuDNN autotuning, optional ``torch.compile``
+On a GPU: channels_last memory for CNNs, fused optimizers, cuDNN autotuning only when asked
+(``cudnn_benchmark: true``: it searches kernels for every new input shape, once per process), optional ``torch.compile``
 (``compile: true``), pinned memory and non-blocking copies. A batch dataset
 (``components.training.device_data.ImageTensorDataset``) is kept on the GPU when it fits and augmented there a whole
 batch at a time; any other ``Dataset`` goes through a ``DataLoader``.

@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from components.models.transfer import TransferNet
+from components.training.device_data import BatchLoader
 from components.training.loop import FitResult, LoopSettings, fit, restore_finished
 from components.training.tasks import ClassificationTask
 
@@ -86,16 +87,28 @@ class TransferFitResult:
         return any(r.stopped_early for r in self.phases.values())
 
 
+def batches(dataset: Dataset, device: torch.device, batch_size: int, train: bool):
+    """(x, y) batches of ``dataset`` in order, x on ``device``: a batch dataset (``get_batch``) gathered and, with
+    ``train``, augmented on the device a whole batch at a time; any other dataset through a DataLoader (its own
+    per-item transform)."""
+    if hasattr(dataset, "get_batch"):
+        on_device = dataset.to(device)
+        yield from BatchLoader(on_device, batch_size, range(len(on_device)), train=train, drop_last=False)
+        return
+    for x, y in DataLoader(dataset, batch_size=batch_size):
+        yield x.to(device, non_blocking=True), y
+
+
 @torch.no_grad()
 def pooled_features(net: TransferNet, dataset: Dataset, device: torch.device, batch_size: int = 64) -> TensorDataset:
     """(features, labels) of the frozen base with the head's global pooling applied: what the head's layers see."""
     net.to(device).eval()
     pool = net.head[:2]  # AdaptiveAvgPool2d + Flatten: no parameters
     feats, labels = [], []
-    for x, y in DataLoader(dataset, batch_size=batch_size):
-        feats.append(pool(net.base(x.to(device))).float().cpu())
+    for x, y in batches(dataset, device, batch_size, train=False):
+        feats.append(pool(net.base(x)).float())
         labels.append(y)
-    return TensorDataset(torch.cat(feats), torch.cat(labels))
+    return TensorDataset(torch.cat(feats).cpu(), torch.cat(labels).cpu())
 
 
 @torch.no_grad()
@@ -123,8 +136,8 @@ def recompute_batchnorm(net: nn.Module, dataset: Dataset, device: torch.device, 
         bn.train()
     # The pass draws augmentations; on a forked generator, so training's random stream is the same with or without it.
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        for x, _ in DataLoader(dataset, batch_size=batch_size):
-            net(x.to(device))
+        for x, _ in batches(dataset, device, batch_size, train=True):
+            net(x)
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     net.train(was_training)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from components.models.transfer import TransferNet, normalization
-from components.training import augment
+from components.training import device_data
 from components.training.estimators import TorchImageClassifier, _stratified_holdout
 from components.training.loop import resolve_device
 from components.training.transfer import TransferConfig, TransferFitResult, fit_transfer
@@ -107,13 +107,14 @@ class TransferImageClassifier(TorchImageClassifier):
         )
         self.device_ = resolve_device(self.device)
         mean, std = self._normalization(X.shape[-1])
+        normalize = device_data.Normalize(mean=mean, std=std)
         self.fit_result_: TransferFitResult = fit_transfer(
             self.module_,
-            augment.ArrayDataset(X, y_idx, augment.train_transform(self.augmentation, mean, std)),
-            augment.ArrayDataset(X_val, y_val_idx, augment.normalize(mean, std)),
+            self._train_dataset(X, y_idx, mean, std),  # augmented a whole batch at a time on a GPU
+            device_data.ImageTensorDataset(X_val, y_val_idx, normalize=normalize),
             self._transfer_config(),
             self.device_,
-            plain_train_set=augment.ArrayDataset(X, y_idx, augment.normalize(mean, std)),
+            plain_train_set=device_data.ImageTensorDataset(X, y_idx, normalize=normalize),
             seed=self.seed,
             on_epoch=on_epoch,
             progress=self.progress,
