@@ -15,7 +15,7 @@ import torch
 
 from components.models.transfer import TransferNet, normalization
 from components.training import device_data
-from components.training.estimators import TorchImageClassifier, _stratified_holdout
+from components.training.estimators import TorchImageClassifier, _stratified_holdout, initialised_on
 from components.training.loop import resolve_device
 from components.training.transfer import TransferConfig, TransferFitResult, fit_transfer
 
@@ -96,16 +96,17 @@ class TransferImageClassifier(TorchImageClassifier):
             y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
         torch.manual_seed(self.seed)  # the new head's initial weights
         m = self.model
-        self.module_ = TransferNet(
-            m.backbone,
-            num_classes=len(self.classes_),
-            in_channels=X.shape[-1],
-            weights=m.weights,
-            download=m.download_weights,
-            hidden=m.hidden,
-            dropout=m.dropout,
-        )
         self.device_ = resolve_device(self.device)
+        with initialised_on(self.device_):
+            self.module_ = TransferNet(
+                m.backbone,
+                num_classes=len(self.classes_),
+                in_channels=X.shape[-1],
+                weights=m.weights,
+                download=m.download_weights,
+                hidden=m.hidden,
+                dropout=m.dropout,
+            )
         mean, std = self._normalization(X.shape[-1])
         normalize = device_data.Normalize(mean=mean, std=std)
         self.fit_result_: TransferFitResult = fit_transfer(
