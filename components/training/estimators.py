@@ -33,7 +33,42 @@ class ModelSection(Protocol):
     kwargs: Mapping[str, Any]
 
 
-class TorchImageClassifier(ClassifierMixin, BaseEstimator):
+class _TorchClassifier(ClassifierMixin, BaseEstimator):
+    """What the torch classifiers share: labels to class indices and a held-out validation slice, then one
+    ``fit`` of the shared loop on the ``train`` section. Subclasses build the network and the datasets."""
+
+    def _labelled(self, X, y, X_val, y_val):
+        """(X, y_idx, X_val, y_val_idx) with ``classes_`` set; a stratified ``val_fraction`` of X is held out for
+        early stopping when no validation set is given (none when ``val_fraction`` is 0)."""
+        X, y = np.asarray(X), np.asarray(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if X_val is None and self.val_fraction > 0:
+            return _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
+        y_val_idx = None if X_val is None else np.searchsorted(self.classes_, np.asarray(y_val))
+        return X, y_idx, X_val, y_val_idx
+
+    def _fit_module(self, task: ClassificationTask, train_set, val_set, on_epoch):
+        self.fit_result_: FitResult = fit(
+            self.module_,
+            task,
+            train_set,
+            val_set,
+            self.train,
+            self.device_,
+            seed=self.seed,
+            on_epoch=on_epoch,
+            progress=self.progress,
+            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
+            resume=True,  # a run killed mid-training continues from its checkpoints
+        )
+        self.module_.to("cpu")
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class TorchImageClassifier(_TorchClassifier):
     """Image classifier on uint8 arrays of shape (N, H, W, C).
 
     ``fit(X, y, X_val=None, y_val=None)`` holds out a stratified slice of X for early stopping when no
@@ -103,13 +138,8 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.update(state)
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
-        X, y = np.asarray(X), np.asarray(y)
         previous_classes = getattr(self, "classes_", None)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if X_val is None and self.val_fraction > 0:
-            X, y_idx, X_val, y_val_idx = _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
-        elif X_val is not None:
-            y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
+        X, y_idx, X_val, y_val_idx = self._labelled(X, y, X_val, y_val)
         torch.manual_seed(self.seed)
         self.device_ = resolve_device(self.device)
         # warm_start (scikit-learn's meaning): an active-learning round continues from the last round's weights.
@@ -125,21 +155,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
             if X_val is None
             else device_data.ImageTensorDataset(X_val, y_val_idx, normalize=device_data.Normalize(mean=mean, std=std))
         )
-        self.fit_result_: FitResult = fit(
-            self.module_,
-            ClassificationTask(self._loss(len(train_set))),
-            train_set,
-            val_set,
-            self.train,
-            self.device_,
-            seed=self.seed,
-            on_epoch=on_epoch,
-            progress=self.progress,
-            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-            resume=True,
-        )
-        self.module_.to("cpu")
-        return self
+        return self._fit_module(ClassificationTask(self._loss(len(train_set))), train_set, val_set, on_epoch)
 
     def _loss(self, n_train: int):
         if not self.prior_l2:
@@ -183,9 +199,6 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         proba = torch.softmax(logits.double(), dim=1).numpy()
         return proba / proba.sum(axis=1, keepdims=True)  # exact sums: MAPIE and sklearn check them
 
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
     @torch.no_grad()
     def predict_proba_samples(self, X, n_samples: int = 20) -> np.ndarray:
         """MC dropout: class probabilities from ``n_samples`` passes with dropout on, shape (T, N, classes).
@@ -214,7 +227,7 @@ class TorchImageClassifier(ClassifierMixin, BaseEstimator):
         return proba / proba.sum(axis=-1, keepdims=True)
 
 
-class TorchTensorClassifier(ClassifierMixin, BaseEstimator):
+class TorchTensorClassifier(_TorchClassifier):
     """Classifier on fixed-shape array inputs (token-id rows, feature vectors) whose network ``builder(n_classes)``
     makes: the shared training loop on the project's ``train`` section, as TorchImageClassifier is for images.
 
@@ -248,12 +261,7 @@ class TorchTensorClassifier(ClassifierMixin, BaseEstimator):
         return torch.as_tensor(np.asarray(X), dtype=getattr(torch, self.dtype))
 
     def fit(self, X, y, X_val=None, y_val=None, on_epoch=None):
-        X, y = np.asarray(X), np.asarray(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        if X_val is None and self.val_fraction > 0:
-            X, y_idx, X_val, y_val_idx = _stratified_holdout(X, y_idx, self.val_fraction, self.seed)
-        elif X_val is not None:
-            y_val_idx = np.searchsorted(self.classes_, np.asarray(y_val))
+        X, y_idx, X_val, y_val_idx = self._labelled(X, y, X_val, y_val)
         torch.manual_seed(self.seed)
         self.device_ = resolve_device(self.device)
         with initialised_on(self.device_):
@@ -264,21 +272,7 @@ class TorchTensorClassifier(ClassifierMixin, BaseEstimator):
             if X_val is None
             else torch.utils.data.TensorDataset(self._tensor(X_val), torch.as_tensor(y_val_idx, dtype=torch.long))
         )
-        self.fit_result_: FitResult = fit(
-            self.module_,
-            ClassificationTask(),
-            train_set,
-            val_set,
-            self.train,
-            self.device_,
-            seed=self.seed,
-            on_epoch=on_epoch,
-            progress=self.progress,
-            checkpoint_dir=Path(self.checkpoint_dir) if self.checkpoint_dir else None,
-            resume=True,
-        )
-        self.module_.to("cpu")
-        return self
+        return self._fit_module(ClassificationTask(), train_set, val_set, on_epoch)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
@@ -288,9 +282,6 @@ class TorchTensorClassifier(ClassifierMixin, BaseEstimator):
         self.module_.to("cpu")
         proba = torch.softmax(logits.double(), dim=1).numpy()
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def initialised_on(device: torch.device):
