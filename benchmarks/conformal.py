@@ -31,6 +31,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.results_md import write_section  # noqa: E402
 from components.conformal.calibration import ConformalClassifier, row_hashes, set_metrics  # noqa: E402
 from components.data.formats.idx import FASHION_MNIST, load_mnist  # noqa: E402
 
@@ -194,18 +195,6 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the other sections alone."""
-    body = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = body.find(HEADING + "\n")
-    if start < 0:
-        body = body.rstrip("\n") + "\n\n" + text
-    else:
-        end = body.find("\n## ", start + len(HEADING))
-        body = body[:start] + text + (body[end + 1 :] if end >= 0 else "")
-    path.write_text(body.rstrip("\n") + "\n")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=FASHION_MNIST, help="folder with the MNIST-layout IDX files")
@@ -256,7 +245,7 @@ def main(argv=None) -> int:
         "notes": notes,
     }
     section = markdown(summary, meta)
-    write_section(args.results, section)
+    write_section(args.results, HEADING, section)
     print(section)
     return 0
 

@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -31,6 +30,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.results_md import load_average, write_section  # noqa: E402
 from components.scratch.conv import conv_backward, conv_forward  # noqa: E402
 
 HEADING = "## NumPy CNN vs torch (CPU)"
@@ -90,13 +91,6 @@ def bench(shape, repeats: int, rng: np.random.Generator) -> dict:
     }
 
 
-def load_average() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     cpus = os.cpu_count()
     busy = max(x for x in (load_before, load_after) if x is not None) if load_before is not None else None
@@ -137,17 +131,6 @@ def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section (from its heading to the next '## ' heading) or append it."""
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30)
@@ -168,7 +151,7 @@ def main(argv=None) -> int:
     text = table(rows, args.repeats, load_before, load_average())
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(RESULTS, HEADING, text)
     return 0
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.results_md import write_section  # noqa: E402
 
 HEADING = "## Hyperparameter studies"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -147,16 +148,6 @@ def section(found: list[dict], note: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=".")
@@ -166,7 +157,7 @@ def main(argv=None) -> int:
     text = section(rows(Path(args.root).resolve()), args.note)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(RESULTS, HEADING, text)
     return 0
 
 

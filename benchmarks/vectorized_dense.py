@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -29,6 +28,8 @@ THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", "1"))  # before NumPy loa
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.results_md import load_average, write_section  # noqa: E402
 from components.scratch.layers import dense_backward, dense_forward  # noqa: E402
 
 HEADING = "## NumPy dense layer: vectorised vs explicit loops"
@@ -94,13 +95,6 @@ def bench(shape, repeats: int, rng) -> dict:
     return {"shape": shape, "loop_ms": loop_ms, "sample_ms": sample_ms, "vec_ms": vec_ms, "max_rel_diff": diff}
 
 
-def load_average() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     cpus = os.cpu_count()
     loaded = load_before is not None and max(load_before, load_after or 0) > 0.5 * (cpus or 1)
@@ -141,17 +135,6 @@ def table(rows: list[dict], repeats: int, load_before, load_after) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section (from its heading to the next '## ' heading) or append it."""
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -171,7 +154,7 @@ def main(argv=None) -> int:
     text = table(rows, args.repeats, load_before, load_average())
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(RESULTS, HEADING, text)
     return 0
 
 
