@@ -16,6 +16,8 @@ the CPU's (`outputs/P/metrics.json` of a `make run`). `--repeats N` trains each 
 process: the first run pays the one-off costs (cuDNN autotuning of each new shape, kernel loading), the later ones
 show what is left; `--torch-profile DIR` profiles the last repeat's training (tables of the top operators by
 self CPU and self CUDA time, DIR/<project>.txt), to see where a small project's GPU seconds go.
+`--no-cudnn` runs the whole process without cuDNN (torch's own convolution kernels): a short transfer run's first
+seconds are mostly cuDNN's per-shape setup on the host (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default="", help="a label for this configuration's rows")
     p.add_argument("--cuda-scale", type=float, nargs=2, metavar=("B", "L"), help="trial profile: batch x B, LR x L")
     p.add_argument("--no-cudnn-benchmark", action="store_true", help="cuDNN's heuristics, no autotuning")
+    p.add_argument("--no-cudnn", action="store_true", help="torch's own convolutions: cuDNN off for the process")
     p.add_argument("--repeats", type=int, default=1, help="train each configuration N times in this process")
     p.add_argument("--torch-profile", type=Path, metavar="DIR", help="profile the last repeat's training")
     args = p.parse_args(argv)
@@ -202,6 +205,8 @@ def main(argv=None) -> int:
         torch.use_deterministic_algorithms(True, warn_only=True)
     if args.no_cudnn_benchmark:
         no_cudnn_benchmark()
+    if args.no_cudnn:  # cuDNN's per-shape setup on the host is most of a short transfer run's first seconds
+        torch.backends.cudnn.enabled = False
     args.out.mkdir(parents=True, exist_ok=True)
     context = {
         "tag": args.tag,
@@ -210,7 +215,10 @@ def main(argv=None) -> int:
         "deterministic": args.deterministic,
         "profile": not args.no_profile,
         "cuda_scale": args.cuda_scale,
-        "cudnn_benchmark": not args.no_cudnn_benchmark,
+        # what the train section says (off unless cudnn_benchmark: true) or forced off; rows before 2026-12-03 15:00
+        # UTC wrote true for "not forced off"
+        "cudnn_benchmark": "forced off" if args.no_cudnn_benchmark else "as the train section says",
+        "cudnn": not args.no_cudnn,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
