@@ -74,6 +74,21 @@ class DataValidationError(DlfolioError, ValueError):
         super().__init__("data validation failed\n" + report.summary())
 
 
+def image_size_expectations(min_size: int, max_size: int) -> list:
+    """Width and height each in [min_size, max_size] px: the size check every image format's suite holds."""
+    import great_expectations as gx
+
+    return [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column=side,
+            min_value=min_size,
+            max_value=max_size,
+            meta={"explain": f"{side} in [{min_size}, {max_size}] px"},
+        )
+        for side in ("width", "height")
+    ]
+
+
 def _context():
     import great_expectations as gx
 
@@ -136,18 +151,7 @@ def image_manifest_expectations(rules: ImageRules) -> list:
             value_set=list(rules.classes),
             meta={"explain": f"folder must be one of {list(rules.classes)}"},
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="width",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="height",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
-        ),
+        *image_size_expectations(rules.min_size, rules.max_size),
         E.ExpectColumnValuesToBeInSet(
             column="channels", value_set=list(rules.channels), meta={"explain": f"channels in {list(rules.channels)}"}
         ),

@@ -26,7 +26,13 @@ from PIL import Image, UnidentifiedImageError
 from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
-from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
+from components.validation.expectations import (
+    DataValidationError,
+    ValidationReport,
+    _context,
+    image_size_expectations,
+    run_suite,
+)
 
 IMAGES, BOXES_FILE = "images", "boxes.csv"
 COLUMNS = ("image", "x_min", "y_min", "x_max", "y_max", "class")
@@ -159,18 +165,7 @@ def image_expectations(rules: BoxRules) -> list:
             min_value=rules.min_images, meta={"explain": f"at least {rules.min_images} images"}
         ),
         E.ExpectColumnValuesToBeInSet(column="decodable", value_set=[True], meta={"explain": "image must decode"}),
-        E.ExpectColumnValuesToBeBetween(
-            column="width",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="height",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
-        ),
+        *image_size_expectations(rules.min_size, rules.max_size),
     ]
 
 

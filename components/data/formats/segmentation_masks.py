@@ -23,7 +23,13 @@ from PIL import Image, UnidentifiedImageError
 
 from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
-from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
+from components.validation.expectations import (
+    DataValidationError,
+    ValidationReport,
+    _context,
+    image_size_expectations,
+    run_suite,
+)
 
 IMAGES, MASKS, CLASSES_FILE = "images", "masks", "classes.txt"
 
@@ -173,18 +179,7 @@ def pair_expectations(rules: SegmentationRules) -> list:
             max_value=k - 1,
             meta={"explain": f"class indices in 0..{k - 1} ({k} classes)"},
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="width",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="height",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
-        ),
+        *image_size_expectations(rules.min_size, rules.max_size),
     ]
 
 

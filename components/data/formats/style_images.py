@@ -24,7 +24,13 @@ from PIL import Image, UnidentifiedImageError
 from components.data.formats.errors import read_csv_table
 from components.data.formats.images import MissingDataError, rgb8
 from components.errors import DataFormatError
-from components.validation.expectations import DataValidationError, ValidationReport, _context, run_suite
+from components.validation.expectations import (
+    DataValidationError,
+    ValidationReport,
+    _context,
+    image_size_expectations,
+    run_suite,
+)
 
 CONTENT, STYLE, PAIRS_FILE = "content", "style", "pairs.csv"
 SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -131,18 +137,7 @@ def file_expectations(rules: StyleRules) -> list:
         E.ExpectColumnValuesToBeInSet(
             column="decodable", value_set=[True], meta={"explain": "file must decode as a jpg or png image"}
         ),
-        E.ExpectColumnValuesToBeBetween(
-            column="width",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"width in [{rules.min_size}, {rules.max_size}] px"},
-        ),
-        E.ExpectColumnValuesToBeBetween(
-            column="height",
-            min_value=rules.min_size,
-            max_value=rules.max_size,
-            meta={"explain": f"height in [{rules.min_size}, {rules.max_size}] px"},
-        ),
+        *image_size_expectations(rules.min_size, rules.max_size),
     ]
 
 
