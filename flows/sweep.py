@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from flows.pipeline import project_pipeline
 def run_config(
     project: str, params: str, root: str, overrides: dict[str, Any], name: str, parent_run_id: str, outputs_root: str
 ) -> dict:
+    started = time.time()
     # Prefect formats a run name as a template: a mapping value ({name: mlp}) must not read as a placeholder
     out = project_pipeline.with_options(flow_run_name=name.replace("{", "{{").replace("}", "}}"))(
         project=project,
@@ -56,7 +58,10 @@ def run_config(
         outputs_root=outputs_root,
     )
     client = MlflowClient()
-    for key, value in fan.worker_identity().items():  # which process ran it (pid, Dask worker)
+    # which process ran it (pid, Dask worker), and when the task ran there: its MLflow run is only the part
+    # after the pipeline's first steps, which the first configuration on a fresh worker takes longer to reach
+    span = {"fanout.task_started_ms": str(int(started * 1000)), "fanout.task_ended_ms": str(int(time.time() * 1000))}
+    for key, value in (fan.worker_identity() | span).items():
         client.set_tag(out["run_id"], key, value)
     return out
 
