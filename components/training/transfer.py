@@ -198,8 +198,11 @@ def fit_transfer(
         result.phases[name] = fitted
         return fitted
 
+    # a batch dataset's images go to the device once, not once an epoch for the BatchNorm pass
+    calibration_set = train_set.to(device) if hasattr(train_set, "get_batch") else train_set
+
     def recalibrate(module: nn.Module) -> None:
-        recompute_batchnorm(module, train_set, device)
+        recompute_batchnorm(module, calibration_set, device)
 
     if net.pretrained:
         net.freeze_base()
