@@ -16,8 +16,9 @@ the CPU's (`outputs/P/metrics.json` of a `make run`). `--repeats N` trains each 
 process: the first run pays the one-off costs (cuDNN autotuning of each new shape, kernel loading), the later ones
 show what is left; `--torch-profile DIR` profiles the last repeat's training (tables of the top operators by
 self CPU and self CUDA time, DIR/<project>.txt), to see where a small project's GPU seconds go.
-`--no-cudnn` runs the whole process without cuDNN (torch's own convolution kernels): a short transfer run's first
-seconds are mostly cuDNN's per-shape setup on the host (benchmarks/RESULTS.md).
+`--no-cudnn` runs the whole process without cuDNN (torch's own convolution kernels), whatever the train section's
+`cudnn` says: a short transfer run's first seconds are mostly cuDNN's per-shape setup on the host
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ def no_cudnn_benchmark() -> None:
     cudnn = type(torch.backends.cudnn)
     cudnn.benchmark = property(lambda self: False, lambda self, value: None)
     torch._C._set_cudnn_benchmark(False)
+
+
+def no_cudnn() -> None:
+    """Torch's own convolution kernels for the whole process, whatever the train section's ``cudnn`` says."""
+    import torch
+
+    cudnn = type(torch.backends.cudnn)
+    cudnn.enabled = property(lambda self: False, lambda self, value: None)
+    torch._C._set_cudnn_enabled(False)
 
 
 def profiled(trace_dir: Path | None, name: str):
@@ -206,7 +216,7 @@ def main(argv=None) -> int:
     if args.no_cudnn_benchmark:
         no_cudnn_benchmark()
     if args.no_cudnn:  # cuDNN's per-shape setup on the host is most of a short transfer run's first seconds
-        torch.backends.cudnn.enabled = False
+        no_cudnn()
     args.out.mkdir(parents=True, exist_ok=True)
     context = {
         "tag": args.tag,
@@ -218,7 +228,9 @@ def main(argv=None) -> int:
         # what the train section says (off unless cudnn_benchmark: true) or forced off; rows before 2026-12-03 15:00
         # UTC wrote true for "not forced off"
         "cudnn_benchmark": "forced off" if args.no_cudnn_benchmark else "as the train section says",
-        "cudnn": not args.no_cudnn,
+        # forced off, or what the train section says (``cudnn``, on unless false); rows before 2026-12-03 16:00 UTC wrote true
+        # for "not forced off" (the section had no switch then)
+        "cudnn": "forced off" if args.no_cudnn else "as the train section says",
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.now(UTC).isoformat(timespec="minutes"),

@@ -73,6 +73,22 @@ def test_cudnn_autotuning_is_off_unless_the_section_asks_for_it():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cudnn_is_switched_off_for_the_process_when_the_section_says_so_and_the_net_still_learns():
+    # cuDNN's per-shape host setup was most of a short transfer run's first seconds (RESULTS.md): `cudnn: false`.
+    x, y = blobs(64)
+    data = ArrayDataset(x, y)
+    try:
+        for enabled in (False, True):
+            torch.manual_seed(0)
+            config = TrainSettings(epochs=8, batch_size=16, lr=0.02, patience=100, cudnn=enabled)
+            result = fit(tiny_cnn(), ClassificationTask(), data, data, config, torch.device("cuda"), progress=False)
+            assert torch.backends.cudnn.enabled is enabled
+            assert result.history[-1]["val_accuracy"] > 0.9  # three bright quadrants: chance is 1/3
+    finally:
+        torch.backends.cudnn.enabled = True
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_transfer_training_on_cuda_augments_whole_batches_on_the_gpu():
     # Per-image torchvision transforms on the host were 46% of face-mask-transfer's warm GPU run (RESULTS.md).
     X, y = colour_images(96)

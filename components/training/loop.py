@@ -16,7 +16,8 @@ host syncs are at the end of an epoch.
 the fields the loop reads, so this module imports with torch alone.
 
 On a GPU: channels_last memory for CNNs, fused optimizers, cuDNN autotuning only when asked
-(``cudnn_benchmark: true``: it searches kernels for every new input shape, once per process), optional ``torch.compile``
+(``cudnn_benchmark: true``: it searches kernels for every new input shape, once per process), cuDNN itself off when
+asked (``cudnn: false``: its per-shape setup on the host can outweigh a short run), optional ``torch.compile``
 (``compile: true``), pinned memory and non-blocking copies. A batch dataset
 (``components.training.device_data.ImageTensorDataset``) is kept on the GPU when it fits and augmented there a whole
 batch at a time; any other ``Dataset`` goes through a ``DataLoader``.
@@ -134,6 +135,18 @@ def _has_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+def use_cuda_backends(config: LoopSettings, device: torch.device) -> None:
+    """Set the process's cuDNN switches from the section, on CUDA (the CPU has none): before anything of the run
+    touches a convolution, since both hold for the rest of the process (a stage is one process)."""
+    if device.type != "cuda":
+        return
+    # Autotuning is off by default: the catalog's runs are short and see many shapes (train, last, validation
+    # batches, a backbone's layers), so it cost more than it saved (benchmarks/RESULTS.md, cuDNN autotuning).
+    torch.backends.cudnn.benchmark = getattr(config, "cudnn_benchmark", False)
+    torch.backends.cudnn.enabled = getattr(config, "cudnn", True)
+    torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in float32
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -176,11 +189,7 @@ def fit(
     # checkpoint so a resumed run reads the very batches the uninterrupted one would.
     generator = torch.Generator().manual_seed(seed)
 
-    if device.type == "cuda":
-        # Off by default: the catalog's runs are short and see many shapes (train, last, validation batches, a
-        # backbone's layers), so autotuning cost more than it saved (benchmarks/RESULTS.md, cuDNN autotuning).
-        torch.backends.cudnn.benchmark = getattr(config, "cudnn_benchmark", False)
-        torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in float32
+    use_cuda_backends(config, device)
     use_channels_last = (
         config.channels_last if config.channels_last is not None else (device.type == "cuda" and _has_conv2d(model))
     )

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from components.models.transfer import TransferNet
 from components.training.device_data import BatchLoader
-from components.training.loop import FitResult, LoopSettings, fit, restore_finished
+from components.training.loop import FitResult, LoopSettings, fit, restore_finished, use_cuda_backends
 from components.training.tasks import ClassificationTask
 
 
@@ -204,6 +204,8 @@ def fit_transfer(
     def recalibrate(module: nn.Module) -> None:
         recompute_batchnorm(module, calibration_set, device)
 
+    # the feature cache below runs the backbone before fit does: it must see the section's cuDNN switches
+    use_cuda_backends(config.head, device)
     if net.pretrained:
         net.freeze_base()
     else:
