@@ -228,8 +228,8 @@ def main(argv=None) -> int:
         # what the train section says (off unless cudnn_benchmark: true) or forced off; rows before 2026-12-03 15:00
         # UTC wrote true for "not forced off"
         "cudnn_benchmark": "forced off" if args.no_cudnn_benchmark else "as the train section says",
-        # forced off, or what the train section says (``cudnn``, on unless false); rows before 2026-12-03 16:00 UTC wrote true
-        # for "not forced off" (the section had no switch then)
+        # forced off, or what the train section says (``cudnn``, on unless false); rows before 2026-12-04 wrote true for
+        # "not forced off" (the section had no switch then)
         "cudnn": "forced off" if args.no_cudnn else "as the train section says",
         "torch": torch.__version__,
         "python": platform.python_version(),
