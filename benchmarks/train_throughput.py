@@ -121,7 +121,7 @@ def reference_loop(build, side, batch, device, steps, warmup, compile_model=Fals
 
 
 def trainer_throughput(
-    build, train_set, side, global_batch, device, epochs, compile_model=False, num_workers=0
+    build, train_set, side, global_batch, device, epochs, compile_model=False, num_workers=0, graphs=False
 ) -> float:
     """``fit`` for ``epochs`` epochs; images/s over all ranks from the epochs after the first (warm-up, compile)."""
     blank = np.zeros((8, side, side, 3), np.uint8), np.zeros(8, np.int64)  # a tiny validation set: ~free
@@ -138,6 +138,7 @@ def trainer_throughput(
         patience=10**6,
         compile=compile_model,
         num_workers=num_workers,
+        cuda_graphs=graphs,
     )
     model = build()
     result = fit(model, ClassificationTask(), train_set, val_set, config, device, progress=False)

@@ -5,6 +5,7 @@ Same process, same model and batch, the two alternating so clock drift hits both
     python benchmarks/trainer_overhead.py --repeats 3 --out results.jsonl                    # ResNet-50, as before
     python benchmarks/trainer_overhead.py --model mask_cnn --modes eager --inputs synthetic real --repeats 3
     python benchmarks/trainer_overhead.py --model resnet50 --modes compiled --batches 256 512 --repeats 1
+    python benchmarks/trainer_overhead.py --model mask_cnn --modes eager graphed --inputs synthetic real
     python benchmarks/trainer_overhead.py --model mask_cnn --device cpu --smoke                 # tiny, on the CPU
 
 ``--inputs synthetic``: the trainer reads uint8 images already on the GPU (normalised there); ``real``: uint8
@@ -44,7 +45,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet50", choices=list(MODELS))
     p.add_argument("--batches", type=int, nargs="+", help="per-step batch sizes (default: the model's)")
-    p.add_argument("--modes", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"])
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["eager", "compiled"],
+        choices=["eager", "compiled", "graphed"],
+        help="graphed: the trainer with train.cuda_graphs against the same eager plain loop",
+    )
     p.add_argument("--inputs", nargs="+", default=["synthetic"], choices=["synthetic", "real"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps-per-epoch", type=int, default=20, help="the trainer's epoch; epochs 2.. are timed")
@@ -84,7 +91,9 @@ def main(argv=None):
                         normalize=Normalize(output_size=side),
                         max_device_fraction=0.0,  # stays in pinned host memory
                     )
-                return trainer_throughput(build, data, side, batch, device, args.epochs, compiled)
+                return trainer_throughput(
+                    build, data, side, batch, device, args.epochs, compiled, graphs=mode == "graphed"
+                )
 
             for repeat in range(args.repeats):
                 runs = [("reference", "synthetic")] + [("trainer", i) for i in args.inputs]

@@ -130,6 +130,12 @@ class TrainSettings(Section):
         "where cuDNN's per-shape setup on the host outweighs its kernels (mobilenetv2-transfer: 8.6 s -> 2.1 s on one "
         "H200); the catalog's other convnets trained 1.4-2.7x slower without it, trigger-word's GRU 5.4x",
     )
+    cuda_graphs: bool = Field(
+        False,
+        description="CUDA only: replay each training step's forward and backward from a CUDA graph (one per batch "
+        "shape), for small models whose steps are bound by kernel launches; only for tasks whose loss draws no "
+        "randomness on the host (a step that cannot be captured trains eagerly, with a warning)",
+    )
     cuda: CudaProfile | None = Field(None, description="the GPU profile: batch, LR and epochs on CUDA; null: as on CPU")
     gpus: int = Field(
         1,

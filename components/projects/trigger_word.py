@@ -217,12 +217,12 @@ class TriggerWord(Project):
         detector = self.network(settings)
         detector.set_normalisation(data.features["train"])
         steps = data.labels["train"].shape[1]
-        weight = torch.tensor([1.0, settings.model.positive_weight])
+        device = resolve_device(settings.device)
+        weight = torch.tensor([1.0, settings.model.positive_weight], device=device)  # there once: no copy a step
 
         def loss_fn(logits, y):
-            return torch.nn.functional.cross_entropy(logits, y, weight=weight.to(logits.device))
+            return torch.nn.functional.cross_entropy(logits, y, weight=weight)
 
-        device = resolve_device(settings.device)
         before = torch.get_num_threads()
         if device.type == "cpu":  # small GRU steps: threads wait on each other more than they compute (measured
             torch.set_num_threads(1)  # a default epoch on the busy 2-core box: ~3 s with 1 thread, >100 s with 2)

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader
 
 from components.errors import TrainingDiverged
 from components.training import distributed
+from components.training.cuda_graph import GraphedSteps
 from components.training.optim import OptimSettings, logged_values, make_optimizer, make_scheduler
 
 log = logging.getLogger("dlfolio")
@@ -87,9 +88,11 @@ class Runtime:
     memory_format: torch.memory_format = torch.contiguous_format
     amp: bool = False  # bf16 autocast, already resolved for the device
     num_workers: int = 0
+    static_shapes: bool = False  # training batches of fixed shapes (CUDA graphs replay fixed shapes)
 
-    def autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+    def autocast(self, cache: bool = True):
+        # A CUDA graph must recompute its casts of the weights: no cache kept across its capture.
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp, cache_enabled=cache)
 
 
 @dataclass
@@ -195,6 +198,8 @@ def fit(
     )
     memory_format = torch.channels_last if use_channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
+    # CUDA graphs: one process on one GPU, eager (torch.compile has its own graphs)
+    graphs = getattr(config, "cuda_graphs", False) and device.type == "cuda" and world == 1 and not config.compile
     runtime = Runtime(
         device,
         rank,
@@ -202,6 +207,7 @@ def fit(
         memory_format,
         config.amp and (device.type == "cuda" or config.amp_on_cpu),
         config.num_workers,
+        static_shapes=graphs,
     )
 
     train_model = model
@@ -209,6 +215,14 @@ def fit(
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         train_model = torch.compile(train_model)
+    graphed = None
+    if graphs:
+
+        def graph_loss(batch):
+            with runtime.autocast(cache=False):
+                return task.loss(train_model, batch)
+
+        graphed = GraphedSteps(graph_loss, model)
 
     train_loader = task.train_batches(train_set, config.batch_size, runtime, seed=seed, generator=generator)
     val_data = None if val_set is None else task.validation_data(val_set, local_batch * 2, runtime)
@@ -253,12 +267,15 @@ def fit(
         losses, weights = [], []
         for batch in train_loader:
             batch = [to_device(t, device, memory_format) for t in batch]
-            with runtime.autocast():
-                loss, weight = task.loss(train_model, batch)
-            if loss_elements is not None:
-                loss, weight = _shared_loss(loss, weight, loss_elements(batch), world, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if graphed is not None:  # forward and backward from a CUDA graph: gradients in .grad, loss detached
+                loss, weight = graphed(batch)
+            else:
+                with runtime.autocast():
+                    loss, weight = task.loss(train_model, batch)
+                if loss_elements is not None:
+                    loss, weight = _shared_loss(loss, weight, loss_elements(batch), world, device)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             if l1_weights:
                 add_l1_gradient(l1_weights, l1)
             if config.grad_clip:

@@ -40,12 +40,16 @@ def encode_pairs(sources: list[str], targets: list[str], src_vocab: Vocab, tgt_v
     )
 
 
-def batches(data: EncodedPairs, batch_size: int, generator: torch.Generator | None = None):
-    """(src, tgt) batches, shuffled when a generator is given, trimmed to their longest row."""
+def batches(data: EncodedPairs, batch_size: int, generator: torch.Generator | None = None, trim: bool = True):
+    """(src, tgt) batches, shuffled when a generator is given, trimmed to their longest row (``trim=False``: as
+    wide as the longest row of all, so every batch has one shape; the masks make the extra padding inert)."""
     order = torch.randperm(len(data), generator=generator) if generator is not None else torch.arange(len(data))
     for start in range(0, len(data), batch_size):
         idx = order[start : start + batch_size]
         src, tgt = data.src[idx], data.tgt[idx]
+        if not trim:
+            yield src, tgt
+            continue
         pad = Vocab.pad_id  # padding only ever trails, so the longest row's real tokens end the batch
         yield src[:, : int((src != pad).sum(1).max())], tgt[:, : int((tgt != pad).sum(1).max())]
 

@@ -268,7 +268,9 @@ class Seq2SeqTask:
 
     def train_batches(self, data: EncodedPairs, batch_size, runtime, *, seed, generator):
         return DrawnBatches(
-            lambda: pair_batches(data, batch_size, generator), math.ceil(len(data) / batch_size), runtime
+            lambda: pair_batches(data, batch_size, generator, trim=not runtime.static_shapes),
+            math.ceil(len(data) / batch_size),
+            runtime,
         )
 
     def validation_data(self, data: EncodedPairs, batch_size, runtime):
