@@ -13,7 +13,9 @@ strategy for each seed) is one slice of a grouped network (grouped convolutions,
 cost about as many kernel launches as one; each slice has its own weights, initialisation (from its seed, the
 same for every strategy of that seed), batches, dropout masks and optimiser state, and its loss is its own
 (the slices share nothing, so their gradients are the ones each would get alone). A strategy ``NAME@K``
-scores K random pool candidates a round (Gal et al.'s 2,000), plain ``NAME`` the whole pool.
+scores K random pool candidates a round (Gal et al.'s 2,000), plain ``NAME`` the whole pool; ``NAME@KxT`` (or
+``NAME@xT``) takes T MC passes instead of ``--mc-samples``' (BatchBALD's joint entropy needs more passes than a
+per-point score: its batch can tell apart at most T weight samples, log T nats).
 
 The scores and the stochastic batch draws are components.active.strategies' own (numpy), so the benchmark
 measures the product's query functions. Needs torch, numpy, pandas (matplotlib for the figure) and modAL
@@ -219,13 +221,15 @@ class Trainer:
 # ---------------------------------------------------------------------------------------------------- runs
 
 
-def parse_strategy(spec: str) -> tuple[str, int | None]:
-    name, _, k = spec.partition("@")
+def parse_strategy(spec: str, mc_samples: int = 20) -> tuple[str, int | None, int]:
+    """``NAME[@K][xT]`` -> (name, K pool candidates scored or None for the whole pool, T MC passes)."""
+    rest, _, t = spec.partition("x") if "x" in spec.partition("@")[2] else (spec, "", "")
+    name, _, k = rest.partition("@")
     if name not in S.STRATEGIES:
         raise SystemExit(f"unknown strategy {name!r}; known: {', '.join(S.STRATEGIES)}")
     if name not in ("random",) + S.BAYESIAN:
         raise SystemExit(f"{name}: this benchmark runs random and the MC-dropout strategies only")
-    return name, int(k) if k else None
+    return name, int(k) if k else None, int(t) if t else mc_samples
 
 
 class _Samples:
@@ -241,39 +245,50 @@ class _Samples:
         return self.samples
 
 
-def run_group(args, trainer, specs: list[str], seeds: list[int], y: np.ndarray, log, save) -> list[dict]:
-    """Every (spec, seed) run through the whole schedule, trained together; one row per run and round."""
+def run_group(args, trainer, specs, seeds, y, log, save, target: float | None = None) -> list[dict]:
+    """Every (spec, seed) run through the whole schedule, trained together; one row per run and round.
+
+    With ``target``, a run leaves the group after the first round whose test accuracy reaches it: its
+    labels-to-target is that round's, so the ratios lose nothing, and the rounds after it cost nothing."""
     runs = [(spec, seed) for seed in seeds for spec in specs]
     R = len(runs)
     labelled = [initial_indices(y, args.initial, seed) for _, seed in runs]
     # each run's query function as PoolLearner makes it: strategies.py's, with its seed's generator bound in
-    queries = [make_strategy(parse_strategy(spec)[0], n_samples=args.mc_samples, seed=seed) for spec, seed in runs]
+    parsed = [parse_strategy(spec, args.mc_samples) for spec, _ in runs]  # (name, candidates, MC passes)
+    queries = [make_strategy(name, n_samples=T, seed=seed) for (name, _, T), (_, seed) in zip(parsed, runs)]
     threads = ThreadPoolExecutor(max(1, min(R, os.cpu_count() or 1)))
     cand_rngs = [np.random.default_rng(seed + 1) for _, seed in runs]  # PoolLearner's candidate generator
+    alive = list(range(R))
     rows = []
     sizes = query_sizes(SCHEDULES[args.schedule])
     started = time.perf_counter()
     for round_ in range(len(sizes) + 1):
         t0 = time.perf_counter()
-        P = trainer.fit(np.stack(labelled), [seed for _, seed in runs], generator_seed=1000 + round_)
-        acc = trainer.accuracy(P)
-        for r, (spec, seed) in enumerate(runs):
+        P = trainer.fit(np.stack([labelled[r] for r in alive]), [runs[r][1] for r in alive], 1000 + round_)
+        acc = dict(zip(alive, trainer.accuracy(P)))
+        for r in alive:
+            spec, seed = runs[r]
             rows.append(dict(strategy=spec, seed=seed, round=round_, labels=len(labelled[r]), accuracy=float(acc[r])))
         t_fit = time.perf_counter() - t0
         if round_ == len(sizes):
             break
+        slot = {r: i for i, r in enumerate(alive)}  # a run's slice in this round's grouped net
+        reached = [r for r in alive if target is not None and acc[r] >= target]
         n = sizes[round_]
-        pools, scored = [], []
-        for r, (spec, _) in enumerate(runs):
+        pools = {}
+        for r in alive:
             pool = np.setdiff1d(np.arange(len(y)), labelled[r])
-            _, k = parse_strategy(spec)
+            k = parsed[r][1]
             if k and k < len(pool):
                 pool = np.sort(cand_rngs[r].choice(pool, size=max(k, n), replace=False))
-            pools.append(pool)
-            scored.append(parse_strategy(spec)[0] != "random")
-        need = [r for r in range(R) if scored[r]]
-        samples = trainer.mc_samples(P, need, [pools[r] for r in need], args.mc_samples, seed=round_) if need else []
-        by_run = dict(zip(need, samples))
+            pools[r] = pool
+        need = [r for r in alive if runs[r][0] != "random" and r not in reached]
+        by_run = {}
+        for T in sorted({parsed[r][2] for r in need}):  # one batch of passes per number of passes
+            group = [r for r in need if parsed[r][2] == T]
+            samples = trainer.mc_samples(P, [slot[r] for r in group], [pools[r] for r in group], T, round_)
+            by_run.update(zip(group, samples))
+        alive = [r for r in alive if r not in reached]
 
         def query(r: int) -> np.ndarray:
             learner = _Samples()
@@ -283,14 +298,17 @@ def run_group(args, trainer, specs: list[str], seeds: list[int], y: np.ndarray, 
             picked = queries[r](learner, np.empty((len(pools[r]), 1)), n_instances=n)
             return pools[r][np.asarray(picked, dtype=int)]
 
-        for r, chosen in enumerate(threads.map(query, range(R))):  # numpy releases the GIL: one core a run
+        if not alive:
+            break
+        for r, chosen in zip(alive, threads.map(query, alive)):  # numpy releases the GIL: one core a run
             assert len(np.intersect1d(chosen, labelled[r])) == 0 and len(np.unique(chosen)) == n
             labelled[r] = np.concatenate([labelled[r], chosen])
         save(rows)
+        done = f", {len(reached)} reached the target" if reached else ""
         log(
-            f"round {round_ + 1}/{len(sizes)}: {len(labelled[0])} labels, fit {t_fit:.1f}s, "
-            f"round {time.perf_counter() - t0:.1f}s, total {time.perf_counter() - started:.0f}s, "
-            f"acc {' '.join(f'{a:.3f}' for a in acc[: len(specs)])}"
+            f"round {round_ + 1}/{len(sizes)}: {len(labelled[alive[0]])} labels, {len(alive)} runs{done}, "
+            f"fit {t_fit:.1f}s, round {time.perf_counter() - t0:.1f}s, total {time.perf_counter() - started:.0f}s, "
+            f"acc {' '.join(f'{runs[r][0]} {acc[r]:.3f}' for r in list(acc)[: len(specs)])}"
         )
     return rows
 
@@ -337,6 +355,7 @@ def cmd_run(args) -> int:
             test=len(y_test),
             schedule=args.schedule,
             strategies=args.strategies,
+            stop_at=args.stop_at,
             seeds=seeds,
             mc_samples=args.mc_samples,
             epochs=args.epochs,
@@ -345,7 +364,8 @@ def cmd_run(args) -> int:
         )
         (args.out / f"{args.name}_full.json").write_text(json.dumps(meta, indent=1))
 
-    rows = run_group(args, trainer, args.strategies, seeds, y, log, save)
+    target = args.stop_at * float(np.mean(full)) if args.stop_at and full else None
+    rows = run_group(args, trainer, args.strategies, seeds, y, log, save, target)
     save(rows, final=True)
     log(f"done in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
@@ -413,6 +433,13 @@ def main(argv=None) -> int:
     r.add_argument("--epochs", type=int, default=50)
     r.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=True)
     r.add_argument("--no-full", action="store_true")
+    r.add_argument(
+        "--stop-at",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="a run stops once it reaches FRACTION of the mean all-label accuracy (its curve ends there)",
+    )
     d = sub.add_parser("digits")
     d.add_argument("source", type=Path)
     d.add_argument("out", type=Path)

@@ -43,12 +43,15 @@ StrategyName = Literal[
     "max_entropy",
     "mc_margin",
     "power_mc_margin",
+    "batchbald",
 ]
 
 
 # The strategies that call the estimator's predict_proba_samples (MC dropout): components/active/strategies.py's
 # BAYESIAN (that module carries no pydantic; tests/test_active_learning.py holds the two lists equal).
-BAYESIAN_STRATEGIES = frozenset({"bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin", "power_mc_margin"})
+BAYESIAN_STRATEGIES = frozenset(
+    {"bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin", "power_mc_margin", "batchbald"}
+)
 
 
 class ActiveLearningSettings(Section):

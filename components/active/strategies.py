@@ -16,6 +16,9 @@ Each strategy is a modAL query strategy, ``strategy(learner, X_pool, n_instances
                       classes (margin on the Bayesian model average rather than on one deterministic pass)
     power_mc_margin   mc_margin for batches, as power_bald is BALD for batches (Kirsch et al. 2023): draws the
                       batch without replacement with probability proportional to 1 - that margin
+    batchbald         BatchBALD (Kirsch et al. 2019): the batch is built greedily to maximise the mutual
+                      information between the weights and the batch's labels jointly, so a point that tells the
+                      model what an earlier pick already told it scores low (top-k BALD takes both)
 
 The Bayesian ones (``BAYESIAN``) need an estimator with ``predict_proba_samples(X, n_samples)`` (MC dropout, shape
 (T, N, classes)), as ``TorchImageClassifier`` has. Imports numpy and modAL only, so benchmarks can carry it.
@@ -81,6 +84,62 @@ def power_top_k(scores: np.ndarray, k: int, rng: np.random.Generator, beta: floa
     return np.argsort(-keys, kind="stable")[:k]
 
 
+def batchbald_select(
+    samples: np.ndarray, k: int, rng: np.random.Generator, configurations: int = 1000, chunk: int = 2000
+) -> np.ndarray:
+    """k indices chosen greedily by BatchBALD from (T, N, classes) MC samples.
+
+    Pick i maximises I(y_1..y_i; w) = H(y_1..y_i) - sum_j E_w H(y_j | w) over the candidates for y_i. Given the
+    labels ``s`` of the earlier picks, the weights' posterior over the T passes is w_t(s) proportional to
+    prod_j p_t(y_j = s_j), and H(y_1..y_i) = H(y_1..y_(i-1)) + E_s H(sum_t w_t(s) p_t(y_i)), so a candidate's
+    score is the mean over configurations s of the entropy of its predictive under w(s), less its mean
+    per-pass entropy. With no picks w is uniform and the score is BALD's. Configurations are enumerated while
+    there are at most ``configurations`` of them (classes ** picks), then that many are drawn from the MC
+    predictive (a pass, then each pick's label from that pass), as Kirsch et al. do.
+    """
+    T, N, C = samples.shape
+    if k > N:
+        raise ValueError(f"asked for {k} items but the pool holds only {N}")
+    p = np.clip(samples.astype(np.float32), EPS, None)
+    log_p = np.log(p)  # (T, N, C)
+    conditional = predictive_entropy(p).mean(axis=0)  # E_w H(y_n | w), (N,)
+    log_joint = np.zeros((T, 1), dtype=np.float32)  # log prod_j p_t(s_j) for each configuration s
+    weight = np.ones(1, dtype=np.float32)  # each configuration's probability (exact) or 1/M (drawn)
+    drawn_pass = None  # the pass each drawn configuration came from, once they are drawn
+    picked: list[int] = []
+    for _ in range(k):
+        w = np.exp(log_joint - log_joint.max(axis=0))
+        w /= w.sum(axis=0)  # (T, S): posterior over the passes given each configuration
+        scores = np.empty(N, dtype=np.float64)
+        for lo in range(0, N, chunk):
+            q = np.einsum("ts,tnc->snc", w, p[:, lo : lo + chunk], optimize=True)  # (S, n, C)
+            scores[lo : lo + chunk] = weight @ predictive_entropy(q) - conditional[lo : lo + chunk]
+        scores[picked] = -np.inf
+        order = rng.permutation(N)  # ties (many on a confident pool) broken at random, as top_k does
+        best = int(order[np.argmax(scores[order])])
+        picked.append(best)
+        S = log_joint.shape[1]
+        if drawn_pass is None and S * C <= configurations:  # enumerate: every configuration times every label
+            log_joint = (log_joint[:, :, None] + log_p[:, best, None, :]).reshape(T, S * C)
+            prob = np.exp(log_joint).mean(axis=0)
+            weight = (prob / prob.sum()).astype(np.float32)
+        else:
+            if drawn_pass is None:  # from here on, draw: a pass for each configuration, then its labels
+                drawn_pass = rng.integers(T, size=configurations)
+                log_joint = np.zeros((T, configurations), dtype=np.float32)
+                for j in picked[:-1]:
+                    log_joint += log_p[:, j][:, _draw(p[drawn_pass, j], rng)]
+                weight = np.full(configurations, 1.0 / configurations, dtype=np.float32)
+            log_joint = log_joint + log_p[:, best][:, _draw(p[drawn_pass, best], rng)]
+    return np.asarray(picked)
+
+
+def _draw(proba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One class per row of (M, classes) probabilities."""
+    cdf = np.cumsum(proba, axis=1)
+    return np.minimum((rng.random((len(proba), 1)) * cdf[:, -1:] > cdf).sum(axis=1), proba.shape[1] - 1)
+
+
 def random_sampling(learner, X_pool, n_instances: int = 1, *, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(len(X_pool), size=n_instances, replace=False)
 
@@ -124,6 +183,13 @@ def power_mc_margin_sampling(
     return power_top_k(1.0 - margin, n_instances, rng)
 
 
+def batchbald_sampling(
+    learner, X_pool, n_instances: int = 1, *, n_samples: int = 20, rng: np.random.Generator, configurations: int = 1000
+) -> np.ndarray:
+    samples = learner.estimator.predict_proba_samples(X_pool, n_samples)
+    return batchbald_select(samples, n_instances, rng, configurations)
+
+
 STRATEGIES = (
     "random",
     "least_confident",
@@ -135,8 +201,9 @@ STRATEGIES = (
     "max_entropy",
     "mc_margin",
     "power_mc_margin",
+    "batchbald",
 )
-BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin", "power_mc_margin")
+BAYESIAN = ("bald", "power_bald", "variation_ratios", "max_entropy", "mc_margin", "power_mc_margin", "batchbald")
 
 
 def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
@@ -153,6 +220,7 @@ def make_strategy(name: str, *, n_samples: int = 20, seed: int = 0) -> Callable:
         "max_entropy": partial(max_entropy_sampling, n_samples=n_samples, rng=rng),
         "mc_margin": partial(mc_margin_sampling, n_samples=n_samples, rng=rng),
         "power_mc_margin": partial(power_mc_margin_sampling, n_samples=n_samples, rng=rng),
+        "batchbald": partial(batchbald_sampling, n_samples=n_samples, rng=rng),
     }
     try:
         return strategies[name]
