@@ -121,6 +121,8 @@ def test_the_lstm_reads_each_sentence_to_its_own_end_and_ignores_padding():
     short, padded = torch.tensor([[4, 2, 7]]), torch.tensor([[4, 2, 7, 0, 0, 0]])
     assert model(padded).shape == (1, 5)
     torch.testing.assert_close(model(short), model(padded))
+    mixed = torch.tensor([[4, 2, 7, 0], [3, 0, 0, 0]])  # each row ends at its own last word
+    torch.testing.assert_close(model(mixed), torch.cat([model(short), model(torch.tensor([[3]]))]))
     assert not torch.allclose(model(torch.tensor([[7, 2, 4]])), model(short))  # word order matters, unlike the average
     assert not model.embedding.weight.requires_grad
 

@@ -170,6 +170,20 @@ def test_translation_does_not_depend_on_how_much_padding_follows():
 
 
 @pytest.mark.unit
+def test_each_row_of_a_batch_translates_as_it_would_alone_whatever_the_other_rows_lengths():
+    # the right-to-left encoder must start at each row's own last character, not at the batch's padding
+    torch.manual_seed(0)
+    model = DateTranslator(input_vocab=12, output_vocab=11).eval()
+    rows = [torch.randint(2, 12, (n,)) for n in (9, 4, 1, 6)]
+    batch = torch.stack([torch.cat([r, torch.full((9 - len(r),), PAD)]) for r in rows])
+    logits, alpha = model.translate(batch)
+    for i, row in enumerate(rows):
+        alone_logits, alone_alpha = model.translate(row[None])
+        torch.testing.assert_close(logits[i], alone_logits[0])
+        torch.testing.assert_close(alpha[i, :, : len(row)], alone_alpha[0])
+
+
+@pytest.mark.unit
 def test_attention_gradients_match_finite_differences():
     torch.manual_seed(0)
     attention = AdditiveAttention(state=3, keys=4, hidden=5).double()

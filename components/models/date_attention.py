@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 PAD = 0  # input id 0 is padding; the encoder skips it and the attention gives it no weight
 
@@ -47,7 +46,9 @@ class DateTranslator(nn.Module):
         super().__init__()
         self.output_length = output_length
         self.embed = nn.Embedding(input_vocab, embedding, padding_idx=PAD)
-        self.encoder = nn.LSTM(embedding, encoder, batch_first=True, bidirectional=True)
+        # a BiLSTM as two LSTMs, so the right-to-left one can read each row's own characters (below)
+        self.encoder = nn.LSTM(embedding, encoder, batch_first=True)
+        self.encoder_reverse = nn.LSTM(embedding, encoder, batch_first=True)
         self.attention = AdditiveAttention(decoder, 2 * encoder, attention)
         self.decoder = nn.LSTMCell(2 * encoder, decoder)
         self.out = nn.Linear(decoder, output_vocab)
@@ -55,10 +56,17 @@ class DateTranslator(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = x != PAD
         mask[:, 0] = True  # an empty input is read as one padding step, so attention has somewhere to look
-        lengths = mask.sum(1).cpu()  # packing needs the lengths on the host
-        packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
-        a, _ = pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=x.shape[1])
-        return a, mask
+        # The right-to-left LSTM reads each row with its characters reversed in place and its padding left at
+        # the end, so it starts at the row's last character, not at the padding. That is what packing does, but
+        # with the indices on the device: no lengths read on the host, so a CUDA graph can capture the step.
+        steps = torch.arange(x.shape[1], device=x.device)
+        lengths = mask.sum(1, keepdim=True)
+        flip = torch.where(steps < lengths, lengths - 1 - steps, steps).unsqueeze(-1)  # its own inverse
+        e = self.embed(x)
+        forward = self.encoder(e)[0]
+        backward = self.encoder_reverse(e.gather(1, flip.expand_as(e)))[0]
+        a = torch.cat([forward, backward.gather(1, flip.expand_as(backward))], dim=-1)
+        return a * mask.unsqueeze(-1).to(a.dtype), mask  # zero at the padding, as packed sequences are
 
     def translate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, Tx) -> logits (B, Ty, V) and attention weights (B, Ty, Tx)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 
 def frozen_embedding(vectors: torch.Tensor) -> nn.Embedding:
@@ -41,11 +40,15 @@ class EmojifyLSTM(nn.Module):
         self.out = nn.Linear(hidden, classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # Packing makes each sentence's final state the one after its last word, not after the padding.
-        lengths = (tokens != 0).sum(1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)
-        return self.out(self.dropout(h[-1]))
+        # The top layer's output after each sentence's last word: the LSTM reads left to right, so the padding
+        # after it cannot change it. Gathering it on the device (rather than packing, whose lengths must be on
+        # the host) keeps the step free of host synchronisation, so a CUDA graph can capture it.
+        lengths = (tokens != 0).sum(1).clamp(min=1)
+        if not tokens.is_cuda:  # on the CPU reading the width is free and the LSTM skips the padding columns
+            tokens = tokens[:, : int(lengths.max())]
+        last = (lengths - 1).view(-1, 1, 1)
+        out, _ = self.lstm(self.embedding(tokens))
+        return self.out(self.dropout(out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1)))
 
 
 def build_emoji_model(
