@@ -112,6 +112,13 @@ def test_the_pointer_only_points_into_the_story_and_ignores_trailing_padding():
     assert logits.shape == (1, 6) and (logits[0, :3] == MASKED).all() and (logits[0, 3:] > MASKED).all()
     padded = torch.cat([x, torch.tensor([[[0, 0], [-1, -1], [0, 0]]])], dim=2)
     torch.testing.assert_close(model(padded)[:, :6], logits)
+    model.encoder.trim = False  # what a GPU does: every column computed, the all-padding ones zeroed
+    torch.testing.assert_close(model(padded)[:, :6], logits)
+    untrimmed = model.encoder(padded[:, 0])
+    model.encoder.trim = True
+    torch.testing.assert_close(untrimmed, model.encoder(padded[:, 0]))
+    assert (untrimmed[:, 6:] == 0).all()
+    model.encoder.trim = None
     logits.logsumexp(-1).sum().backward()  # gradients reach the recency embedding of the story tokens
     assert model.recency.weight.grad[1:3].abs().sum() > 0
 

@@ -28,6 +28,8 @@ MASKED = -1e4  # not -inf: a fully masked row must stay finite, and bf16 holds i
 class TokenEncoder(nn.Module):
     """Token ids (B, L) plus optional extra embeddings (B, L, D) -> contextual vectors (B, L, D)."""
 
+    trim: bool | None = None  # drop all-padding trailing columns before the layers; None: on the CPU only
+
     def __init__(
         self,
         vocab: int,
@@ -48,18 +50,25 @@ class TokenEncoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, tokens, extra=None):
-        # Trailing columns that are padding in every row change nothing but cost time: drop them, pad back.
+        # Trailing columns that are padding in every row change nothing but cost time: on the CPU they are
+        # dropped and padded back with zeros. On a GPU they are computed and zeroed instead: reading the width
+        # on the host would synchronise every step and keep a CUDA graph from capturing it.
         width = tokens.size(1)
-        used = int((tokens != self.pad_id).any(0).nonzero().max()) + 1 if tokens.numel() else width
-        tokens = tokens[:, :used]
-        extra = None if extra is None else extra[:, :used]
+        if (not tokens.is_cuda if self.trim is None else self.trim) and tokens.numel():
+            used = int((tokens != self.pad_id).any(0).nonzero().max()) + 1
+            tokens = tokens[:, :used]
+            extra = None if extra is None else extra[:, :used]
         x = self.pos(self.embed(tokens) * math.sqrt(self.d_model))
         if extra is not None:
             x = x + extra
         x, blocked = self.drop(x), padding_mask(tokens, self.pad_id)
         for layer in self.layers:
             x = layer(x, blocked)
-        return nn.functional.pad(self.norm(x), (0, 0, 0, width - used))
+        x = self.norm(x)
+        if tokens.size(1) < width:
+            return nn.functional.pad(x, (0, 0, 0, width - tokens.size(1)))
+        trailing = ~(tokens != self.pad_id).any(0).flip(0).cummax(0).values.flip(0)  # (L,): padding to the end
+        return x.masked_fill(trailing[None, :, None], 0.0)
 
 
 class PointerReader(nn.Module):
