@@ -69,22 +69,29 @@ def anchor_shape_iou(wh: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 def encode_targets(boxes: torch.Tensor, anchors: torch.Tensor, grid: int) -> dict[str, torch.Tensor]:
     """Padded true boxes (N, M, 5) in fractions of the image (x_min, y_min, x_max, y_max, class; class -1 =
     padding) -> per cell and anchor: an object mask, YOLOv2 regression targets and the class index. Two boxes
-    landing on the same cell and anchor: the later one wins (rare with a fine enough grid)."""
-    n, a = boxes.shape[0], anchors.shape[0]
-    obj = torch.zeros(n, grid, grid, a, dtype=torch.bool, device=boxes.device)
-    txy = torch.zeros(n, grid, grid, a, 2, device=boxes.device)
-    twh = torch.zeros(n, grid, grid, a, 2, device=boxes.device)
-    cls = torch.zeros(n, grid, grid, a, dtype=torch.long, device=boxes.device)
-    image, slot = torch.nonzero(boxes[..., 4] >= 0, as_tuple=True)
-    b = boxes[image, slot]
-    centre, wh = (b[:, :2] + b[:, 2:4]) / 2, (b[:, 2:4] - b[:, :2]).clamp(min=1e-6)
+    landing on the same cell and anchor: the later one wins (rare with a fine enough grid).
+
+    Every slot is written, the padding ones into a spare anchor that is cut off after: no ``nonzero`` (whose
+    size the host must read), so the step stays free of host synchronisation and a CUDA graph can capture it."""
+    n, m = boxes.shape[:2]
+    a = anchors.shape[0]
+    real = boxes[..., 4] >= 0  # (N, M)
+    centre, wh = (boxes[..., :2] + boxes[..., 2:4]) / 2, (boxes[..., 2:4] - boxes[..., :2]).clamp(min=1e-6)
     col, row = (centre * grid).long().clamp(0, grid - 1).unbind(-1)
-    best = anchor_shape_iou(wh, anchors).argmax(1)
-    obj[image, row, col, best] = True
-    txy[image, row, col, best] = centre * grid - torch.stack([col, row], -1)
-    twh[image, row, col, best] = torch.log(wh / anchors[best])
-    cls[image, row, col, best] = b[:, 4].long()
-    return {"obj": obj, "txy": txy, "twh": twh, "cls": cls}
+    best = anchor_shape_iou(wh.reshape(-1, 2), anchors).argmax(1).view(n, m)
+    best = torch.where(real, best, a)  # padding goes to the spare anchor
+    sizes = torch.cat([anchors, anchors.new_ones(1, 2)])
+    image = torch.arange(n, device=boxes.device)[:, None].expand(n, m)
+    at = (image, row, col, best)
+    obj = torch.zeros(n, grid, grid, a + 1, dtype=torch.bool, device=boxes.device)
+    txy = torch.zeros(n, grid, grid, a + 1, 2, device=boxes.device)
+    twh = torch.zeros(n, grid, grid, a + 1, 2, device=boxes.device)
+    cls = torch.zeros(n, grid, grid, a + 1, dtype=torch.long, device=boxes.device)
+    obj[at] = real
+    txy[at] = centre * grid - torch.stack([col, row], -1)
+    twh[at] = torch.log(wh / sizes[best])
+    cls[at] = boxes[..., 4].long().clamp(min=0)
+    return {"obj": obj[..., :a], "txy": txy[:, :, :, :a], "twh": twh[:, :, :, :a], "cls": cls[..., :a]}
 
 
 def yolo_loss(
@@ -92,16 +99,16 @@ def yolo_loss(
 ) -> torch.Tensor:
     """Sum over the batch, divided by its images: objectness BCE on every anchor (no-object ones weighted by
     ``noobj_weight``), squared error of sigmoid(tx, ty) and (tw, th) on the responsible anchors, and class
-    cross-entropy there."""
-    obj = targets["obj"]
-    objectness = F.binary_cross_entropy_with_logits(raw[..., 4], obj.float(), reduction="none")
-    loss = objectness[obj].sum() + noobj_weight * objectness[~obj].sum()
-    pos = raw[obj]
-    loss = loss + box_weight * (
-        F.mse_loss(torch.sigmoid(pos[:, :2]), targets["txy"][obj], reduction="sum")
-        + F.mse_loss(pos[:, 2:4], targets["twh"][obj], reduction="sum")
-    )
-    loss = loss + F.cross_entropy(pos[:, 5:], targets["cls"][obj], reduction="sum")
+    cross-entropy there. Computed on every anchor and weighted by the object mask (rather than gathered by
+    it), so no tensor's size depends on the data."""
+    obj = targets["obj"].to(raw.dtype)
+    objectness = F.binary_cross_entropy_with_logits(raw[..., 4], obj, reduction="none")
+    loss = (objectness * obj).sum() + noobj_weight * (objectness * (1 - obj)).sum()
+    box = (torch.sigmoid(raw[..., :2]) - targets["txy"]).square().sum(-1) + (
+        raw[..., 2:4] - targets["twh"]
+    ).square().sum(-1)
+    classes = F.cross_entropy(raw[..., 5:].flatten(0, -2), targets["cls"].flatten(), reduction="none")
+    loss = loss + box_weight * (box * obj).sum() + (classes.view_as(obj) * obj).sum()
     return loss / raw.shape[0]
 
 
