@@ -138,6 +138,41 @@ def test_batch_dataset_reads_the_same_batches_as_the_dataloader():
         assert a["val_accuracy"] == b["val_accuracy"]
 
 
+def test_a_tensor_dataset_is_read_a_batch_at_a_time_with_the_dataloaders_batches_in_its_order():
+    from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
+
+    from components.training.loop import Runtime
+
+    x, y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+    batches = ClassificationTask().train_batches(
+        TensorDataset(x, y), 16, Runtime(torch.device("cpu")), seed=3, generator=torch.Generator()
+    )
+    batches.set_epoch(1)
+    sampler = DistributedSampler(TensorDataset(x, y), num_replicas=1, rank=0, shuffle=True, seed=3)
+    sampler.set_epoch(1)
+    expected = list(DataLoader(TensorDataset(x, y), batch_size=16, sampler=sampler, drop_last=True))
+    got = list(batches)
+    assert len(got) == len(expected) == 3
+    for (gx, gy), (ex, ey) in zip(got, expected, strict=True):
+        assert torch.equal(gx, ex) and torch.equal(gy, ey)
+
+    class Items(Dataset):  # the same tensors, read one item at a time through a DataLoader
+        def __len__(self):
+            return len(y)
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    config = TrainSettings(epochs=3, batch_size=8, lr=0.01, patience=100)
+    runs = []
+    for data in ((Items(), Items()), (TensorDataset(x, y), TensorDataset(x, y))):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))  # no dropout: a DataLoader draws a
+        # number from torch's generator per epoch, which moves dropout's masks, not the batches
+        runs.append(fit(model, ClassificationTask(), *data, config, torch.device("cpu"), progress=False).history)
+    assert [(r["train_loss"], r["val_loss"]) for r in runs[0]] == [(r["train_loss"], r["val_loss"]) for r in runs[1]]
+
+
 def test_batch_augment_identity_flip_and_crop():
     images = torch.randint(0, 256, (16, 3, 12, 12), dtype=torch.uint8)
     plain = Normalize()(images)

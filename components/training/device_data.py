@@ -305,6 +305,38 @@ def _gather_pool():
     return _POOL
 
 
+class TensorBatches:
+    """A ``TensorDataset`` read a whole batch at a time: each tensor indexed once with the batch's indices.
+
+    A ``DataLoader`` reads a ``TensorDataset`` one item at a time and stacks the items, some 0.5 ms of host work a
+    batch of 32 (measured on an H200 host: emojify's training spent 0.7 of its 2.2 s there while its GPU work
+    took 0.2 s). The batches are the same tensors in the same order (the sampler gives the order). ``to`` a GPU
+    moves the tensors there when they are small (``DEVICE_LIMIT`` bytes), so a batch is a gather on the device.
+    """
+
+    DEVICE_LIMIT = 2 << 30
+
+    def __init__(self, *tensors: torch.Tensor):
+        if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
+            raise ValueError("TensorBatches needs tensors of one length")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.tensors[0].device
+
+    def to(self, device: torch.device) -> TensorBatches:
+        if device.type == "cuda" and sum(t.numel() * t.element_size() for t in self.tensors) > self.DEVICE_LIMIT:
+            return self  # stays on the host: each batch is gathered there and copied
+        return TensorBatches(*(t.to(device) for t in self.tensors))
+
+    def get_batch(self, indices: torch.Tensor, train: bool) -> tuple[torch.Tensor, ...]:
+        return tuple(t[indices] for t in self.tensors)
+
+
 class BatchLoader:
     """Iterates a batch dataset in the order a sampler gives, ``batch_size`` indices at a time."""
 

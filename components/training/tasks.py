@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from components.models.keypoint_cnn import flip_horizontally as flip_keypoints
 from components.models.keypoint_cnn import masked_mse, to_unit
@@ -35,7 +35,7 @@ from components.models.yolo import TinyYOLO
 from components.training import distributed
 from components.training.detection import BoxBatches, DecodeConfig, batch_loss, validation_map
 from components.training.detection import flip_horizontally as flip_boxes
-from components.training.device_data import BatchLoader, ImageTensorDataset
+from components.training.device_data import BatchLoader, ImageTensorDataset, TensorBatches
 from components.training.keypoints import as_input, masked_rmse, predict_pixels
 from components.training.loop import Runtime
 from components.training.seq2seq import EncodedPairs, sequence_loss, teacher_forced_metrics
@@ -113,6 +113,11 @@ def _loader(dataset, batch_size: int, sampler, train: bool, drop_last: bool, run
     )
 
 
+def _batch_dataset(dataset):
+    """A ``TensorDataset`` as batches gathered whole (same batches, same order); other datasets as they are."""
+    return TensorBatches(*dataset.tensors) if type(dataset) is TensorDataset else dataset
+
+
 def _on_device(dataset, runtime: Runtime):
     """A batch dataset moved to the run's device; images kept there are stored in the model's memory format."""
     if isinstance(dataset, ImageTensorDataset):
@@ -142,6 +147,7 @@ class ClassificationTask:
         self.metric_names = ("val_loss", accuracy_name)
 
     def train_batches(self, dataset, batch_size, runtime, *, seed, generator):
+        dataset = _batch_dataset(dataset)
         if hasattr(dataset, "get_batch"):
             dataset = _on_device(dataset, runtime)  # on the GPU when it fits, else pinned host memory
         # The same sampler with one replica or N: rank r of N reads every N-th index of the one shuffled order,
@@ -158,6 +164,7 @@ class ClassificationTask:
         return SampledBatches(loader, sampler)
 
     def validation_data(self, dataset, batch_size, runtime):
+        dataset = _batch_dataset(dataset)
         if hasattr(dataset, "get_batch"):
             dataset = _on_device(dataset, runtime)
         return _loader(
